@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Reflection;
+using Kheish.Core.Errors;
+
+namespace Kheish.Daemon.Cli;
+
+/// <summary>The command tree. Each verb lives in its own <c>*Command.cs</c>.</summary>
+internal static class KheishCli
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand(
+            "kheish-daemon keeps AI agents away from raw credentials: an encrypted secret store, " +
+            "short-lived scoped leases, brokered provider/MCP calls, and a signed append-only ledger.");
+        root.Options.Add(CommonOptions.StateRoot);
+        root.Options.Add(CommonOptions.Output);
+
+        // One line per verb keeps merges trivial.
+        root.Subcommands.Add(SecretsCommand.Create());
+
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        RootCommand root = Build();
+        // Response files would let "@file" expand into arguments; the default exception
+        // handler prints stack traces that can hold secret material. Both are off.
+        ParseResult parseResult = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parseResult.Errors.Count > 0 && parseResult.Action is not System.CommandLine.Help.HelpAction)
+        {
+            foreach (var error in parseResult.Errors)
+            {
+                await Console.Error.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
+            }
+
+            await Console.Error.WriteLineAsync($"Run '{string.Join(' ', CommandPath(parseResult))} --help' for usage.").ConfigureAwait(false);
+            return ExitCodes.BadRequest;
+        }
+
+        using var cts = new CancellationTokenSource();
+        try
+        {
+            return await parseResult.InvokeAsync(
+                new InvocationConfiguration { EnableDefaultExceptionHandler = false },
+                cts.Token).ConfigureAwait(false);
+        }
+        catch (KheishException ex)
+        {
+            return CliOutput.Fail(ex.Error, parseResult.GetValue(CommonOptions.Output) == "json");
+        }
+        catch (OperationCanceledException)
+        {
+            return 130;
+        }
+#pragma warning disable CA1031 // The last line of defence: report the type, never a stack trace that may hold secrets.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            await Console.Error.WriteLineAsync($"error: internal failure ({ex.GetType().Name}). This is a bug; please report it.").ConfigureAwait(false);
+            return ExitCodes.HealthError;
+        }
+    }
+
+    public static string Version =>
+        typeof(KheishCli).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    private static Stack<string> CommandPath(ParseResult parseResult)
+    {
+        var names = new Stack<string>();
+        for (var r = parseResult.CommandResult; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Push(r.Command is RootCommand ? "kheish-daemon" : r.Command.Name);
+        }
+
+        return names;
+    }
+}

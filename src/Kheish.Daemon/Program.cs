@@ -1,0 +1,3 @@
+using Kheish.Daemon.Cli;
+
+return await KheishCli.RunAsync(args).ConfigureAwait(false);
