@@ -16,6 +16,7 @@ internal static class KheishCli
         root.Options.Add(CommonOptions.Output);
 
         // One line per verb keeps merges trivial.
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(SecretsCommand.Create());
 
         return root;

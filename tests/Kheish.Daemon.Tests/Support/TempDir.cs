@@ -29,5 +29,7 @@ public sealed class TempDir : IDisposable
     /// <summary>Every file under the directory with its bytes, for canary scans.</summary>
     public IEnumerable<(string Path, byte[] Bytes)> AllFiles() =>
         Directory.EnumerateFiles(Path, "*", SearchOption.AllDirectories)
+            // daemon.lock is empty and flock-held by a live daemon; reading it would fail.
+            .Where(f => System.IO.Path.GetFileName(f) != "daemon.lock")
             .Select(f => (f, System.IO.File.ReadAllBytes(f)));
 }

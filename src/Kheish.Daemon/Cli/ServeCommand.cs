@@ -1,0 +1,177 @@
+using System.CommandLine;
+using System.Net;
+using Kheish.Core.Errors;
+using Kheish.Core.Storage;
+using Kheish.Daemon.Http;
+using Kheish.Daemon.Http.ControlPlane;
+
+namespace Kheish.Daemon.Cli;
+
+/// <summary><c>kheish-daemon serve</c>: validate everything, take the state-root lock, listen.</summary>
+internal static partial class ServeCommand
+{
+    public const string DefaultBind = "127.0.0.1:4000";
+
+    private static readonly Option<string> Bind = new("--bind")
+    {
+        Description = $"Address and port to listen on (default {DefaultBind}). Port 0 picks a free port; the ready line says which.",
+        DefaultValueFactory = _ => DefaultBind,
+    };
+
+    private static readonly Option<string?> RoutesFile = new("--routes-file")
+    {
+        Description = "TOML routes file (see README 'Routes file'). serve refuses to start if any route is invalid or references a missing auth_ref.",
+    };
+
+    private static readonly Option<string?> DefaultRoute = new("--default-route")
+    {
+        Description = "Route used by /agent/v1/routes/default/...; overrides default_route in the routes file.",
+    };
+
+    private static readonly Option<string?> AuthMode = new("--http-auth-mode")
+    {
+        Description = "Control-plane auth: auto (default; bearer when an admin token is set, off on loopback without tokens), bearer, or none (loopback only). Env KHEISH_HTTP_AUTH_MODE.",
+    };
+
+    private static readonly Option<string?> AdminToken = new("--http-admin-token")
+    {
+        Description = "Admin bearer token (env KHEISH_DAEMON_ADMIN_TOKEN). Prefer the -file form: argv is visible to other users.",
+    };
+
+    private static readonly Option<string?> AdminTokenFile = new("--http-admin-token-file")
+    {
+        Description = "File holding the admin token (env KHEISH_DAEMON_ADMIN_TOKEN_FILE). Re-read on change: rotation needs no restart.",
+    };
+
+    private static readonly Option<string?> ReadonlyToken = new("--http-readonly-token")
+    {
+        Description = "Read-only bearer token for safe GETs on inspection endpoints (env KHEISH_DAEMON_READONLY_TOKEN).",
+    };
+
+    private static readonly Option<string?> ReadonlyTokenFile = new("--http-readonly-token-file")
+    {
+        Description = "File holding the read-only token (env KHEISH_DAEMON_READONLY_TOKEN_FILE). Re-read on change.",
+    };
+
+    private static readonly Option<string[]> CorsAllowOrigin = new("--cors-allow-origin")
+    {
+        Description = "Extra browser origin allowed on the control plane (repeatable). Loopback origins are always allowed.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<long> MaxBodyBytes = new("--max-body-bytes")
+    {
+        Description = "Largest accepted request body in bytes (default 1048576). Larger bodies get 413.",
+        DefaultValueFactory = _ => 1024 * 1024,
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("serve", "Run the daemon: control plane (/v1/...) and agent plane (/agent/..., /mcp) on one listener.");
+        command.Options.Add(Bind);
+        command.Options.Add(RoutesFile);
+        command.Options.Add(DefaultRoute);
+        command.Options.Add(AuthMode);
+        command.Options.Add(AdminToken);
+        command.Options.Add(AdminTokenFile);
+        command.Options.Add(ReadonlyToken);
+        command.Options.Add(ReadonlyTokenFile);
+        command.Options.Add(CorsAllowOrigin);
+        command.Options.Add(MaxBodyBytes);
+        command.SetAction(RunAsync);
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parseResult, CancellationToken ct)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        if (!TryParseBind(parseResult.GetValue(Bind)!, out IPEndPoint? bind, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        var authInput = new ControlPlaneAuthInput(
+            parseResult.GetValue(AuthMode),
+            parseResult.GetValue(AdminToken),
+            parseResult.GetValue(AdminTokenFile),
+            parseResult.GetValue(ReadonlyToken),
+            parseResult.GetValue(ReadonlyTokenFile));
+        if (!ControlPlaneAuthOptions.Resolve(authInput, bind, Environment.GetEnvironmentVariable)
+                .TryGetValue(out ControlPlaneAuthOptions? auth, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        long maxBody = parseResult.GetValue(MaxBodyBytes);
+        if (maxBody is < 1024 or > 64L * 1024 * 1024)
+        {
+            return CliOutput.Fail(KheishError.BadRequest("invalid_max_body", "--max-body-bytes must be between 1024 and 67108864"), json);
+        }
+
+        StateRoot root = CommonOptions.GetStateRoot(parseResult);
+        try
+        {
+            root.EnsureExists();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return CliOutput.Fail(KheishError.Misconfigured("state_root_unusable",
+                $"cannot create or open the state root {root.FullPath}: {ex.GetType().Name}; check the path and its permissions"), json);
+        }
+
+        if (!DaemonLock.TryAcquire(root, "stop the other daemon or use another --state-root").TryGetValue(out DaemonLock? held, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        using DaemonLock lockHandle = held;
+        var daemon = new DaemonContext(root, TimeProvider.System);
+        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody);
+
+        await using WebApplication app = DaemonHost.Build(settings, daemon);
+        ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("kheish-daemon");
+        try
+        {
+            await app.StartAsync(ct);
+        }
+        catch (IOException ex)
+        {
+            return CliOutput.Fail(KheishError.Conflict("bind_failed", $"cannot listen on {bind}: {ex.Message}"), json);
+        }
+
+        string address = app.Urls.FirstOrDefault() ?? $"http://{bind}";
+        string authDescription = settings.Auth.Describe();
+        LogReady(logger, address, root.FullPath, authDescription);
+        await app.WaitForShutdownAsync(ct);
+        LogStopped(logger);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>host:port where host is an IPv4 address, [IPv6], or localhost.</summary>
+    internal static bool TryParseBind(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPEndPoint? endpoint, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out KheishError? error)
+    {
+        endpoint = null;
+        error = null;
+        string value = text.Trim();
+        if (value.StartsWith("localhost:", StringComparison.OrdinalIgnoreCase))
+        {
+            value = "127.0.0.1" + value["localhost".Length..];
+        }
+
+        if (!IPEndPoint.TryParse(value, out endpoint) || !value.Contains(':', StringComparison.Ordinal)
+            || (endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && !value.StartsWith('[')))
+        {
+            endpoint = null;
+            error = KheishError.BadRequest("invalid_bind", $"--bind '{text}' is not host:port (e.g. 127.0.0.1:4000 or [::1]:4000)");
+            return false;
+        }
+
+        return true;
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "kheish-daemon listening on {Address} (state root {StateRoot}, control-plane auth: {Auth})", SkipEnabledCheck = true)]
+    private static partial void LogReady(ILogger logger, string address, string stateRoot, string auth);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "kheish-daemon stopped")]
+    private static partial void LogStopped(ILogger logger);
+}

@@ -1,0 +1,134 @@
+using System.Security.Cryptography;
+using System.Text;
+using Kheish.Core.Errors;
+
+namespace Kheish.Daemon.Http.ControlPlane;
+
+/// <summary>
+/// One control-plane token, given inline (flag or env) or as a file. Only its SHA-256 digest
+/// is kept in memory. A file is re-read whenever its size or modification time changes, so
+/// rotating the token takes effect on the next request without a restart.
+/// </summary>
+internal sealed class BearerTokenSource
+{
+    private readonly string? _file;
+    private readonly object _gate = new();
+    private byte[]? _digest;
+    private (DateTime Mtime, long Length) _stamp;
+
+    private BearerTokenSource(string name, string? file, byte[]? digest)
+    {
+        Name = name;
+        _file = file;
+        _digest = digest;
+    }
+
+    public string Name { get; }
+
+    public string? FilePath => _file;
+
+    /// <summary>
+    /// Builds the source from the flag value, flag file, env value and env file (flags win
+    /// over env). Inline and file for the same token = error. Returns null when none is set.
+    /// </summary>
+    public static Result<BearerTokenSource?> Create(
+        string name, string flagName, string? inline, string? file, string envName, Func<string, string?> getEnv)
+    {
+        if (inline is not null && file is not null)
+        {
+            return KheishError.BadRequest("conflicting_token_sources", $"give the {name} token as {flagName} or {flagName}-file, not both");
+        }
+
+        if (inline is null && file is null)
+        {
+            inline = Blank(getEnv(envName));
+            file = Blank(getEnv(envName + "_FILE"));
+            if (inline is not null && file is not null)
+            {
+                return KheishError.BadRequest("conflicting_token_sources", $"{envName} and {envName}_FILE are both set; unset one");
+            }
+        }
+
+        if (inline is not null)
+        {
+            string trimmed = inline.Trim();
+            if (trimmed.Length == 0)
+            {
+                return KheishError.BadRequest("empty_token", $"the {name} token is empty");
+            }
+
+            return new BearerTokenSource(name, null, Digest(trimmed));
+        }
+
+        if (file is not null)
+        {
+            var source = new BearerTokenSource(name, Path.GetFullPath(file), null);
+            if (source.ReadFile() is { } error)
+            {
+                return error;
+            }
+
+            return source;
+        }
+
+        return Result<BearerTokenSource?>.Ok(null);
+    }
+
+    /// <summary>The digest in force now; null when a token file became unreadable or empty (fail closed).</summary>
+    public byte[]? CurrentDigest()
+    {
+        if (_file is null)
+        {
+            return _digest;
+        }
+
+        lock (_gate)
+        {
+            (DateTime, long) stamp;
+            try
+            {
+                var info = new FileInfo(_file);
+                stamp = info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
+            }
+            catch (IOException)
+            {
+                stamp = (DateTime.MinValue, -1);
+            }
+
+            if (stamp != _stamp)
+            {
+                _ = ReadFile();
+            }
+
+            return _digest;
+        }
+    }
+
+    public static byte[] Digest(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
+
+    private KheishError? ReadFile()
+    {
+        try
+        {
+            var info = new FileInfo(_file!);
+            string value = File.ReadAllText(_file!).Trim();
+            _stamp = (info.LastWriteTimeUtc, info.Length);
+            if (value.Length == 0)
+            {
+                _digest = null;
+                return KheishError.BadRequest("empty_token", $"the {Name} token file {_file} is empty");
+            }
+
+            _digest = Digest(value);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _digest = null;
+            _stamp = (DateTime.MinValue, -1);
+            return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {ex.GetType().Name}");
+        }
+    }
+
+    private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+}

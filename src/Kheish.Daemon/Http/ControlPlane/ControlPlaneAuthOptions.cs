@@ -1,0 +1,115 @@
+using System.Net;
+using Kheish.Core.Errors;
+
+namespace Kheish.Daemon.Http.ControlPlane;
+
+internal enum HttpAuthMode
+{
+    Auto,
+    Bearer,
+    None,
+}
+
+/// <summary>What was asked for on the command line / environment, before validation.</summary>
+internal sealed record ControlPlaneAuthInput(
+    string? Mode,
+    string? AdminToken,
+    string? AdminTokenFile,
+    string? ReadonlyToken,
+    string? ReadonlyTokenFile);
+
+/// <summary>
+/// The validated control-plane auth configuration (Kheish reference §4): <c>none</c> and
+/// token-less <c>auto</c> only on loopback; <c>bearer</c> needs an admin token; a read-only
+/// token alone, or equal admin/read-only tokens, are refused.
+/// </summary>
+internal sealed record ControlPlaneAuthOptions(
+    HttpAuthMode RequestedMode,
+    bool Enabled,
+    BearerTokenSource? Admin,
+    BearerTokenSource? Readonly)
+{
+    public string Describe() => Enabled
+        ? (Readonly is null ? "bearer (admin token)" : "bearer (admin + read-only tokens)")
+        : "none (loopback only)";
+
+    public static Result<ControlPlaneAuthOptions> Resolve(ControlPlaneAuthInput input, IPEndPoint bind, Func<string, string?> getEnv)
+    {
+        string modeText = (input.Mode ?? getEnv("KHEISH_HTTP_AUTH_MODE") ?? "auto").Trim().ToLowerInvariant();
+        HttpAuthMode mode;
+        switch (modeText)
+        {
+            case "auto": mode = HttpAuthMode.Auto; break;
+            case "bearer": mode = HttpAuthMode.Bearer; break;
+            case "none": mode = HttpAuthMode.None; break;
+            default:
+                return KheishError.BadRequest("invalid_auth_mode", $"unknown --http-auth-mode '{modeText}'; use auto, bearer or none");
+        }
+
+        if (!BearerTokenSource.Create("admin", "--http-admin-token", input.AdminToken, input.AdminTokenFile, "KHEISH_DAEMON_ADMIN_TOKEN", getEnv)
+                .TryGetValue(out BearerTokenSource? admin, out KheishError? error))
+        {
+            return error;
+        }
+
+        if (!BearerTokenSource.Create("read-only", "--http-readonly-token", input.ReadonlyToken, input.ReadonlyTokenFile, "KHEISH_DAEMON_READONLY_TOKEN", getEnv)
+                .TryGetValue(out BearerTokenSource? ro, out error))
+        {
+            return error;
+        }
+
+        bool loopback = IsLoopback(bind.Address);
+        if (mode == HttpAuthMode.None)
+        {
+            if (!loopback)
+            {
+                return KheishError.BadRequest("auth_none_requires_loopback",
+                    $"--http-auth-mode none is only allowed on a loopback bind (127.0.0.0/8 or ::1), not {bind}; set an admin token instead");
+            }
+
+            return new ControlPlaneAuthOptions(mode, false, null, null);
+        }
+
+        if (admin is null && ro is not null)
+        {
+            return KheishError.BadRequest("readonly_without_admin",
+                "a read-only token was given without an admin token; set --http-admin-token-file (or KHEISH_DAEMON_ADMIN_TOKEN_FILE) too");
+        }
+
+        if (admin is not null && ro is not null && admin.CurrentDigest() is { } a && ro.CurrentDigest() is { } r
+            && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(a, r))
+        {
+            return KheishError.BadRequest("tokens_identical", "the admin and read-only tokens are identical; they must differ");
+        }
+
+        if (mode == HttpAuthMode.Bearer && admin is null)
+        {
+            return KheishError.BadRequest("admin_token_required",
+                "--http-auth-mode bearer needs an admin token: --http-admin-token-file FILE or KHEISH_DAEMON_ADMIN_TOKEN_FILE");
+        }
+
+        if (admin is null)
+        {
+            if (!loopback)
+            {
+                return KheishError.BadRequest("admin_token_required",
+                    $"binding {bind} exposes the control plane beyond loopback; set an admin token (--http-admin-token-file FILE or KHEISH_DAEMON_ADMIN_TOKEN_FILE)");
+            }
+
+            return new ControlPlaneAuthOptions(mode, false, null, null);
+        }
+
+        return new ControlPlaneAuthOptions(mode, true, admin, ro);
+    }
+
+    /// <summary>127.0.0.0/8 and ::1 (also as IPv4-mapped). 0.0.0.0 and :: are NOT loopback.</summary>
+    public static bool IsLoopback(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        return IPAddress.IsLoopback(address);
+    }
+}

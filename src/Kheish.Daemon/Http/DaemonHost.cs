@@ -1,0 +1,103 @@
+using System.Net;
+using Kheish.Core.Storage;
+using Kheish.Daemon.Http.ControlPlane;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Kheish.Daemon.Http;
+
+/// <summary>Everything <c>serve</c> validated before the host is built.</summary>
+internal sealed record ServeSettings(
+    IPEndPoint Bind,
+    StateRoot StateRoot,
+    ControlPlaneAuthOptions Auth,
+    IReadOnlyCollection<string> CorsOrigins,
+    long MaxRequestBodyBytes);
+
+/// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
+internal static class DaemonHost
+{
+    public static WebApplication Build(ServeSettings settings, DaemonContext daemon)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+            EnvironmentName = "Production",
+        });
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes;
+            k.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            k.Listen(settings.Bind, l => l.Protocols = HttpProtocols.Http1);
+        });
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // Identical to HttpJsonContext's own options: the context supplies metadata, these the policy.
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+            o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, HttpJsonContext.Default);
+        });
+
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(daemon);
+        builder.Services.AddSingleton(settings.Auth);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => new FailureRateLimiter(sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(new AuthAuditLog(settings.StateRoot));
+        builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
+
+        WebApplication app = builder.Build();
+        app.UseRouting();
+        app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Control, control => control.UseMiddleware<ControlPlaneAuthMiddleware>());
+
+        app.MapHealthEndpoints();
+        app.MapStatusEndpoints();
+        return app;
+    }
+}
+
+internal enum Plane
+{
+    Public,
+    Control,
+    Agent,
+}
+
+/// <summary>Which plane a path belongs to. Everything not public or agent is control plane (admin by default).</summary>
+internal static class Planes
+{
+    public static Plane Of(PathString path)
+    {
+        string p = path.Value ?? "/";
+        if (p is "/healthz" or "/readyz")
+        {
+            return Plane.Public;
+        }
+
+        if (p.StartsWith("/agent/", StringComparison.Ordinal) || p == "/agent"
+            || p == "/mcp" || p.StartsWith("/mcp/", StringComparison.Ordinal)
+            || p.StartsWith("/.well-known/oauth-", StringComparison.Ordinal)
+            || p.StartsWith("/.well-known/openid-configuration", StringComparison.Ordinal)
+            || p is "/register" or "/authorize" or "/token")
+        {
+            return Plane.Agent;
+        }
+
+        return Plane.Control;
+    }
+}

@@ -1,0 +1,27 @@
+using System.Text.Json.Serialization;
+
+namespace Kheish.Daemon.Http;
+
+internal sealed record HealthResponse(string Status);
+
+internal sealed record ReadyResponse(string Status, IReadOnlyDictionary<string, string> Checks);
+
+internal sealed record ProblemDetailsBody(
+    string Type,
+    string Title,
+    int Status,
+    string Detail,
+    string Code,
+    string? Domain = null,
+    string? Field = null);
+
+/// <summary>The HTTP wire boundary. Same options as CLI json output (snake_case, nulls omitted).</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ReadyResponse))]
+[JsonSerializable(typeof(ProblemDetailsBody))]
+[JsonSerializable(typeof(StatusResponse))]
+internal sealed partial class HttpJsonContext : JsonSerializerContext;

@@ -1,0 +1,91 @@
+using System.Net;
+using Kheish.Daemon.Tests.Support;
+
+namespace Kheish.Daemon.Tests.Serve;
+
+public sealed class ServeStartupTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public static TheoryData<string[], string> Refusals => new()
+    {
+        { ["--http-auth-mode", "none", "--bind", "0.0.0.0:0"], "only allowed on a loopback bind" },
+        { ["--http-auth-mode", "bearer"], "needs an admin token" },
+        { ["--http-auth-mode", "sometimes"], "unknown --http-auth-mode 'sometimes'" },
+        { ["--bind", "0.0.0.0:0"], "exposes the control plane beyond loopback" },
+        { ["--http-readonly-token", "ro-token-1234"], "read-only token was given without an admin token" },
+        { ["--http-admin-token", "same-token-1234", "--http-readonly-token", "same-token-1234"], "identical" },
+        { ["--http-admin-token", "a-token-1234", "--http-admin-token-file", "/nonexistent"], "not both" },
+        { ["--http-admin-token-file", "/nonexistent/admin.token"], "cannot read the admin token file /nonexistent/admin.token" },
+        { ["--bind", "not-an-address"], "is not host:port" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task Serve_refuses_to_start_with_one_clear_message(string[] args, string expected)
+    {
+        CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, args);
+
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains(expected, r.Stderr);
+        Assert.DoesNotContain("listening on", r.All);
+        Assert.DoesNotContain("   at ", r.All); // no stack trace
+    }
+
+    [Fact]
+    public async Task Env_admin_token_and_env_admin_token_file_together_are_refused()
+    {
+        CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, [], new Dictionary<string, string?>
+        {
+            ["KHEISH_DAEMON_ADMIN_TOKEN"] = "abc-token-123",
+            ["KHEISH_DAEMON_ADMIN_TOKEN_FILE"] = _dir.File("t"),
+        });
+
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("KHEISH_DAEMON_ADMIN_TOKEN and KHEISH_DAEMON_ADMIN_TOKEN_FILE are both set", r.Stderr);
+    }
+
+    [Fact]
+    public async Task A_second_daemon_on_the_same_state_root_is_refused()
+    {
+        await using DaemonProcess first = await DaemonProcess.StartAsync(_dir.StateRoot);
+
+        CliResult second = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, []);
+
+        Assert.Equal(6, second.ExitCode);
+        Assert.Contains("a daemon is running on this state root", second.Stderr);
+    }
+
+    [Fact]
+    public async Task Serve_creates_a_0700_state_root_and_answers_health_without_auth()
+    {
+        string admin = "admin-" + Guid.NewGuid().ToString("N");
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token", admin]);
+        using HttpClient client = daemon.Client();
+
+        HttpResponseMessage health = await client.GetAsync("/healthz");
+        HttpResponseMessage ready = await client.GetAsync("/readyz");
+
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("{\"status\":\"ok\"}", await health.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_dir.StateRoot));
+        Canary.AssertAbsent(admin, daemon.Logs, "daemon logs");
+    }
+
+    [Fact]
+    public async Task Sigterm_stops_cleanly_and_releases_the_lock()
+    {
+        DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
+
+        int exit = await daemon.StopAsync();
+        await daemon.DisposeAsync();
+
+        Assert.Equal(0, exit);
+        Assert.Contains("stopped", daemon.Logs);
+        await using DaemonProcess again = await DaemonProcess.StartAsync(_dir.StateRoot);
+        Assert.False(again.HasExited);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
