@@ -18,6 +18,8 @@ internal enum ErrorKind
     Unavailable,
     /// <summary>State on disk or configuration is unusable; the operator must fix a file.</summary>
     Misconfigured,
+    /// <summary>The CLI could not reach the daemon at all.</summary>
+    Unreachable,
 }
 
 /// <summary>

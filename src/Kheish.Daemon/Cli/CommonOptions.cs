@@ -42,6 +42,14 @@ internal static class CommonOptions
 
     public static StateRoot GetStateRoot(ParseResult parseResult) => new(parseResult.GetValue(StateRoot)!);
 
+    /// <summary>The daemon client for an online verb, from --base-url / --token[-file] / env.</summary>
+    public static Core.Errors.Result<Client.DaemonClient> CreateClient(ParseResult parseResult) =>
+        Client.DaemonClient.Create(
+            parseResult.GetValue(BaseUrl)!,
+            parseResult.GetValue(Token),
+            parseResult.GetValue(TokenFile),
+            Environment.GetEnvironmentVariable);
+
     public static bool IsJson(ParseResult parseResult) => parseResult.GetValue(Output) == "json";
 
     /// <summary>Adds the options every verb that can talk to a daemon takes.</summary>

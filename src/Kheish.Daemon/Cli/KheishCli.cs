@@ -63,7 +63,7 @@ internal static class KheishCli
         }
     }
 
-    public static string Version =>
+    public static string Version { get; } =
         typeof(KheishCli).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
     private static Stack<string> CommandPath(ParseResult parseResult)

@@ -1,6 +1,7 @@
 using System.Net;
 using Kheish.Core.Storage;
 using Kheish.Daemon.Http.ControlPlane;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Console;
 
@@ -61,12 +62,20 @@ internal static class DaemonHost
         builder.Services.AddSingleton(new AuthAuditLog(settings.StateRoot));
         builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
 
+        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "kheish-daemon";
+            doc.Info.Description = "Control plane (/v1, bearer admin/read-only tokens) and agent plane (/agent, /mcp, API keys).";
+            return Task.CompletedTask;
+        }));
+
         WebApplication app = builder.Build();
         app.UseRouting();
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Control, control => control.UseMiddleware<ControlPlaneAuthMiddleware>());
 
         app.MapHealthEndpoints();
         app.MapStatusEndpoints();
+        app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }
 }

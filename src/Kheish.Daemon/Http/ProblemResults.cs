@@ -22,6 +22,7 @@ internal static class ProblemResults
         ErrorKind.RateLimited => StatusCodes.Status429TooManyRequests,
         ErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
         ErrorKind.Misconfigured => StatusCodes.Status500InternalServerError,
+        ErrorKind.Unreachable => StatusCodes.Status502BadGateway,
         _ => StatusCodes.Status500InternalServerError,
     };
 

@@ -14,7 +14,7 @@ internal sealed class BearerTokenSource
     private readonly string? _file;
     private readonly object _gate = new();
     private byte[]? _digest;
-    private (DateTime Mtime, long Length) _stamp;
+    private volatile StampBox _stampBox = new(default);
 
     private BearerTokenSource(string name, string? file, byte[]? digest)
     {
@@ -82,25 +82,35 @@ internal sealed class BearerTokenSource
             return _digest;
         }
 
+        // One stat per request, no lock on the hot path: the file is re-read only when its
+        // stamp changed, so rotation is seen by the very next request.
+        (DateTime, long) stamp = Stamp(_file);
+        if (stamp == _stampBox.Value)
+        {
+            return Volatile.Read(ref _digest);
+        }
+
         lock (_gate)
         {
-            (DateTime, long) stamp;
-            try
-            {
-                var info = new FileInfo(_file);
-                stamp = info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
-            }
-            catch (IOException)
-            {
-                stamp = (DateTime.MinValue, -1);
-            }
-
-            if (stamp != _stamp)
+            if (Stamp(_file) != _stampBox.Value)
             {
                 _ = ReadFile();
             }
 
             return _digest;
+        }
+    }
+
+    private static (DateTime Mtime, long Length) Stamp(string file)
+    {
+        try
+        {
+            var info = new FileInfo(file);
+            return info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
+        }
+        catch (IOException)
+        {
+            return (DateTime.MinValue, -1);
         }
     }
 
@@ -112,7 +122,7 @@ internal sealed class BearerTokenSource
         {
             var info = new FileInfo(_file!);
             string value = File.ReadAllText(_file!).Trim();
-            _stamp = (info.LastWriteTimeUtc, info.Length);
+            _stampBox = new StampBox((info.LastWriteTimeUtc, info.Length));
             if (value.Length == 0)
             {
                 _digest = null;
@@ -125,10 +135,13 @@ internal sealed class BearerTokenSource
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             _digest = null;
-            _stamp = (DateTime.MinValue, -1);
+            _stampBox = new StampBox((DateTime.MinValue, -1));
             return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {ex.GetType().Name}");
         }
     }
 
     private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
+    /// <summary>A tuple published atomically (a struct field could tear between threads).</summary>
+    private sealed record StampBox((DateTime Mtime, long Length) Value);
 }

@@ -1,0 +1,170 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Kheish.Core.Errors;
+using Kheish.Daemon.Http;
+
+namespace Kheish.Daemon.Client;
+
+/// <summary>
+/// The online CLI's view of a running daemon. Secret values travel only in request bodies.
+/// HTTP failures come back as <see cref="KheishError"/>s whose kind follows the status
+/// (401/403 → auth, 404 → not found, 409 → conflict, 400/413 → bad request, 429/503 →
+/// retryable), carrying the daemon's problem code and detail.
+/// </summary>
+internal sealed class DaemonClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    public DaemonClient(Uri baseUri, string? token, TimeSpan? timeout = null)
+    {
+        BaseUri = baseUri;
+        _http = new HttpClient { BaseAddress = baseUri, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        if (token is not null)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    public Uri BaseUri { get; }
+
+    public Task<Result<TResponse>> GetAsync<TResponse>(string path, JsonTypeInfo<TResponse> responseType, CancellationToken ct) =>
+        SendAsync(HttpMethod.Get, path, null, responseType, ct);
+
+    public async Task<Result<TResponse>> SendAsync<TResponse>(
+        HttpMethod method, string path, HttpContent? content, JsonTypeInfo<TResponse> responseType, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is SocketException || ex.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            return Unreachable();
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return new KheishError("daemon_timeout", ErrorKind.Unavailable, $"the daemon at {BaseUri} did not answer in time; retry");
+        }
+
+        using (response)
+        {
+            if (response.IsSuccessStatusCode)
+            {
+                try
+                {
+                    await using Stream body = await response.Content.ReadAsStreamAsync(ct);
+                    TResponse? value = await JsonSerializer.DeserializeAsync(body, responseType, ct);
+                    return value is null ? SchemaMismatch("an empty body") : value;
+                }
+                catch (JsonException)
+                {
+                    return SchemaMismatch("a body this CLI version does not understand");
+                }
+            }
+
+            return await ErrorFromAsync(response, ct);
+        }
+    }
+
+    public static HttpContent Json<T>(T value, JsonTypeInfo<T> type) =>
+        new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, type))
+        {
+            Headers = { ContentType = new MediaTypeHeaderValue("application/json") },
+        };
+
+    /// <summary>
+    /// Resolves the client options: --token / --token-file, else KHEISH_DAEMON_TOKEN / _FILE
+    /// (value and file together = error).
+    /// </summary>
+    public static Result<DaemonClient> Create(string baseUrl, string? token, string? tokenFile, Func<string, string?> getEnv)
+    {
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            return KheishError.BadRequest("invalid_base_url", $"--base-url '{baseUrl}' is not an http(s) URL");
+        }
+
+        if (token is not null && tokenFile is not null)
+        {
+            return KheishError.BadRequest("conflicting_token_sources", "give --token or --token-file, not both");
+        }
+
+        if (token is null && tokenFile is null)
+        {
+            token = Blank(getEnv("KHEISH_DAEMON_TOKEN"));
+            tokenFile = Blank(getEnv("KHEISH_DAEMON_TOKEN_FILE"));
+            if (token is not null && tokenFile is not null)
+            {
+                return KheishError.BadRequest("conflicting_token_sources", "KHEISH_DAEMON_TOKEN and KHEISH_DAEMON_TOKEN_FILE are both set; unset one");
+            }
+        }
+
+        if (tokenFile is not null)
+        {
+            try
+            {
+                token = File.ReadAllText(tokenFile).Trim();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return KheishError.BadRequest("token_file_unreadable", $"cannot read the token file {tokenFile}: {ex.GetType().Name}");
+            }
+        }
+
+        return new DaemonClient(uri, string.IsNullOrWhiteSpace(token) ? null : token.Trim());
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private KheishError Unreachable() => new(
+        "daemon_unreachable",
+        ErrorKind.Unreachable,
+        $"no daemon reachable at {BaseUri} (start one with 'kheish-daemon serve', set --base-url, or use --offline to work on the state root directly)");
+
+    private static KheishError SchemaMismatch(string what) => new(
+        "schema_mismatch", ErrorKind.Misconfigured, $"the daemon answered with {what}; are the CLI and daemon the same version?");
+
+    private static async Task<KheishError> ErrorFromAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        int status = (int)response.StatusCode;
+        string code = "http_" + status;
+        string detail = $"the daemon answered {status} {response.ReasonPhrase}";
+        try
+        {
+            string text = await response.Content.ReadAsStringAsync(ct);
+            using JsonDocument doc = JsonDocument.Parse(text);
+            if (doc.RootElement.TryGetProperty("code", out JsonElement c) && c.ValueKind == JsonValueKind.String)
+            {
+                code = c.GetString()!;
+            }
+
+            if (doc.RootElement.TryGetProperty("detail", out JsonElement d) && d.ValueKind == JsonValueKind.String)
+            {
+                detail = d.GetString()!;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        ErrorKind kind = response.StatusCode switch
+        {
+            HttpStatusCode.BadRequest => ErrorKind.BadRequest,
+            HttpStatusCode.RequestEntityTooLarge => ErrorKind.PayloadTooLarge,
+            HttpStatusCode.Unauthorized => ErrorKind.Unauthorized,
+            HttpStatusCode.Forbidden => ErrorKind.Forbidden,
+            HttpStatusCode.NotFound => ErrorKind.NotFound,
+            HttpStatusCode.Conflict => ErrorKind.Conflict,
+            HttpStatusCode.TooManyRequests => ErrorKind.RateLimited,
+            HttpStatusCode.ServiceUnavailable or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout => ErrorKind.Unavailable,
+            _ => ErrorKind.Misconfigured,
+        };
+        return new KheishError(code, kind, detail);
+    }
+
+    private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+}
