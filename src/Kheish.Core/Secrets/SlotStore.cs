@@ -105,6 +105,12 @@ internal sealed class SlotStore
         }
     }
 
+    /// <summary>The error a write without a master key gets: it says how to set one.</summary>
+    public static KheishError MasterKeyRequiredForWrite(StateRoot root) => KheishError.Misconfigured(
+        "master_key_required",
+        $"cannot write {root.SlotsFile}: no master key is configured. Set {MasterKey.ValueVariable} to a base64 key " +
+        $"from `kheish-daemon secrets generate`, or {MasterKey.FileVariable} to a file holding it");
+
     /// <summary>Every slot, ordered by id.</summary>
     public IReadOnlyList<SlotRecord> List() =>
         [.. _slots.Values.OrderBy(r => r.SlotId.Value, StringComparer.Ordinal)];
@@ -169,10 +175,7 @@ internal sealed class SlotStore
     {
         if (_key is null)
         {
-            return KheishError.Misconfigured(
-                "master_key_required",
-                $"cannot write {FilePath}: no master key is configured. Set {MasterKey.ValueVariable} to a base64 key " +
-                $"from `kheish-daemon secrets generate`, or {MasterKey.FileVariable} to a file holding it");
+            return MasterKeyRequiredForWrite(_root);
         }
 
         var ordered = new Dictionary<string, SlotRecord>(StringComparer.Ordinal);

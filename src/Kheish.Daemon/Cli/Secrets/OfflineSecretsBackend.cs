@@ -59,6 +59,12 @@ internal sealed class OfflineSecretsBackend(StateRoot root, Func<string, string?
             return key.Error;
         }
 
+        // Without a key no write can succeed: refuse before touching the state root at all.
+        if (key.Value is null)
+        {
+            return SlotStore.MasterKeyRequiredForWrite(root);
+        }
+
         Result<DaemonLock> held = DaemonLock.TryAcquire(root, LockedHint);
         if (!held.IsOk)
         {
