@@ -18,7 +18,9 @@ internal enum ErrorKind
     Unavailable,
     /// <summary>State on disk or configuration is unusable; the operator must fix a file.</summary>
     Misconfigured,
-    /// <summary>The CLI could not reach the daemon at all.</summary>
+    /// <summary>A file or message has a version or shape this build does not read.</summary>
+    SchemaMismatch,
+    /// <summary>The daemon a client command talks to could not be reached.</summary>
     Unreachable,
 }
 

@@ -24,6 +24,7 @@ internal static class ExitCodes
         ErrorKind.RateLimited => Retryable,
         ErrorKind.Unavailable => Retryable,
         ErrorKind.Misconfigured => HealthError,
+        ErrorKind.SchemaMismatch => SchemaMismatch,
         ErrorKind.Unreachable => Unreachable,
         _ => HealthError,
     };

@@ -126,7 +126,7 @@ internal sealed class DaemonClient : IDisposable
         $"no daemon reachable at {BaseUri} (start one with 'kheish-daemon serve', set --base-url, or use --offline to work on the state root directly)");
 
     private static KheishError SchemaMismatch(string what) => new(
-        "schema_mismatch", ErrorKind.Misconfigured, $"the daemon answered with {what}; are the CLI and daemon the same version?");
+        "schema_mismatch", ErrorKind.SchemaMismatch, $"the daemon answered with {what}; are the CLI and daemon the same version?");
 
     private static async Task<KheishError> ErrorFromAsync(HttpResponseMessage response, CancellationToken ct)
     {

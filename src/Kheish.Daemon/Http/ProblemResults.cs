@@ -23,6 +23,7 @@ internal static class ProblemResults
         ErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
         ErrorKind.Misconfigured => StatusCodes.Status500InternalServerError,
         ErrorKind.Unreachable => StatusCodes.Status502BadGateway,
+        ErrorKind.SchemaMismatch => StatusCodes.Status400BadRequest,
         _ => StatusCodes.Status500InternalServerError,
     };
 
