@@ -17,7 +17,7 @@ internal static class RoutesFile
     public const int SupportedVersion = 1;
 
     private static readonly SearchValues<char> PrintableFieldChars =
-        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.");
+        SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789_");
 
     private static readonly HashSet<string> TopLevelFields = new(StringComparer.Ordinal) { "version", "default_route", "routes" };
 
@@ -103,7 +103,7 @@ internal static class RoutesFile
         {
             if (!TopLevelFields.Contains(key))
             {
-                problems.Add(new RouteProblem("routes_unknown_field", $"unknown top-level field {Show(key)} (allowed: version, default_route, [routes.<id>])", Field: key));
+                problems.Add(new RouteProblem("routes_unknown_field", $"unknown top-level field {Show(key)} (allowed: version, default_route, [routes.<id>])", Field: Showable(key) ? key : null));
             }
         }
 
@@ -215,7 +215,7 @@ internal static class RoutesFile
 
         if (routesTable is null || !routesTable.ContainsKey(id.Value))
         {
-            problems.Add(new RouteProblem("routes_default", $"{origin} names route `{id}`, which is not defined", id.Value, "default_route"));
+            problems.Add(new RouteProblem("routes_default", $"{origin} names route {Echo(id.Value)}, which is not defined", LooksLikeAKey(id.Value) ? null : id.Value, "default_route"));
             return null;
         }
 
@@ -230,7 +230,7 @@ internal static class RoutesFile
         {
             if (!RouteFields.Contains(key))
             {
-                problems.Add(new RouteProblem("routes_unknown_field", $"route `{id}`: unknown field {Show(key)}", id.Value, key));
+                problems.Add(new RouteProblem("routes_unknown_field", $"route `{id}`: unknown field {Show(key)}", id.Value, Showable(key) ? key : null));
             }
         }
 
@@ -409,15 +409,15 @@ internal static class RoutesFile
                 case RouteCredential.AuthRef authRef:
                     if (catalog.UnavailableReason is { } unavailable)
                     {
-                        problems.Add(new RouteProblem("routes_auth_ref_unverifiable", $"route `{id}` references auth_ref `{authRef.SlotId}`, which cannot be verified: {unavailable}", id, "auth_ref"));
+                        problems.Add(new RouteProblem("routes_auth_ref_unverifiable", $"route `{id}` references auth_ref {Echo(authRef.SlotId)}, which cannot be verified: {unavailable}", id, "auth_ref"));
                     }
                     else if (catalog.ProviderOf(authRef.SlotId) is not { } provider)
                     {
-                        problems.Add(new RouteProblem("routes_auth_ref_missing", $"route `{id}` references missing auth_ref `{authRef.SlotId}`", id, "auth_ref"));
+                        problems.Add(new RouteProblem("routes_auth_ref_missing", $"route `{id}` references missing auth_ref {Echo(authRef.SlotId)}", id, "auth_ref"));
                     }
                     else if (route.Driver is not null && !string.Equals(provider, route.Driver.Name, StringComparison.Ordinal))
                     {
-                        problems.Add(new RouteProblem("routes_auth_ref_provider", $"route `{id}` (driver {route.Driver.Name}) references auth_ref `{authRef.SlotId}`, a slot of provider {Show(provider)}", id, "auth_ref"));
+                        problems.Add(new RouteProblem("routes_auth_ref_provider", $"route `{id}` (driver {route.Driver.Name}) references auth_ref {Echo(authRef.SlotId)}, a slot of provider {Show(provider)}", id, "auth_ref"));
                     }
 
                     break;
@@ -442,15 +442,36 @@ internal static class RoutesFile
     {
         if (string.IsNullOrEmpty(environment(variable)))
         {
-            problems.Add(new RouteProblem("routes_env_missing", $"route `{route}`: {field} names environment variable {variable}, which is not set", route, field));
+            problems.Add(new RouteProblem("routes_env_missing", $"route `{route}`: {field} names environment variable {Echo(variable)}, which is not set", route, field));
         }
     }
 
-    /// <summary>A field name as written, in backticks, unless it could be anything but a field name.</summary>
+    /// <summary>
+    /// A name from the file is echoed only when it looks like a snake_case field name: a key pasted
+    /// where a field name belongs (<c>sk-... = "x"</c>) must not reach the output.
+    /// </summary>
+    private static bool Showable(string name) =>
+        name.Length is > 0 and <= 40 && !name.AsSpan().ContainsAnyExcept(PrintableFieldChars);
+
+    /// <summary>
+    /// Values echoed in messages (slot ids, variable names, route names) are names, not secrets;
+    /// but a key pasted into the wrong field would be echoed, so anything that looks like one is not.
+    /// </summary>
+    private static bool LooksLikeAKey(string value) =>
+        value.Length > 48
+        || value.StartsWith("sk-", StringComparison.OrdinalIgnoreCase)
+        || value.StartsWith("sk_", StringComparison.OrdinalIgnoreCase)
+        || value.StartsWith("xai-", StringComparison.OrdinalIgnoreCase)
+        || value.StartsWith("AIza", StringComparison.Ordinal)
+        || value.StartsWith("gsk_", StringComparison.Ordinal)
+        || value.StartsWith("ghp_", StringComparison.Ordinal)
+        || value.StartsWith("github_pat_", StringComparison.Ordinal);
+
+    private static string Echo(string value) =>
+        LooksLikeAKey(value) ? "(value not shown: it looks like an API key, which belongs in api_key or api_key_env's variable)" : $"`{value}`";
+
     private static string Show(string name) =>
-        name.Length is > 0 and <= 64 && !name.AsSpan().ContainsAnyExcept(PrintableFieldChars)
-            ? $"`{name}`"
-            : "(a name that is not shown: it is not a plain identifier)";
+        Showable(name) ? $"`{name}`" : "(name not shown: it does not look like a field name)";
 
     /// <summary>Typed access to one route's fields that records a problem for each wrong type or value.</summary>
     private sealed class FieldReader(RouteId id, TomlTable fields, List<RouteProblem> problems)
