@@ -18,6 +18,8 @@ internal static class KheishCli
         // One line per verb keeps merges trivial.
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(SecretsCommand.Create());
+        root.Subcommands.Add(TomlCommand.Create());
+        root.Subcommands.Add(RoutesCommand.Create());
 
         return root;
     }
