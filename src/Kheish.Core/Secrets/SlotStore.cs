@@ -105,6 +105,14 @@ internal sealed class SlotStore
         }
     }
 
+    /// <summary>
+    /// An empty store that can neither read nor write encrypted slots: what the daemon serves
+    /// when the store is encrypted but no master key is configured (env-backed routes still work;
+    /// every write fails with <see cref="MasterKeyRequiredForWrite"/>, so nothing is overwritten).
+    /// </summary>
+    public static SlotStore EmptyWithoutKey(StateRoot root, TimeProvider? time = null) =>
+        new(root, null, time ?? TimeProvider.System, new Dictionary<string, SlotRecord>(StringComparer.Ordinal), legacyPlaintext: false);
+
     /// <summary>The error a write without a master key gets: it says how to set one.</summary>
     public static KheishError MasterKeyRequiredForWrite(StateRoot root) => KheishError.Misconfigured(
         "master_key_required",

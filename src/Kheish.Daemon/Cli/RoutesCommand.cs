@@ -14,14 +14,6 @@ internal static class RoutesCommand
         Required = true,
     };
 
-    /// <summary>
-    /// How the check learns which secret slots exist: (state root, --offline) → catalog. Set once at
-    /// startup by whoever connects the secret store; the default verifies no auth_ref, so a
-    /// route using one is reported as unverifiable instead of silently passing.
-    /// </summary>
-    public static Func<StateRoot, bool, IAuthRefCatalog> CatalogFactory { get; set; } =
-        static (_, _) => UnverifiableAuthRefCatalog.NotConnected;
-
     public static Command Create()
     {
         var command = new Command("routes", "Provider routes: which upstream, model and credential each route uses.");
@@ -30,7 +22,7 @@ internal static class RoutesCommand
             "Validate a routes file and its references (auth_ref slots exist and match the driver, env-backed keys are set). " +
             "Prints each route (never a key) or every problem found; exit 0 when usable, 2 otherwise.");
         check.Options.Add(RoutesFileOption);
-        check.Options.Add(CommonOptions.Offline);
+        CommonOptions.AddClientOptions(check);
         check.SetAction(static (parseResult, _) => Task.FromResult(Check(parseResult)));
         command.Subcommands.Add(check);
         return command;
@@ -40,7 +32,7 @@ internal static class RoutesCommand
     {
         string path = parseResult.GetValue(RoutesFileOption)!;
         bool json = CommonOptions.IsJson(parseResult);
-        IAuthRefCatalog catalog = CatalogFactory(CommonOptions.GetStateRoot(parseResult), parseResult.GetValue(CommonOptions.Offline));
+        IAuthRefCatalog catalog = AuthRefCatalogs.For(parseResult);
         RoutesCheckResult result = RoutesFile.LoadAndCheck(path, catalog);
 
         if (!result.IsOk)

@@ -57,8 +57,8 @@ internal static class SecretsCommand
     }
 
     /// <summary>
-    /// The one place that decides where the verbs act. Online (the default) will talk to the
-    /// daemon's control plane; until that client exists, it reports the daemon as unreachable.
+    /// The one place that decides where the verbs act: --offline works on the state-root files,
+    /// otherwise (the default) the verbs talk to the running daemon's control plane.
     /// </summary>
     internal static Result<ISecretsBackend> ChooseBackend(ParseResult parseResult)
     {
@@ -67,11 +67,8 @@ internal static class SecretsCommand
             return new OfflineSecretsBackend(CommonOptions.GetStateRoot(parseResult), Environment.GetEnvironmentVariable);
         }
 
-        return new KheishError(
-            "daemon_unreachable",
-            ErrorKind.Unreachable,
-            $"no kheish-daemon is reachable at {parseResult.GetValue(CommonOptions.BaseUrl)}; " +
-            "use --offline to work on the state-root files directly");
+        Result<Client.DaemonClient> client = CommonOptions.CreateClient(parseResult);
+        return client.IsOk ? new OnlineSecretsBackend(client.Value) : client.Error;
     }
 
     private static Command CreateGenerate()

@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Net;
+using Kheish.Core.Crypto;
 using Kheish.Core.Errors;
+using Kheish.Core.Routes;
+using Kheish.Core.Secrets;
 using Kheish.Core.Storage;
 using Kheish.Daemon.Http;
 using Kheish.Daemon.Http.ControlPlane;
@@ -125,7 +128,45 @@ internal static partial class ServeCommand
         }
 
         using DaemonLock lockHandle = held;
-        var daemon = new DaemonContext(root, TimeProvider.System);
+
+        // Fail closed: a bad master key or an unreadable store stops startup with the reason.
+        if (!MasterKey.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out MasterKey? masterKey, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        string? storeUnavailable = null;
+        if (!SlotStore.Load(root, masterKey).TryGetValue(out SlotStore? slots, out error))
+        {
+            // Without a master key the daemon still serves env-backed routes and reads nothing
+            // encrypted (DESIGN.md); any other store problem stops startup.
+            if (masterKey is not null || error.Code != "master_key_required")
+            {
+                return CliOutput.Fail(error, json);
+            }
+
+            storeUnavailable = error.Message;
+            slots = SlotStore.EmptyWithoutKey(root);
+        }
+
+        RoutesConfig? routes = null;
+        if (parseResult.GetValue(RoutesFile) is { } routesFile)
+        {
+            IAuthRefCatalog catalog = new SlotStoreAuthRefCatalog(slots, storeUnavailable);
+            RoutesCheckResult check = Core.Routes.RoutesFile.LoadAndCheck(routesFile, catalog, parseResult.GetValue(DefaultRoute));
+            if (!check.IsOk)
+            {
+                return CliOutput.Fail(check.ToError(), json);
+            }
+
+            routes = check.Config;
+        }
+        else if (parseResult.GetValue(DefaultRoute) is not null)
+        {
+            return CliOutput.Fail(KheishError.BadRequest("default_route_without_routes", "--default-route needs --routes-file"), json);
+        }
+
+        var daemon = new DaemonContext(root, TimeProvider.System, slots, routes, masterKey is not null, storeUnavailable);
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody);
 
         await using WebApplication app = DaemonHost.Build(settings, daemon);

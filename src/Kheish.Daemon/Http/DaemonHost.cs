@@ -75,6 +75,8 @@ internal static class DaemonHost
 
         app.MapHealthEndpoints();
         app.MapStatusEndpoints();
+        app.MapSecretsEndpoints();
+        app.MapRuntimeEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }

@@ -24,4 +24,9 @@ internal sealed record ProblemDetailsBody(
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(ProblemDetailsBody))]
 [JsonSerializable(typeof(StatusResponse))]
+[JsonSerializable(typeof(SecretWriteRequest))]
+[JsonSerializable(typeof(SecretListResponse))]
+[JsonSerializable(typeof(Kheish.Core.Secrets.SlotStatus))]
+[JsonSerializable(typeof(AcceptedResponse))]
+[JsonSerializable(typeof(RuntimeResponse))]
 internal sealed partial class HttpJsonContext : JsonSerializerContext;
