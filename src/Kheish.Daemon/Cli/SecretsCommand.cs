@@ -465,11 +465,14 @@ internal static class SecretsCommand
         string[] header = ["SLOT", "PROVIDER", "MODE", "SUMMARY", "UPDATED"];
         var rows = slots.Select(s => new[] { s.SlotId, s.Provider.Name(), s.Mode.Name(), s.Summary, FormatTime(s.UpdatedAtMs) }).ToList();
         int[] widths = [.. Enumerable.Range(0, header.Length).Select(i => Math.Max(header[i].Length, rows.Max(r => r[i].Length)))];
-        var writer = CliOutput.Out;
+        // One write for the whole table: Console.Out flushes every line, a syscall each.
+        var table = new System.Text.StringBuilder();
         foreach (string[] row in rows.Prepend(header))
         {
-            writer.WriteLine(string.Join("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))));
+            table.AppendJoin("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))).Append('\n');
         }
+
+        CliOutput.Out.Write(table.ToString());
     }
 
     private static string FormatTime(long ms) =>
