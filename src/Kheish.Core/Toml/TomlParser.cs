@@ -29,6 +29,9 @@ internal sealed class TomlParser
     private static readonly object True = true;
     private static readonly object False = false;
 
+    // Small integers (ports, counts, versions) are common: share their boxes.
+    private static readonly object[] SmallIntegers = Enumerable.Range(0, 1024).Select(i => (object)(long)i).ToArray();
+
     private const int MaxPooledKeys = 4096;
 
     private readonly string _s;
@@ -862,7 +865,7 @@ internal sealed class TomlParser
                 throw Error(start, "a hexadecimal, octal or binary integer cannot have a sign");
             }
 
-            return ParseRadixInteger(body[2..], body[1] switch { 'x' => 16, 'o' => 8, _ => 2 }, start);
+            return Box(ParseRadixInteger(body[2..], body[1] switch { 'x' => 16, 'o' => 8, _ => 2 }, start));
         }
 
         int j = SkipDigits(body, 0, start);
@@ -895,7 +898,7 @@ internal sealed class TomlParser
             throw Error(start, "invalid number");
         }
 
-        return isFloat ? ParseFloat(t) : (object)ParseDecimalInteger(body, negative, start);
+        return isFloat ? ParseFloat(t) : Box(ParseDecimalInteger(body, negative, start));
     }
 
     /// <summary>Digits with single underscores between them; returns the index after them.</summary>
@@ -999,6 +1002,8 @@ internal sealed class TomlParser
 
         return (long)value;
     }
+
+    private static object Box(long value) => (ulong)value < (ulong)SmallIntegers.Length ? SmallIntegers[value] : value;
 
     private static int HexValue(char c) => c switch
     {

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using Kheish.Daemon.Tests.Support;
+
+namespace Kheish.Daemon.Tests.Routes;
+
+/// <summary><c>kheish-daemon routes check</c> on the real binary.</summary>
+public sealed class RoutesCheckTests
+{
+    private const string Valid = """
+        version = 1
+        default_route = "openai"
+
+        [routes.openai]
+        driver = "openai"
+        default_model = "gpt-4o"
+        api_key_env = "KHEISH_TEST_OPENAI_KEY"
+
+        [routes.claude]
+        driver = "anthropic"
+        default_model = "claude-sonnet-4"
+        api_key = "API_KEY_PLACEHOLDER"
+        """;
+
+    private static async Task<CliResult> CheckAsync(TempDir dir, string toml, params string[] extra)
+    {
+        string file = dir.File("routes.toml");
+        await File.WriteAllTextAsync(file, toml);
+        return await Support.Cli.RunAsync(
+            ["routes", "check", "--routes-file", file, "--state-root", dir.StateRoot, .. extra],
+            new Dictionary<string, string?> { ["KHEISH_TEST_OPENAI_KEY"] = "from-env" });
+    }
+
+    [Fact]
+    public async Task A_valid_file_prints_each_route_without_its_key_and_exits_0()
+    {
+        using var dir = new TempDir();
+        string canary = Canary.New("inline");
+
+        CliResult r = await CheckAsync(dir, Valid.Replace("API_KEY_PLACEHOLDER", canary));
+
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("openai (default)", r.Stdout);
+        Assert.Contains("driver:    anthropic", r.Stdout);
+        Assert.Contains("model:     claude-sonnet-4", r.Stdout);
+        Assert.Contains("base_url:  https://api.openai.com/v1", r.Stdout);
+        Assert.Contains("auth:      api_key_env KHEISH_TEST_OPENAI_KEY", r.Stdout);
+        Assert.Contains("auth:      api_key (inline in the routes file)", r.Stdout);
+        Canary.AssertAbsent(canary, r.All, "routes check output");
+    }
+
+    [Fact]
+    public async Task Json_output_is_one_document_describing_the_routes()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, Valid, "--output", "json");
+
+        Assert.Equal(0, r.ExitCode);
+        using JsonDocument doc = JsonDocument.Parse(r.Stdout);
+        Assert.True(doc.RootElement.GetProperty("ok").GetBoolean());
+        Assert.Equal("openai", doc.RootElement.GetProperty("default_route").GetString());
+        JsonElement claude = doc.RootElement.GetProperty("routes")[1];
+        Assert.Equal("claude", claude.GetProperty("id").GetString());
+        Assert.Equal("api_key", claude.GetProperty("auth_source").GetString());
+        Assert.Equal("https://api.anthropic.com", claude.GetProperty("base_url").GetString());
+    }
+
+    [Fact]
+    public async Task A_file_that_is_not_toml_reports_line_and_column_and_exits_2()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, "version = 1\n[routes.a\ndriver = \"openai\"\n");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("not valid TOML: line 2, column 10", r.Stderr);
+    }
+
+    [Fact]
+    public async Task An_unknown_field_is_named_with_its_route_and_exits_2()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\nmodle = \"x\"\n");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("route `a`: unknown field `modle`", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Auth_ref_with_api_key_is_a_conflict_and_exits_2()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\napi_key = \"k\"\n");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("route `a`: auth_ref and api_key cannot both be set", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Version_2_is_rejected_with_exit_2()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, "version = 2\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\n");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("routes file version 2 is not supported", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Without_a_connected_secret_store_an_auth_ref_is_reported_unverifiable()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n", "--offline");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("route `a` references auth_ref `openai.prod`, which cannot be verified", r.Stderr);
+    }
+
+    [Fact]
+    public async Task A_missing_environment_variable_is_named_and_exits_2()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"xai\"\ndefault_model = \"grok\"\napi_key_env = \"KHEISH_TEST_UNSET_VAR\"\n");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("route `a`: api_key_env names environment variable `KHEISH_TEST_UNSET_VAR`, which is not set", r.Stderr);
+    }
+
+    [Theory]
+    [InlineData("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\n")]
+    [InlineData("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\"\nauth_ref = \"x\"\n")]
+    [InlineData("version = 2\n[routes.a]\ndriver = \"nope\"\napi_key = \"CANARY\"\nbase_url = \"https://u:CANARY@h/\"\n")]
+    [InlineData("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\u0001\"\n")]
+    public async Task An_api_key_in_a_broken_file_never_appears_in_any_output(string template)
+    {
+        using var dir = new TempDir();
+        string canary = Canary.New("routes");
+        string toml = template.Replace("CANARY", canary);
+
+        CliResult pretty = await CheckAsync(dir, toml);
+        CliResult json = await CheckAsync(dir, toml, "--output", "json");
+
+        Assert.Equal(2, pretty.ExitCode);
+        Assert.Equal(2, json.ExitCode);
+        Canary.AssertAbsent(canary, pretty.All, "routes check output");
+        Canary.AssertAbsent(canary, json.All, "routes check --output json output");
+    }
+
+    [Fact]
+    public async Task A_missing_routes_file_exits_2_naming_the_file()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await Support.Cli.RunAsync("routes", "check", "--routes-file", dir.File("none.toml"));
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("none.toml", r.Stderr);
+        Assert.Contains("does not exist", r.Stderr);
+    }
+}
