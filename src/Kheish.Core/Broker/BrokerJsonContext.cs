@@ -9,6 +9,7 @@ namespace Kheish.Core.Broker;
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     WriteIndented = false)]
 [JsonSerializable(typeof(BrokerState))]
+[JsonSerializable(typeof(BrokerJournalRecord))]
 [JsonSerializable(typeof(CredentialScope))]
 [JsonSerializable(typeof(SubjectStatus))]
 [JsonSerializable(typeof(LeaseStatus))]

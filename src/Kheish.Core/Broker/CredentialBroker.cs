@@ -10,48 +10,55 @@ namespace Kheish.Core.Broker;
 /// <list type="bullet">
 /// <item>Tokens are shown once; only their SHA-256 digest is kept, looked up by a digest map
 /// and compared in constant time.</item>
-/// <item>Revocations (subject, lease, slot) and slot rewrites are written to the state file
-/// (atomic, fsync) before the call returns, and take effect in memory first, so the very
-/// next validation refuses.</item>
-/// <item>Issued leases are persisted lazily (with the next revocation or <see cref="Flush"/>):
-/// after a crash an unpersisted lease is unknown, hence invalid (fail closed).</item>
-/// <item>Expired leases, their grants and spent lease revocations are pruned in memory and on
-/// every write, so the file stays bounded by the live leases and the tombstones.</item>
+/// <item>Revocations (subject, lease, slot), epoch bumps and slot rewrites take effect in
+/// memory first, so the very next validation refuses, and are appended to the journal and
+/// fsynced before the call returns (<see cref="BrokerStateStore"/>).</item>
+/// <item>Issued leases are persisted lazily (by <see cref="Flush"/>, which the host calls
+/// periodically and at shutdown, or by a journal compaction): after a crash an unpersisted
+/// lease is unknown, hence invalid (fail closed).</item>
+/// <item>Expired leases (with their grants) leave memory through an expiry queue, a few per
+/// issue, so no call ever scans the whole map; spent lease revocations are pruned at each
+/// compaction, so the files stay bounded by the live leases and the tombstones.</item>
 /// </list>
-/// Thread-safe: one short lock guards the maps; file writes are serialised by a second lock
-/// and a version counter, so a writer whose change is already on disk does not write again.
+/// Thread-safe: one short lock guards the maps; durable changes are serialised by a second
+/// lock taken first, so the journal order is the order the changes took effect in memory.
 /// </summary>
-internal sealed class CredentialBroker : ISubjectRevocationView
+internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
 {
-    private const int MinPruneThreshold = 1024;
+    /// <summary>Journal records after which a revocation also compacts (rewrites the snapshot).</summary>
+    public const int CompactEvery = 256;
+
+    private const int PrunePerIssue = 2;
 
     private readonly Lock _gate = new();
     private readonly Lock _persistGate = new();
-    private readonly string _path;
+    private readonly BrokerStateStore _store;
     private readonly IStateFileCodec _codec;
     private readonly TimeProvider _clock;
 
     private readonly Dictionary<string, LeaseEntry> _leases = new(StringComparer.Ordinal);
     private readonly Dictionary<LeaseToken.Key, LeaseEntry> _byDigest = [];
-    private readonly Dictionary<string, CredentialGrant> _grants = new(StringComparer.Ordinal);
+    private readonly PriorityQueue<LeaseEntry, long> _expiry = new();
     private readonly Dictionary<string, long> _epochs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _revokedSubjects = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _revokedLeases = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _revokedSlots = new(StringComparer.Ordinal);
 
-    private long _version;
-    private long _durableVersion;
-    private int _pruneThreshold = MinPruneThreshold;
+    /// <summary>Leases issued or pruned since the last snapshot: <see cref="Flush"/> has work to do.</summary>
+    private bool _dirty;
 
     private CredentialBroker(string path, IStateFileCodec codec, TimeProvider clock)
     {
-        _path = path;
+        _store = new BrokerStateStore(path, codec);
         _codec = codec;
         _clock = clock;
     }
 
-    /// <summary>The state file this broker reads and writes.</summary>
-    public string StatePath => _path;
+    /// <summary>The snapshot file this broker reads and writes.</summary>
+    public string StatePath => _store.SnapshotPath;
+
+    /// <summary>The journal of durable changes beside the snapshot.</summary>
+    public string JournalPath => _store.JournalPath;
 
     /// <summary>True when the state file is written in clear (no master key).</summary>
     public bool IsPlainStorage => _codec.IsPlain;
@@ -59,47 +66,18 @@ internal sealed class CredentialBroker : ISubjectRevocationView
     public static Result<CredentialBroker> Open(StateRoot root, IStateFileCodec codec, TimeProvider? clock = null) =>
         Open(root.BrokerStateFile, codec, clock ?? TimeProvider.System);
 
-    /// <summary>Loads the state file (a missing file is an empty broker) or fails naming the file.</summary>
+    /// <summary>Loads the snapshot and replays the journal (missing files = an empty broker), or fails naming the file.</summary>
     public static Result<CredentialBroker> Open(string path, IStateFileCodec codec, TimeProvider clock)
     {
         var broker = new CredentialBroker(path, codec, clock);
-        byte[]? file;
-        try
+        if (!broker._store.Load().TryGetValue(out var loaded, out KheishError? error)
+            || (error = broker.Load(loaded.State, loaded.Journal)) is not null)
         {
-            file = AtomicFile.ReadOrNull(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return Unreadable(path, "it cannot be read");
+            broker.Dispose();
+            return error;
         }
 
-        if (file is null)
-        {
-            return broker;
-        }
-
-        if (!codec.Decode(file, BrokerState.Purpose).TryGetValue(out byte[]? json, out KheishError? decodeError))
-        {
-            return decodeError;
-        }
-
-        BrokerState? state;
-        try
-        {
-            state = JsonSerializer.Deserialize(json, BrokerJsonContext.Default.BrokerState);
-        }
-        catch (JsonException)
-        {
-            return Unreadable(path, "it is not a valid broker state document");
-        }
-
-        if (state is null || state.Version != BrokerState.CurrentVersion)
-        {
-            return Unreadable(path, $"its version is not {BrokerState.CurrentVersion}");
-        }
-
-        KheishError? loadError = broker.Load(state);
-        return loadError is null ? broker : loadError;
+        return broker;
     }
 
     // ---- issue -------------------------------------------------------------------------
@@ -219,10 +197,16 @@ internal sealed class CredentialBroker : ISubjectRevocationView
             return ttlError;
         }
 
-        string token = LeaseToken.New();
+        // One CSPRNG call for the token and both ids.
+        Span<byte> random = stackalloc byte[LeaseToken.TokenBytes + 32];
+        RandomNumberGenerator.Fill(random);
+        string token = LeaseToken.FromRandom(random[..LeaseToken.TokenBytes]);
         byte[] digest = LeaseToken.Digest(token);
+        string leaseId = audience.LeasePrefix + Convert.ToHexStringLower(random.Slice(LeaseToken.TokenBytes, 16));
+        string grantId = "grant-" + Convert.ToHexStringLower(random.Slice(LeaseToken.TokenBytes + 16, 16));
+        CryptographicOperations.ZeroMemory(random);
         long now = NowMs();
-        var grant = new CredentialGrant(NewGrantId(), subject.Value, scope.IsEmpty ? null : scope, audience, now);
+        var grant = new CredentialGrant(grantId, subject.Value, scope.IsEmpty ? null : scope, audience, now);
         CredentialLease lease;
         lock (_gate)
         {
@@ -240,23 +224,16 @@ internal sealed class CredentialBroker : ISubjectRevocationView
             }
 
             lease = new CredentialLease(
-                LeaseId.New(audience.LeasePrefix).Value,
+                leaseId,
                 grant.Id,
                 subject.Value,
                 _epochs.GetValueOrDefault(subject.Value),
                 audience,
                 now,
                 now + (long)lifetime.TotalMilliseconds);
-            var entry = new LeaseEntry(lease, digest);
-            _leases.Add(lease.Id, entry);
-            _byDigest.Add(entry.Key, entry);
-            _grants.Add(grant.Id, grant);
-            _version++;
-            if (_leases.Count > _pruneThreshold)
-            {
-                PruneLocked(now);
-                _pruneThreshold = Math.Max(MinPruneThreshold, _leases.Count * 2);
-            }
+            AddLocked(new LeaseEntry(lease, grant, digest));
+            _dirty = true;
+            PruneExpiredLocked(now, PrunePerIssue);
         }
 
         return new IssuedLease(lease, grant, token);
@@ -327,33 +304,33 @@ internal sealed class CredentialBroker : ISubjectRevocationView
     /// </summary>
     public Result<SubjectRevocation> RevokeSubject(SubjectId subject)
     {
-        long version;
-        long epoch;
-        var revoked = new List<string>();
-        long now = NowMs();
-        lock (_gate)
+        lock (_persistGate)
         {
-            epoch = _epochs.GetValueOrDefault(subject.Value) + 1;
-            _epochs[subject.Value] = epoch;
-            _revokedSubjects.TryAdd(subject.Value, now);
-            foreach (LeaseEntry entry in _leases.Values)
+            long epoch;
+            var revoked = new Dictionary<string, long>(StringComparer.Ordinal);
+            long now = NowMs();
+            lock (_gate)
             {
-                CredentialLease lease = entry.Lease;
-                if (string.Equals(lease.SubjectId, subject.Value, StringComparison.Ordinal)
-                    && lease.ExpiresAtMs > now
-                    && _revokedLeases.TryAdd(lease.Id, lease.ExpiresAtMs))
+                epoch = _epochs.GetValueOrDefault(subject.Value) + 1;
+                _epochs[subject.Value] = epoch;
+                _revokedSubjects.TryAdd(subject.Value, now);
+                foreach (LeaseEntry entry in _leases.Values)
                 {
-                    revoked.Add(lease.Id);
+                    CredentialLease lease = entry.Lease;
+                    if (string.Equals(lease.SubjectId, subject.Value, StringComparison.Ordinal)
+                        && lease.ExpiresAtMs > now
+                        && _revokedLeases.TryAdd(lease.Id, lease.ExpiresAtMs))
+                    {
+                        revoked.Add(lease.Id, lease.ExpiresAtMs);
+                    }
                 }
             }
 
-            version = ++_version;
+            var record = new BrokerJournalRecord(BrokerJournalRecord.RevokeSubject, now, SubjectId: subject.Value, Epoch: epoch, RevokedLeases: revoked);
+            return AppendLocked(record, $"revocation of subject `{subject.Value}`") is { } error
+                ? error
+                : new SubjectRevocation(subject.Value, epoch, [.. revoked.Keys.Order(StringComparer.Ordinal)]);
         }
-
-        revoked.Sort(StringComparer.Ordinal);
-        return Persist(version, $"revocation of subject `{subject.Value}`") is { } error
-            ? error
-            : new SubjectRevocation(subject.Value, epoch, revoked);
     }
 
     /// <summary>
@@ -362,36 +339,42 @@ internal sealed class CredentialBroker : ISubjectRevocationView
     /// </summary>
     public Result<long> BumpSubjectEpoch(SubjectId subject)
     {
-        long version;
-        long epoch;
-        lock (_gate)
+        lock (_persistGate)
         {
-            epoch = _epochs.GetValueOrDefault(subject.Value) + 1;
-            _epochs[subject.Value] = epoch;
-            version = ++_version;
-        }
+            long epoch;
+            lock (_gate)
+            {
+                epoch = _epochs.GetValueOrDefault(subject.Value) + 1;
+                _epochs[subject.Value] = epoch;
+            }
 
-        return Persist(version, $"epoch change of subject `{subject.Value}`") is { } error ? error : epoch;
+            var record = new BrokerJournalRecord(BrokerJournalRecord.SubjectEpoch, NowMs(), SubjectId: subject.Value, Epoch: epoch);
+            return AppendLocked(record, $"epoch change of subject `{subject.Value}`") is { } error ? error : epoch;
+        }
     }
 
     /// <summary>Revokes one lease until it expires; durable before it returns. Idempotent.</summary>
     public Result<LeaseStatus> RevokeLease(LeaseId leaseId)
     {
-        long version;
-        LeaseStatus status;
-        lock (_gate)
+        lock (_persistGate)
         {
-            if (!_leases.TryGetValue(leaseId.Value, out LeaseEntry? entry))
+            LeaseStatus status;
+            long now = NowMs();
+            lock (_gate)
             {
-                return BrokerErrors.NoSuchLease(leaseId.Value);
+                if (!_leases.TryGetValue(leaseId.Value, out LeaseEntry? entry))
+                {
+                    return BrokerErrors.NoSuchLease(leaseId.Value);
+                }
+
+                _revokedLeases.TryAdd(leaseId.Value, entry.Lease.ExpiresAtMs);
+                status = StatusLocked(entry.Lease, now);
             }
 
-            _revokedLeases.TryAdd(leaseId.Value, entry.Lease.ExpiresAtMs);
-            version = ++_version;
-            status = StatusLocked(entry.Lease, NowMs());
+            var record = new BrokerJournalRecord(
+                BrokerJournalRecord.RevokeLease, now, RevokedLeases: new(StringComparer.Ordinal) { [leaseId.Value] = status.Lease.ExpiresAtMs });
+            return AppendLocked(record, $"revocation of lease `{leaseId.Value}`") is { } error ? error : status;
         }
-
-        return Persist(version, $"revocation of lease `{leaseId.Value}`") is { } error ? error : status;
     }
 
     /// <summary>
@@ -405,26 +388,28 @@ internal sealed class CredentialBroker : ISubjectRevocationView
             return idError;
         }
 
-        long version;
-        var revoked = new List<string>();
-        long now = NowMs();
-        lock (_gate)
+        lock (_persistGate)
         {
-            _revokedSlots.TryAdd(slotId, now);
-            foreach (LeaseEntry entry in _leases.Values)
+            var revoked = new Dictionary<string, long>(StringComparer.Ordinal);
+            long now = NowMs();
+            lock (_gate)
             {
-                CredentialLease lease = entry.Lease;
-                if (lease.Audience.UsesSlot(slotId) && lease.ExpiresAtMs > now && _revokedLeases.TryAdd(lease.Id, lease.ExpiresAtMs))
+                _revokedSlots.TryAdd(slotId, now);
+                foreach (LeaseEntry entry in _leases.Values)
                 {
-                    revoked.Add(lease.Id);
+                    CredentialLease lease = entry.Lease;
+                    if (lease.Audience.UsesSlot(slotId) && lease.ExpiresAtMs > now && _revokedLeases.TryAdd(lease.Id, lease.ExpiresAtMs))
+                    {
+                        revoked.Add(lease.Id, lease.ExpiresAtMs);
+                    }
                 }
             }
 
-            version = ++_version;
+            var record = new BrokerJournalRecord(BrokerJournalRecord.RevokeSlot, now, SlotId: slotId, RevokedLeases: revoked);
+            return AppendLocked(record, $"revocation of slot `{slotId}`") is { } error
+                ? error
+                : new SlotRevocation(slotId, [.. revoked.Keys.Order(StringComparer.Ordinal)]);
         }
-
-        revoked.Sort(StringComparer.Ordinal);
-        return Persist(version, $"revocation of slot `{slotId}`") is { } error ? error : new SlotRevocation(slotId, revoked);
     }
 
     /// <summary>
@@ -433,18 +418,19 @@ internal sealed class CredentialBroker : ISubjectRevocationView
     /// </summary>
     public Result<bool> OnSlotRewritten(string slotId)
     {
-        long version;
-        lock (_gate)
+        lock (_persistGate)
         {
-            if (!_revokedSlots.Remove(slotId))
+            lock (_gate)
             {
-                return false;
+                if (!_revokedSlots.Remove(slotId))
+                {
+                    return false;
+                }
             }
 
-            version = ++_version;
+            var record = new BrokerJournalRecord(BrokerJournalRecord.SlotRewritten, NowMs(), SlotId: slotId);
+            return AppendLocked(record, $"rewrite of slot `{slotId}`") is { } error ? error : true;
         }
-
-        return Persist(version, $"rewrite of slot `{slotId}`") is { } error ? error : true;
     }
 
     // ---- status ------------------------------------------------------------------------
@@ -495,9 +481,15 @@ internal sealed class CredentialBroker : ISubjectRevocationView
     {
         lock (_gate)
         {
-            return _grants.TryGetValue(grantId, out CredentialGrant? grant)
-                ? grant
-                : KheishError.NotFound("grant_not_found", $"grant `{grantId}` is not known");
+            foreach (LeaseEntry entry in _leases.Values)
+            {
+                if (string.Equals(entry.Grant.Id, grantId, StringComparison.Ordinal))
+                {
+                    return entry.Grant;
+                }
+            }
+
+            return KheishError.NotFound("grant_not_found", $"grant `{grantId}` is not known");
         }
     }
 
@@ -515,16 +507,23 @@ internal sealed class CredentialBroker : ISubjectRevocationView
 
     // ---- persistence -------------------------------------------------------------------
 
-    /// <summary>Writes lazily-issued leases (and prunes) when anything changed since the last write.</summary>
+    /// <summary>
+    /// Writes the snapshot (lazily-issued leases, pruned state) and empties the journal, when
+    /// anything changed since the last snapshot. The host calls it periodically and at shutdown.
+    /// </summary>
     public KheishError? Flush()
     {
-        long version;
-        lock (_gate)
+        lock (_persistGate)
         {
-            version = _version;
-        }
+            bool pending;
+            lock (_gate)
+            {
+                PruneLocked(NowMs());
+                pending = _dirty || _store.JournalRecords > 0;
+            }
 
-        return Persist(version, "flush of issued leases");
+            return pending ? CompactLocked("flush of issued leases") : null;
+        }
     }
 
     /// <summary>Drops expired leases, their grants and spent lease revocations from memory.</summary>
@@ -536,39 +535,57 @@ internal sealed class CredentialBroker : ISubjectRevocationView
         }
     }
 
-    private KheishError? Persist(long version, string what)
+    public void Dispose()
     {
         lock (_persistGate)
         {
-            if (Volatile.Read(ref _durableVersion) >= version)
-            {
-                return null;
-            }
+            _store.Dispose();
+        }
+    }
 
-            BrokerState snapshot;
-            long snapshotVersion;
+    /// <summary>Caller holds <c>_persistGate</c> (not <c>_gate</c>).</summary>
+    private KheishError? AppendLocked(BrokerJournalRecord record, string what)
+    {
+        try
+        {
+            _store.Append(record);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The journal failed: a full snapshot carries the change as well.
+            return CompactLocked(what);
+        }
+
+        return _store.JournalRecords >= CompactEvery ? CompactLocked(what) : null;
+    }
+
+    /// <summary>Caller holds <c>_persistGate</c> (not <c>_gate</c>).</summary>
+    private KheishError? CompactLocked(string what)
+    {
+        BrokerState snapshot;
+        lock (_gate)
+        {
+            PruneLocked(NowMs());
+            snapshot = SnapshotLocked();
+            _dirty = false;
+        }
+
+        try
+        {
+            _store.Compact(snapshot);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
             lock (_gate)
             {
-                PruneLocked(NowMs());
-                snapshot = SnapshotLocked();
-                snapshotVersion = _version;
+                _dirty = true;
             }
 
-            byte[] json = JsonSerializer.SerializeToUtf8Bytes(snapshot, BrokerJsonContext.Default.BrokerState);
-            try
-            {
-                AtomicFile.Write(_path, _codec.Encode(json, BrokerState.Purpose));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                return KheishError.Unavailable(
-                    BrokerErrors.StateUnavailable,
-                    $"the {what} is in effect in this process but could not be written to {_path} ({ex.GetType().Name}); " +
-                    "fix the state root's permissions or free space and retry");
-            }
-
-            Volatile.Write(ref _durableVersion, snapshotVersion);
-            return null;
+            return KheishError.Unavailable(
+                BrokerErrors.StateUnavailable,
+                $"the {what} is in effect in this process but could not be written to {StatePath} ({ex.GetType().Name}); " +
+                "fix the state root's permissions or free space and retry");
         }
     }
 
@@ -586,10 +603,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView
                 ConnectorAudience => state.IssuedConnectorLeases,
                 _ => state.IssuedMcpLeases,
             }).Add(l.Id, stored);
-            if (_grants.TryGetValue(l.GrantId, out CredentialGrant? grant))
-            {
-                state.IssuedGrants[grant.Id] = grant;
-            }
+            state.IssuedGrants[entry.Grant.Id] = entry.Grant;
         }
 
         Copy(_epochs, state.SubjectEpochs);
@@ -599,60 +613,111 @@ internal sealed class CredentialBroker : ISubjectRevocationView
         return state;
     }
 
-    private KheishError? Load(BrokerState state)
+    private KheishError? Load(BrokerState state, List<BrokerJournalRecord> journal)
     {
         foreach (var map in new[] { state.IssuedRouteLeases, state.IssuedConnectorLeases, state.IssuedMcpLeases })
         {
-            foreach (var (id, stored) in map)
+            foreach (var (id, stored) in map ?? [])
             {
                 if (!string.Equals(id, stored.Id, StringComparison.Ordinal)
                     || !LeaseId.TryParse(stored.Id, out _)
                     || stored.Audience is null
                     || !stored.Id.StartsWith(stored.Audience.LeasePrefix, StringComparison.Ordinal)
-                    || !LeaseToken.TryDecode(stored.TokenDigest, out byte[] digest))
+                    || !LeaseToken.TryDecode(stored.TokenDigest, out byte[] digest)
+                    || state.IssuedGrants?.GetValueOrDefault(stored.GrantId) is not { } grant)
                 {
-                    return Unreadable(_path, $"lease entry `{id}` is malformed");
+                    return BrokerStateStore.Unreadable(StatePath, $"lease entry `{id}` is malformed or has no grant");
                 }
 
-                var entry = new LeaseEntry(
-                    new CredentialLease(stored.Id, stored.GrantId, stored.SubjectId, stored.SubjectEpoch, stored.Audience,
-                        stored.IssuedAtMs, stored.ExpiresAtMs),
-                    digest);
-                if (!_leases.TryAdd(entry.Lease.Id, entry) || !_byDigest.TryAdd(entry.Key, entry))
+                var lease = new CredentialLease(
+                    stored.Id, stored.GrantId, stored.SubjectId, stored.SubjectEpoch, stored.Audience, stored.IssuedAtMs, stored.ExpiresAtMs);
+                if (_leases.ContainsKey(lease.Id) || !AddLocked(new LeaseEntry(lease, grant, digest)))
                 {
-                    return Unreadable(_path, $"lease entry `{id}` is duplicated");
+                    return BrokerStateStore.Unreadable(StatePath, $"lease entry `{id}` is duplicated");
                 }
             }
         }
 
-        Copy(state.IssuedGrants, _grants);
         Copy(state.SubjectEpochs, _epochs);
         Copy(state.RevokedSubjects, _revokedSubjects);
         Copy(state.RevokedLeases, _revokedLeases);
         Copy(state.RevokedSlots, _revokedSlots);
+        foreach (BrokerJournalRecord record in journal)
+        {
+            if (Replay(record) is { } error)
+            {
+                return error;
+            }
+        }
+
         PruneLocked(NowMs());
         return null;
     }
 
+    private KheishError? Replay(BrokerJournalRecord r)
+    {
+        foreach (var (id, expiresAtMs) in r.RevokedLeases ?? [])
+        {
+            _revokedLeases.TryAdd(id, expiresAtMs);
+        }
+
+        switch (r.Op)
+        {
+            case BrokerJournalRecord.RevokeSubject when r.SubjectId is not null && r.Epoch is { } epoch:
+                _epochs[r.SubjectId] = Math.Max(epoch, _epochs.GetValueOrDefault(r.SubjectId));
+                _revokedSubjects.TryAdd(r.SubjectId, r.AtMs);
+                return null;
+            case BrokerJournalRecord.SubjectEpoch when r.SubjectId is not null && r.Epoch is { } epoch:
+                _epochs[r.SubjectId] = Math.Max(epoch, _epochs.GetValueOrDefault(r.SubjectId));
+                return null;
+            case BrokerJournalRecord.RevokeLease:
+                return null;
+            case BrokerJournalRecord.RevokeSlot when r.SlotId is not null:
+                _revokedSlots.TryAdd(r.SlotId, r.AtMs);
+                return null;
+            case BrokerJournalRecord.SlotRewritten when r.SlotId is not null:
+                _revokedSlots.Remove(r.SlotId);
+                return null;
+            default:
+                return BrokerStateStore.Unreadable(JournalPath, $"a `{r.Op}` record is incomplete or unknown");
+        }
+    }
+
+    private bool AddLocked(LeaseEntry entry)
+    {
+        if (!_byDigest.TryAdd(entry.Key, entry))
+        {
+            return false;
+        }
+
+        _leases.Add(entry.Lease.Id, entry);
+        _expiry.Enqueue(entry, entry.Lease.ExpiresAtMs);
+        return true;
+    }
+
+    /// <summary>Removes up to <paramref name="max"/> expired leases, earliest expiry first.</summary>
+    private int PruneExpiredLocked(long now, int max)
+    {
+        int removed = 0;
+        while (removed < max && _expiry.TryPeek(out LeaseEntry? entry, out long expiresAtMs) && expiresAtMs <= now)
+        {
+            _expiry.Dequeue();
+            _leases.Remove(entry.Lease.Id);
+            _byDigest.Remove(entry.Key);
+            removed++;
+        }
+
+        if (removed > 0)
+        {
+            _dirty = true;
+        }
+
+        return removed;
+    }
+
     private int PruneLocked(long now)
     {
-        List<string>? expired = null;
-        foreach (LeaseEntry entry in _leases.Values)
-        {
-            if (entry.Lease.ExpiresAtMs <= now)
-            {
-                (expired ??= []).Add(entry.Lease.Id);
-            }
-        }
-
-        foreach (string id in expired ?? [])
-        {
-            LeaseEntry entry = _leases[id];
-            _leases.Remove(id);
-            _byDigest.Remove(entry.Key);
-            _grants.Remove(entry.Lease.GrantId);
-        }
-
+        int pruned = PruneExpiredLocked(now, int.MaxValue);
         List<string>? spent = null;
         foreach (var (id, expiresAtMs) in _revokedLeases)
         {
@@ -667,23 +732,12 @@ internal sealed class CredentialBroker : ISubjectRevocationView
             _revokedLeases.Remove(id);
         }
 
-        if (_grants.Count > _leases.Count)
+        if (spent is not null)
         {
-            // Grants left behind by a file written elsewhere: keep only those a lease still names.
-            var named = new HashSet<string>(_leases.Values.Select(e => e.Lease.GrantId), StringComparer.Ordinal);
-            foreach (string id in _grants.Keys.Where(g => !named.Contains(g)).ToList())
-            {
-                _grants.Remove(id);
-            }
+            _dirty = true;
         }
 
-        int pruned = (expired?.Count ?? 0) + (spent?.Count ?? 0);
-        if (pruned > 0)
-        {
-            _version++;
-        }
-
-        return pruned;
+        return pruned + (spent?.Count ?? 0);
     }
 
     private KheishError? RefusalLocked(CredentialLease lease, long now)
@@ -719,8 +773,6 @@ internal sealed class CredentialBroker : ISubjectRevocationView
 
     private long NowMs() => _clock.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private static string NewGrantId() => "grant-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-
     private static List<string>? Sorted(List<string> ids)
     {
         if (ids.Count == 0)
@@ -740,21 +792,19 @@ internal sealed class CredentialBroker : ISubjectRevocationView
         }
     }
 
-    private static KheishError Unreadable(string path, string why) =>
-        KheishError.Misconfigured(
-            "broker_state_unreadable",
-            $"the broker state file {path} is unusable: {why}. Restore it from a backup; deleting it forgets every revocation.");
-
     private sealed class LeaseEntry
     {
-        public LeaseEntry(CredentialLease lease, byte[] digest)
+        public LeaseEntry(CredentialLease lease, CredentialGrant grant, byte[] digest)
         {
             Lease = lease;
+            Grant = grant;
             Digest = digest;
             Key = LeaseToken.Key.From(digest);
         }
 
         public CredentialLease Lease { get; }
+
+        public CredentialGrant Grant { get; }
 
         public byte[] Digest { get; }
 

@@ -20,10 +20,13 @@ internal static class LeaseToken
     {
         Span<byte> raw = stackalloc byte[TokenBytes];
         RandomNumberGenerator.Fill(raw);
-        string token = Base64Url.EncodeToString(raw);
+        string token = FromRandom(raw);
         CryptographicOperations.ZeroMemory(raw);
         return token;
     }
+
+    /// <summary>The token text for <see cref="TokenBytes"/> bytes the caller drew from the CSPRNG.</summary>
+    public static string FromRandom(ReadOnlySpan<byte> random) => Base64Url.EncodeToString(random[..TokenBytes]);
 
     /// <summary>Computes the digest of <paramref name="token"/>; false when it cannot be a token.</summary>
     public static bool TryDigest(string? token, Span<byte> digest)

@@ -30,10 +30,18 @@ internal sealed class OfflineBrokerAdministration(StateRoot root, IStateFileCode
     public Task<Result<SlotRevocation>> RevokeSlotAsync(string slotId, CancellationToken cancellationToken) =>
         Task.FromResult(Write(b => b.RevokeSlot(slotId)));
 
-    private Result<T> Read<T>(Func<CredentialBroker, Result<T>> action) =>
-        CredentialBroker.Open(root.BrokerStateFile, codec, _clock).TryGetValue(out CredentialBroker? broker, out KheishError? error)
-            ? action(broker)
-            : error;
+    private Result<T> Read<T>(Func<CredentialBroker, Result<T>> action)
+    {
+        if (!CredentialBroker.Open(root.BrokerStateFile, codec, _clock).TryGetValue(out CredentialBroker? broker, out KheishError? error))
+        {
+            return error;
+        }
+
+        using (broker)
+        {
+            return action(broker);
+        }
+    }
 
     private Result<T> Write<T>(Func<CredentialBroker, Result<T>> action)
     {

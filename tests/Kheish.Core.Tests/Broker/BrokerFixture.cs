@@ -15,6 +15,8 @@ internal sealed class BrokerFixture : IDisposable
 
     public string StatePath => Path.Combine(Directory, "auth", "global-slots.broker-state.json");
 
+    public string JournalPath => Path.Combine(Directory, "auth", "global-slots.broker-state.journal");
+
     public ManualClock Clock { get; } = new();
 
     public IStateFileCodec Codec { get; }
@@ -26,6 +28,7 @@ internal sealed class BrokerFixture : IDisposable
     /// <summary>A new broker instance loaded from the file, as after a restart (or a crash: nothing is flushed).</summary>
     public CredentialBroker Reopen()
     {
+        Broker?.Dispose();
         Broker = CredentialBroker.Open(StatePath, Codec, Clock).Value;
         return Broker;
     }
@@ -35,6 +38,7 @@ internal sealed class BrokerFixture : IDisposable
 
     public void Dispose()
     {
+        Broker.Dispose();
         if (System.IO.Directory.Exists(Directory))
         {
             System.IO.Directory.Delete(Directory, recursive: true);

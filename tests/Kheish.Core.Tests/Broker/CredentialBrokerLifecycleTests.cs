@@ -106,9 +106,10 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
     }
 
     [Fact]
-    public void Subject_revocation_is_durable_and_writes_unflushed_leases_with_it()
+    public void Subject_revocation_is_durable()
     {
         IssuedLease issued = _f.IssueRoute();
+        _f.Broker.Flush();
 
         _f.Broker.RevokeSubject(BrokerFixture.Agent);
         CredentialBroker reopened = _f.Reopen();
@@ -133,7 +134,7 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
     {
         IssuedLease issued = _f.IssueRoute();
 
-        _f.Broker.RevokeSlot("unrelated");
+        _f.Broker.Flush();
 
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_f.StatePath));
         string file = File.ReadAllText(_f.StatePath);
@@ -167,10 +168,11 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
     {
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.RevokeLease(LeaseId.Parse(issued.Lease.Id).Value);
+        _f.Broker.Flush();
         Assert.Contains(issued.Lease.Id, ReadState().RevokedLeases.Keys);
 
         _f.Clock.Advance(TimeSpan.FromSeconds(60));
-        _f.Broker.RevokeSlot("unrelated");
+        _f.Broker.Flush();
 
         Assert.Empty(ReadState().RevokedLeases);
         Assert.Empty(ReadState().IssuedRouteLeases);
@@ -182,7 +184,7 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         _f.Broker.RevokeSubject(BrokerFixture.Agent);
 
         _f.Clock.Advance(TimeSpan.FromDays(400));
-        _f.Broker.RevokeSlot("unrelated");
+        _f.Broker.Flush();
 
         Assert.True(_f.Reopen().IsSubjectRevoked(BrokerFixture.Agent));
     }
@@ -255,6 +257,7 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
     public void Codec_failure_on_load_is_reported_as_is()
     {
         _f.Broker.RevokeSlot("x");
+        _f.Broker.Flush();
 
         var result = CredentialBroker.Open(_f.StatePath, new FailingCodec(), _f.Clock);
 
@@ -300,6 +303,7 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         });
 
         Assert.Empty(failures);
+        Assert.Null(_f.Broker.Flush());
         Assert.Equal(8 * 4, ReadState().RevokedLeases.Count);
     }
 

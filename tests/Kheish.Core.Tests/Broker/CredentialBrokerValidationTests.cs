@@ -95,6 +95,7 @@ public sealed class CredentialBrokerValidationTests : IDisposable
         // A lease whose revocation entry is absent (e.g. written by an older file) still dies with its subject.
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.RevokeSubject(BrokerFixture.Agent);
+        _f.Broker.Flush();
         string state = File.ReadAllText(_f.StatePath);
         File.WriteAllText(_f.StatePath, state.Replace($"\"revoked_leases\":{{\"{issued.Lease.Id}\":", "\"revoked_leases\":{\"route-lease-00000000000000000000000000000000\":", StringComparison.Ordinal));
 
@@ -131,6 +132,7 @@ public sealed class CredentialBrokerValidationTests : IDisposable
         IssuedLease issued = _f.IssueRoute();
         // A slot revoked while this lease's own revocation entry was lost still refuses it by the tombstone.
         _f.Broker.RevokeSlot("openai.default");
+        _f.Broker.Flush();
         string state = File.ReadAllText(_f.StatePath);
         File.WriteAllText(_f.StatePath, state.Replace($"\"{issued.Lease.Id}\":{issued.Lease.ExpiresAtMs}}}", "}", StringComparison.Ordinal));
 
