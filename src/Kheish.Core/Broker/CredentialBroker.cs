@@ -243,8 +243,8 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
 
     /// <summary>
     /// The lease behind <paramref name="token"/> if it may be spent on <paramref name="expected"/>
-    /// now; otherwise one reason: lease_unknown, lease_revoked, subject_revoked,
-    /// subject_epoch_stale, slot_revoked, lease_expired or audience_mismatch (checked in that order).
+    /// now; otherwise one reason: lease_unknown, subject_revoked, subject_epoch_stale,
+    /// slot_revoked, lease_revoked, lease_expired or audience_mismatch (checked in that order).
     /// </summary>
     public Result<CredentialLease> Validate(string token, CredentialAudience expected)
     {
@@ -740,13 +740,12 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         return pruned + (spent?.Count ?? 0);
     }
 
+    /// <summary>
+    /// Why a lease may not be spent now, most specific cause first: a revoked subject or slot
+    /// is named as such even though their revocation also revoked the lease itself.
+    /// </summary>
     private KheishError? RefusalLocked(CredentialLease lease, long now)
     {
-        if (_revokedLeases.ContainsKey(lease.Id))
-        {
-            return BrokerErrors.Revoked(lease.Id);
-        }
-
         if (_revokedSubjects.ContainsKey(lease.SubjectId))
         {
             return BrokerErrors.SubjectWasRevoked(lease.SubjectId);
@@ -763,6 +762,11 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             {
                 return BrokerErrors.SlotWasRevoked(slot);
             }
+        }
+
+        if (_revokedLeases.ContainsKey(lease.Id))
+        {
+            return BrokerErrors.Revoked(lease.Id);
         }
 
         return lease.ExpiresAtMs <= now ? BrokerErrors.Expired(lease.Id) : null;

@@ -103,7 +103,7 @@ public sealed class BrokerJournalTests : IDisposable
         _f.Broker.RevokeSubject(BrokerFixture.Agent);
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(BrokerErrors.LeaseRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
+        Assert.Equal(BrokerErrors.SubjectRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
         Assert.Equal(BrokerErrors.LeaseUnknown, reopened.Validate(later.Token, new RouteAudience("anthropic", "anthropic.default")).Error?.Code);
     }
 

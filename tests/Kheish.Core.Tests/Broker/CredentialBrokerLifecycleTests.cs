@@ -115,7 +115,8 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         CredentialBroker reopened = _f.Reopen();
 
         Assert.True(reopened.IsSubjectRevoked(BrokerFixture.Agent));
-        Assert.Equal(BrokerErrors.LeaseRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
+        Assert.Equal(BrokerErrors.SubjectRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
+        Assert.True(reopened.GetLeaseStatus(LeaseId.Parse(issued.Lease.Id).Value).Value.Revoked);
         Assert.Equal(1, reopened.GetSubjectStatus(BrokerFixture.Agent).CurrentEpoch);
     }
 
