@@ -1,49 +1,115 @@
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Kheish.Bench;
+using Kheish.Core.Toml;
+using Perfolizer.Horology;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Kheish.Bench;
-using Kheish.Core.Toml;
 
-// Usage: Kheish.Bench toml <document-out-path> [seconds]
-// Writes the generated document (so another parser can read the same bytes) and prints
-// "ours_mb_per_s=<n> ours_alloc_bytes_per_parse=<n> bytes=<n>" after timed parses.
-if (args.Length < 2 || args[0] != "toml")
+// One benchmark program, one mode per area (scripts/bench/*.sh pick the mode):
+//   Kheish.Bench toml <document-out-path> [seconds]   TOML reader throughput (issue 3)
+//   Kheish.Bench bdn | latency [n]                     broker lease issue/validate, revocation (issue 5)
+return args.Length > 0 && args[0] == "toml" ? TomlMode.Run(args) : BrokerMode.Run(args);
+
+internal static class TomlMode
 {
-    Console.Error.WriteLine("usage: Kheish.Bench toml <document-out-path> [seconds]");
-    return 2;
+    public static int Run(string[] args)
+    {
+        // Usage: Kheish.Bench toml <document-out-path> [seconds]
+        // Writes the generated document (so another parser can read the same bytes) and prints
+        // "ours_mb_per_s=<n> ours_alloc_bytes_per_parse=<n> bytes=<n>" after timed parses.
+        if (args.Length < 2 || args[0] != "toml")
+        {
+            Console.Error.WriteLine("usage: Kheish.Bench toml <document-out-path> [seconds]");
+            return 2;
+        }
+
+        string document = TomlDocumentGenerator.Generate(1 << 20);
+        byte[] utf8 = Encoding.UTF8.GetBytes(document);
+        File.WriteAllBytes(args[1], utf8);
+        double seconds = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 5;
+
+        // The same entry point a caller with bytes uses: UTF-8 validation and decoding included.
+        static TomlTable ParseOnce(byte[] bytes) =>
+            TomlReader.TryParse(bytes, out TomlTable? table, out TomlError? error) ? table : throw new InvalidOperationException(error.ToString());
+
+        // Warm up (tiered JIT) before measuring.
+        var warm = Stopwatch.StartNew();
+        while (warm.Elapsed.TotalSeconds < Math.Min(2, seconds / 2))
+        {
+            ParseOnce(utf8);
+        }
+
+        GC.Collect();
+        long allocBefore = GC.GetAllocatedBytesForCurrentThread();
+        ParseOnce(utf8);
+        long allocPerParse = GC.GetAllocatedBytesForCurrentThread() - allocBefore;
+
+        int iterations = 0;
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed.TotalSeconds < seconds)
+        {
+            ParseOnce(utf8);
+            iterations++;
+        }
+
+        double mbPerSecond = utf8.Length * (double)iterations / sw.Elapsed.TotalSeconds / 1e6;
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"ours_mb_per_s={mbPerSecond:F1} ours_alloc_bytes_per_parse={allocPerParse} bytes={utf8.Length} iterations={iterations}"));
+        return 0;
+    }
 }
 
-string document = TomlDocumentGenerator.Generate(1 << 20);
-byte[] utf8 = Encoding.UTF8.GetBytes(document);
-File.WriteAllBytes(args[1], utf8);
-double seconds = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 5;
-
-// The same entry point a caller with bytes uses: UTF-8 validation and decoding included.
-static TomlTable ParseOnce(byte[] bytes) =>
-    TomlReader.TryParse(bytes, out TomlTable? table, out TomlError? error) ? table : throw new InvalidOperationException(error.ToString());
-
-// Warm up (tiered JIT) before measuring.
-var warm = Stopwatch.StartNew();
-while (warm.Elapsed.TotalSeconds < Math.Min(2, seconds / 2))
+internal static class BrokerMode
 {
-    ParseOnce(utf8);
+    public static int Run(string[] args)
+    {
+        // Usage: Kheish.Bench bdn        BenchmarkDotNet short job (in-process), with P95/P99 columns
+        //        Kheish.Bench latency [n] per-operation latency, fsync and durable revocation
+        string mode = args.Length > 0 ? args[0] : "bdn";
+        if (mode == "latency")
+        {
+            LatencyBench.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200_000);
+            return 0;
+        }
+
+        Job shortJob = Job.Default
+            .WithToolchain(InProcessEmitToolchain.Instance)
+            .WithLaunchCount(1)
+            .WithWarmupCount(3)
+            .WithIterationCount(15)
+            .WithIterationTime(TimeInterval.FromMilliseconds(100))
+            .WithId("short");
+        IConfig config = DefaultConfig.Instance
+            .AddJob(shortJob)
+            .AddColumn(StatisticColumn.P95, new P99Column(), StatisticColumn.OperationsPerSecond)
+            .WithArtifactsPath(Path.Combine(BenchDirectory.Root, "BenchmarkDotNet.Artifacts"));
+        Summary summary = BenchmarkRunner.Run<BrokerBenchmarks>(config, args.Skip(1).ToArray());
+
+        // One line per benchmark against the issue's target (p99 of BenchmarkDotNet's iteration means).
+        const double targetMicros = 20.0;
+        Console.WriteLine();
+        Console.WriteLine($"{"benchmark",-24} {"ops/s",12} {"mean us",9} {"p95 us",9} {"p99 us",9}  target p99 <= {targetMicros} us");
+        foreach (BenchmarkReport report in summary.Reports)
+        {
+            if (report.ResultStatistics is not { } stats)
+            {
+                Console.WriteLine($"{report.BenchmarkCase.Descriptor.WorkloadMethod.Name,-24} no result");
+                continue;
+            }
+
+            double p99 = stats.Percentiles.Percentile(99) / 1000.0;
+            Console.WriteLine(
+                $"{report.BenchmarkCase.Descriptor.WorkloadMethod.Name,-24} {1e9 / stats.Mean,12:F0} {stats.Mean / 1000.0,9:F3} " +
+                $"{stats.Percentiles.P95 / 1000.0,9:F3} {p99,9:F3}  {(p99 <= targetMicros ? "PASS" : "FAIL")}");
+        }
+
+        return 0;
+    }
 }
-
-GC.Collect();
-long allocBefore = GC.GetAllocatedBytesForCurrentThread();
-ParseOnce(utf8);
-long allocPerParse = GC.GetAllocatedBytesForCurrentThread() - allocBefore;
-
-int iterations = 0;
-var sw = Stopwatch.StartNew();
-while (sw.Elapsed.TotalSeconds < seconds)
-{
-    ParseOnce(utf8);
-    iterations++;
-}
-
-double mbPerSecond = utf8.Length * (double)iterations / sw.Elapsed.TotalSeconds / 1e6;
-Console.WriteLine(string.Create(
-    CultureInfo.InvariantCulture,
-    $"ours_mb_per_s={mbPerSecond:F1} ours_alloc_bytes_per_parse={allocPerParse} bytes={utf8.Length} iterations={iterations}"));
-return 0;

@@ -20,6 +20,7 @@ internal static class KheishCli
         root.Subcommands.Add(SecretsCommand.Create());
         root.Subcommands.Add(TomlCommand.Create());
         root.Subcommands.Add(RoutesCommand.Create());
+        root.Subcommands.Add(RuntimeCommand.Create());
 
         return root;
     }

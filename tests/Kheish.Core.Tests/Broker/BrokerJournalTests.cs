@@ -1,0 +1,111 @@
+using Kheish.Core.Broker;
+using Kheish.Core.Errors;
+
+namespace Kheish.Core.Tests.Broker;
+
+/// <summary>Durable changes go to an fsynced journal; snapshots compact it.</summary>
+public sealed class BrokerJournalTests : IDisposable
+{
+    private static readonly RouteAudience OpenAi = new("openai", "openai.default");
+    private readonly BrokerFixture _f = new();
+
+    [Fact]
+    public void Revocation_is_in_the_journal_before_it_returns_and_not_in_the_snapshot()
+    {
+        IssuedLease issued = _f.IssueRoute();
+        _f.Broker.Flush();
+
+        _f.Broker.RevokeLease(LeaseId.Parse(issued.Lease.Id).Value);
+
+        Assert.Contains(issued.Lease.Id, File.ReadAllText(_f.JournalPath));
+        Assert.DoesNotContain("\"revoked_leases\":{\"" + issued.Lease.Id, File.ReadAllText(_f.StatePath));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_f.JournalPath));
+    }
+
+    [Fact]
+    public void Flush_compacts_the_journal_into_the_snapshot()
+    {
+        _f.Broker.RevokeSlot("openai.default");
+
+        Assert.Null(_f.Broker.Flush());
+
+        Assert.Equal(0, new FileInfo(_f.JournalPath).Length);
+        Assert.Contains("\"revoked_slots\":{\"openai.default\"", File.ReadAllText(_f.StatePath));
+        Assert.Equal(BrokerErrors.SlotRevoked, _f.Reopen().CheckSlot("openai.default")?.Code);
+    }
+
+    [Fact]
+    public void Journal_is_compacted_after_enough_records_so_it_stays_bounded()
+    {
+        for (int i = 0; i < CredentialBroker.CompactEvery + 10; i++)
+        {
+            _f.Broker.RevokeSlot("slot" + i);
+        }
+
+        Assert.Equal(10, File.ReadAllLines(_f.JournalPath).Length);
+        Assert.Equal(CredentialBroker.CompactEvery, File.ReadAllText(_f.StatePath).Split("\"slot").Length - 1);
+        Assert.Equal(BrokerErrors.SlotRevoked, _f.Reopen().CheckSlot("slot" + (CredentialBroker.CompactEvery + 9))?.Code);
+    }
+
+    [Fact]
+    public void Replaying_a_journal_already_in_the_snapshot_changes_nothing()
+    {
+        // A crash between writing the snapshot and emptying the journal replays old records.
+        _f.Broker.BumpSubjectEpoch(BrokerFixture.Agent);
+        _f.Broker.RevokeSubject(BrokerFixture.Agent);
+        _f.Broker.RevokeSlot("s");
+        _f.Broker.OnSlotRewritten("s");
+        byte[] journal = File.ReadAllBytes(_f.JournalPath);
+        _f.Broker.Flush();
+        File.WriteAllBytes(_f.JournalPath, journal);
+
+        CredentialBroker reopened = _f.Reopen();
+
+        Assert.Equal(2, reopened.GetSubjectStatus(BrokerFixture.Agent).CurrentEpoch);
+        Assert.True(reopened.IsSubjectRevoked(BrokerFixture.Agent));
+        Assert.Null(reopened.CheckSlot("s"));
+    }
+
+    [Fact]
+    public void Torn_last_record_is_ignored_and_cut_before_the_next_append()
+    {
+        _f.Broker.RevokeSlot("kept");
+        File.AppendAllText(_f.JournalPath, "{\"op\":\"revoke_sl");
+
+        CredentialBroker reopened = _f.Reopen();
+        reopened.RevokeSlot("after");
+        CredentialBroker again = _f.Reopen();
+
+        Assert.Equal(BrokerErrors.SlotRevoked, again.CheckSlot("kept")?.Code);
+        Assert.Equal(BrokerErrors.SlotRevoked, again.CheckSlot("after")?.Code);
+        Assert.Equal(2, File.ReadAllLines(_f.JournalPath).Length);
+    }
+
+    [Fact]
+    public void Corrupt_complete_record_is_refused_naming_the_journal()
+    {
+        _f.Broker.RevokeSlot("kept");
+        File.AppendAllText(_f.JournalPath, "{\"op\":\"revoke_sl\n");
+
+        var result = CredentialBroker.Open(_f.StatePath, PlainStateFileCodec.Instance, _f.Clock);
+
+        Assert.Equal(ErrorKind.Misconfigured, result.Error?.Kind);
+        Assert.Contains(_f.JournalPath, result.Error!.Message);
+    }
+
+    [Fact]
+    public void Revocation_of_an_unflushed_lease_survives_a_crash()
+    {
+        IssuedLease issued = _f.IssueRoute();
+        _f.Broker.Flush();
+        IssuedLease later = _f.IssueRoute("anthropic", "anthropic.default");
+
+        _f.Broker.RevokeSubject(BrokerFixture.Agent);
+        CredentialBroker reopened = _f.Reopen();
+
+        Assert.Equal(BrokerErrors.SubjectRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
+        Assert.Equal(BrokerErrors.LeaseUnknown, reopened.Validate(later.Token, new RouteAudience("anthropic", "anthropic.default")).Error?.Code);
+    }
+
+    public void Dispose() => _f.Dispose();
+}
