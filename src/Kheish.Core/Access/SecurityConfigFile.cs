@@ -160,14 +160,14 @@ internal static class SecurityConfigFile
                 JsonValueKind.Object => ReadDigestKey(item, where),
                 _ => throw new FormatException($"{where} must be an object {{\"id\", \"digest\": \"sha256:...\"}} or a plaintext key string"),
             };
-            if (!ids.Add(entry.Id))
-            {
-                throw new FormatException($"{where}: the id '{entry.Id}' is used by another key");
-            }
-
             if (!digests.Add(entry.Digest))
             {
                 throw new FormatException($"{where} is the same key as an earlier entry");
+            }
+
+            if (!ids.Add(entry.Id))
+            {
+                throw new FormatException($"{where}: the id '{entry.Id}' is used by another key");
             }
 
             keys.Add(entry);
