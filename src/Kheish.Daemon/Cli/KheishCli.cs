@@ -17,6 +17,7 @@ internal static class KheishCli
 
         // One line per verb keeps merges trivial.
         root.Subcommands.Add(SecretsCommand.Create());
+        root.Subcommands.Add(SecurityCommand.Create());
 
         return root;
     }
