@@ -20,12 +20,22 @@ internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Devi
     private const int Enosys = 38;
     private static bool s_statxMissing;
 
-    public static FileStamp Of(string path)
+    public static FileStamp Of(string path) => Of(Utf8Path(path), path);
+
+    /// <summary>The NUL-terminated UTF-8 form of a path, computed once by callers that stat it per request.</summary>
+    public static byte[] Utf8Path(string path)
+    {
+        byte[] bytes = new byte[System.Text.Encoding.UTF8.GetByteCount(path) + 1];
+        System.Text.Encoding.UTF8.GetBytes(path, bytes);
+        return bytes;
+    }
+
+    public static FileStamp Of(byte[] utf8Path, string path)
     {
         if (!s_statxMissing)
         {
             Span<byte> buffer = stackalloc byte[256];
-            int rc = Statx(AtFdCwd, path, 0, StatxBasicStats, ref MemoryMarshal.GetReference(buffer));
+            int rc = Statx(AtFdCwd, ref MemoryMarshal.GetArrayDataReference(utf8Path), 0, StatxBasicStats, ref MemoryMarshal.GetReference(buffer));
             if (rc == 0)
             {
                 ushort mode = BinaryPrimitives.ReadUInt16LittleEndian(buffer[28..]);
@@ -71,8 +81,8 @@ internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Devi
     private static long Nanoseconds(ReadOnlySpan<byte> timestamp) =>
         (BinaryPrimitives.ReadInt64LittleEndian(timestamp) * 1_000_000_000L) + BinaryPrimitives.ReadUInt32LittleEndian(timestamp[8..]);
 
-    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
+    private static partial int Statx(int dirfd, ref byte utf8Path, int flags, uint mask, ref byte buffer);
 }
 
 internal enum FileStampKind

@@ -14,6 +14,8 @@ internal sealed class SecurityConfigSource
 {
     private readonly object _reloadLock = new();
     private readonly bool _laxPermitted;
+    private readonly byte[] _projectPath;
+    private readonly byte[] _globalPath;
     private volatile Cached? _cached;
 
     /// <param name="location">The project and global candidate files.</param>
@@ -25,6 +27,8 @@ internal sealed class SecurityConfigSource
     {
         Location = location;
         _laxPermitted = laxPermitted;
+        _projectPath = FileStamp.Utf8Path(location.ProjectFile);
+        _globalPath = FileStamp.Utf8Path(location.GlobalFile);
     }
 
     public SecurityConfigLocation Location { get; }
@@ -57,13 +61,13 @@ internal sealed class SecurityConfigSource
 
     private (SecurityConfigOrigin, FileStamp) Probe()
     {
-        FileStamp project = FileStamp.Of(Location.ProjectFile);
+        FileStamp project = FileStamp.Of(_projectPath, Location.ProjectFile);
         if (project.Kind != FileStampKind.Absent)
         {
             return (SecurityConfigOrigin.Project, project);
         }
 
-        FileStamp global = FileStamp.Of(Location.GlobalFile);
+        FileStamp global = FileStamp.Of(_globalPath, Location.GlobalFile);
         return global.Kind != FileStampKind.Absent
             ? (SecurityConfigOrigin.Global, global)
             : (SecurityConfigOrigin.Default, FileStamp.Absent);
