@@ -227,12 +227,6 @@ internal static class SecurityCommand
     private static int GenerateKey(ParseResult parseResult)
     {
         bool json = CommonOptions.IsJson(parseResult);
-        string? principal = parseResult.GetValue(Principal);
-        if (principal is not null && !SecurityConfigFile.IsValidPrincipal(principal))
-        {
-            return CliOutput.Fail(KheishError.BadRequest("invalid_principal", "--principal must be 1-128 printable characters without spaces"), json);
-        }
-
         ApiKeyScope? scope = null;
         if (parseResult.GetValue(ScopeFile) is { } scopeFile)
         {
@@ -245,120 +239,72 @@ internal static class SecurityCommand
             scope = read.Value;
         }
 
-        (SecurityConfigOrigin origin, string file) = WriteTarget(parseResult);
-        string key = ApiKeys.Generate();
-        Result<ApiKeyEntry> added = SecurityConfigEditor.Edit<ApiKeyEntry>(origin, file, config =>
-        {
-            ApiKeyEntry entry = NewEntry(key, principal, scope);
-            return (config.WithKey(entry), entry);
-        });
-        if (!added.TryGetValue(out ApiKeyEntry? created, out KheishError? error))
+        SecurityConfigTarget target = WriteTarget(parseResult);
+        var generated = SecurityConfigOperations.GenerateKey(target, parseResult.GetValue(Principal), scope);
+        if (!generated.TryGetValue(out var created, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
         }
 
+        (ApiKeyEntry entry, string key) = created;
         if (json)
         {
-            CliOutput.WriteJson(new GeneratedKeyOutput(created.Id, key, created.Principal, file), SecurityCliJsonContext.Default.GeneratedKeyOutput);
+            CliOutput.WriteJson(new GeneratedKeyOutput(entry.Id, key, entry.Principal, target.File), SecurityCliJsonContext.Default.GeneratedKeyOutput);
         }
         else
         {
-            CliOutput.Out.WriteLine($"API key {created.Id} for {created.Principal} added to {file}.");
+            CliOutput.Out.WriteLine($"API key {entry.Id} for {entry.Principal} added to {target.File}.");
             CliOutput.Out.WriteLine("The key is shown ONCE; only its digest is stored. Store it now:");
             CliOutput.Out.WriteLine(key);
             CliOutput.Out.WriteLine("MCP clients send it as the header  \"X-API-Key\": \"<key>\"  (or Authorization: Bearer <key>).");
         }
 
-        WarnIfNotInEffect(parseResult, file);
+        WarnIfNotInEffect(parseResult, target.File);
         return ExitCodes.Ok;
     }
 
     private static int RevokeKey(ParseResult parseResult)
     {
         bool json = CommonOptions.IsJson(parseResult);
-        string target = parseResult.GetValue(KeyOrId)!.Trim();
-        (SecurityConfigOrigin origin, string file) = WriteTarget(parseResult);
-        Result<string> revoked = SecurityConfigEditor.Edit<string>(origin, file, config =>
-        {
-            ApiKeyEntry? entry = config.FindById(target)
-                ?? (target.Length <= ApiKeys.MaxPresentedLength ? config.FindByDigest(ApiKeys.Digest(target)) : null);
-            if (entry is null)
-            {
-                // Never echo the argument: it may be a key.
-                return KheishError.NotFound("api_key_not_found", $"no API key with that id or value in {file} (see 'security status')");
-            }
-
-            return (config.WithoutKey(entry.Id), entry.Id);
-        });
+        SecurityConfigTarget target = WriteTarget(parseResult);
+        Result<string> revoked = SecurityConfigOperations.RevokeKey(target, parseResult.GetValue(KeyOrId)!);
         if (!revoked.TryGetValue(out string? id, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
         }
 
-        return Done(json, file, "revoke-key", true, $"revoked API key {id} in {file}; a running daemon refuses it from the next request");
+        return Done(json, target.File, "revoke-key", true, $"revoked API key {id} in {target.File}; a running daemon refuses it from the next request");
     }
 
     private static int AllowIp(ParseResult parseResult)
     {
         bool json = CommonOptions.IsJson(parseResult);
-        Result<IpRule> parsed = IpRule.Parse(parseResult.GetValue(IpEntry));
-        if (!parsed.TryGetValue(out IpRule rule, out KheishError? parseError))
-        {
-            return CliOutput.Fail(parseError, json);
-        }
-
-        (SecurityConfigOrigin origin, string file) = WriteTarget(parseResult);
-        Result<bool> changed = SecurityConfigEditor.Edit<bool>(origin, file, config =>
-            config.AllowedIps.Rules.Contains(rule)
-                ? (config, false)
-                : (config.WithAllowedIps([.. config.AllowedIps.Rules, rule]), true));
-        if (!changed.TryGetValue(out bool didChange, out KheishError? error))
+        SecurityConfigTarget target = WriteTarget(parseResult);
+        var allowed = SecurityConfigOperations.AllowIp(target, parseResult.GetValue(IpEntry));
+        if (!allowed.TryGetValue(out var outcome, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
         }
 
-        return Done(json, file, "allow-ip", didChange, didChange ? $"allowed {rule} in {file}" : $"{rule} is already allowed in {file}");
+        return Done(json, target.File, "allow-ip", outcome.Changed, outcome.Changed ? $"allowed {outcome.Rule} in {target.File}" : $"{outcome.Rule} is already allowed in {target.File}");
     }
 
     private static int DenyIp(ParseResult parseResult)
     {
         bool json = CommonOptions.IsJson(parseResult);
-        Result<IpRule> parsed = IpRule.Parse(parseResult.GetValue(IpEntry));
-        if (!parsed.TryGetValue(out IpRule rule, out KheishError? parseError))
-        {
-            return CliOutput.Fail(parseError, json);
-        }
-
-        bool allowEmpty = parseResult.GetValue(AllowEmpty);
-        (SecurityConfigOrigin origin, string file) = WriteTarget(parseResult);
-        Result<int> remaining = SecurityConfigEditor.Edit<int>(origin, file, config =>
-        {
-            if (!config.AllowedIps.Rules.Contains(rule))
-            {
-                return KheishError.NotFound("ip_not_listed", $"{rule} is not in the allowlist of {file} (entries: {string.Join(", ", config.AllowedIps.Entries)})");
-            }
-
-            if (config.AllowedIps.Rules.Count == 1 && !allowEmpty)
-            {
-                return KheishError.Conflict(
-                    "allowlist_would_be_empty",
-                    $"{rule} is the last entry: an empty allowlist lets EVERY address connect. Add another entry first, or pass --allow-empty.");
-            }
-
-            List<IpRule> rest = [.. config.AllowedIps.Rules.Where(r => r != rule)];
-            return (config.WithAllowedIps(rest), rest.Count);
-        });
-        if (!remaining.TryGetValue(out int count, out KheishError? error))
+        SecurityConfigTarget target = WriteTarget(parseResult);
+        var denied = SecurityConfigOperations.DenyIp(target, parseResult.GetValue(IpEntry), parseResult.GetValue(AllowEmpty));
+        if (!denied.TryGetValue(out var outcome, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
         }
 
-        if (count == 0)
+        if (outcome.Remaining == 0)
         {
             CliOutput.Warn("the allowlist is now empty: every address may connect (API key rules still apply)");
         }
 
-        return Done(json, file, "deny-ip", true, $"removed {rule} from the allowlist in {file}");
+        return Done(json, target.File, "deny-ip", true, $"removed {outcome.Rule} from the allowlist in {target.File}");
     }
 
     private static int SetMode(ParseResult parseResult)
@@ -369,9 +315,8 @@ internal static class SecurityCommand
             return CliOutput.Fail(KheishError.BadRequest("invalid_mode", "mode must be strict, relaxed or lax"), json);
         }
 
-        (SecurityConfigOrigin origin, string file) = WriteTarget(parseResult);
-        Result<int> keys = SecurityConfigEditor.Edit<int>(origin, file, config =>
-            (config.Mode == mode ? config : config.WithMode(mode), config.ApiKeys.Count));
+        SecurityConfigTarget target = WriteTarget(parseResult);
+        Result<int> keys = SecurityConfigOperations.SetMode(target, mode);
         if (!keys.TryGetValue(out int keyCount, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
@@ -386,7 +331,7 @@ internal static class SecurityCommand
             CliOutput.Warn("strict with no keys refuses every agent request; run 'kheish-daemon security generate-key'");
         }
 
-        return Done(json, file, "set-mode", true, $"mode is now {mode.Name()} ({mode.Meaning()}) in {file}");
+        return Done(json, target.File, "set-mode", true, $"mode is now {mode.Name()} ({mode.Meaning()}) in {target.File}");
     }
 
     private static int Setup(ParseResult parseResult)
@@ -440,14 +385,8 @@ internal static class SecurityCommand
             CliOutput.Warn("lax mode checks no API key: --generate-key ignored");
         }
 
-        string? key = choices.GenerateKey ? ApiKeys.Generate() : null;
-        Result<ApiKeyEntry?> written = SecurityConfigEditor.Edit<ApiKeyEntry?>(choices.Target, choices.File, existing =>
-        {
-            SecurityConfig config = existing.WithMode(choices.Mode).WithAllowedIps(choices.AllowedIps);
-            ApiKeyEntry? entry = key is null ? null : NewEntry(key, principal, null);
-            return (entry is null ? config : config.WithKey(entry), entry);
-        });
-        if (!written.TryGetValue(out ApiKeyEntry? created, out KheishError? error))
+        var written = SecurityConfigOperations.ApplySetup(choices, principal);
+        if (!written.TryGetValue(out var created, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
         }
@@ -455,35 +394,21 @@ internal static class SecurityCommand
         if (json)
         {
             CliOutput.WriteJson(
-                new SetupOutput(choices.File, choices.Mode.Name(), [.. choices.AllowedIps.Select(r => r.ToString())], created is null ? null : new GeneratedKeyOutput(created.Id, key!, created.Principal, choices.File)),
+                new SetupOutput(choices.File, choices.Mode.Name(), [.. choices.AllowedIps.Select(r => r.ToString())], created is { } c ? new GeneratedKeyOutput(c.Entry.Id, c.Key, c.Entry.Principal, choices.File) : null),
                 SecurityCliJsonContext.Default.SetupOutput);
         }
         else
         {
             CliOutput.Out.WriteLine($"Wrote {choices.File} (mode 0600): {choices.Mode.Name()}, allowlist {(choices.AllowedIps.Count == 0 ? "empty (every address)" : string.Join(", ", choices.AllowedIps))}.");
-            if (created is not null)
+            if (created is { } c)
             {
-                CliOutput.Out.WriteLine($"API key {created.Id} for {created.Principal}, shown ONCE (only its digest is stored). Store it now:");
-                CliOutput.Out.WriteLine(key);
+                CliOutput.Out.WriteLine($"API key {c.Entry.Id} for {c.Entry.Principal}, shown ONCE (only its digest is stored). Store it now:");
+                CliOutput.Out.WriteLine(c.Key);
                 CliOutput.Out.WriteLine("MCP client config: {\"headers\": {\"X-API-Key\": \"<the key above>\"}}");
             }
         }
 
         return ExitCodes.Ok;
-    }
-
-    private static ApiKeyEntry NewEntry(string key, string? principal, ApiKeyScope? scope)
-    {
-        KeyDigest digest = ApiKeys.Digest(key);
-        string id = ApiKeys.DeriveId(digest);
-        return new ApiKeyEntry
-        {
-            Id = id,
-            Digest = digest,
-            Principal = principal ?? ApiKeyEntry.DefaultPrincipal(id),
-            Scope = scope,
-            CreatedAt = SecurityConfigFile.Now(),
-        };
     }
 
     private static Result<ApiKeyScope> ReadScopeFile(string path)
@@ -516,26 +441,8 @@ internal static class SecurityCommand
     private static SecurityConfigLocation Location(ParseResult parseResult) =>
         SecurityConfigLocation.Resolve(parseResult.GetValue(ProjectRoot));
 
-    /// <summary>
-    /// --global → the global file; --project-root → that project's file; neither → the file in
-    /// effect for the working directory, or a new project file there when none exists.
-    /// </summary>
-    private static (SecurityConfigOrigin Origin, string File) WriteTarget(ParseResult parseResult)
-    {
-        SecurityConfigLocation location = Location(parseResult);
-        if (parseResult.GetValue(Global))
-        {
-            return (SecurityConfigOrigin.Global, location.GlobalFile);
-        }
-
-        if (parseResult.GetValue(ProjectRoot) is null
-            && !File.Exists(location.ProjectFile) && !Directory.Exists(location.ProjectFile) && File.Exists(location.GlobalFile))
-        {
-            return (SecurityConfigOrigin.Global, location.GlobalFile);
-        }
-
-        return (SecurityConfigOrigin.Project, location.ProjectFile);
-    }
+    private static SecurityConfigTarget WriteTarget(ParseResult parseResult) =>
+        SecurityConfigTarget.Choose(Location(parseResult), parseResult.GetValue(Global), parseResult.GetValue(ProjectRoot) is not null);
 
     private static void WarnIfNotInEffect(ParseResult parseResult, string file)
     {
