@@ -9,7 +9,7 @@ namespace Kheish.Core.Access;
 /// changes the inode, an in-place edit changes mtime. One statx call, no read, no allocation
 /// beyond the path marshalling, so the daemon can afford it on every request.
 /// </summary>
-internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Device, ulong Inode, ulong Size, long MtimeNs, long CtimeNs, int Errno)
+internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Device, ulong Inode, ulong Size, long MtimeNs, long CtimeNs, int Errno, int Permissions = 0)
 {
     public static readonly FileStamp Absent = new(FileStampKind.Absent, 0, 0, 0, 0, 0, 0);
 
@@ -53,7 +53,8 @@ internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Devi
                     BinaryPrimitives.ReadUInt64LittleEndian(buffer[40..]),
                     Nanoseconds(buffer[112..]),
                     Nanoseconds(buffer[96..]),
-                    0);
+                    0,
+                    mode & 0x1FF);
             }
 
             int errno = Marshal.GetLastPInvokeError();
@@ -74,9 +75,12 @@ internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Devi
 
         var info = new FileInfo(path);
         return info.Exists
-            ? new FileStamp(FileStampKind.Present, 0, 0, (ulong)info.Length, info.LastWriteTimeUtc.Ticks * 100, 0, 0)
+            ? new FileStamp(FileStampKind.Present, 0, 0, (ulong)info.Length, info.LastWriteTimeUtc.Ticks * 100, 0, 0, (int)info.UnixFileMode)
             : Absent;
     }
+
+    /// <summary>True when users other than the owner's group may write the file (o+w).</summary>
+    public bool IsWorldWritable => Kind == FileStampKind.Present && (Permissions & 0x2) != 0;
 
     private static long Nanoseconds(ReadOnlySpan<byte> timestamp) =>
         (BinaryPrimitives.ReadInt64LittleEndian(timestamp) * 1_000_000_000L) + BinaryPrimitives.ReadUInt32LittleEndian(timestamp[8..]);

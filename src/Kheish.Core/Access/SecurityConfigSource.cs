@@ -106,7 +106,7 @@ internal sealed class SecurityConfigSource
     public static SecurityConfigSnapshot ReadFile(SecurityConfigOrigin origin, string file)
     {
         FileStamp stamp = FileStamp.Of(file);
-        if (stamp.Kind == FileStampKind.Unusable)
+        if (stamp.Kind == FileStampKind.Unusable || stamp.IsWorldWritable)
         {
             return SecurityConfigSnapshot.Invalid(origin, file, Unusable(file, stamp));
         }
@@ -130,7 +130,7 @@ internal sealed class SecurityConfigSource
         }
 
         string file = location.FileFor(origin);
-        if (stamp.Kind == FileStampKind.Unusable)
+        if (stamp.Kind == FileStampKind.Unusable || stamp.IsWorldWritable)
         {
             return SecurityConfigSnapshot.Invalid(origin, file, Unusable(file, stamp));
         }
@@ -149,12 +149,14 @@ internal sealed class SecurityConfigSource
 
     private static KheishError Unusable(string file, FileStamp stamp) => SecurityConfigFile.Invalid(
         file,
-        stamp.Errno switch
-        {
-            13 => "the file cannot be examined (permission denied on it or a parent directory)",
-            21 => "the path is not a regular file",
-            _ => $"the file cannot be examined (errno {stamp.Errno})",
-        });
+        stamp.IsWorldWritable
+            ? $"any user can write the file (mode {Convert.ToString(stamp.Permissions, 8)}), so anyone could add a key or switch to lax; run 'chmod 600 {file}'"
+            : stamp.Errno switch
+            {
+                13 => "the file cannot be examined (permission denied on it or a parent directory)",
+                21 => "the path is not a regular file",
+                _ => $"the file cannot be examined (errno {stamp.Errno})",
+            });
 
     private sealed record Cached(SecurityConfigOrigin Origin, FileStamp Stamp, SecurityConfigSnapshot Snapshot);
 }

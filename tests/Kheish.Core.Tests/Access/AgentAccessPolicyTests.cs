@@ -1,4 +1,6 @@
 using System.Net;
+using FsCheck;
+using FsCheck.Fluent;
 using Kheish.Core.Access;
 using Kheish.Core.Errors;
 using static Kheish.Core.Tests.Access.AccessFixtures;
@@ -145,6 +147,16 @@ public sealed class AgentAccessPolicyTests
         ClientAddressResult r = AgentAccessPolicy.ResolveClientAddress(Rules("10.9.0.1"), Ip("203.0.113.9"), "127.0.0.1");
 
         Assert.Equal(Ip("203.0.113.9"), r.Address);
+    }
+
+    [Fact]
+    public void No_forwarded_for_header_from_an_untrusted_peer_changes_the_client_address()
+    {
+        Prop.ForAll<string>(header =>
+        {
+            ClientAddressResult r = AgentAccessPolicy.ResolveClientAddress(Rules("10.9.0.0/16"), Ip("203.0.113.9"), header);
+            return r.Error is null && Ip("203.0.113.9").Equals(r.Address);
+        }).QuickCheckThrowOnFailure();
     }
 
     [Fact]

@@ -153,6 +153,20 @@ public sealed class SecurityConfigSourceTests : IDisposable
     }
 
     [Fact]
+    public void A_world_writable_file_fails_closed_until_it_is_made_private()
+    {
+        SecurityConfigFile.Save(_location.ProjectFile, SecurityConfig.Default.WithMode(SecurityMode.Relaxed));
+        File.SetUnixFileMode(_location.ProjectFile, (UnixFileMode)0b110_110_110);
+        var source = new SecurityConfigSource(_location);
+
+        var denied = Assert.IsType<AgentAccessDenied>(Ask(source, null));
+        Assert.Contains("chmod 600", denied.Error.Message);
+
+        File.SetUnixFileMode(_location.ProjectFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.IsType<AgentAccessAllowed>(Ask(source, null));
+    }
+
+    [Fact]
     public void Switching_to_lax_while_running_on_a_network_bind_refuses_every_request()
     {
         SecurityConfigFile.Save(_location.ProjectFile, SecurityConfig.Default.WithMode(SecurityMode.Relaxed));

@@ -224,6 +224,20 @@ public sealed partial class SecurityCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Concurrent_generate_key_commands_lose_no_key()
+    {
+        CliResult[] results = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => _env.RunAsync("security", "generate-key", "--output", "json")));
+
+        Assert.All(results, r => Assert.Equal(0, r.ExitCode));
+        SecurityConfig config = SecurityConfigFile.Load(_env.ProjectFile)!.Value.Value;
+        foreach (CliResult r in results)
+        {
+            using var doc = JsonDocument.Parse(r.Stdout);
+            Assert.NotNull(config.FindByDigest(ApiKeys.Digest(doc.RootElement.GetProperty("key").GetString()!)));
+        }
+    }
+
+    [Fact]
     public async Task Written_files_are_0600_in_a_0700_directory()
     {
         await GenerateAsync();
