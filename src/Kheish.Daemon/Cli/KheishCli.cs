@@ -21,6 +21,7 @@ internal static class KheishCli
         root.Subcommands.Add(TomlCommand.Create());
         root.Subcommands.Add(RoutesCommand.Create());
         root.Subcommands.Add(RuntimeCommand.Create());
+        root.Subcommands.Add(SecurityCommand.Create());
 
         return root;
     }
