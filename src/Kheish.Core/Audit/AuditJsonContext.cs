@@ -13,5 +13,6 @@ namespace Kheish.Core.Audit;
 [JsonSerializable(typeof(SigningKeyFile))]
 [JsonSerializable(typeof(VerifyReport))]
 [JsonSerializable(typeof(LedgerHealth))]
-[JsonSerializable(typeof(IReadOnlyList<LedgerRecord>))]
+[JsonSerializable(typeof(ExternalActionsListing))]
+[JsonSerializable(typeof(AuditPublicKey))]
 internal sealed partial class AuditJsonContext : JsonSerializerContext;

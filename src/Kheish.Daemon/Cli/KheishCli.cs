@@ -17,6 +17,8 @@ internal static class KheishCli
 
         // One line per verb keeps merges trivial.
         root.Subcommands.Add(SecretsCommand.Create());
+        root.Subcommands.Add(RunsCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
 
         return root;
     }
