@@ -25,10 +25,12 @@ internal static class Ed25519
 internal sealed class Ed25519PrivateKey : IDisposable
 {
     private readonly SafeEvpPkeyHandle _key;
+    private readonly ReusableContexts _contexts;
 
     private Ed25519PrivateKey(SafeEvpPkeyHandle key, byte[] publicKey)
     {
         _key = key;
+        _contexts = new ReusableContexts(key, sign: true);
         PublicKey = publicKey;
         PublicKeyHex = Convert.ToHexStringLower(publicKey);
     }
@@ -93,6 +95,20 @@ internal sealed class Ed25519PrivateKey : IDisposable
             throw new ArgumentException("the signature buffer is shorter than 64 bytes", nameof(signature));
         }
 
+        if (_contexts.Current() is { } reused)
+        {
+            nuint reusedLength = Ed25519.SignatureSize;
+            if (LibCrypto.EvpDigestSign(reused, signature, ref reusedLength, message, (nuint)message.Length) == 1
+                && reusedLength == Ed25519.SignatureSize)
+            {
+                return;
+            }
+
+            // This libcrypto does not allow a one-shot context to be reused: stop trying.
+            LibCrypto.ErrClearError();
+            _contexts.Disable();
+        }
+
         using SafeEvpMdCtxHandle context = LibCrypto.EvpMdCtxNew();
         nuint length = Ed25519.SignatureSize;
         if (context.IsInvalid
@@ -105,15 +121,24 @@ internal sealed class Ed25519PrivateKey : IDisposable
         }
     }
 
-    public void Dispose() => _key.Dispose();
+    public void Dispose()
+    {
+        _contexts.Dispose();
+        _key.Dispose();
+    }
 }
 
 /// <summary>An imported Ed25519 public key; reuse it to verify many signatures. Thread-safe.</summary>
 internal sealed class Ed25519PublicKey : IDisposable
 {
     private readonly SafeEvpPkeyHandle _key;
+    private readonly ReusableContexts _contexts;
 
-    private Ed25519PublicKey(SafeEvpPkeyHandle key) => _key = key;
+    private Ed25519PublicKey(SafeEvpPkeyHandle key)
+    {
+        _key = key;
+        _contexts = new ReusableContexts(key, sign: false);
+    }
 
     /// <summary>The key, or null when <paramref name="publicKey"/> is not 32 bytes or OpenSSL refuses it.</summary>
     public static Ed25519PublicKey? TryImport(ReadOnlySpan<byte> publicKey)
@@ -141,6 +166,18 @@ internal sealed class Ed25519PublicKey : IDisposable
             return false;
         }
 
+        if (_contexts.Current() is { } reused)
+        {
+            if (LibCrypto.EvpDigestVerify(reused, signature, (nuint)signature.Length, message, (nuint)message.Length) == 1)
+            {
+                return true;
+            }
+
+            // A bad signature, or a libcrypto that refuses to reuse the context: a fresh context
+            // decides. Only the rare failure pays twice.
+            LibCrypto.ErrClearError();
+        }
+
         using SafeEvpMdCtxHandle context = LibCrypto.EvpMdCtxNew();
         if (context.IsInvalid || LibCrypto.EvpDigestVerifyInit(context, IntPtr.Zero, IntPtr.Zero, IntPtr.Zero, _key) != 1)
         {
@@ -158,5 +195,62 @@ internal sealed class Ed25519PublicKey : IDisposable
         return true;
     }
 
-    public void Dispose() => _key.Dispose();
+    public void Dispose()
+    {
+        _contexts.Dispose();
+        _key.Dispose();
+    }
+}
+
+/// <summary>
+/// One initialised <c>EVP_MD_CTX</c> per thread per key. Initialising a context (provider fetch)
+/// costs about as much as an Ed25519 verification in OpenSSL 3; a one-shot Ed25519 context can be
+/// used again (openssl speed does the same), so each thread initialises once. If the library
+/// refuses reuse, the callers fall back to a fresh context per operation.
+/// </summary>
+internal sealed class ReusableContexts : IDisposable
+{
+    private readonly SafeEvpPkeyHandle _key;
+    private readonly bool _sign;
+    private readonly ThreadLocal<SafeEvpMdCtxHandle?> _contexts;
+    private volatile bool _disabled;
+
+    public ReusableContexts(SafeEvpPkeyHandle key, bool sign)
+    {
+        _key = key;
+        _sign = sign;
+        _contexts = new ThreadLocal<SafeEvpMdCtxHandle?>(Create, trackAllValues: true);
+    }
+
+    public SafeEvpMdCtxHandle? Current() => _disabled ? null : _contexts.Value;
+
+    public void Disable() => _disabled = true;
+
+    public void Dispose()
+    {
+        foreach (SafeEvpMdCtxHandle? context in _contexts.Values)
+        {
+            context?.Dispose();
+        }
+
+        _contexts.Dispose();
+    }
+
+    private SafeEvpMdCtxHandle? Create()
+    {
+        SafeEvpMdCtxHandle context = LibCrypto.EvpMdCtxNew();
+        int rc = context.IsInvalid
+            ? 0
+            : _sign
+                ? LibCrypto.EvpDigestSignInit(context, IntPtr.Zero, IntPtr.Zero, IntPtr.Zero, _key)
+                : LibCrypto.EvpDigestVerifyInit(context, IntPtr.Zero, IntPtr.Zero, IntPtr.Zero, _key);
+        if (rc != 1)
+        {
+            LibCrypto.ErrClearError();
+            context.Dispose();
+            return null;
+        }
+
+        return context;
+    }
 }

@@ -1,0 +1,23 @@
+using System.Globalization;
+using Kheish.Bench;
+
+// Benchmarks, not tests: print numbers for scripts/bench/ledger.sh.
+//   Kheish.Bench fsync  <dir> <seconds>               raw write(600 B)+fsync loop, one thread
+//   Kheish.Bench append <state_root> <producers> <seconds>   durable ledger appends
+//   Kheish.Bench ed25519 <seconds>                   our OpenSSL binding, one thread: sign/s, verify/s
+return args switch
+{
+    ["fsync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds)),
+    ["ed25519", string seconds] => CryptoBench.Run(Seconds(seconds)),
+    ["append", string root, string producers, string seconds] =>
+        await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds)),
+    _ => Usage(),
+};
+
+static TimeSpan Seconds(string s) => TimeSpan.FromSeconds(double.Parse(s, CultureInfo.InvariantCulture));
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Kheish.Bench fsync <dir> <seconds> | append <state_root> <producers> <seconds>");
+    return 2;
+}
