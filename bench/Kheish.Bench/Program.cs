@@ -14,7 +14,20 @@ using System.Text;
 // One benchmark program, one mode per area (scripts/bench/*.sh pick the mode):
 //   Kheish.Bench toml <document-out-path> [seconds]   TOML reader throughput (issue 3)
 //   Kheish.Bench bdn | latency [n]                     broker lease issue/validate, revocation (issue 5)
-return args.Length > 0 && args[0] == "toml" ? TomlMode.Run(args) : BrokerMode.Run(args);
+//   Kheish.Bench fsync <dir> <seconds>                 raw write(600 B)+fsync loop, one thread (issue 6)
+//   Kheish.Bench append <state_root> <producers> <seconds>   durable ledger appends (issue 6)
+//   Kheish.Bench ed25519 <seconds>                     our OpenSSL binding: sign/s, verify/s (issue 6)
+return args switch
+{
+    ["toml", ..] => TomlMode.Run(args),
+    ["fsync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds)),
+    ["ed25519", string seconds] => CryptoBench.Run(Seconds(seconds)),
+    ["append", string root, string producers, string seconds] =>
+        await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds)),
+    _ => BrokerMode.Run(args),
+};
+
+static TimeSpan Seconds(string s) => TimeSpan.FromSeconds(double.Parse(s, CultureInfo.InvariantCulture));
 
 internal static class TomlMode
 {

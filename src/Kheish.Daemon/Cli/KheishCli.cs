@@ -22,6 +22,8 @@ internal static class KheishCli
         root.Subcommands.Add(RoutesCommand.Create());
         root.Subcommands.Add(RuntimeCommand.Create());
         root.Subcommands.Add(SecurityCommand.Create());
+        root.Subcommands.Add(RunsCommand.Create());
+        root.Subcommands.Add(AuditCommand.Create());
 
         return root;
     }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Ledger benchmark (issue 6): the raw limits of this machine next to ours, in one run.
+#   raw:  openssl speed ed25519 (sign/s, verify/s, one core); write+fsync per 600-byte line, one thread
+#   ours: single-producer durable appends/s, 16-producer group-committed appends/s,
+#         `kheish-daemon runs verify --all` records/s
+# Prints the ratios against the targets: single >= 0.8 x fsync loop; group >= 10,000/s;
+# verify >= 0.8 x openssl single-core verify. Disk speed on a shared machine moves a lot, so the
+# fsync loop runs before and after our append runs and the mean is used.
+# Env: BENCH_SECONDS (default 3), BENCH_DIR (default a temp dir, removed at the end).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${BENCH_SECONDS:-3}
+dir=${BENCH_DIR:-$(mktemp -d -p "${TMPDIR:-/tmp}" kheish-ledger-bench.XXXXXX)}
+[ -n "${BENCH_DIR:-}" ] || trap 'rm -rf "$dir"' EXIT
+mkdir -p "$dir"
+
+echo "== build (Release) ==" >&2
+dotnet build bench/Kheish.Bench/Kheish.Bench.csproj -c Release -nologo -v q >/dev/null
+tfm=$(cat artifacts/kheish-daemon.tfm 2>/dev/null || echo net10.0)
+bench=bench/Kheish.Bench/bin/Release/net10.0/Kheish.Bench
+daemon=${KHEISH_DAEMON_BIN:-artifacts/kheish-daemon}
+if [ ! -x "$daemon" ]; then
+  echo "artifacts/kheish-daemon missing; run scripts/publish.sh for the native AOT numbers (using the JIT build)" >&2
+  dotnet build src/Kheish.Daemon/Kheish.Daemon.csproj -c Release -nologo -v q >/dev/null
+  daemon=src/Kheish.Daemon/bin/Release/$tfm/kheish-daemon
+fi
+
+rate() { sed -E 's/.*rate=([0-9.]+).*/\1/'; }
+
+# openssl speed reports per CPU-second by default; -elapsed reports per wall-clock second like
+# every other number here. On a shared, loaded machine the two differ a lot, so both are printed
+# and the targets use the wall-clock one.
+echo "== openssl speed -seconds 2 ed25519 (cpu time, then -elapsed) ==" >&2
+line=$(openssl speed -seconds 2 ed25519 2>/dev/null | grep -E "Ed25519")
+ossl_sign_cpu=$(awk '{print $(NF-1)}' <<<"$line")
+ossl_verify_cpu=$(awk '{print $NF}' <<<"$line")
+line=$(openssl speed -elapsed -seconds 2 ed25519 2>/dev/null | grep -E "Ed25519")
+ossl_sign=$(awk '{print $(NF-1)}' <<<"$line")
+ossl_verify=$(awk '{print $NF}' <<<"$line")
+ours=$("$bench" ed25519 2)
+our_sign=$(grep ed25519_sign <<<"$ours" | rate)
+our_verify=$(grep ed25519_verify <<<"$ours" | rate)
+
+echo "== fsync loop, appends, fsync loop ==" >&2
+f1=$("$bench" fsync "$dir/raw" "$secs" | rate)
+p1=$("$bench" append "$dir/single" 1 "$secs" | rate)
+p16=$("$bench" append "$dir/group" 16 "$secs" | rate)
+f2=$("$bench" fsync "$dir/raw" "$secs" | rate)
+fsync=$(python3 -c "print(($f1 + $f2) / 2)")
+
+echo "== runs verify --all ($daemon) ==" >&2
+# Verify the biggest ledger we just wrote (the 16-producer one), pinned to its key.
+key=$("$daemon" --state-root "$dir/group" audit public-key)
+start=$(date +%s%N)
+out=$("$daemon" --state-root "$dir/group" -o json runs verify --all --public-key "$key")
+end=$(date +%s%N)
+records=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["ok"], r; print(r["records"])' "$out")
+verify=$(python3 -c "print($records / (($end - $start) / 1e9))")
+
+python3 - "$ossl_sign" "$ossl_verify" "$f1" "$f2" "$fsync" "$p1" "$p16" "$records" "$verify" "$ossl_sign_cpu" "$ossl_verify_cpu" "$our_sign" "$our_verify" <<'PY'
+import sys
+sign, ver, f1, f2, fs, p1, p16, n, v, sign_cpu, ver_cpu, our_sign, our_ver = map(float, sys.argv[1:])
+def mark(ok): return "ok" if ok else "MISS"
+print(f"openssl ed25519 (1 core)   sign {sign:10.1f}/s   verify {ver:10.1f}/s   (wall clock; per cpu-second: sign {sign_cpu:.1f}, verify {ver_cpu:.1f})")
+print(f"our binding (1 thread)     sign {our_sign:10.1f}/s   verify {our_ver:10.1f}/s   (ratio {our_sign/sign:.2f} / {our_ver/ver:.2f})")
+print(f"fsync-per-append loop      {fs:10.1f}/s   (before {f1:.1f}, after {f2:.1f})")
+print(f"single-producer appends    {p1:10.1f}/s   ratio {p1/fs:5.2f} x fsync loop     target >= 0.80  {mark(p1 >= 0.8*fs)}")
+print(f"16-producer group commit   {p16:10.1f}/s   ratio {p16/fs:5.2f} x fsync loop     target >= 10000/s {mark(p16 >= 10000)}")
+print(f"runs verify --all          {v:10.1f}/s   ratio {v/ver:5.2f} x openssl verify  target >= 0.80  {mark(v >= 0.8*ver)}  ({int(n)} records)")
+PY

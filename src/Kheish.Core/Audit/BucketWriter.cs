@@ -1,0 +1,468 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Kheish.Core.Errors;
+using Kheish.Core.Storage;
+
+namespace Kheish.Core.Audit;
+
+/// <summary>
+/// One bucket's chain and its group-commit writer. Appenders enqueue; the first appender that
+/// finds the writer idle becomes the leader and writes every queued record with one write and one
+/// fdatasync, on its own thread (a lone producer pays no thread hop). Once its own record is
+/// durable it hands any newer work to a pool thread. Queue order is chain order.
+/// </summary>
+internal sealed class BucketWriter : IDisposable
+{
+    private const int ParallelSignThreshold = 8;
+
+    private readonly ExternalActionLedger _ledger;
+    private readonly ConcurrentQueue<PendingAppend> _queue = new();
+    private readonly Lock _checkpointLock = new();
+    private FileStream? _file;
+    private int _running;
+    private bool _onDisk;
+    private bool _syncDirectory;
+    private long _length;
+    private long _count;
+    private string? _lastHash;
+    private long _checkpointed;
+    private volatile Tail _tail = new(0, null);
+    private volatile string? _unavailable;
+
+    private BucketWriter(ExternalActionLedger ledger, string stem, string name)
+    {
+        _ledger = ledger;
+        Stem = stem;
+        Name = name;
+    }
+
+    public string Stem { get; }
+
+    /// <summary>The bucket name (run id, session-…, unscoped); the stem when the name could not be recovered.</summary>
+    public string Name { get; private set; }
+
+    public string? UnavailableReason => _unavailable;
+
+    public static BucketWriter CreateNew(ExternalActionLedger ledger, string stem, string bucket) => new(ledger, stem, bucket);
+
+    /// <summary>
+    /// Loads an existing bucket: trims a torn tail, checks the last record (hash, signature by the
+    /// configured key, bucket) and the checkpoint (signature, not ahead of the file, same hash at its
+    /// position). Any failure makes the bucket unavailable with the reason; nothing throws.
+    /// </summary>
+    public static BucketWriter Load(ExternalActionLedger ledger, string stem)
+    {
+        var writer = new BucketWriter(ledger, stem, stem) { _onDisk = true, _checkpointed = -1 };
+        try
+        {
+            writer._unavailable = writer.LoadTail();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            writer._unavailable = $"cannot read the bucket ({ex.GetType().Name}: {ex.Message})";
+        }
+
+        return writer;
+    }
+
+    public Task<Result<LedgerRecord>> Enqueue(ExternalActionEvent ev)
+    {
+        var pending = new PendingAppend(ev);
+        _queue.Enqueue(pending);
+        if (Interlocked.CompareExchange(ref _running, 1, 0) == 0)
+        {
+            RunAsLeader(pending);
+        }
+
+        return pending.Completion.Task;
+    }
+
+    /// <summary>Rewrites the signed checkpoint if records were appended since the last one.</summary>
+    public void FlushCheckpoint()
+    {
+        Tail tail = _tail;
+        if (_unavailable is not null || !_onDisk || tail.Count <= Volatile.Read(ref _checkpointed))
+        {
+            return;
+        }
+
+        try
+        {
+            WriteCheckpoint(tail);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _unavailable = $"cannot write the checkpoint ({ex.Message})";
+        }
+    }
+
+    public async Task WaitIdleAsync()
+    {
+        for (int i = 0; Volatile.Read(ref _running) != 0 || !_queue.IsEmpty; i++)
+        {
+            await Task.Delay(i < 100 ? 1 : 10).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _file?.Dispose();
+
+    private void RunAsLeader(PendingAppend own)
+    {
+        while (!own.Completion.Task.IsCompleted)
+        {
+            WriteQueuedBatch();
+        }
+
+        ReleaseOrHandOff();
+    }
+
+    private void RunWorker()
+    {
+        while (!_queue.IsEmpty)
+        {
+            WriteQueuedBatch();
+        }
+
+        ReleaseOrHandOff();
+    }
+
+    /// <summary>Leaves the writer role; work that arrived meanwhile goes to a pool thread, never stranded.</summary>
+    private void ReleaseOrHandOff()
+    {
+        while (true)
+        {
+            if (!_queue.IsEmpty)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static w => w.RunWorker(), this, preferLocal: false);
+                return;
+            }
+
+            Volatile.Write(ref _running, 0);
+            if (_queue.IsEmpty || Interlocked.CompareExchange(ref _running, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private void WriteQueuedBatch()
+    {
+        var batch = new List<PendingAppend>();
+        while (batch.Count < _ledger.Options.MaxBatch && _queue.TryDequeue(out PendingAppend? pending))
+        {
+            batch.Add(pending);
+        }
+
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        if (_unavailable is { } reason)
+        {
+            FailAll(batch, ExternalActionLedger.Unavailable(Name, reason));
+            return;
+        }
+
+        try
+        {
+            LedgerRecord[] records = Commit(batch);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                batch[i].Completion.TrySetResult(records[i]);
+            }
+        }
+        catch (KheishException ex)
+        {
+            _unavailable ??= ex.Error.Message;
+            FailAll(batch, ex.Error);
+        }
+#pragma warning disable CA1031 // Whatever broke the write, the bucket is now unknown: fail closed and never leave an appender hanging.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _unavailable = $"append failed ({ex.GetType().Name}: {ex.Message})";
+            FailAll(batch, ExternalActionLedger.Unavailable(Name, _unavailable));
+        }
+    }
+
+    /// <summary>Chains, signs, writes and syncs one batch. Returns only once the bytes are durable.</summary>
+    private LedgerRecord[] Commit(List<PendingAppend> batch)
+    {
+        if (_ledger.IsClosed && _file is null && !_onDisk)
+        {
+            throw new KheishException(ExternalActionLedger.Unavailable(Name, "the ledger is closed"));
+        }
+
+        if (!_onDisk)
+        {
+            CreateOnDisk();
+        }
+
+        _file ??= new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
+        {
+            Mode = FileMode.Open,
+            Access = FileAccess.Write,
+            Share = FileShare.Read,
+        });
+
+        var records = new LedgerRecord[batch.Count];
+        var digests = new byte[batch.Count][];
+        string? prev = _lastHash;
+        string keyId = _ledger.KeyId;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            ExternalActionEvent ev = batch[i].Event;
+            var unsigned = new LedgerRecord
+            {
+                ActionId = string.Empty,
+                TimestampMs = _ledger.Options.Clock.GetUtcNow().ToUnixTimeMilliseconds(),
+                SessionId = ev.SessionId,
+                AgentId = ev.AgentId,
+                RunId = ev.RunId,
+                ToolCallId = ev.ToolCallId,
+                PrincipalId = ev.PrincipalId,
+                ParentPrincipalId = ev.ParentPrincipalId,
+                GrantId = ev.GrantId,
+                Phase = ExternalActionEvent.PhaseName(ev.Phase),
+                Kind = ev.Kind,
+                Target = ev.Target,
+                RequestDigest = ev.RequestDigest,
+                ResponseDigest = ev.ResponseDigest,
+                Outcome = ev.Outcome,
+                PrevHash = prev,
+                RecordHash = string.Empty,
+                SignatureAlg = LedgerEncoding.SignatureAlgorithm,
+                KeyId = keyId,
+                Signature = string.Empty,
+            };
+            digests[i] = SHA256.HashData(LedgerEncoding.HashInput(unsigned));
+            string hash = Convert.ToHexStringLower(digests[i]);
+            records[i] = unsigned with { ActionId = hash, RecordHash = hash };
+            prev = hash;
+        }
+
+        // The chain is fixed by the hashes; signatures are independent, so a big batch signs on every core.
+        var signatures = new string[batch.Count];
+        if (batch.Count >= ParallelSignThreshold)
+        {
+            Parallel.For(0, batch.Count, i => signatures[i] = Convert.ToHexStringLower(_ledger.Key.Sign(digests[i])));
+        }
+        else
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                signatures[i] = Convert.ToHexStringLower(_ledger.Key.Sign(digests[i]));
+            }
+        }
+
+        using var buffer = new MemoryStream(batch.Count * 700);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            records[i] = records[i] with { Signature = signatures[i] };
+            buffer.Write(LedgerEncoding.RecordLine(records[i]));
+            buffer.WriteByte((byte)'\n');
+        }
+
+        RandomAccess.Write(_file.SafeFileHandle, buffer.GetBuffer().AsSpan(0, (int)buffer.Length), _length);
+        AuditNative.DataSync(_file.SafeFileHandle);
+        if (_syncDirectory)
+        {
+            PosixNative.FsyncDirectory(_ledger.Paths.RecordsDirectory);
+            _syncDirectory = false;
+        }
+
+        _length += buffer.Length;
+        _count += batch.Count;
+        _lastHash = prev;
+        _tail = new Tail(_count, _lastHash);
+        _ledger.RequestCheckpoint();
+        return records;
+    }
+
+    /// <summary>
+    /// A new bucket is announced before its first record: signed index entry, then a signed
+    /// checkpoint with zero records, then the (empty) record file. So a bucket file without a
+    /// checkpoint, or a checkpoint without an index entry, is always tampering, never a crash.
+    /// </summary>
+    private void CreateOnDisk()
+    {
+        _ledger.EnsureIndexed(Name);
+        WriteCheckpoint(new Tail(0, null));
+        _file = new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.Read,
+            UnixCreateMode = AtomicFile.PrivateFileMode,
+        });
+        _onDisk = true;
+        _syncDirectory = true;
+    }
+
+    private void WriteCheckpoint(Tail tail)
+    {
+        lock (_checkpointLock)
+        {
+            if (tail.Count <= _checkpointed && tail.Count != 0)
+            {
+                return;
+            }
+
+            string keyId = _ledger.KeyId;
+            byte[] message = LedgerEncoding.CheckpointMessage(Name, tail.Count, tail.LastHash, LedgerEncoding.SignatureAlgorithm, keyId);
+            var checkpoint = new LedgerCheckpoint
+            {
+                Bucket = Name,
+                RecordCount = tail.Count,
+                LastRecordHash = tail.LastHash,
+                SignatureAlg = LedgerEncoding.SignatureAlgorithm,
+                KeyId = keyId,
+                Signature = Convert.ToHexStringLower(_ledger.Key.Sign(message)),
+            };
+            AtomicFile.Write(_ledger.Paths.CheckpointFile(Stem), JsonSerializer.SerializeToUtf8Bytes(checkpoint, AuditJsonContext.Default.LedgerCheckpoint));
+            Volatile.Write(ref _checkpointed, tail.Count);
+        }
+    }
+
+    private string? LoadTail()
+    {
+        LedgerChecks checks = _ledger.Checks;
+        string keyId = _ledger.KeyId;
+        LedgerCheckpoint? checkpoint = null;
+        string? checkpointProblem = null;
+        if (AtomicFile.ReadOrNull(_ledger.Paths.CheckpointFile(Stem)) is not { } checkpointBytes)
+        {
+            checkpointProblem = "its signed checkpoint is missing";
+        }
+        else if (!LedgerChecks.TryParse(checkpointBytes, AuditJsonContext.Default.LedgerCheckpoint, out checkpoint, out string? error))
+        {
+            checkpointProblem = $"its checkpoint is not valid ({error})";
+        }
+        else
+        {
+            byte[] message = LedgerEncoding.CheckpointMessage(checkpoint!.Bucket, checkpoint.RecordCount, checkpoint.LastRecordHash, checkpoint.SignatureAlg, checkpoint.KeyId);
+            if (checks.CheckSignature(checkpoint.SignatureAlg, checkpoint.KeyId, checkpoint.Signature, message, keyId, null, "checkpoint") is { } failure)
+            {
+                checkpointProblem = failure.Reason;
+            }
+            else if (!string.Equals(BucketName.FileStem(checkpoint.Bucket), Stem, StringComparison.Ordinal))
+            {
+                checkpointProblem = "its checkpoint names another bucket";
+            }
+            else
+            {
+                Name = checkpoint.Bucket;
+            }
+        }
+
+        long wanted = checkpoint is { RecordCount: > 0 } && checkpointProblem is null ? checkpoint.RecordCount - 1 : -1;
+        long count = 0;
+        byte[]? last = null;
+        byte[]? atCheckpoint = null;
+        long validLength;
+        long torn;
+        using (RecordFileReader reader = RecordFileReader.Open(_ledger.Paths.RecordFile(Stem)))
+        {
+            while (reader.ReadLine() is { } line)
+            {
+                if (count == wanted)
+                {
+                    atCheckpoint = line;
+                }
+
+                last = line;
+                count++;
+            }
+
+            validLength = reader.ValidLength;
+            torn = reader.TornTailBytes;
+        }
+
+        if (torn > 0)
+        {
+            // Bytes after the last newline were never acknowledged (a crash mid-write): drop them
+            // so the next record starts on its own line.
+            using var file = new FileStream(_ledger.Paths.RecordFile(Stem), FileMode.Open, FileAccess.Write, FileShare.Read);
+            file.SetLength(validLength);
+            file.Flush(flushToDisk: true);
+        }
+
+        LedgerRecord? lastRecord = null;
+        if (last is not null)
+        {
+            if (!LedgerChecks.TryParseRecord(last, out lastRecord, out VerifyFailure? parseFailure))
+            {
+                return $"its last record (line {count}) is damaged: {parseFailure!.Reason}";
+            }
+
+            if (Name == Stem && BucketName.IsHashedStem(Stem))
+            {
+                Name = BucketName.For(lastRecord!);
+            }
+
+            if (checks.CheckRecord(lastRecord!, count - 1, Name, keyId) is { } failure)
+            {
+                return $"its last record (line {count}) does not verify: {failure.Reason}";
+            }
+        }
+
+        if (checkpointProblem is not null)
+        {
+            return checkpointProblem;
+        }
+
+        if (checkpoint!.RecordCount > count)
+        {
+            return $"truncated: the checkpoint records {checkpoint.RecordCount} records, the file has {count}";
+        }
+
+        if (atCheckpoint is not null)
+        {
+            if (!LedgerChecks.TryParseRecord(atCheckpoint, out LedgerRecord? r, out _)
+                || !string.Equals(r!.RecordHash, checkpoint.LastRecordHash, StringComparison.Ordinal))
+            {
+                return $"record {checkpoint.RecordCount} does not match the checkpoint's last_record_hash";
+            }
+        }
+        else if (checkpoint.LastRecordHash is not null)
+        {
+            return "the checkpoint of an empty bucket names a last record";
+        }
+
+        if (!_ledger.IsIndexed(Name))
+        {
+            return "the bucket is not in the signed bucket index";
+        }
+
+        _count = count;
+        _length = validLength;
+        _lastHash = lastRecord?.RecordHash;
+        _checkpointed = checkpoint.RecordCount;
+        _tail = new Tail(_count, _lastHash);
+        if (_count > _checkpointed)
+        {
+            _ledger.RequestCheckpoint();
+        }
+
+        return null;
+    }
+
+    private static void FailAll(List<PendingAppend> batch, KheishError error)
+    {
+        foreach (PendingAppend p in batch)
+        {
+            p.Completion.TrySetResult(error);
+        }
+    }
+
+    private sealed record Tail(long Count, string? LastHash);
+
+    private sealed class PendingAppend(ExternalActionEvent ev)
+    {
+        public ExternalActionEvent Event { get; } = ev;
+
+        public TaskCompletionSource<Result<LedgerRecord>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,0 +1,366 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Kheish.Core.Errors;
+using Kheish.Core.Storage;
+
+namespace Kheish.Core.Audit;
+
+/// <summary>
+/// The signed, hash-chained, append-only record of every external action (DESIGN.md "Ledger").
+/// One chain per bucket; <see cref="AppendAsync"/> completes only after the record is on disk
+/// (fdatasync), and concurrent appends to a bucket share one write and one sync (group commit).
+/// A bucket that cannot be written or whose tail does not verify is unavailable: its appends fail
+/// with <c>audit_unavailable</c> while the other buckets keep working.
+/// </summary>
+internal sealed class ExternalActionLedger : IAsyncDisposable
+{
+    public const string UnavailableCode = "audit_unavailable";
+    public const string UnavailableMessage = "external action audit unavailable";
+
+    private const int MaxIdLength = 256;
+    private const int MaxTargetLength = 2048;
+
+    private readonly ConcurrentDictionary<string, BucketWriter> _buckets = new(StringComparer.Ordinal);
+    private readonly Lock _indexLock = new();
+    private readonly SortedSet<string> _indexBuckets = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _flushSignal = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly FileStream _writerLock;
+    private readonly IDisposable? _ownedKey;
+    private Task _flushLoop = Task.CompletedTask;
+    private string? _indexProblem;
+    private int _flushRequested;
+    private volatile bool _closed;
+
+    private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
+    {
+        Paths = paths;
+        Key = key;
+        Options = options;
+        _writerLock = writerLock;
+        _ownedKey = ownedKey;
+    }
+
+    public LedgerPaths Paths { get; }
+
+    public string KeyId => Key.PublicKeyHex;
+
+    internal Crypto.Ed25519PrivateKey Key { get; }
+
+    internal LedgerOptions Options { get; }
+
+    internal LedgerChecks Checks { get; } = new();
+
+    internal bool IsClosed => _closed;
+
+    /// <summary>
+    /// What <c>serve</c> calls at startup: resolves the signing key (creating the state-root key on
+    /// a fresh state root) and opens the ledger. Fails when records exist but the key is gone
+    /// (<c>audit_signing_key_missing</c>), when the configured key is not the one that signed the
+    /// ledger (<c>audit_signing_key_mismatch</c>), or when the key settings are invalid.
+    /// </summary>
+    public static Result<ExternalActionLedger> OpenForDaemon(StateRoot root, Func<string, string?> environment, LedgerOptions? options = null)
+    {
+        Result<AuditSigningKey> resolved = AuditSigningKey.Resolve(root, environment, createIfMissing: true);
+        if (!resolved.TryGetValue(out AuditSigningKey? key, out KheishError? error))
+        {
+            return error;
+        }
+
+        var paths = new LedgerPaths(root);
+        if (AtomicFile.ReadOrNull(paths.IndexFile) is { } indexBytes
+            && LedgerChecks.TryParse(indexBytes, AuditJsonContext.Default.LedgerIndex, out LedgerIndex? index, out _)
+            && !string.Equals(index!.KeyId, key.PublicKeyHex, StringComparison.Ordinal))
+        {
+            key.Dispose();
+            return KheishError.Misconfigured(
+                "audit_signing_key_mismatch",
+                $"the external-action ledger in {paths.RecordsDirectory} is signed by key {LedgerChecks.Printable(index.KeyId)}, " +
+                $"but the configured signing key ({key.Source}) is {key.PublicKeyHex}. Configure the key that signed the ledger, " +
+                "or move the old ledger directories away to start a new one");
+        }
+
+        Result<ExternalActionLedger> ledger = Open(root, key.Key, options, ownedKey: key);
+        if (!ledger.IsOk)
+        {
+            key.Dispose();
+        }
+
+        return ledger;
+    }
+
+    /// <summary>Opens the ledger for appending with <paramref name="key"/> (the caller keeps ownership).</summary>
+    public static Result<ExternalActionLedger> Open(StateRoot root, Crypto.Ed25519PrivateKey key, LedgerOptions? options = null) =>
+        Open(root, key, options, ownedKey: null);
+
+    /// <summary>
+    /// Records <paramref name="ev"/> and completes once it is durable. The record (with its
+    /// <c>action_id</c>) is the receipt. Cancellation is honoured only before the append is queued:
+    /// once queued, it is written.
+    /// </summary>
+    public Task<Result<LedgerRecord>> AppendAsync(ExternalActionEvent ev, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (Validate(ev) is { } invalid)
+        {
+            return Task.FromResult(Result<LedgerRecord>.Fail(invalid));
+        }
+
+        string bucket = BucketName.For(ev.RunId, ev.SessionId);
+        if (_closed)
+        {
+            return Task.FromResult(Result<LedgerRecord>.Fail(Unavailable(bucket, "the ledger is closed")));
+        }
+
+        BucketWriter writer = _buckets.GetOrAdd(BucketName.FileStem(bucket), static (stem, state) => BucketWriter.CreateNew(state.Ledger, stem, state.Bucket), (Ledger: this, Bucket: bucket));
+        return writer.Enqueue(ev);
+    }
+
+    /// <summary>The ledger's state for readiness and status endpoints.</summary>
+    public LedgerHealth Health
+    {
+        get
+        {
+            var unavailable = _buckets.Values
+                .Select(b => b.UnavailableReason is { } reason ? new UnavailableBucket(b.Name, reason) : null)
+                .OfType<UnavailableBucket>()
+                .OrderBy(u => u.Bucket, StringComparer.Ordinal)
+                .ToList();
+            string? indexProblem = Volatile.Read(ref _indexProblem);
+            return new LedgerHealth(unavailable.Count == 0 && indexProblem is null, KeyId, _buckets.Count, indexProblem, unavailable);
+        }
+    }
+
+    /// <summary>The records of one run's bucket (what <c>GET /v1/runs/{run_id}/external-actions</c> lists).</summary>
+    public Result<IReadOnlyList<LedgerRecord>> ReadRun(string runId) => LedgerReader.ReadBucket(Paths, runId);
+
+    public static KheishError Unavailable(string bucket, string reason) =>
+        KheishError.Unavailable(UnavailableCode, $"{UnavailableMessage} (bucket {LedgerChecks.Printable(bucket)}: {reason})");
+
+    /// <summary>Drains queued appends, writes final checkpoints and releases the writer lock.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        _closed = true;
+        foreach (BucketWriter writer in _buckets.Values)
+        {
+            await writer.WaitIdleAsync().ConfigureAwait(false);
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _flushLoop.ConfigureAwait(false);
+        FlushCheckpoints();
+        foreach (BucketWriter writer in _buckets.Values)
+        {
+            writer.Dispose();
+        }
+
+        await _writerLock.DisposeAsync().ConfigureAwait(false);
+        Checks.Dispose();
+        _flushSignal.Dispose();
+        _stop.Dispose();
+        _ownedKey?.Dispose();
+    }
+
+    /// <summary>Asks the background loop to rewrite the checkpoints of buckets that grew.</summary>
+    internal void RequestCheckpoint()
+    {
+        if (Interlocked.Exchange(ref _flushRequested, 1) == 0)
+        {
+            _flushSignal.Release();
+        }
+    }
+
+    /// <summary>Adds a new bucket to the signed index, durably, before its first record is written.</summary>
+    internal void EnsureIndexed(string bucket)
+    {
+        lock (_indexLock)
+        {
+            if (_indexProblem is { } problem)
+            {
+                throw new KheishException(Unavailable(bucket, $"new buckets cannot be created: {problem}"));
+            }
+
+            if (_indexBuckets.Contains(bucket))
+            {
+                return;
+            }
+
+            var buckets = _indexBuckets.Append(bucket).Order(StringComparer.Ordinal).ToList();
+            byte[] signature = Key.Sign(LedgerEncoding.IndexMessage(buckets, LedgerEncoding.SignatureAlgorithm, KeyId));
+            var index = new LedgerIndex
+            {
+                Buckets = buckets,
+                SignatureAlg = LedgerEncoding.SignatureAlgorithm,
+                KeyId = KeyId,
+                Signature = Convert.ToHexStringLower(signature),
+            };
+            AtomicFile.Write(Paths.IndexFile, JsonSerializer.SerializeToUtf8Bytes(index, AuditJsonContext.Default.LedgerIndex));
+            _indexBuckets.Add(bucket);
+        }
+    }
+
+    internal bool IsIndexed(string bucket)
+    {
+        lock (_indexLock)
+        {
+            return _indexProblem is not null || _indexBuckets.Contains(bucket);
+        }
+    }
+
+    private static Result<ExternalActionLedger> Open(StateRoot root, Crypto.Ed25519PrivateKey key, LedgerOptions? options, IDisposable? ownedKey)
+    {
+        var paths = new LedgerPaths(root);
+        FileStream writerLock;
+        try
+        {
+            root.EnsureExists();
+            PrivateDirectory.Ensure(paths.RecordsDirectory);
+            PrivateDirectory.Ensure(paths.CheckpointsDirectory);
+            // FileShare.None takes flock(LOCK_EX): one appender per ledger, released if it dies.
+            writerLock = new FileStream(paths.WriterLockFile, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.None,
+                UnixCreateMode = AtomicFile.PrivateFileMode,
+            });
+        }
+        catch (IOException ex) when (File.Exists(paths.WriterLockFile))
+        {
+            return KheishError.Conflict(
+                "ledger_locked",
+                $"another process is appending to the external-action ledger ({paths.WriterLockFile} is locked): {ex.GetType().Name}");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return KheishError.Unavailable(UnavailableCode, $"{UnavailableMessage}: cannot prepare {paths.RecordsDirectory} ({ex.Message})");
+        }
+
+        var ledger = new ExternalActionLedger(paths, key, options ?? new LedgerOptions(), writerLock, ownedKey);
+        ledger.LoadIndex();
+        foreach (string stem in paths.ListRecordStems())
+        {
+            ledger._buckets[stem] = BucketWriter.Load(ledger, stem);
+        }
+
+        ledger._flushLoop = Task.Run(ledger.FlushLoopAsync);
+        return ledger;
+    }
+
+    private void LoadIndex()
+    {
+        byte[]? bytes;
+        try
+        {
+            bytes = AtomicFile.ReadOrNull(Paths.IndexFile);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _indexProblem = $"{Paths.IndexFile} cannot be read ({ex.GetType().Name})";
+            return;
+        }
+
+        if (bytes is null)
+        {
+            if (Paths.ListRecordStems().Count > 0)
+            {
+                _indexProblem = $"the signed bucket index {Paths.IndexFile} is missing while bucket files exist";
+            }
+
+            return;
+        }
+
+        if (!LedgerChecks.TryParse(bytes, AuditJsonContext.Default.LedgerIndex, out LedgerIndex? index, out string? error))
+        {
+            _indexProblem = $"{Paths.IndexFile} is not a valid index ({error})";
+            return;
+        }
+
+        byte[] message = LedgerEncoding.IndexMessage(index!.Buckets, index.SignatureAlg, index.KeyId);
+        if (Checks.CheckSignature(index.SignatureAlg, index.KeyId, index.Signature, message, KeyId, null, "index") is { } failure)
+        {
+            _indexProblem = $"{Paths.IndexFile}: {failure.Reason}";
+            return;
+        }
+
+        foreach (string bucket in index.Buckets)
+        {
+            _indexBuckets.Add(bucket);
+        }
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await _flushSignal.WaitAsync(_stop.Token).ConfigureAwait(false);
+                await Task.Delay(Options.CheckpointInterval, Options.Clock, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            Volatile.Write(ref _flushRequested, 0);
+            FlushCheckpoints();
+        }
+    }
+
+    private void FlushCheckpoints()
+    {
+        foreach (BucketWriter writer in _buckets.Values)
+        {
+            writer.FlushCheckpoint();
+        }
+    }
+
+    private static KheishError? Validate(ExternalActionEvent ev)
+    {
+        if (!Enum.IsDefined(ev.Phase))
+        {
+            return Invalid("phase must be started, completed or failed");
+        }
+
+        return Field("kind", ev.Kind, required: true, 64)
+            ?? Field("target", ev.Target, required: true, MaxTargetLength)
+            ?? Field("session_id", ev.SessionId, required: false, MaxIdLength)
+            ?? Field("agent_id", ev.AgentId, required: false, MaxIdLength)
+            ?? Field("run_id", ev.RunId, required: false, MaxIdLength)
+            ?? Field("tool_call_id", ev.ToolCallId, required: false, MaxIdLength)
+            ?? Field("principal_id", ev.PrincipalId, required: false, MaxIdLength)
+            ?? Field("parent_principal_id", ev.ParentPrincipalId, required: false, MaxIdLength)
+            ?? Field("grant_id", ev.GrantId, required: false, MaxIdLength)
+            ?? Field("request_digest", ev.RequestDigest, required: false, MaxIdLength)
+            ?? Field("response_digest", ev.ResponseDigest, required: false, MaxIdLength)
+            ?? Field("outcome", ev.Outcome, required: false, MaxIdLength);
+    }
+
+    private static KheishError? Field(string name, string? value, bool required, int maxLength)
+    {
+        if (value is null)
+        {
+            return required ? Invalid($"{name} is required") : null;
+        }
+
+        if (value.Length == 0 || value.Length > maxLength)
+        {
+            return Invalid($"{name} must be 1 to {maxLength} characters");
+        }
+
+        if (value.Any(char.IsControl) || !LedgerEncoding.IsEncodable(value))
+        {
+            return Invalid($"{name} contains control characters or invalid Unicode");
+        }
+
+        return null;
+    }
+
+    private static KheishError Invalid(string message) => KheishError.BadRequest("invalid_external_action", message);
+}

@@ -1,0 +1,53 @@
+using Kheish.Core.Storage;
+
+namespace Kheish.Core.Audit;
+
+/// <summary>Where the ledger lives under a state root. Paths only; no I/O except listing.</summary>
+internal sealed class LedgerPaths(StateRoot root)
+{
+    public const string RecordExtension = ".jsonl";
+    public const string CheckpointExtension = ".json";
+
+    public StateRoot Root { get; } = root;
+
+    public string RecordsDirectory => Root.ExternalActionsDirectory;
+
+    public string CheckpointsDirectory => Root.CheckpointsDirectory;
+
+    /// <summary>The signed list of buckets. <c>_index</c> is neither a direct stem nor a hashed one.</summary>
+    public string IndexFile => Path.Combine(CheckpointsDirectory, "_index.json");
+
+    /// <summary>Held (flock) by the one process appending to this ledger.</summary>
+    public string WriterLockFile => Path.Combine(RecordsDirectory, ".writer.lock");
+
+    public string RecordFile(string stem) => Path.Combine(RecordsDirectory, stem + RecordExtension);
+
+    public string CheckpointFile(string stem) => Path.Combine(CheckpointsDirectory, stem + CheckpointExtension);
+
+    /// <summary>Stems of the bucket files on disk, sorted. Hidden and temporary files are skipped.</summary>
+    public IReadOnlyList<string> ListRecordStems()
+    {
+        if (!Directory.Exists(RecordsDirectory))
+        {
+            return [];
+        }
+
+        var stems = new List<string>();
+        foreach (string file in Directory.EnumerateFiles(RecordsDirectory, "*" + RecordExtension))
+        {
+            string name = Path.GetFileName(file);
+            if (name.StartsWith('.'))
+            {
+                continue;
+            }
+
+            stems.Add(name[..^RecordExtension.Length]);
+        }
+
+        stems.Sort(StringComparer.Ordinal);
+        return stems;
+    }
+
+    /// <summary>True when any ledger state exists: a bucket file or the index.</summary>
+    public bool HasLedgerState() => File.Exists(IndexFile) || ListRecordStems().Count > 0;
+}

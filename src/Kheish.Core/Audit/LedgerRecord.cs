@@ -1,0 +1,65 @@
+using System.Text.Json.Serialization;
+
+namespace Kheish.Core.Audit;
+
+/// <summary>
+/// One line of <c>external-actions/&lt;bucket&gt;.jsonl</c> (Kheish reference §10). The line is
+/// written by <see cref="LedgerEncoding.RecordLine"/>, a canonical form: a verifier re-encodes
+/// the parsed record and rejects any line whose bytes differ, so no byte can change silently.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+internal sealed record LedgerRecord
+{
+    public required string ActionId { get; init; }
+    public required long TimestampMs { get; init; }
+    public string? SessionId { get; init; }
+    public string? AgentId { get; init; }
+    public string? RunId { get; init; }
+    public string? ToolCallId { get; init; }
+    public string? PrincipalId { get; init; }
+    public string? ParentPrincipalId { get; init; }
+    public string? GrantId { get; init; }
+    public required string Phase { get; init; }
+    public required string Kind { get; init; }
+    public required string Target { get; init; }
+    public string? RequestDigest { get; init; }
+    public string? ResponseDigest { get; init; }
+    public string? Outcome { get; init; }
+    public string? PrevHash { get; init; }
+    public required string RecordHash { get; init; }
+    public required string SignatureAlg { get; init; }
+    public required string KeyId { get; init; }
+    public required string Signature { get; init; }
+}
+
+/// <summary>
+/// <c>external-action-checkpoints/&lt;bucket&gt;.json</c>: how long the bucket was, signed.
+/// Written before a bucket's first record (count 0) and then shortly after appends.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+internal sealed record LedgerCheckpoint
+{
+    public required string Bucket { get; init; }
+    public required long RecordCount { get; init; }
+    public string? LastRecordHash { get; init; }
+    public required string SignatureAlg { get; init; }
+    public required string KeyId { get; init; }
+    public required string Signature { get; init; }
+}
+
+/// <summary>
+/// <c>external-action-checkpoints/_index.json</c>: every bucket that was ever created, signed.
+/// Rewritten (durably) before a new bucket's first record, so deleting a whole bucket
+/// (records and checkpoint) is detected.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+internal sealed record LedgerIndex
+{
+    public required IReadOnlyList<string> Buckets { get; init; }
+    public required string SignatureAlg { get; init; }
+    public required string KeyId { get; init; }
+    public required string Signature { get; init; }
+}
+
+/// <summary><c>audit-signing.key</c>.</summary>
+internal sealed record SigningKeyFile(string Algorithm, string SecretKeyHex);

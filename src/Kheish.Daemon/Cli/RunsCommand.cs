@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Globalization;
+using Kheish.Core.Audit;
+using Kheish.Core.Errors;
+using Kheish.Core.Storage;
+
+namespace Kheish.Daemon.Cli;
+
+/// <summary><c>kheish-daemon runs ...</c>: what a run did outside, from the signed ledger.</summary>
+internal static class RunsCommand
+{
+    private static readonly Argument<string?> VerifyRunId = new("run_id")
+    {
+        Description = "The run whose ledger bucket to verify (its run id). Omit and pass --all to verify every bucket.",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    private static readonly Option<bool> All = new("--all")
+    {
+        Description = "Verify every bucket (runs, sessions, unscoped) and the signed bucket index.",
+    };
+
+    private static readonly Option<string?> PublicKey = new("--public-key")
+    {
+        Description = "Pin the ledger's Ed25519 public key (64 hex characters, from 'audit public-key'): every signature must be by it. Detects a ledger re-signed with another key.",
+    };
+
+    private static readonly Option<string?> PublicKeyFile = new("--public-key-file")
+    {
+        Description = "Read the pinned public key (64 hex characters) from this file instead of --public-key.",
+    };
+
+    private static readonly Argument<string> ListRunId = new("run_id")
+    {
+        Description = "The run whose external actions to list.",
+    };
+
+    /// <summary>
+    /// The online path of <c>runs external-actions</c> (GET /v1/runs/{run_id}/external-actions on the
+    /// daemon). Null until the daemon client is wired; then the verb asks the daemon unless --offline.
+    /// </summary>
+    internal static Func<ParseResult, string, CancellationToken, Task<Result<ExternalActionsListing>>>? OnlineExternalActions { get; set; }
+
+    public static Command Create()
+    {
+        var command = new Command("runs", "Inspect runs: the external actions they made and the integrity of their signed ledger.");
+        command.Subcommands.Add(CreateVerify());
+        command.Subcommands.Add(CreateExternalActions());
+        return command;
+    }
+
+    private static Command CreateVerify()
+    {
+        var verify = new Command(
+            "verify",
+            "Verify the signed external-action ledger offline: hashes, prev_hash links, Ed25519 signatures, checkpoints and the bucket index. " +
+            "Prints OK with counts (exit 0) or the first bad record (exit 1).");
+        verify.Arguments.Add(VerifyRunId);
+        verify.Options.Add(All);
+        verify.Options.Add(PublicKey);
+        verify.Options.Add(PublicKeyFile);
+        verify.SetAction((parseResult, _) => Task.FromResult(RunVerify(parseResult)));
+        return verify;
+    }
+
+    private static Command CreateExternalActions()
+    {
+        var list = new Command("external-actions", "List a run's external actions (signed ledger records), oldest first.");
+        list.Arguments.Add(ListRunId);
+        CommonOptions.AddClientOptions(list);
+        list.SetAction(RunExternalActionsAsync);
+        return list;
+    }
+
+    private static int RunVerify(ParseResult parseResult)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        string? runId = parseResult.GetValue(VerifyRunId);
+        bool all = parseResult.GetValue(All);
+        if (all == (runId is not null))
+        {
+            return CliOutput.Fail(KheishError.BadRequest("bad_arguments", "pass either a run id or --all"), json);
+        }
+
+        Result<string?> pinned = ReadPinnedKey(parseResult);
+        if (!pinned.TryGetValue(out string? pinnedKey, out KheishError? pinError))
+        {
+            return CliOutput.Fail(pinError, json);
+        }
+
+        StateRoot root = CommonOptions.GetStateRoot(parseResult);
+        Result<VerifyReport> result = LedgerVerifier.Verify(root, runId, pinnedKey);
+        if (!result.TryGetValue(out VerifyReport? report, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        if (json)
+        {
+            CliOutput.WriteJson(report, AuditJsonContext.Default.VerifyReport);
+        }
+        else
+        {
+            WriteVerifyReport(report);
+        }
+
+        return report.Ok ? ExitCodes.Ok : ExitCodes.HealthError;
+    }
+
+    private static void WriteVerifyReport(VerifyReport report)
+    {
+        string keys = report.PinnedKeyId is not null
+            ? $"signed by pinned key {report.PinnedKeyId}"
+            : report.KeyIds.Count == 1 ? $"signed by key {report.KeyIds[0]} (not pinned: pass --public-key to detect re-signing)" : "no signing key seen";
+        if (report.Ok)
+        {
+            CliOutput.Out.WriteLine($"OK: {report.Buckets} bucket(s), {report.Records} record(s) verified; {keys}");
+            foreach (BucketVerification b in report.Results)
+            {
+                string torn = b.TornTailBytes > 0 ? $", {b.TornTailBytes} byte(s) of an unacknowledged torn write at the end" : "";
+                CliOutput.Out.WriteLine($"  {LedgerChecks.Printable(b.Bucket)}: {b.Records} record(s), checkpoint {b.CheckpointRecords?.ToString(CultureInfo.InvariantCulture) ?? "none"}{torn}");
+            }
+
+            return;
+        }
+
+        VerifyFailure f = report.FirstFailure!;
+        string where = f.Index is { } index ? $", record {index} (line {f.Line})" : "";
+        CliOutput.Out.WriteLine($"FAILED: bucket {LedgerChecks.Printable(report.FirstFailureBucket)}{where}: {f.Code}: {f.Reason}");
+        int bad = report.Results.Count(r => !r.Ok);
+        CliOutput.Out.WriteLine($"  {report.Buckets} bucket(s) checked, {bad} failed, {report.Records} record(s) read");
+    }
+
+    private static Result<string?> ReadPinnedKey(ParseResult parseResult)
+    {
+        string? inline = parseResult.GetValue(PublicKey);
+        string? file = parseResult.GetValue(PublicKeyFile);
+        if (inline is not null && file is not null)
+        {
+            return KheishError.BadRequest("bad_arguments", "pass --public-key or --public-key-file, not both");
+        }
+
+        if (file is not null)
+        {
+            try
+            {
+                inline = File.ReadAllText(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return KheishError.BadRequest("invalid_public_key", $"cannot read --public-key-file '{file}' ({ex.GetType().Name})");
+            }
+        }
+
+        return inline?.Trim().ToLowerInvariant();
+    }
+
+    private static async Task<int> RunExternalActionsAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        string runId = parseResult.GetValue(ListRunId)!;
+        Result<ExternalActionsListing> listing;
+        if (parseResult.GetValue(CommonOptions.Offline))
+        {
+            var paths = new LedgerPaths(CommonOptions.GetStateRoot(parseResult));
+            Result<IReadOnlyList<LedgerRecord>> records = LedgerReader.ReadBucket(paths, runId);
+            listing = records.TryGetValue(out IReadOnlyList<LedgerRecord>? list, out KheishError? readError)
+                ? new ExternalActionsListing(runId, list.Count, list)
+                : readError;
+        }
+        else if (OnlineExternalActions is { } online)
+        {
+            listing = await online(parseResult, runId, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            CliOutput.Error.WriteLine("error: this build cannot ask a running daemon for external actions yet; pass --offline to read the ledger files directly");
+            return ExitCodes.Unreachable;
+        }
+
+        if (!listing.TryGetValue(out ExternalActionsListing? value, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        if (json)
+        {
+            CliOutput.WriteJson(value, AuditJsonContext.Default.ExternalActionsListing);
+            return ExitCodes.Ok;
+        }
+
+        CliOutput.Out.WriteLine($"{value.Count} external action record(s) for run {LedgerChecks.Printable(runId)}");
+        foreach (LedgerRecord r in value.ExternalActions)
+        {
+            string time = DateTimeOffset.FromUnixTimeMilliseconds(r.TimestampMs).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+            string outcome = r.Outcome is null ? "" : $" outcome={LedgerChecks.Printable(r.Outcome)}";
+            CliOutput.Out.WriteLine($"{time}  {r.Phase,-9} {LedgerChecks.Printable(r.Kind)} {LedgerChecks.Printable(r.Target)}{outcome}  action_id={r.ActionId}");
+        }
+
+        return ExitCodes.Ok;
+    }
+}
