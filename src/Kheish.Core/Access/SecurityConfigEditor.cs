@@ -32,7 +32,9 @@ internal static class SecurityConfigEditor
             return error;
         }
 
-        if (!ReferenceEquals(value.Updated, current.Config) || current.Config.ApiKeys.Any(k => k.IsWeak))
+        // Also written when unchanged but missing (an explicit "set-mode strict" leaves a file to
+        // read) or holding plaintext keys (upgraded to digests).
+        if (!ReferenceEquals(value.Updated, current.Config) || !File.Exists(file) || current.Config.ApiKeys.Any(k => k.IsWeak))
         {
             SecurityConfigFile.Save(file, value.Updated);
         }

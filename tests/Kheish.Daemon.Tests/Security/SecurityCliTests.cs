@@ -136,6 +136,16 @@ public sealed partial class SecurityCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Set_mode_strict_on_a_fresh_project_writes_an_explicit_file()
+    {
+        CliResult r = await _env.RunAsync("security", "set-mode", "strict");
+
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(SecurityMode.Strict, SecurityConfigFile.Load(_env.ProjectFile)!.Value.Value.Mode);
+        Assert.Contains("no keys", r.Stderr);
+    }
+
+    [Fact]
     public async Task The_project_file_is_reported_in_effect_over_the_global_file()
     {
         await _env.RunAsync("security", "set-mode", "lax", "--global");
