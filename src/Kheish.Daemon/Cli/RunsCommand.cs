@@ -36,10 +36,23 @@ internal static class RunsCommand
     };
 
     /// <summary>
-    /// The online path of <c>runs external-actions</c> (GET /v1/runs/{run_id}/external-actions on the
-    /// daemon). Null until the daemon client is wired; then the verb asks the daemon unless --offline.
+    /// The online path of <c>runs external-actions</c>: GET /v1/runs/{run_id}/external-actions
+    /// on the daemon (a read-only token suffices).
     /// </summary>
-    internal static Func<ParseResult, string, CancellationToken, Task<Result<ExternalActionsListing>>>? OnlineExternalActions { get; set; }
+    private static async Task<Result<ExternalActionsListing>> OnlineExternalActionsAsync(ParseResult parseResult, string runId, CancellationToken ct)
+    {
+        Result<Client.DaemonClient> client = CommonOptions.CreateClient(parseResult);
+        if (!client.TryGetValue(out Client.DaemonClient? daemon, out KheishError? error))
+        {
+            return error;
+        }
+
+        using (daemon)
+        {
+            return await daemon.GetAsync(
+                $"/v1/runs/{Uri.EscapeDataString(runId)}/external-actions", AuditJsonContext.Default.ExternalActionsListing, ct).ConfigureAwait(false);
+        }
+    }
 
     public static Command Create()
     {
@@ -168,14 +181,9 @@ internal static class RunsCommand
                 ? new ExternalActionsListing(runId, list.Count, list)
                 : readError;
         }
-        else if (OnlineExternalActions is { } online)
-        {
-            listing = await online(parseResult, runId, cancellationToken).ConfigureAwait(false);
-        }
         else
         {
-            CliOutput.Error.WriteLine("error: this build cannot ask a running daemon for external actions yet; pass --offline to read the ledger files directly");
-            return ExitCodes.Unreachable;
+            listing = await OnlineExternalActionsAsync(parseResult, runId, cancellationToken).ConfigureAwait(false);
         }
 
         if (!listing.TryGetValue(out ExternalActionsListing? value, out KheishError? error))

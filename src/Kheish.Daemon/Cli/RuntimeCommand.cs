@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Kheish.Core.Broker;
+using Kheish.Core.Crypto;
 using Kheish.Core.Errors;
 using Kheish.Core.Storage;
 
@@ -87,9 +88,7 @@ internal static class RuntimeCommand
             bool json = CommonOptions.IsJson(parseResult);
             if (!SelectBackend(parseResult).TryGetValue(out IBrokerAdministration? backend, out KheishError? backendError))
             {
-                // No online client yet: "cannot reach the daemon" is exit 3 whatever the error kind.
-                _ = CliOutput.Fail(backendError, json);
-                return ExitCodes.Unreachable;
+                return CliOutput.Fail(backendError, json);
             }
 
             Result<T> result = await run(backend, parseResult, ct).ConfigureAwait(false);
@@ -113,22 +112,22 @@ internal static class RuntimeCommand
     }
 
     /// <summary>
-    /// The one place that chooses how the verbs travel. Online, the HTTP client for
-    /// <c>/v1/runtime/auth/...</c> plugs in here; until then only --offline works.
+    /// The one place that chooses how the verbs travel: --offline acts on the state files (under
+    /// the master key when one is configured); otherwise the daemon's /v1/runtime/auth API.
     /// </summary>
     private static Result<IBrokerAdministration> SelectBackend(ParseResult parseResult)
     {
         StateRoot root = CommonOptions.GetStateRoot(parseResult);
         if (parseResult.GetValue(CommonOptions.Offline))
         {
-            // Plain JSON until the AES-GCM envelope codec (master key) is wired here.
-            return new OfflineBrokerAdministration(root, PlainStateFileCodec.Instance);
+            Result<MasterKey?> key = MasterKey.FromEnvironment(Environment.GetEnvironmentVariable);
+            return key.IsOk
+                ? new OfflineBrokerAdministration(root, EnvelopeStateFileCodec.For(key.Value))
+                : key.Error;
         }
 
-        return KheishError.Unavailable(
-            "daemon_client_unavailable",
-            "talking to a running daemon is not available in this build yet; use --offline to act on the state files " +
-            $"under {root.FullPath} (stop the daemon first for revocations)");
+        Result<Client.DaemonClient> client = CommonOptions.CreateClient(parseResult);
+        return client.IsOk ? new Client.OnlineBrokerAdministration(client.Value) : client.Error;
     }
 
     private static Task<Result<T>> WithSubject<T>(ParseResult parseResult, Func<SubjectId, Task<Result<T>>> run) =>

@@ -341,6 +341,25 @@ internal static class SecretsCommand
         }
 
         using DaemonLock daemonLock = held.Value;
+
+        // The broker journal is a file of envelope lines, which the envelope scan does not
+        // re-encrypt: fold it into the snapshot (under the current key) first.
+        string journal = Path.Combine(root.AuthDirectory, "global-slots.broker-state.journal");
+        if (File.Exists(journal) && new FileInfo(journal).Length > 0)
+        {
+            Result<Core.Broker.CredentialBroker> broker = Core.Broker.CredentialBroker.Open(root, new EnvelopeStateFileCodec(current.Value));
+            if (!broker.IsOk)
+            {
+                return broker.Error;
+            }
+
+            using Core.Broker.CredentialBroker compacting = broker.Value;
+            if (compacting.Flush() is { } flushError)
+            {
+                return flushError;
+            }
+        }
+
         return EnvelopeRekey.Run(root, current.Value, next.Value);
     }
 

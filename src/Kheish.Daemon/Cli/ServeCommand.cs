@@ -1,5 +1,8 @@
 using System.CommandLine;
 using System.Net;
+using Kheish.Core.Access;
+using Kheish.Core.Audit;
+using Kheish.Core.Broker;
 using Kheish.Core.Crypto;
 using Kheish.Core.Errors;
 using Kheish.Core.Routes;
@@ -68,6 +71,16 @@ internal static partial class ServeCommand
         DefaultValueFactory = _ => 1024 * 1024,
     };
 
+    private static readonly Option<string?> ProjectRoot = new("--project-root")
+    {
+        Description = "Project whose .kheish/security.json configures the agent plane (default: the working directory; falls back to the global file).",
+    };
+
+    private static readonly Option<bool> AllowLaxOnNetwork = new("--allow-lax-on-network")
+    {
+        Description = "Permit security mode lax (no agent authentication) on a non-loopback bind. Dangerous.",
+    };
+
     public static Command Create()
     {
         var command = new Command("serve", "Run the daemon: control plane (/v1/...) and agent plane (/agent/..., /mcp) on one listener.");
@@ -81,6 +94,8 @@ internal static partial class ServeCommand
         command.Options.Add(ReadonlyTokenFile);
         command.Options.Add(CorsAllowOrigin);
         command.Options.Add(MaxBodyBytes);
+        command.Options.Add(ProjectRoot);
+        command.Options.Add(AllowLaxOnNetwork);
         command.SetAction(RunAsync);
         return command;
     }
@@ -109,6 +124,15 @@ internal static partial class ServeCommand
         if (maxBody is < 1024 or > 64L * 1024 * 1024)
         {
             return CliOutput.Fail(KheishError.BadRequest("invalid_max_body", "--max-body-bytes must be between 1024 and 67108864"), json);
+        }
+
+        bool allowLax = parseResult.GetValue(AllowLaxOnNetwork);
+        SecurityConfigLocation agentConfig = SecurityConfigLocation.Resolve(parseResult.GetValue(ProjectRoot));
+        var agentSecurity = new SecurityConfigSource(agentConfig, laxPermitted: AgentAccessPolicy.IsLoopback(bind.Address) || allowLax);
+        // Checked on the file as written: the source itself would already report lax-on-network as invalid.
+        if (!AgentAccessPolicy.CheckBindAllowed(SecurityConfigSource.ReadInEffect(agentConfig), bind, allowLax).TryGetValue(out _, out error))
+        {
+            return CliOutput.Fail(error, json);
         }
 
         StateRoot root = CommonOptions.GetStateRoot(parseResult);
@@ -166,8 +190,30 @@ internal static partial class ServeCommand
             return CliOutput.Fail(KheishError.BadRequest("default_route_without_routes", "--default-route needs --routes-file"), json);
         }
 
-        var daemon = new DaemonContext(root, TimeProvider.System, slots, routes, masterKey is not null, storeUnavailable);
-        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody);
+        // The ledger refuses to open when records exist but the signing key is gone (fail closed).
+        if (!ExternalActionLedger.OpenForDaemon(root, Environment.GetEnvironmentVariable).TryGetValue(out ExternalActionLedger? ledger, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        await using ExternalActionLedger ledgerHandle = ledger;
+        IStateFileCodec codec = EnvelopeStateFileCodec.For(masterKey);
+        if (!CredentialBroker.Open(root, codec).TryGetValue(out CredentialBroker? broker, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        using CredentialBroker brokerHandle = broker;
+        if (!SessionRegistry.Open(root, codec, broker).TryGetValue(out SessionRegistry? sessions, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        // Rewriting a slot lifts its revocation tombstone (Kheish reference §2).
+        slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
+
+        var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable);
+        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity);
 
         await using WebApplication app = DaemonHost.Build(settings, daemon);
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("kheish-daemon");
@@ -180,10 +226,16 @@ internal static partial class ServeCommand
             return CliOutput.Fail(KheishError.Conflict("bind_failed", $"cannot listen on {bind}: {ex.Message}"), json);
         }
 
+        // Issued leases are persisted lazily (a lease lost in a crash is simply invalid);
+        // revocations are journaled durably at once. Flush every few seconds and at shutdown.
+        using var flushTimer = new Timer(_ => broker.Flush(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+
         string address = app.Urls.FirstOrDefault() ?? $"http://{bind}";
         string authDescription = settings.Auth.Describe();
         LogReady(logger, address, root.FullPath, authDescription);
         await app.WaitForShutdownAsync(ct);
+        await flushTimer.DisposeAsync();
+        broker.Flush();
         LogStopped(logger);
         return ExitCodes.Ok;
     }

@@ -1,3 +1,6 @@
+using Kheish.Core.Access;
+using Kheish.Core.Audit;
+using Kheish.Core.Broker;
 using Kheish.Core.Routes;
 using Kheish.Core.Secrets;
 using Kheish.Core.Storage;
@@ -9,10 +12,22 @@ internal sealed class DaemonContext(
     StateRoot stateRoot,
     TimeProvider clock,
     SlotStore slots,
+    CredentialBroker broker,
+    SessionRegistry sessions,
+    ExternalActionLedger ledger,
+    SecurityConfigSource agentSecurity,
     RoutesConfig? routes = null,
     bool masterKeyConfigured = false,
     string? storeUnavailable = null)
 {
+    public CredentialBroker Broker { get; } = broker;
+
+    public SessionRegistry Sessions { get; } = sessions;
+
+    public ExternalActionLedger Ledger { get; } = ledger;
+
+    public SecurityConfigSource AgentSecurity { get; } = agentSecurity;
+
     public SlotStore Slots { get; } = slots;
 
     public RoutesConfig? Routes { get; } = routes;
@@ -42,6 +57,12 @@ internal sealed class DaemonContext(
             ["state_root"] = Directory.Exists(StateRoot.FullPath) ? "ok" : "state root directory is missing",
             ["secret_store"] = StoreUnavailable is null ? "ok" : "encrypted store not readable: no master key configured",
         };
+        LedgerHealth audit = Ledger.Health;
+        checks["external_action_audit"] = audit.Healthy
+            ? "ok"
+            : $"external action audit unavailable ({audit.UnavailableBuckets.Count} bucket(s){(audit.IndexProblem is null ? "" : ", index")})";
+        SecurityConfigSnapshot agent = AgentSecurity.Current();
+        checks["agent_plane_config"] = agent.IsValid ? "ok" : "security.json in effect is invalid; agent plane refuses every request";
         return checks;
     }
 }

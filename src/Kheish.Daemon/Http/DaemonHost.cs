@@ -1,5 +1,7 @@
 using System.Net;
+using Kheish.Core.Access;
 using Kheish.Core.Storage;
+using Kheish.Daemon.Http.AgentPlane;
 using Kheish.Daemon.Http.ControlPlane;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -13,7 +15,8 @@ internal sealed record ServeSettings(
     StateRoot StateRoot,
     ControlPlaneAuthOptions Auth,
     IReadOnlyCollection<string> CorsOrigins,
-    long MaxRequestBodyBytes);
+    long MaxRequestBodyBytes,
+    SecurityConfigSource AgentSecurity);
 
 /// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
 internal static class DaemonHost
@@ -61,6 +64,7 @@ internal static class DaemonHost
         builder.Services.AddSingleton(sp => new FailureRateLimiter(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(new AuthAuditLog(settings.StateRoot));
         builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
+        builder.Services.AddSingleton(settings.AgentSecurity);
 
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
@@ -72,11 +76,15 @@ internal static class DaemonHost
         WebApplication app = builder.Build();
         app.UseRouting();
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Control, control => control.UseMiddleware<ControlPlaneAuthMiddleware>());
+        app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Agent, agent => agent.UseMiddleware<AgentPlaneAuthMiddleware>());
 
         app.MapHealthEndpoints();
         app.MapStatusEndpoints();
         app.MapSecretsEndpoints();
         app.MapRuntimeEndpoints();
+        app.MapAgentEndpoints();
+        app.MapBrokerEndpoints();
+        app.MapRunsEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }

@@ -29,4 +29,8 @@ internal sealed record ProblemDetailsBody(
 [JsonSerializable(typeof(Kheish.Core.Secrets.SlotStatus))]
 [JsonSerializable(typeof(AcceptedResponse))]
 [JsonSerializable(typeof(RuntimeResponse))]
+[JsonSerializable(typeof(AgentPlane.WhoAmIResponse))]
+[JsonSerializable(typeof(SessionCreateRequest))]
+[JsonSerializable(typeof(TestActionRequest))]
+[JsonSerializable(typeof(TestActionResponse))]
 internal sealed partial class HttpJsonContext : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using Kheish.Core.Access;
 using Kheish.Daemon.Cli;
 using Kheish.Daemon.Http.ControlPlane;
 
@@ -9,6 +10,13 @@ internal sealed record StatusResponse(
     long StartedAtMs,
     long UptimeMs,
     string ControlPlaneAuth,
+    bool MasterKeyConfigured,
+    bool BrokerStateEncrypted,
+    int Routes,
+    string AgentPlaneMode,
+    string AgentPlaneConfig,
+    string AuditKeyId,
+    IReadOnlyList<Kheish.Core.Audit.UnavailableBucket> UnavailableAuditBuckets,
     IReadOnlyDictionary<string, string> Checks);
 
 internal static class StatusEndpoints
@@ -18,12 +26,21 @@ internal static class StatusEndpoints
         app.MapGet("/v1/status", (DaemonContext daemon, ControlPlaneAuthOptions auth) =>
         {
             DateTimeOffset now = daemon.Clock.GetUtcNow();
+            Kheish.Core.Access.SecurityConfigSnapshot agent = daemon.AgentSecurity.Current();
+            Kheish.Core.Audit.LedgerHealth audit = daemon.Ledger.Health;
             return TypedResults.Ok(new StatusResponse(
                 KheishCli.Version,
                 daemon.StateRoot.FullPath,
                 daemon.StartedAt.ToUnixTimeMilliseconds(),
                 (long)(now - daemon.StartedAt).TotalMilliseconds,
                 auth.Describe(),
+                daemon.MasterKeyConfigured,
+                !daemon.Broker.IsPlainStorage,
+                daemon.Routes?.Routes.Count ?? 0,
+                agent.IsValid ? agent.Config!.Mode.Name() : "invalid",
+                agent.Describe(),
+                audit.KeyId,
+                audit.UnavailableBuckets,
                 daemon.ReadinessChecks()));
         }).AllowReadOnly();
     }

@@ -1,0 +1,18 @@
+using Kheish.Core.Access;
+
+namespace Kheish.Daemon.Http.AgentPlane;
+
+internal sealed record WhoAmIResponse(string Principal, string? KeyId, string Mode, ApiKeyScope? Scope, string ClientAddress);
+
+/// <summary>Agent-plane endpoints that are not the proxy or MCP: a client can test its key.</summary>
+internal static class AgentEndpoints
+{
+    public static void MapAgentEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/agent/v1/whoami", (HttpContext context) =>
+        {
+            AgentAccessAllowed caller = context.Features.Get<AgentAccessAllowed>()!;
+            return TypedResults.Ok(new WhoAmIResponse(caller.Principal, caller.KeyId, caller.Mode.Name(), caller.Scope, caller.ClientAddress.ToString()));
+        });
+    }
+}

@@ -1,0 +1,55 @@
+using Kheish.Core.Broker;
+using Kheish.Core.Errors;
+
+namespace Kheish.Daemon.Http;
+
+internal sealed record SessionCreateRequest(string? SessionId = null, CredentialScope? Scope = null, string? ParentSessionId = null);
+
+/// <summary>
+/// Broker inspection and revocation (admin only, even for GET) and session creation.
+/// A revocation is durable (fsynced) before it is acknowledged.
+/// </summary>
+internal static class BrokerEndpoints
+{
+    public static void MapBrokerEndpoints(this IEndpointRouteBuilder app)
+    {
+        RouteGroupBuilder auth = app.MapGroup("/v1/runtime/auth");
+
+        auth.MapGet("/subjects/{subjectId}", IResult (string subjectId, DaemonContext daemon) =>
+            SubjectId.Parse(subjectId).TryGetValue(out SubjectId id, out KheishError? error)
+                ? TypedResults.Json(daemon.Broker.GetSubjectStatus(id), BrokerJsonContext.Default.SubjectStatus)
+                : ProblemResults.Result(error));
+
+        auth.MapPost("/subjects/{subjectId}/revoke", IResult (string subjectId, DaemonContext daemon) =>
+            SubjectId.Parse(subjectId).TryGetValue(out SubjectId id, out KheishError? error)
+                ? daemon.Broker.RevokeSubject(id).ToHttp(BrokerJsonContext.Default.SubjectRevocation)
+                : ProblemResults.Result(error));
+
+        auth.MapGet("/leases/{leaseId}", IResult (string leaseId, DaemonContext daemon) =>
+            LeaseId.Parse(leaseId).TryGetValue(out LeaseId id, out KheishError? error)
+                ? daemon.Broker.GetLeaseStatus(id).ToHttp(BrokerJsonContext.Default.LeaseStatus)
+                : ProblemResults.Result(error));
+
+        auth.MapPost("/leases/{leaseId}/revoke", IResult (string leaseId, DaemonContext daemon) =>
+            LeaseId.Parse(leaseId).TryGetValue(out LeaseId id, out KheishError? error)
+                ? daemon.Broker.RevokeLease(id).ToHttp(BrokerJsonContext.Default.LeaseStatus)
+                : ProblemResults.Result(error));
+
+        auth.MapPost("/slots/{slotId}/revoke", IResult (string slotId, DaemonContext daemon) =>
+            Core.Secrets.SlotId.Parse(slotId).TryGetValue(out Core.Secrets.SlotId id, out KheishError? error)
+                ? daemon.Broker.RevokeSlot(id.Value).ToHttp(BrokerJsonContext.Default.SlotRevocation)
+                : ProblemResults.Result(error));
+
+        app.MapPost("/v1/sessions", async Task<IResult> (HttpRequest request, DaemonContext daemon) =>
+        {
+            Result<SessionCreateRequest> body = await RequestBody.ReadAsync(request, HttpJsonContext.Default.SessionCreateRequest);
+            if (!body.TryGetValue(out SessionCreateRequest? create, out KheishError? error))
+            {
+                return ProblemResults.Result(error);
+            }
+
+            return daemon.Sessions.Create(create.SessionId, create.Scope ?? new CredentialScope(), create.ParentSessionId)
+                .ToHttp(BrokerJsonContext.Default.SessionRecord);
+        });
+    }
+}
