@@ -1,0 +1,116 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Kheish.Daemon.Tests.Support;
+
+namespace Kheish.Daemon.Tests.Broker;
+
+/// <summary>Broker inspection, revocation and sessions through a real daemon.</summary>
+public sealed class BrokerHttpTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly string _admin = "adm-" + Guid.NewGuid().ToString("N");
+    private readonly string _readonly = "ro-" + Guid.NewGuid().ToString("N");
+    private readonly Dictionary<string, string?> _env = new()
+    {
+        ["KHEISH_AUTH_STORE_MASTER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+    };
+
+    private Task<DaemonProcess> StartAsync() =>
+        DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token", _admin, "--http-readonly-token", _readonly], _env);
+
+    [Fact]
+    public async Task A_revocation_acknowledged_before_sigkill_survives_the_restart()
+    {
+        DaemonProcess first = await StartAsync();
+        using (HttpClient admin = first.Client(_admin))
+        {
+            HttpResponseMessage revoke = await admin.PostAsync("/v1/runtime/auth/subjects/agent:rogue/revoke", null);
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        }
+
+        await first.StopAsync(kill: true);
+        await first.DisposeAsync();
+
+        await using DaemonProcess second = await StartAsync();
+        using HttpClient again = second.Client(_admin);
+        using JsonDocument status = JsonDocument.Parse(await again.GetStringAsync("/v1/runtime/auth/subjects/agent:rogue"));
+
+        Assert.True(status.RootElement.GetProperty("revoked").GetBoolean());
+        Assert.True(status.RootElement.GetProperty("current_epoch").GetInt64() >= 1);
+    }
+
+    [Fact]
+    public async Task Runtime_auth_cli_talks_to_the_daemon_with_the_admin_token()
+    {
+        await using DaemonProcess daemon = await StartAsync();
+        var env = new Dictionary<string, string?>(_env) { ["KHEISH_DAEMON_URL"] = daemon.BaseUri.ToString(), ["KHEISH_DAEMON_TOKEN"] = _admin };
+
+        CliResult revoke = await Support.Cli.RunAsync(["runtime", "auth", "revoke-subject", "session:demo"], env);
+        CliResult show = await Support.Cli.RunAsync(["runtime", "auth", "subject", "session:demo", "-o", "json"], env);
+        CliResult missingLease = await Support.Cli.RunAsync(["runtime", "auth", "lease", "route-lease-0123456789abcdef0123456789abcdef"], env);
+
+        Assert.True(revoke.ExitCode == 0, revoke.ToString());
+        Assert.Contains("\"revoked\":true", show.Stdout);
+        Assert.Equal(5, missingLease.ExitCode);
+    }
+
+    [Fact]
+    public async Task Auth_inspection_is_admin_only_even_for_get()
+    {
+        await using DaemonProcess daemon = await StartAsync();
+        using HttpClient ro = daemon.Client(_readonly);
+
+        HttpResponseMessage r = await ro.GetAsync("/v1/runtime/auth/subjects/agent:x");
+
+        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+    }
+
+    [Fact]
+    public async Task Broker_state_is_encrypted_under_the_master_key()
+    {
+        await using DaemonProcess daemon = await StartAsync();
+        using HttpClient admin = daemon.Client(_admin);
+        await admin.PostAsync("/v1/runtime/auth/subjects/agent:secretive-name/revoke", null);
+        string status = await admin.GetStringAsync("/v1/status");
+        await daemon.StopAsync();
+
+        Assert.Contains("\"broker_state_encrypted\":true", status);
+        foreach (var (path, bytes) in _dir.AllFiles().Where(f => f.Path.Contains("broker-state", StringComparison.Ordinal)))
+        {
+            Assert.DoesNotContain("secretive-name", Encoding.UTF8.GetString(bytes));
+        }
+    }
+
+    [Fact]
+    public async Task A_child_session_cannot_widen_its_parent()
+    {
+        await using DaemonProcess daemon = await StartAsync();
+        using HttpClient admin = daemon.Client(_admin);
+
+        HttpResponseMessage parent = await admin.PostAsync("/v1/sessions",
+            new StringContent("{\"session_id\":\"parent\",\"scope\":{\"route_allow\":[\"openai\"]}}", Encoding.UTF8, "application/json"));
+        HttpResponseMessage child = await admin.PostAsync("/v1/sessions",
+            new StringContent("{\"session_id\":\"child\",\"parent_session_id\":\"parent\",\"scope\":{\"route_allow\":[\"anthropic\"]}}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, parent.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, child.StatusCode);
+        Assert.Contains("outside the parent scope", await child.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("/v1/runtime/auth/subjects/not-a-subject")]
+    [InlineData("/v1/runtime/auth/leases/..%2F..%2Fetc")]
+    public async Task Bad_ids_get_a_400_problem(string path)
+    {
+        await using DaemonProcess daemon = await StartAsync();
+        using HttpClient admin = daemon.Client(_admin);
+
+        HttpResponseMessage r = await admin.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
