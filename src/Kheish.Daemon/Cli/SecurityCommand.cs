@@ -173,18 +173,7 @@ internal static class SecurityCommand
         SecurityConfigSnapshot snapshot = parseResult.GetValue(Global)
             ? SecurityConfigSource.ReadFile(SecurityConfigOrigin.Global, Location(parseResult).GlobalFile)
             : SecurityConfigSource.ReadInEffect(Location(parseResult));
-        SecurityConfig? config = snapshot.Config;
-        var status = new SecurityStatusOutput(
-            snapshot.File,
-            snapshot.Origin.ToString().ToLowerInvariant(),
-            snapshot.IsValid,
-            snapshot.IsValid ? null : new CliError(snapshot.Error.Code, snapshot.Error.Message),
-            config?.Mode.Name(),
-            config?.Mode.Meaning(),
-            config is null ? [] : [.. config.ApiKeys.Select(k => new SecurityKeyOutput(k.Id, k.Principal, k.CreatedAt, k.IsWeak, k.Scope))],
-            config is null ? [] : [.. config.AllowedIps.Entries],
-            config is null ? [] : [.. config.TrustedProxies.Entries],
-            config?.CreatedAt);
+        SecurityStatusOutput status = SecurityStatusOutput.From(snapshot);
         if (json)
         {
             CliOutput.WriteJson(status, SecurityCliJsonContext.Default.SecurityStatusOutput);
@@ -494,7 +483,25 @@ internal sealed record SecurityStatusOutput(
     IReadOnlyList<SecurityKeyOutput> Keys,
     IReadOnlyList<string> AllowedIps,
     IReadOnlyList<string> TrustedProxies,
-    string? CreatedAt);
+    string? CreatedAt)
+{
+    /// <summary>The status view (never a key) shared by <c>security status</c> and GET /v1/runtime/security.</summary>
+    public static SecurityStatusOutput From(SecurityConfigSnapshot snapshot)
+    {
+        SecurityConfig? config = snapshot.Config;
+        return new SecurityStatusOutput(
+            snapshot.File,
+            snapshot.Origin.ToString().ToLowerInvariant(),
+            snapshot.IsValid,
+            snapshot.IsValid ? null : new CliError(snapshot.Error.Code, snapshot.Error.Message),
+            config?.Mode.Name(),
+            config?.Mode.Meaning(),
+            config is null ? [] : [.. config.ApiKeys.Select(k => new SecurityKeyOutput(k.Id, k.Principal, k.CreatedAt, k.IsWeak, k.Scope))],
+            config is null ? [] : [.. config.AllowedIps.Entries],
+            config is null ? [] : [.. config.TrustedProxies.Entries],
+            config?.CreatedAt);
+    }
+}
 
 internal sealed record GeneratedKeyOutput(string Id, string Key, string Principal, string File);
 

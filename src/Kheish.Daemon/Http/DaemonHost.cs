@@ -85,6 +85,7 @@ internal static class DaemonHost
         app.MapAgentEndpoints();
         app.MapBrokerEndpoints();
         app.MapRunsEndpoints();
+        app.MapSecurityEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }

@@ -31,6 +31,9 @@ internal sealed record ProblemDetailsBody(
 [JsonSerializable(typeof(RuntimeResponse))]
 [JsonSerializable(typeof(AgentPlane.WhoAmIResponse))]
 [JsonSerializable(typeof(SessionCreateRequest))]
+[JsonSerializable(typeof(KeyCreateRequest))]
+[JsonSerializable(typeof(IpEntryRequest))]
+[JsonSerializable(typeof(ModeRequest))]
 [JsonSerializable(typeof(TestActionRequest))]
 [JsonSerializable(typeof(TestActionResponse))]
 internal sealed partial class HttpJsonContext : JsonSerializerContext;

@@ -209,4 +209,28 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("--allow-lax-on-network", r.Stderr);
     }
+
+    [Fact]
+    public async Task Keys_made_and_revoked_over_the_admin_api_take_effect_at_once()
+    {
+        using HttpClient admin = _daemon.Client(_admin);
+        HttpResponseMessage made = await admin.PostAsync("/v1/runtime/security/keys",
+            new StringContent("{\"principal\":\"agent:http-made\"}", System.Text.Encoding.UTF8, "application/json"));
+        using JsonDocument doc = JsonDocument.Parse(await made.Content.ReadAsStringAsync());
+        string key = doc.RootElement.GetProperty("key").GetString()!;
+        string id = doc.RootElement.GetProperty("id").GetString()!;
+        using HttpClient agent = AgentClient(key);
+
+        HttpResponseMessage before = await agent.GetAsync("/agent/v1/whoami");
+        string status = await admin.GetStringAsync("/v1/runtime/security");
+        HttpResponseMessage revoked = await admin.DeleteAsync($"/v1/runtime/security/keys/{id}");
+        HttpResponseMessage after = await agent.GetAsync("/agent/v1/whoami");
+
+        Assert.Equal(HttpStatusCode.OK, made.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        Assert.Contains("agent:http-made", status);
+        Canary.AssertAbsent(key, status, "security status");
+        Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
+    }
 }

@@ -110,14 +110,33 @@ public sealed class RoutesCheckTests
     }
 
     [Fact]
-    public async Task Without_a_connected_secret_store_an_auth_ref_is_reported_unverifiable()
+    public async Task An_encrypted_store_without_the_master_key_makes_an_auth_ref_unverifiable()
     {
         using var dir = new TempDir();
+        string key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        CliResult set = await Support.Cli.RunAsync(
+            ["secrets", "set", "openai.prod", "--provider", "openai", "--stdin", "--offline", "--state-root", dir.StateRoot],
+            new Dictionary<string, string?> { ["KHEISH_AUTH_STORE_MASTER_KEY"] = key },
+            stdin: "sk-value-123456");
+        Assert.Equal(0, set.ExitCode);
 
         CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n", "--offline");
 
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("route `a` references auth_ref `openai.prod`, which cannot be verified", r.Stderr);
+        Assert.Contains("KHEISH_AUTH_STORE_MASTER_KEY", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Without_offline_and_without_a_daemon_an_auth_ref_is_unverifiable_and_offline_is_suggested()
+    {
+        using var dir = new TempDir();
+
+        CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n", "--base-url", "http://127.0.0.1:1");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("cannot be verified", r.Stderr);
+        Assert.Contains("--offline", r.Stderr);
     }
 
     [Fact]

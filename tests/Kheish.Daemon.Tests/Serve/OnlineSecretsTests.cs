@@ -129,7 +129,14 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
         using HttpClient admin = _daemon.Client(_admin);
         string huge = "{\"slot_id\":\"a\",\"provider\":\"openai\",\"value\":\"" + new string('x', 2 * 1024 * 1024) + "\"}";
 
-        HttpResponseMessage r = await admin.PostAsync("/v1/runtime/secrets", new StringContent(huge, Encoding.UTF8, "application/json"));
+        // As curl does for large bodies: the server refuses on the declared length, before the upload.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/runtime/secrets")
+        {
+            Content = new StringContent(huge, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.ExpectContinue = true;
+
+        HttpResponseMessage r = await admin.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
         Assert.Contains("payload_too_large", await r.Content.ReadAsStringAsync());
