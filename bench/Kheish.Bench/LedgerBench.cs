@@ -8,7 +8,7 @@ namespace Kheish.Bench;
 internal static class LedgerBench
 {
     /// <summary>The raw limit: what one thread gets appending a ledger-sized line and fsyncing each time.</summary>
-    public static int FsyncLoop(string dir, TimeSpan duration)
+    public static int FsyncLoop(string dir, TimeSpan duration, bool dataOnly)
     {
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, "fsync-loop.jsonl");
@@ -21,11 +21,20 @@ internal static class LedgerBench
         while (sw.Elapsed < duration)
         {
             stream.Write(line);
-            stream.Flush(flushToDisk: true);
+            if (dataOnly)
+            {
+                stream.Flush();
+                AuditNative.DataSync(stream.SafeFileHandle);
+            }
+            else
+            {
+                stream.Flush(flushToDisk: true);
+            }
+
             n++;
         }
 
-        Report("fsync_loop", n, sw.Elapsed);
+        Report(dataOnly ? "fdatasync_loop" : "fsync_loop", n, sw.Elapsed);
         return 0;
     }
 
@@ -43,6 +52,7 @@ internal static class LedgerBench
         }
 
         long total = 0;
+        TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, producers).Select(p => Task.Run(async () =>
         {
@@ -60,7 +70,8 @@ internal static class LedgerBench
             Interlocked.Add(ref total, mine);
         }))).ConfigureAwait(false);
         TimeSpan elapsed = sw.Elapsed;
-        Report($"append_p{producers}", total, elapsed);
+        TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStart;
+        Report($"append_p{producers}", total, elapsed, cpu);
         return 0;
     }
 
@@ -76,6 +87,8 @@ internal static class LedgerBench
             RequestDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         };
 
-    private static void Report(string name, long count, TimeSpan elapsed) =>
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name} records={count} seconds={elapsed.TotalSeconds:F3} rate={count / elapsed.TotalSeconds:F1}"));
+    private static void Report(string name, long count, TimeSpan elapsed, TimeSpan? cpu = null) =>
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{name} records={count} seconds={elapsed.TotalSeconds:F3} rate={count / elapsed.TotalSeconds:F1} cpu_rate={(cpu is { } c && c > TimeSpan.Zero ? count / c.TotalSeconds : 0):F1}"));
 }
