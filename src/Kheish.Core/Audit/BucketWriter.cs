@@ -173,17 +173,15 @@ internal sealed class BucketWriter : IDisposable
                 batch[i].Completion.TrySetResult(records[i]);
             }
         }
-        catch (KheishException ex)
-        {
-            _unavailable ??= ex.Error.Message;
-            FailAll(batch, ex.Error);
-        }
 #pragma warning disable CA1031 // Whatever broke the write, the bucket is now unknown: fail closed and never leave an appender hanging.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            _unavailable = $"append failed ({ex.GetType().Name}: {ex.Message})";
-            FailAll(batch, ExternalActionLedger.Unavailable(Name, _unavailable));
+            string why = ex is BucketUnavailableException unavailable
+                ? unavailable.Reason
+                : $"append failed ({ex.GetType().Name}: {ex.Message})";
+            _unavailable ??= why;
+            FailAll(batch, ExternalActionLedger.Unavailable(Name, why));
         }
     }
 
@@ -192,7 +190,7 @@ internal sealed class BucketWriter : IDisposable
     {
         if (_ledger.IsClosed && _file is null && !_onDisk)
         {
-            throw new KheishException(ExternalActionLedger.Unavailable(Name, "the ledger is closed"));
+            throw new BucketUnavailableException("the ledger is closed");
         }
 
         if (!_onDisk)
@@ -458,6 +456,12 @@ internal sealed class BucketWriter : IDisposable
     }
 
     private sealed record Tail(long Count, string? LastHash);
+
+    /// <summary>Why a bucket cannot take records, raised inside the writer and turned into <c>audit_unavailable</c>.</summary>
+    internal sealed class BucketUnavailableException(string reason) : IOException(reason)
+    {
+        public string Reason { get; } = reason;
+    }
 
     private sealed class PendingAppend(ExternalActionEvent ev)
     {

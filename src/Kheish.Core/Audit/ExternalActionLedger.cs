@@ -182,7 +182,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         {
             if (_indexProblem is { } problem)
             {
-                throw new KheishException(Unavailable(bucket, $"new buckets cannot be created: {problem}"));
+                throw new BucketWriter.BucketUnavailableException($"new buckets cannot be created: {problem}");
             }
 
             if (_indexBuckets.Contains(bucket))

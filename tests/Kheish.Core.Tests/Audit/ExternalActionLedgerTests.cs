@@ -214,7 +214,10 @@ public sealed class ExternalActionLedgerTests : IDisposable
         Assert.False(reopened.Health.Healthy);
         Assert.NotNull(reopened.Health.IndexProblem);
         Assert.Equal(ExternalActionLedger.UnavailableCode, (await reopened.AppendAsync(LedgerTestRoot.Event("run-1"))).Error?.Code);
-        Assert.Equal(ExternalActionLedger.UnavailableCode, (await reopened.AppendAsync(LedgerTestRoot.Event("run-new"))).Error?.Code);
+        var fresh = await reopened.AppendAsync(LedgerTestRoot.Event("run-new"));
+        Assert.Equal(ExternalActionLedger.UnavailableCode, fresh.Error?.Code);
+        Assert.StartsWith("external action audit unavailable (bucket run-new: new buckets cannot be created:", fresh.Error!.Message);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(fresh.Error.Message, "audit unavailable"));
     }
 
     [Fact]
