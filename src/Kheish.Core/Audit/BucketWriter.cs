@@ -280,14 +280,15 @@ internal sealed class BucketWriter : IDisposable
     }
 
     /// <summary>
-    /// A new bucket is announced before its first record: signed index entry, then a signed
-    /// checkpoint with zero records, then the (empty) record file. So a bucket file without a
-    /// checkpoint, or a checkpoint without an index entry, is always tampering, never a crash.
+    /// A new bucket is announced before its first record: a signed checkpoint with zero records,
+    /// then its signed index entry, then the (empty) record file. So a record file without a
+    /// checkpoint or an index entry is always tampering, never a crash, and a reader that sees an
+    /// index entry also sees the checkpoint.
     /// </summary>
     private void CreateOnDisk()
     {
-        _ledger.EnsureIndexed(Name);
         WriteCheckpoint(new Tail(0, null));
+        _ledger.EnsureIndexed(Name);
         _file = new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
         {
             Mode = FileMode.CreateNew,

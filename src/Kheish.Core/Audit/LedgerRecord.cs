@@ -49,7 +49,7 @@ internal sealed record LedgerCheckpoint
 
 /// <summary>
 /// <c>external-action-checkpoints/_index.json</c>: every bucket that was ever created, signed.
-/// Rewritten (durably) before a new bucket's first record, so deleting a whole bucket
+/// Rewritten (durably) before a new bucket's record file is created, so deleting a whole bucket
 /// (records and checkpoint) is detected.
 /// </summary>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
