@@ -114,6 +114,7 @@ internal sealed class BucketWriter : IDisposable
             WriteQueuedBatch();
         }
 
+        CloseIfTooManyOpen();
         ReleaseOrHandOff();
     }
 
@@ -124,7 +125,19 @@ internal sealed class BucketWriter : IDisposable
             WriteQueuedBatch();
         }
 
+        CloseIfTooManyOpen();
         ReleaseOrHandOff();
+    }
+
+    /// <summary>Runs in the writer role only, so nobody else is using the file.</summary>
+    private void CloseIfTooManyOpen()
+    {
+        if (_file is not null && _queue.IsEmpty && _ledger.OpenFiles > _ledger.Options.MaxOpenFiles)
+        {
+            _file.Dispose();
+            _file = null;
+            _ledger.CountOpenFile(-1);
+        }
     }
 
     /// <summary>Leaves the writer role; work that arrived meanwhile goes to a pool thread, never stranded.</summary>
@@ -198,12 +211,16 @@ internal sealed class BucketWriter : IDisposable
             CreateOnDisk();
         }
 
-        _file ??= new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
+        if (_file is null)
         {
-            Mode = FileMode.Open,
-            Access = FileAccess.Write,
-            Share = FileShare.Read,
-        });
+            _file = new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Write,
+                Share = FileShare.Read,
+            });
+            _ledger.CountOpenFile(1);
+        }
 
         var records = new LedgerRecord[batch.Count];
         var digests = new byte[batch.Count][];
@@ -296,6 +313,7 @@ internal sealed class BucketWriter : IDisposable
             Share = FileShare.Read,
             UnixCreateMode = AtomicFile.PrivateFileMode,
         });
+        _ledger.CountOpenFile(1);
         _onDisk = true;
         _syncDirectory = true;
     }

@@ -30,6 +30,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private Task _flushLoop = Task.CompletedTask;
     private string? _indexProblem;
     private int _flushRequested;
+    private int _openFiles;
     private volatile bool _closed;
 
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
@@ -52,6 +53,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     internal LedgerChecks Checks { get; } = new();
 
     internal bool IsClosed => _closed;
+
+    /// <summary>Bucket files currently open for appending.</summary>
+    internal int OpenFiles => Volatile.Read(ref _openFiles);
 
     /// <summary>
     /// What <c>serve</c> calls at startup: resolves the signing key (creating the state-root key on
@@ -203,6 +207,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             _indexBuckets.Add(bucket);
         }
     }
+
+    internal void CountOpenFile(int delta) => Interlocked.Add(ref _openFiles, delta);
 
     internal bool IsIndexed(string bucket)
     {

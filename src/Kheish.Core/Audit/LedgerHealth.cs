@@ -24,6 +24,12 @@ internal sealed record LedgerOptions
     /// </summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// Bucket files kept open between appends. Beyond it, a bucket whose writer goes idle closes
+    /// its file (and reopens it on the next append), so thousands of runs never exhaust descriptors.
+    /// </summary>
+    public int MaxOpenFiles { get; init; } = 256;
+
     /// <summary>Most records one group commit writes with one sync.</summary>
     public int MaxBatch { get; init; } = 4096;
 

@@ -249,6 +249,27 @@ public sealed class ExternalActionLedgerTests : IDisposable
     }
 
     [Fact]
+    public async Task Idle_buckets_close_their_files_beyond_the_open_file_limit()
+    {
+        await using (ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, new LedgerOptions { MaxOpenFiles = 2 }).Value)
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                for (int run = 0; run < 6; run++)
+                {
+                    Assert.True((await ledger.AppendAsync(LedgerTestRoot.Event($"run-{run}"))).IsOk);
+                }
+            }
+
+            Assert.True(ledger.OpenFiles <= 3, $"{ledger.OpenFiles} files open");
+        }
+
+        VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
+        Assert.True(report.Ok, report.FirstFailure?.Reason);
+        Assert.Equal(18, report.Records);
+    }
+
+    [Fact]
     public async Task A_started_record_is_on_disk_when_its_append_completes()
     {
         await using ExternalActionLedger ledger = _t.Open();
