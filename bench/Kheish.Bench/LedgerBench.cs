@@ -38,11 +38,75 @@ internal static class LedgerBench
         return 0;
     }
 
+    /// <summary>
+    /// Single producer against the raw loops, interleaved in 250 ms slices for <paramref name="duration"/>
+    /// in total, so the three see the same disk (its speed on a shared machine swings several-fold
+    /// from one second to the next). Prints one line per contender.
+    /// </summary>
+    public static async Task<int> PairedAsync(string dir, TimeSpan duration)
+    {
+        Directory.CreateDirectory(dir);
+        var root = new StateRoot(Path.Combine(dir, "state"));
+        await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null).Value;
+        for (int i = 0; i < 200; i++)
+        {
+            _ = (await ledger.AppendAsync(Event("paired", 0)).ConfigureAwait(false)).Value;
+        }
+
+        byte[] line = new byte[600];
+        Array.Fill(line, (byte)'x');
+        line[^1] = (byte)'\n';
+        using var raw = new FileStream(Path.Combine(dir, "raw.jsonl"), FileMode.Create, FileAccess.Write, FileShare.Read, 1);
+        var slice = TimeSpan.FromMilliseconds(250);
+        long fsyncs = 0, fdatasyncs = 0, appends = 0;
+        TimeSpan fsyncTime = TimeSpan.Zero, fdatasyncTime = TimeSpan.Zero, appendTime = TimeSpan.Zero;
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed < duration)
+        {
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed < slice)
+            {
+                raw.Write(line);
+                raw.Flush(flushToDisk: true);
+                fsyncs++;
+            }
+
+            fsyncTime += sw.Elapsed;
+            sw.Restart();
+            while (sw.Elapsed < slice)
+            {
+                raw.Write(line);
+                raw.Flush();
+                AuditNative.DataSync(raw.SafeFileHandle);
+                fdatasyncs++;
+            }
+
+            fdatasyncTime += sw.Elapsed;
+            sw.Restart();
+            while (sw.Elapsed < slice)
+            {
+                _ = (await ledger.AppendAsync(Event("paired", 0)).ConfigureAwait(false)).Value;
+                appends++;
+            }
+
+            appendTime += sw.Elapsed;
+        }
+
+        Report("paired_fsync_loop", fsyncs, fsyncTime);
+        Report("paired_fdatasync_loop", fdatasyncs, fdatasyncTime);
+        Report("paired_append_p1", appends, appendTime);
+        return 0;
+    }
+
     /// <summary>Durable appends to one bucket from <paramref name="producers"/> concurrent producers.</summary>
     public static async Task<int> AppendAsync(string stateRoot, int producers, TimeSpan duration)
     {
         var root = new StateRoot(stateRoot);
-        await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null).Value;
+        // BENCH_CHECKPOINT_MS: checkpoint interval override, to see what checkpoints cost.
+        var options = Environment.GetEnvironmentVariable("BENCH_CHECKPOINT_MS") is { Length: > 0 } ms
+            ? new LedgerOptions { CheckpointInterval = TimeSpan.FromMilliseconds(double.Parse(ms, CultureInfo.InvariantCulture)) }
+            : null;
+        await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null, options).Value;
         string run = $"bench-{producers}";
 
         // Warm-up: JIT, bucket creation (index + first checkpoint).
@@ -52,6 +116,7 @@ internal static class LedgerBench
         }
 
         long total = 0;
+        long batchesStart = ledger.CommittedBatches;
         TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, producers).Select(p => Task.Run(async () =>
@@ -72,6 +137,7 @@ internal static class LedgerBench
         TimeSpan elapsed = sw.Elapsed;
         TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStart;
         Report($"append_p{producers}", total, elapsed, cpu);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"append_p{producers}_batches batches={ledger.CommittedBatches - batchesStart} mean_batch={(double)total / Math.Max(1, ledger.CommittedBatches - batchesStart):F1}"));
         return 0;
     }
 

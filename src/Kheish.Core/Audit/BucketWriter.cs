@@ -292,6 +292,7 @@ internal sealed class BucketWriter : IDisposable
         _count += batch.Count;
         _lastHash = prev;
         _tail = new Tail(_count, _lastHash);
+        _ledger.CountBatch();
         _ledger.RequestCheckpoint();
         return records;
     }

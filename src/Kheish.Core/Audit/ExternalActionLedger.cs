@@ -31,6 +31,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private string? _indexProblem;
     private int _flushRequested;
     private int _openFiles;
+    private long _batches;
     private volatile bool _closed;
 
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
@@ -53,6 +54,11 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     internal LedgerChecks Checks { get; } = new();
 
     internal bool IsClosed => _closed;
+
+    /// <summary>Group commits so far (one write and one sync each); records / batches = mean batch size.</summary>
+    internal long CommittedBatches => Interlocked.Read(ref _batches);
+
+    internal void CountBatch() => Interlocked.Increment(ref _batches);
 
     /// <summary>Bucket files currently open for appending.</summary>
     internal int OpenFiles => Volatile.Read(ref _openFiles);
