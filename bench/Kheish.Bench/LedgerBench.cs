@@ -95,6 +95,7 @@ internal static class LedgerBench
         Report("paired_fsync_loop", fsyncs, fsyncTime);
         Report("paired_fdatasync_loop", fdatasyncs, fdatasyncTime);
         Report("paired_append_p1", appends, appendTime);
+        PrintStats("paired_append_p1", ledger.Stats);
         return 0;
     }
 
@@ -116,7 +117,6 @@ internal static class LedgerBench
         }
 
         long total = 0;
-        long batchesStart = ledger.CommittedBatches;
         TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, producers).Select(p => Task.Run(async () =>
@@ -137,9 +137,14 @@ internal static class LedgerBench
         TimeSpan elapsed = sw.Elapsed;
         TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStart;
         Report($"append_p{producers}", total, elapsed, cpu);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"append_p{producers}_batches batches={ledger.CommittedBatches - batchesStart} mean_batch={(double)total / Math.Max(1, ledger.CommittedBatches - batchesStart):F1}"));
+        PrintStats($"append_p{producers}", ledger.Stats);
         return 0;
     }
+
+    private static void PrintStats(string name, LedgerStats stats) =>
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{name}_stats batches={stats.Batches} mean_batch={stats.MeanBatch:F1} build_us_per_record={stats.BuildMicrosPerRecord:F1} write_sync_us_per_batch={stats.WriteSyncMicrosPerBatch:F1}"));
 
     private static ExternalActionEvent Event(string run, int producer) =>
         new(ActionPhase.Started, "provider_request", "https://api.openai.com/v1/chat/completions")

@@ -47,8 +47,8 @@ echo "== fsync loop, appends, fsync loop ==" >&2
 # printed too so the comparison with the fsync loop hides nothing.
 f1=$("$bench" fsync "$dir/raw" "$secs" | rate)
 d1=$("$bench" fdatasync "$dir/raw" "$secs" | rate)
-out1=$("$bench" append "$dir/single" 1 "$secs"); p1=$(rate <<<"$out1")
-out16=$("$bench" append "$dir/group" 16 "$secs"); p16=$(rate <<<"$out16"); p16cpu=$(cpurate <<<"$out16")
+out1=$("$bench" append "$dir/single" 1 "$secs"); p1=$(head -1 <<<"$out1" | rate)
+out16=$("$bench" append "$dir/group" 16 "$secs"); p16=$(head -1 <<<"$out16" | rate); p16cpu=$(head -1 <<<"$out16" | cpurate)
 p16batch=$(sed -nE 's/.*mean_batch=([0-9.]+).*/\1/p' <<<"$out16")
 d2=$("$bench" fdatasync "$dir/raw" "$secs" | rate)
 f2=$("$bench" fsync "$dir/raw" "$secs" | rate)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Kheish.Core.Errors;
@@ -222,6 +223,7 @@ internal sealed class BucketWriter : IDisposable
             _ledger.CountOpenFile(1);
         }
 
+        long started = Stopwatch.GetTimestamp();
         var records = new LedgerRecord[batch.Count];
         var digests = new byte[batch.Count][];
         string? prev = _lastHash;
@@ -280,6 +282,7 @@ internal sealed class BucketWriter : IDisposable
             buffer.WriteByte((byte)'\n');
         }
 
+        long built = Stopwatch.GetTimestamp();
         RandomAccess.Write(_file.SafeFileHandle, buffer.GetBuffer().AsSpan(0, (int)buffer.Length), _length);
         AuditNative.DataSync(_file.SafeFileHandle);
         if (_syncDirectory)
@@ -292,7 +295,7 @@ internal sealed class BucketWriter : IDisposable
         _count += batch.Count;
         _lastHash = prev;
         _tail = new Tail(_count, _lastHash);
-        _ledger.CountBatch();
+        _ledger.CountBatch(batch.Count, built - started, Stopwatch.GetTimestamp() - built);
         _ledger.RequestCheckpoint();
         return records;
     }

@@ -32,6 +32,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private int _flushRequested;
     private int _openFiles;
     private long _batches;
+    private long _records;
+    private long _buildTicks;
+    private long _syncTicks;
     private volatile bool _closed;
 
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
@@ -55,10 +58,30 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
 
     internal bool IsClosed => _closed;
 
-    /// <summary>Group commits so far (one write and one sync each); records / batches = mean batch size.</summary>
-    internal long CommittedBatches => Interlocked.Read(ref _batches);
+    /// <summary>Where append time goes, since the ledger was opened (for status pages and benchmarks).</summary>
+    public LedgerStats Stats
+    {
+        get
+        {
+            long batches = Interlocked.Read(ref _batches);
+            long records = Interlocked.Read(ref _records);
+            double micros = 1e6 / System.Diagnostics.Stopwatch.Frequency;
+            return new LedgerStats(
+                batches,
+                records,
+                batches == 0 ? 0 : (double)records / batches,
+                records == 0 ? 0 : Interlocked.Read(ref _buildTicks) * micros / records,
+                batches == 0 ? 0 : Interlocked.Read(ref _syncTicks) * micros / batches);
+        }
+    }
 
-    internal void CountBatch() => Interlocked.Increment(ref _batches);
+    internal void CountBatch(int records, long buildTicks, long writeAndSyncTicks)
+    {
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _records, records);
+        Interlocked.Add(ref _buildTicks, buildTicks);
+        Interlocked.Add(ref _syncTicks, writeAndSyncTicks);
+    }
 
     /// <summary>Bucket files currently open for appending.</summary>
     internal int OpenFiles => Volatile.Read(ref _openFiles);

@@ -14,6 +14,12 @@ internal sealed record LedgerHealth(
     string? IndexProblem,
     IReadOnlyList<UnavailableBucket> UnavailableBuckets);
 
+/// <summary>
+/// Group-commit counters: batches (one write + one fdatasync each), records, mean batch size,
+/// microseconds per record spent chaining/signing/encoding, and per batch spent writing + syncing.
+/// </summary>
+internal sealed record LedgerStats(long Batches, long Records, double MeanBatch, double BuildMicrosPerRecord, double WriteSyncMicrosPerBatch);
+
 /// <summary>Tuning knobs; the defaults are what the daemon uses.</summary>
 internal sealed record LedgerOptions
 {

@@ -95,6 +95,24 @@ public sealed class ExternalActionLedgerTests : IDisposable
     }
 
     [Fact]
+    public async Task Concurrent_appends_share_batches_and_the_stats_count_every_record()
+    {
+        const int producers = 16, each = 25;
+        await using ExternalActionLedger ledger = _t.Open();
+        await Task.WhenAll(Enumerable.Range(0, producers).Select(_ => Task.Run(async () =>
+        {
+            for (int i = 0; i < each; i++)
+            {
+                await ledger.AppendAsync(LedgerTestRoot.Event("run-batch"));
+            }
+        })));
+
+        LedgerStats stats = ledger.Stats;
+        Assert.Equal(producers * each, stats.Records);
+        Assert.True(stats.Batches < stats.Records, $"{stats.Batches} batches for {stats.Records} records: no group commit happened");
+    }
+
+    [Fact]
     public async Task Sixteen_producers_leave_a_ledger_that_reopens_healthy_with_every_record()
     {
         const int producers = 16, each = 20;
