@@ -99,13 +99,18 @@ public sealed class ExternalActionLedgerTests : IDisposable
     {
         const int producers = 16, each = 25;
         await using ExternalActionLedger ledger = _t.Open();
-        await Task.WhenAll(Enumerable.Range(0, producers).Select(_ => Task.Run(async () =>
+        // Dedicated threads, released together: concurrency that does not depend on the pool's mood.
+        using var start = new Barrier(producers);
+        var threads = Enumerable.Range(0, producers).Select(_ => new Thread(() =>
         {
+            start.SignalAndWait();
             for (int i = 0; i < each; i++)
             {
-                await ledger.AppendAsync(LedgerTestRoot.Event("run-batch"));
+                Assert.True(ledger.AppendAsync(LedgerTestRoot.Event("run-batch")).GetAwaiter().GetResult().IsOk);
             }
-        })));
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
 
         LedgerStats stats = ledger.Stats;
         Assert.Equal(producers * each, stats.Records);
