@@ -8,7 +8,7 @@ namespace Kheish.Bench;
 internal static class LedgerBench
 {
     /// <summary>The raw limit: what one thread gets appending a ledger-sized line and fsyncing each time.</summary>
-    public static int FsyncLoop(string dir, TimeSpan duration)
+    public static int FsyncLoop(string dir, TimeSpan duration, bool dataOnly)
     {
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, "fsync-loop.jsonl");
@@ -21,11 +21,81 @@ internal static class LedgerBench
         while (sw.Elapsed < duration)
         {
             stream.Write(line);
-            stream.Flush(flushToDisk: true);
+            if (dataOnly)
+            {
+                stream.Flush();
+                AuditNative.DataSync(stream.SafeFileHandle);
+            }
+            else
+            {
+                stream.Flush(flushToDisk: true);
+            }
+
             n++;
         }
 
-        Report("fsync_loop", n, sw.Elapsed);
+        Report(dataOnly ? "fdatasync_loop" : "fsync_loop", n, sw.Elapsed);
+        return 0;
+    }
+
+    /// <summary>
+    /// Single producer against the raw loops, interleaved in 250 ms slices for <paramref name="duration"/>
+    /// in total, so the three see the same disk (its speed on a shared machine swings several-fold
+    /// from one second to the next). Prints one line per contender.
+    /// </summary>
+    public static async Task<int> PairedAsync(string dir, TimeSpan duration)
+    {
+        Directory.CreateDirectory(dir);
+        var root = new StateRoot(Path.Combine(dir, "state"));
+        await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null).Value;
+        for (int i = 0; i < 200; i++)
+        {
+            _ = (await ledger.AppendAsync(Event("paired", 0)).ConfigureAwait(false)).Value;
+        }
+
+        byte[] line = new byte[600];
+        Array.Fill(line, (byte)'x');
+        line[^1] = (byte)'\n';
+        using var raw = new FileStream(Path.Combine(dir, "raw.jsonl"), FileMode.Create, FileAccess.Write, FileShare.Read, 1);
+        var slice = TimeSpan.FromMilliseconds(250);
+        long fsyncs = 0, fdatasyncs = 0, appends = 0;
+        TimeSpan fsyncTime = TimeSpan.Zero, fdatasyncTime = TimeSpan.Zero, appendTime = TimeSpan.Zero;
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed < duration)
+        {
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed < slice)
+            {
+                raw.Write(line);
+                raw.Flush(flushToDisk: true);
+                fsyncs++;
+            }
+
+            fsyncTime += sw.Elapsed;
+            sw.Restart();
+            while (sw.Elapsed < slice)
+            {
+                raw.Write(line);
+                raw.Flush();
+                AuditNative.DataSync(raw.SafeFileHandle);
+                fdatasyncs++;
+            }
+
+            fdatasyncTime += sw.Elapsed;
+            sw.Restart();
+            while (sw.Elapsed < slice)
+            {
+                _ = (await ledger.AppendAsync(Event("paired", 0)).ConfigureAwait(false)).Value;
+                appends++;
+            }
+
+            appendTime += sw.Elapsed;
+        }
+
+        Report("paired_fsync_loop", fsyncs, fsyncTime);
+        Report("paired_fdatasync_loop", fdatasyncs, fdatasyncTime);
+        Report("paired_append_p1", appends, appendTime);
+        PrintStats("paired_append_p1", ledger.Stats);
         return 0;
     }
 
@@ -33,7 +103,11 @@ internal static class LedgerBench
     public static async Task<int> AppendAsync(string stateRoot, int producers, TimeSpan duration)
     {
         var root = new StateRoot(stateRoot);
-        await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null).Value;
+        // BENCH_CHECKPOINT_MS: checkpoint interval override, to see what checkpoints cost.
+        var options = Environment.GetEnvironmentVariable("BENCH_CHECKPOINT_MS") is { Length: > 0 } ms
+            ? new LedgerOptions { CheckpointInterval = TimeSpan.FromMilliseconds(double.Parse(ms, CultureInfo.InvariantCulture)) }
+            : null;
+        await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null, options).Value;
         string run = $"bench-{producers}";
 
         // Warm-up: JIT, bucket creation (index + first checkpoint).
@@ -43,6 +117,7 @@ internal static class LedgerBench
         }
 
         long total = 0;
+        TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, producers).Select(p => Task.Run(async () =>
         {
@@ -60,9 +135,16 @@ internal static class LedgerBench
             Interlocked.Add(ref total, mine);
         }))).ConfigureAwait(false);
         TimeSpan elapsed = sw.Elapsed;
-        Report($"append_p{producers}", total, elapsed);
+        TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStart;
+        Report($"append_p{producers}", total, elapsed, cpu);
+        PrintStats($"append_p{producers}", ledger.Stats);
         return 0;
     }
+
+    private static void PrintStats(string name, LedgerStats stats) =>
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{name}_stats batches={stats.Batches} mean_batch={stats.MeanBatch:F1} build_us_per_record={stats.BuildMicrosPerRecord:F1} write_sync_us_per_batch={stats.WriteSyncMicrosPerBatch:F1}"));
 
     private static ExternalActionEvent Event(string run, int producer) =>
         new(ActionPhase.Started, "provider_request", "https://api.openai.com/v1/chat/completions")
@@ -76,6 +158,8 @@ internal static class LedgerBench
             RequestDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         };
 
-    private static void Report(string name, long count, TimeSpan elapsed) =>
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name} records={count} seconds={elapsed.TotalSeconds:F3} rate={count / elapsed.TotalSeconds:F1}"));
+    private static void Report(string name, long count, TimeSpan elapsed, TimeSpan? cpu = null) =>
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{name} records={count} seconds={elapsed.TotalSeconds:F3} rate={count / elapsed.TotalSeconds:F1} cpu_rate={(cpu is { } c && c > TimeSpan.Zero ? count / c.TotalSeconds : 0):F1}"));
 }

@@ -14,13 +14,16 @@ using System.Text;
 // One benchmark program, one mode per area (scripts/bench/*.sh pick the mode):
 //   Kheish.Bench toml <document-out-path> [seconds]   TOML reader throughput (issue 3)
 //   Kheish.Bench bdn | latency [n]                     broker lease issue/validate, revocation (issue 5)
-//   Kheish.Bench fsync <dir> <seconds>                 raw write(600 B)+fsync loop, one thread (issue 6)
+//   Kheish.Bench fsync|fdatasync <dir> <seconds>       raw write(600 B)+sync loop, one thread (issue 6)
 //   Kheish.Bench append <state_root> <producers> <seconds>   durable ledger appends (issue 6)
 //   Kheish.Bench ed25519 <seconds>                     our OpenSSL binding: sign/s, verify/s (issue 6)
+//   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, single-producer appends, interleaved (issue 6)
 return args switch
 {
     ["toml", ..] => TomlMode.Run(args),
-    ["fsync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds)),
+    ["fsync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: false),
+    ["fdatasync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: true),
+    ["paired", string dir, string seconds] => await LedgerBench.PairedAsync(dir, Seconds(seconds)),
     ["ed25519", string seconds] => CryptoBench.Run(Seconds(seconds)),
     ["append", string root, string producers, string seconds] =>
         await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds)),

@@ -13,6 +13,7 @@ namespace Kheish.Core.Audit;
 [JsonSerializable(typeof(SigningKeyFile))]
 [JsonSerializable(typeof(VerifyReport))]
 [JsonSerializable(typeof(LedgerHealth))]
+[JsonSerializable(typeof(LedgerStats))]
 [JsonSerializable(typeof(ExternalActionsListing))]
 [JsonSerializable(typeof(AuditPublicKey))]
 internal sealed partial class AuditJsonContext : JsonSerializerContext;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Kheish.Core.Errors;
@@ -114,6 +115,7 @@ internal sealed class BucketWriter : IDisposable
             WriteQueuedBatch();
         }
 
+        CloseIfTooManyOpen();
         ReleaseOrHandOff();
     }
 
@@ -124,7 +126,19 @@ internal sealed class BucketWriter : IDisposable
             WriteQueuedBatch();
         }
 
+        CloseIfTooManyOpen();
         ReleaseOrHandOff();
+    }
+
+    /// <summary>Runs in the writer role only, so nobody else is using the file.</summary>
+    private void CloseIfTooManyOpen()
+    {
+        if (_file is not null && _queue.IsEmpty && _ledger.OpenFiles > _ledger.Options.MaxOpenFiles)
+        {
+            _file.Dispose();
+            _file = null;
+            _ledger.CountOpenFile(-1);
+        }
     }
 
     /// <summary>Leaves the writer role; work that arrived meanwhile goes to a pool thread, never stranded.</summary>
@@ -173,17 +187,15 @@ internal sealed class BucketWriter : IDisposable
                 batch[i].Completion.TrySetResult(records[i]);
             }
         }
-        catch (KheishException ex)
-        {
-            _unavailable ??= ex.Error.Message;
-            FailAll(batch, ex.Error);
-        }
 #pragma warning disable CA1031 // Whatever broke the write, the bucket is now unknown: fail closed and never leave an appender hanging.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            _unavailable = $"append failed ({ex.GetType().Name}: {ex.Message})";
-            FailAll(batch, ExternalActionLedger.Unavailable(Name, _unavailable));
+            string why = ex is BucketUnavailableException unavailable
+                ? unavailable.Reason
+                : $"append failed ({ex.GetType().Name}: {ex.Message})";
+            _unavailable ??= why;
+            FailAll(batch, ExternalActionLedger.Unavailable(Name, why));
         }
     }
 
@@ -192,7 +204,7 @@ internal sealed class BucketWriter : IDisposable
     {
         if (_ledger.IsClosed && _file is null && !_onDisk)
         {
-            throw new KheishException(ExternalActionLedger.Unavailable(Name, "the ledger is closed"));
+            throw new BucketUnavailableException("the ledger is closed");
         }
 
         if (!_onDisk)
@@ -200,13 +212,18 @@ internal sealed class BucketWriter : IDisposable
             CreateOnDisk();
         }
 
-        _file ??= new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
+        if (_file is null)
         {
-            Mode = FileMode.Open,
-            Access = FileAccess.Write,
-            Share = FileShare.Read,
-        });
+            _file = new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Write,
+                Share = FileShare.Read,
+            });
+            _ledger.CountOpenFile(1);
+        }
 
+        long started = Stopwatch.GetTimestamp();
         var records = new LedgerRecord[batch.Count];
         var digests = new byte[batch.Count][];
         string? prev = _lastHash;
@@ -265,6 +282,7 @@ internal sealed class BucketWriter : IDisposable
             buffer.WriteByte((byte)'\n');
         }
 
+        long built = Stopwatch.GetTimestamp();
         RandomAccess.Write(_file.SafeFileHandle, buffer.GetBuffer().AsSpan(0, (int)buffer.Length), _length);
         AuditNative.DataSync(_file.SafeFileHandle);
         if (_syncDirectory)
@@ -277,19 +295,21 @@ internal sealed class BucketWriter : IDisposable
         _count += batch.Count;
         _lastHash = prev;
         _tail = new Tail(_count, _lastHash);
+        _ledger.CountBatch(batch.Count, built - started, Stopwatch.GetTimestamp() - built);
         _ledger.RequestCheckpoint();
         return records;
     }
 
     /// <summary>
-    /// A new bucket is announced before its first record: signed index entry, then a signed
-    /// checkpoint with zero records, then the (empty) record file. So a bucket file without a
-    /// checkpoint, or a checkpoint without an index entry, is always tampering, never a crash.
+    /// A new bucket is announced before its first record: a signed checkpoint with zero records,
+    /// then its signed index entry, then the (empty) record file. So a record file without a
+    /// checkpoint or an index entry is always tampering, never a crash, and a reader that sees an
+    /// index entry also sees the checkpoint.
     /// </summary>
     private void CreateOnDisk()
     {
-        _ledger.EnsureIndexed(Name);
         WriteCheckpoint(new Tail(0, null));
+        _ledger.EnsureIndexed(Name);
         _file = new FileStream(_ledger.Paths.RecordFile(Stem), new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
@@ -297,6 +317,7 @@ internal sealed class BucketWriter : IDisposable
             Share = FileShare.Read,
             UnixCreateMode = AtomicFile.PrivateFileMode,
         });
+        _ledger.CountOpenFile(1);
         _onDisk = true;
         _syncDirectory = true;
     }
@@ -458,6 +479,12 @@ internal sealed class BucketWriter : IDisposable
     }
 
     private sealed record Tail(long Count, string? LastHash);
+
+    /// <summary>Why a bucket cannot take records, raised inside the writer and turned into <c>audit_unavailable</c>.</summary>
+    internal sealed class BucketUnavailableException(string reason) : IOException(reason)
+    {
+        public string Reason { get; } = reason;
+    }
 
     private sealed class PendingAppend(ExternalActionEvent ev)
     {

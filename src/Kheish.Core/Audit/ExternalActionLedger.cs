@@ -30,6 +30,11 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private Task _flushLoop = Task.CompletedTask;
     private string? _indexProblem;
     private int _flushRequested;
+    private int _openFiles;
+    private long _batches;
+    private long _records;
+    private long _buildTicks;
+    private long _syncTicks;
     private volatile bool _closed;
 
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
@@ -52,6 +57,34 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     internal LedgerChecks Checks { get; } = new();
 
     internal bool IsClosed => _closed;
+
+    /// <summary>Where append time goes, since the ledger was opened (for status pages and benchmarks).</summary>
+    public LedgerStats Stats
+    {
+        get
+        {
+            long batches = Interlocked.Read(ref _batches);
+            long records = Interlocked.Read(ref _records);
+            double micros = 1e6 / System.Diagnostics.Stopwatch.Frequency;
+            return new LedgerStats(
+                batches,
+                records,
+                batches == 0 ? 0 : (double)records / batches,
+                records == 0 ? 0 : Interlocked.Read(ref _buildTicks) * micros / records,
+                batches == 0 ? 0 : Interlocked.Read(ref _syncTicks) * micros / batches);
+        }
+    }
+
+    internal void CountBatch(int records, long buildTicks, long writeAndSyncTicks)
+    {
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _records, records);
+        Interlocked.Add(ref _buildTicks, buildTicks);
+        Interlocked.Add(ref _syncTicks, writeAndSyncTicks);
+    }
+
+    /// <summary>Bucket files currently open for appending.</summary>
+    internal int OpenFiles => Volatile.Read(ref _openFiles);
 
     /// <summary>
     /// What <c>serve</c> calls at startup: resolves the signing key (creating the state-root key on
@@ -182,7 +215,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         {
             if (_indexProblem is { } problem)
             {
-                throw new KheishException(Unavailable(bucket, $"new buckets cannot be created: {problem}"));
+                throw new BucketWriter.BucketUnavailableException($"new buckets cannot be created: {problem}");
             }
 
             if (_indexBuckets.Contains(bucket))
@@ -203,6 +236,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             _indexBuckets.Add(bucket);
         }
     }
+
+    internal void CountOpenFile(int delta) => Interlocked.Add(ref _openFiles, delta);
 
     internal bool IsIndexed(string bucket)
     {

@@ -5,6 +5,3 @@ namespace Kheish.Core.Audit;
 /// and of <c>runs external-actions --output json</c> (one shape for both).
 /// </summary>
 internal sealed record ExternalActionsListing(string RunId, int Count, IReadOnlyList<LedgerRecord> ExternalActions);
-
-/// <summary>The public key to pin (<c>audit public-key</c>).</summary>
-internal sealed record AuditPublicKey(string Algorithm, string PublicKey, string Source);

@@ -5,13 +5,6 @@ using Kheish.Core.Crypto;
 
 namespace Kheish.Core.Audit;
 
-/// <summary>What is wrong with one record, checkpoint or index. <c>Index</c> is the 0-based record index.</summary>
-internal sealed record VerifyFailure(string Code, string Reason, long? Index = null)
-{
-    /// <summary>1-based line number in the bucket file, when the failure is about a record.</summary>
-    public long? Line => Index + 1;
-}
-
 /// <summary>
 /// The checks shared by the daemon (tail check on start) and <c>runs verify</c>. Public keys are
 /// imported once per key id and reused across threads.

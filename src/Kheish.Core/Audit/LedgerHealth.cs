@@ -13,19 +13,3 @@ internal sealed record LedgerHealth(
     int Buckets,
     string? IndexProblem,
     IReadOnlyList<UnavailableBucket> UnavailableBuckets);
-
-/// <summary>Tuning knobs; the defaults are what the daemon uses.</summary>
-internal sealed record LedgerOptions
-{
-    /// <summary>
-    /// How long after an append its bucket's checkpoint is rewritten. Checkpoints are off the
-    /// acknowledgement path (an append is durable once its record line is synced); this bounds
-    /// the tail a truncation could remove without the checkpoint noticing.
-    /// </summary>
-    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>Most records one group commit writes with one sync.</summary>
-    public int MaxBatch { get; init; } = 4096;
-
-    public TimeProvider Clock { get; init; } = TimeProvider.System;
-}

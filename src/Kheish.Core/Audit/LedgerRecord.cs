@@ -31,35 +31,3 @@ internal sealed record LedgerRecord
     public required string KeyId { get; init; }
     public required string Signature { get; init; }
 }
-
-/// <summary>
-/// <c>external-action-checkpoints/&lt;bucket&gt;.json</c>: how long the bucket was, signed.
-/// Written before a bucket's first record (count 0) and then shortly after appends.
-/// </summary>
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-internal sealed record LedgerCheckpoint
-{
-    public required string Bucket { get; init; }
-    public required long RecordCount { get; init; }
-    public string? LastRecordHash { get; init; }
-    public required string SignatureAlg { get; init; }
-    public required string KeyId { get; init; }
-    public required string Signature { get; init; }
-}
-
-/// <summary>
-/// <c>external-action-checkpoints/_index.json</c>: every bucket that was ever created, signed.
-/// Rewritten (durably) before a new bucket's first record, so deleting a whole bucket
-/// (records and checkpoint) is detected.
-/// </summary>
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-internal sealed record LedgerIndex
-{
-    public required IReadOnlyList<string> Buckets { get; init; }
-    public required string SignatureAlg { get; init; }
-    public required string KeyId { get; init; }
-    public required string Signature { get; init; }
-}
-
-/// <summary><c>audit-signing.key</c>.</summary>
-internal sealed record SigningKeyFile(string Algorithm, string SecretKeyHex);

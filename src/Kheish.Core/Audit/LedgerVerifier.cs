@@ -4,30 +4,6 @@ using Kheish.Core.Storage;
 
 namespace Kheish.Core.Audit;
 
-/// <summary>The result of verifying one bucket.</summary>
-internal sealed record BucketVerification(
-    string Bucket,
-    string File,
-    long Records,
-    long? CheckpointRecords,
-    string? KeyId,
-    long TornTailBytes,
-    VerifyFailure? Failure)
-{
-    public bool Ok => Failure is null;
-}
-
-/// <summary>What <c>runs verify</c> prints: OK with counts, or the first bad bucket and record.</summary>
-internal sealed record VerifyReport(
-    bool Ok,
-    int Buckets,
-    long Records,
-    string? PinnedKeyId,
-    IReadOnlyList<string> KeyIds,
-    string? FirstFailureBucket,
-    VerifyFailure? FirstFailure,
-    IReadOnlyList<BucketVerification> Results);
-
 /// <summary>
 /// Offline verification of the ledger files: every record's canonical form, hash, action id,
 /// bucket and signature; the prev_hash links; the signed checkpoint (present, signed by the same
@@ -57,11 +33,13 @@ internal static class LedgerVerifier
         using var checks = new LedgerChecks();
         var results = new List<BucketVerification>();
 
-        IndexState index = ReadIndex(paths, checks, pinnedKeyId);
+        // Files are listed before the index is read: a daemon adds a bucket to the index before it
+        // creates the bucket's files, so a live ledger never shows a file missing from the index.
         if (bucket is not null)
         {
             string stem = BucketName.FileStem(bucket);
             bool exists = File.Exists(paths.RecordFile(stem));
+            IndexState index = ReadIndex(paths, checks, pinnedKeyId);
             if (!exists && !(index.Buckets?.Contains(bucket) ?? false))
             {
                 return KheishError.NotFound("run_not_found", $"no external actions recorded for '{LedgerChecks.Printable(bucket)}'");
@@ -69,28 +47,36 @@ internal static class LedgerVerifier
 
             results.Add(exists
                 ? VerifyBucket(paths, checks, stem, bucket, pinnedKeyId, index)
-                : Missing(paths, stem, bucket));
+                : MissingOrBeingCreated(paths, checks, stem, bucket, pinnedKeyId, index));
+            return Summarise(results, index, pinnedKeyId);
         }
-        else
+
+        IReadOnlyList<string> stems = paths.ListRecordStems();
+        IndexState allIndex = ReadIndex(paths, checks, pinnedKeyId);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string stem in stems)
         {
-            IReadOnlyList<string> stems = paths.ListRecordStems();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (string stem in stems)
-            {
-                BucketVerification result = VerifyBucket(paths, checks, stem, null, pinnedKeyId, index);
-                seen.Add(result.Bucket);
-                results.Add(result);
-            }
+            BucketVerification result = VerifyBucket(paths, checks, stem, null, pinnedKeyId, allIndex);
+            seen.Add(result.Bucket);
+            results.Add(result);
+        }
 
-            foreach (string listed in index.Buckets ?? [])
+        foreach (string listed in allIndex.Buckets?.Order(StringComparer.Ordinal) ?? Enumerable.Empty<string>())
+        {
+            if (!seen.Contains(listed))
             {
-                if (!seen.Contains(listed) && !File.Exists(paths.RecordFile(BucketName.FileStem(listed))))
-                {
-                    results.Add(Missing(paths, BucketName.FileStem(listed), listed));
-                }
+                string stem = BucketName.FileStem(listed);
+                results.Add(File.Exists(paths.RecordFile(stem))
+                    ? VerifyBucket(paths, checks, stem, listed, pinnedKeyId, allIndex)
+                    : MissingOrBeingCreated(paths, checks, stem, listed, pinnedKeyId, allIndex));
             }
         }
 
+        return Summarise(results, allIndex, pinnedKeyId);
+    }
+
+    private static VerifyReport Summarise(List<BucketVerification> results, IndexState index, string? pinnedKeyId)
+    {
         VerifyFailure? indexFailure = index.Failure(results.Count > 0);
         BucketVerification? firstBad = results.FirstOrDefault(r => !r.Ok);
         string? failureBucket = indexFailure is not null ? "(index)" : firstBad?.Bucket;
@@ -113,9 +99,33 @@ internal static class LedgerVerifier
             results);
     }
 
-    private static BucketVerification Missing(LedgerPaths paths, string stem, string bucket) =>
-        new(bucket, paths.RecordFile(stem), 0, null, null, 0,
+    /// <summary>
+    /// A bucket in the index without a record file: deleted, unless its signed checkpoint still
+    /// says zero records (a daemon is creating it right now: checkpoint, index, then file).
+    /// </summary>
+    private static BucketVerification MissingOrBeingCreated(LedgerPaths paths, LedgerChecks checks, string stem, string bucket, string? pinnedKeyId, IndexState index)
+    {
+        string? keyId = pinnedKeyId ?? index.KeyId;
+        if (AtomicFile.ReadOrNull(paths.CheckpointFile(stem)) is { } bytes
+            && LedgerChecks.TryParse(bytes, AuditJsonContext.Default.LedgerCheckpoint, out LedgerCheckpoint? checkpoint, out _)
+            && checkpoint!.RecordCount == 0
+            && checkpoint.LastRecordHash is null
+            && string.Equals(checkpoint.Bucket, bucket, StringComparison.Ordinal)
+            && checks.CheckSignature(
+                checkpoint.SignatureAlg,
+                checkpoint.KeyId,
+                checkpoint.Signature,
+                LedgerEncoding.CheckpointMessage(checkpoint.Bucket, 0, null, checkpoint.SignatureAlg, checkpoint.KeyId),
+                keyId,
+                null,
+                "checkpoint") is null)
+        {
+            return new BucketVerification(bucket, paths.RecordFile(stem), 0, 0, checkpoint.KeyId, 0, null);
+        }
+
+        return new BucketVerification(bucket, paths.RecordFile(stem), 0, null, null, 0,
             new VerifyFailure("bucket_missing", "the signed bucket index lists this bucket but its record file is gone"));
+    }
 
     private static BucketVerification VerifyBucket(LedgerPaths paths, LedgerChecks checks, string stem, string? bucket, string? pinnedKeyId, IndexState index)
     {

@@ -114,14 +114,20 @@ internal static class RunsCommand
         }
         else
         {
-            WriteVerifyReport(report);
+            WriteVerifyReport(report, new LedgerPaths(root));
         }
 
         return report.Ok ? ExitCodes.Ok : ExitCodes.HealthError;
     }
 
-    private static void WriteVerifyReport(VerifyReport report)
+    private static void WriteVerifyReport(VerifyReport report, LedgerPaths paths)
     {
+        if (report.Ok && report.Buckets == 0)
+        {
+            CliOutput.Out.WriteLine($"OK: no external-action ledger under {paths.RecordsDirectory} (nothing recorded yet, or everything was deleted)");
+            return;
+        }
+
         string keys = report.PinnedKeyId is not null
             ? $"signed by pinned key {report.PinnedKeyId}"
             : report.KeyIds.Count == 1 ? $"signed by key {report.KeyIds[0]} (not pinned: pass --public-key to detect re-signing)" : "no signing key seen";

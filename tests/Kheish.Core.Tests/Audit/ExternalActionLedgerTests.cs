@@ -95,6 +95,29 @@ public sealed class ExternalActionLedgerTests : IDisposable
     }
 
     [Fact]
+    public async Task Concurrent_appends_share_batches_and_the_stats_count_every_record()
+    {
+        const int producers = 16, each = 25;
+        await using ExternalActionLedger ledger = _t.Open();
+        // Dedicated threads, released together: concurrency that does not depend on the pool's mood.
+        using var start = new Barrier(producers);
+        var threads = Enumerable.Range(0, producers).Select(_ => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (int i = 0; i < each; i++)
+            {
+                Assert.True(ledger.AppendAsync(LedgerTestRoot.Event("run-batch")).GetAwaiter().GetResult().IsOk);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        LedgerStats stats = ledger.Stats;
+        Assert.Equal(producers * each, stats.Records);
+        Assert.True(stats.Batches < stats.Records, $"{stats.Batches} batches for {stats.Records} records: no group commit happened");
+    }
+
+    [Fact]
     public async Task Sixteen_producers_leave_a_ledger_that_reopens_healthy_with_every_record()
     {
         const int producers = 16, each = 20;
@@ -214,7 +237,10 @@ public sealed class ExternalActionLedgerTests : IDisposable
         Assert.False(reopened.Health.Healthy);
         Assert.NotNull(reopened.Health.IndexProblem);
         Assert.Equal(ExternalActionLedger.UnavailableCode, (await reopened.AppendAsync(LedgerTestRoot.Event("run-1"))).Error?.Code);
-        Assert.Equal(ExternalActionLedger.UnavailableCode, (await reopened.AppendAsync(LedgerTestRoot.Event("run-new"))).Error?.Code);
+        var fresh = await reopened.AppendAsync(LedgerTestRoot.Event("run-new"));
+        Assert.Equal(ExternalActionLedger.UnavailableCode, fresh.Error?.Code);
+        Assert.StartsWith("external action audit unavailable (bucket run-new: new buckets cannot be created:", fresh.Error!.Message);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(fresh.Error.Message, "audit unavailable"));
     }
 
     [Fact]
@@ -243,6 +269,27 @@ public sealed class ExternalActionLedgerTests : IDisposable
         Assert.True(report.Ok, report.FirstFailure?.Reason);
         Assert.Equal("../../etc/passwd", Assert.Single(report.Results).Bucket);
         Assert.Single(_t.Open().ReadRun("../../etc/passwd").Value);
+    }
+
+    [Fact]
+    public async Task Idle_buckets_close_their_files_beyond_the_open_file_limit()
+    {
+        await using (ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, new LedgerOptions { MaxOpenFiles = 2 }).Value)
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                for (int run = 0; run < 6; run++)
+                {
+                    Assert.True((await ledger.AppendAsync(LedgerTestRoot.Event($"run-{run}"))).IsOk);
+                }
+            }
+
+            Assert.True(ledger.OpenFiles <= 3, $"{ledger.OpenFiles} files open");
+        }
+
+        VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
+        Assert.True(report.Ok, report.FirstFailure?.Reason);
+        Assert.Equal(18, report.Records);
     }
 
     [Fact]

@@ -231,6 +231,33 @@ public sealed class LedgerVerifierTests : IDisposable
     }
 
     [Fact]
+    public async Task A_live_ledger_verifies_while_appends_and_new_buckets_are_written()
+    {
+        await using ExternalActionLedger ledger = _t.Open();
+        using var stop = new CancellationTokenSource();
+        Task writers = Task.WhenAll(Enumerable.Range(0, 4).Select(p => Task.Run(async () =>
+        {
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                Assert.True((await ledger.AppendAsync(LedgerTestRoot.Event($"run-{p}-{i / 5}"))).IsOk);
+            }
+        })));
+
+        var reports = new List<VerifyReport>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (reports.Count < 15 || (reports[^1].Buckets < 8 && clock.Elapsed < TimeSpan.FromSeconds(30)))
+        {
+            reports.Add(_t.Verify(pinned: _t.Key.PublicKeyHex));
+        }
+
+        await stop.CancelAsync();
+        await writers;
+
+        Assert.All(reports, r => Assert.True(r.Ok, $"{r.FirstFailureBucket}: {r.FirstFailure?.Code} {r.FirstFailure?.Reason}"));
+        Assert.True(reports[^1].Buckets >= 8, $"only {reports[^1].Buckets} buckets were created while verifying");
+    }
+
+    [Fact]
     public void Verifying_an_unknown_run_is_not_found()
     {
         Assert.Equal("run_not_found", LedgerVerifier.Verify(_t.Root, "nope", null).Error?.Code);

@@ -21,7 +21,7 @@ public sealed class LedgerCrashTests : IDisposable
         var acked = new HashSet<string>(StringComparer.Ordinal);
         for (int round = 0; round < 3; round++)
         {
-            acked.UnionWith(await StormAndKillAsync(killAfter: 200 + (round * 150)));
+            acked.UnionWith(await StormAndKillAsync(killAfter: 300 + (round * 1000)));
         }
 
         CliResult key = await Run("audit", "public-key");
@@ -39,7 +39,7 @@ public sealed class LedgerCrashTests : IDisposable
         var present = doc.RootElement.GetProperty("external_actions").EnumerateArray()
             .Select(r => r.GetProperty("action_id").GetString()!)
             .ToHashSet(StringComparer.Ordinal);
-        Assert.True(acked.Count >= 600, $"only {acked.Count} acknowledgements observed");
+        Assert.True(acked.Count >= 3900, $"only {acked.Count} acknowledgements observed");
         Assert.Empty(acked.Except(present));
     }
 

@@ -1,0 +1,23 @@
+namespace Kheish.Core.Audit;
+
+/// <summary>Tuning knobs; the defaults are what the daemon uses.</summary>
+internal sealed record LedgerOptions
+{
+    /// <summary>
+    /// How long after an append its bucket's checkpoint is rewritten. Checkpoints are off the
+    /// acknowledgement path (an append is durable once its record line is synced); this bounds
+    /// the tail a truncation could remove without the checkpoint noticing.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Bucket files kept open between appends. Beyond it, a bucket whose writer goes idle closes
+    /// its file (and reopens it on the next append), so thousands of runs never exhaust descriptors.
+    /// </summary>
+    public int MaxOpenFiles { get; init; } = 256;
+
+    /// <summary>Most records one group commit writes with one sync.</summary>
+    public int MaxBatch { get; init; } = 4096;
+
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+}
