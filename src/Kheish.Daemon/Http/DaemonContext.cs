@@ -50,18 +50,19 @@ internal sealed class DaemonContext(
     public TimeProvider Clock { get; } = clock;
 
     /// <summary>Named checks, each "ok" or a short reason without sensitive data.</summary>
-    public Dictionary<string, string> ReadinessChecks()
+    public Dictionary<string, string> ReadinessChecks() => ReadinessChecks(AgentSecurity.Current(), Ledger.Health);
+
+    /// <summary>The same checks from snapshots the caller already holds (each is taken once per request).</summary>
+    public Dictionary<string, string> ReadinessChecks(SecurityConfigSnapshot agent, LedgerHealth audit)
     {
         var checks = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["state_root"] = Directory.Exists(StateRoot.FullPath) ? "ok" : "state root directory is missing",
             ["secret_store"] = StoreUnavailable is null ? "ok" : "encrypted store not readable: no master key configured",
         };
-        LedgerHealth audit = Ledger.Health;
         checks["external_action_audit"] = audit.Healthy
             ? "ok"
             : $"external action audit unavailable ({audit.UnavailableBuckets.Count} bucket(s){(audit.IndexProblem is null ? "" : ", index")})";
-        SecurityConfigSnapshot agent = AgentSecurity.Current();
         checks["agent_plane_config"] = agent.IsValid ? "ok" : "security.json in effect is invalid; agent plane refuses every request";
         return checks;
     }

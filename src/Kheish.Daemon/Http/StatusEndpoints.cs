@@ -41,7 +41,7 @@ internal static class StatusEndpoints
                 agent.Describe(),
                 audit.KeyId,
                 audit.UnavailableBuckets,
-                daemon.ReadinessChecks()));
+                daemon.ReadinessChecks(agent, audit)));
         }).AllowReadOnly();
     }
 }
