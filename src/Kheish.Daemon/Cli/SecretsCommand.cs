@@ -176,22 +176,9 @@ internal static class SecretsCommand
         var get = new Command("get", "Show one slot's metadata (never its value). Exit 5 when it does not exist.");
         get.Arguments.Add(Ref);
         CommonOptions.AddClientOptions(get);
-        get.SetAction(async (parseResult, ct) =>
+        get.SetAction((parseResult, ct) => WithSlotAsync(parseResult, async (id, backend, json) =>
         {
-            bool json = CommonOptions.IsJson(parseResult);
-            Result<SlotId> id = SlotId.Parse(parseResult.GetValue(Ref));
-            if (!id.IsOk)
-            {
-                return CliOutput.Fail(id.Error, json);
-            }
-
-            Result<ISecretsBackend> backend = ChooseBackend(parseResult);
-            if (!backend.IsOk)
-            {
-                return CliOutput.Fail(backend.Error, json);
-            }
-
-            Result<SlotStatus> status = await backend.Value.GetAsync(id.Value, ct).ConfigureAwait(false);
+            Result<SlotStatus> status = await backend.GetAsync(id, ct).ConfigureAwait(false);
             if (!status.IsOk)
             {
                 return CliOutput.Fail(status.Error, json);
@@ -216,8 +203,22 @@ internal static class SecretsCommand
             }
 
             return ExitCodes.Ok;
-        });
+        }));
         return get;
+    }
+
+    /// <summary>Parses the slot ref and chooses the backend, reporting either failure; then runs the verb.</summary>
+    private static Task<int> WithSlotAsync(ParseResult parseResult, Func<SlotId, ISecretsBackend, bool, Task<int>> run)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        if (!SlotId.Parse(parseResult.GetValue(Ref)).TryGetValue(out SlotId id, out KheishError? error))
+        {
+            return Task.FromResult(CliOutput.Fail(error, json));
+        }
+
+        return ChooseBackend(parseResult).TryGetValue(out ISecretsBackend? backend, out error)
+            ? run(id, backend, json)
+            : Task.FromResult(CliOutput.Fail(error, json));
     }
 
     private static Command CreateDelete()
@@ -225,22 +226,9 @@ internal static class SecretsCommand
         var delete = new Command("delete", "Delete a slot. Exit 5 when it does not exist.");
         delete.Arguments.Add(Ref);
         CommonOptions.AddClientOptions(delete);
-        delete.SetAction(async (parseResult, ct) =>
+        delete.SetAction((parseResult, ct) => WithSlotAsync(parseResult, async (id, backend, json) =>
         {
-            bool json = CommonOptions.IsJson(parseResult);
-            Result<SlotId> id = SlotId.Parse(parseResult.GetValue(Ref));
-            if (!id.IsOk)
-            {
-                return CliOutput.Fail(id.Error, json);
-            }
-
-            Result<ISecretsBackend> backend = ChooseBackend(parseResult);
-            if (!backend.IsOk)
-            {
-                return CliOutput.Fail(backend.Error, json);
-            }
-
-            Result<bool> deleted = await backend.Value.DeleteAsync(id.Value, ct).ConfigureAwait(false);
+            Result<bool> deleted = await backend.DeleteAsync(id, ct).ConfigureAwait(false);
             if (!deleted.IsOk)
             {
                 return CliOutput.Fail(deleted.Error, json);
@@ -248,20 +236,20 @@ internal static class SecretsCommand
 
             if (!deleted.Value)
             {
-                return CliOutput.Fail(OfflineSecretsBackend.NotFound(id.Value), json);
+                return CliOutput.Fail(OfflineSecretsBackend.NotFound(id), json);
             }
 
             if (json)
             {
-                CliOutput.WriteJson(new SlotDeletedOutput(id.Value.Value, true), SecretsCliJsonContext.Default.SlotDeletedOutput);
+                CliOutput.WriteJson(new SlotDeletedOutput(id.Value, true), SecretsCliJsonContext.Default.SlotDeletedOutput);
             }
             else
             {
-                CliOutput.Out.WriteLine($"deleted {id.Value}");
+                CliOutput.Out.WriteLine($"deleted {id}");
             }
 
             return ExitCodes.Ok;
-        });
+        }));
         return delete;
     }
 
