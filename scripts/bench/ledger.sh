@@ -60,7 +60,7 @@ echo "== paired: fsync loop / fdatasync loop / single producer, interleaved ==" 
 paired=$("$bench" paired "$dir/paired" $((secs * 3)))
 pf=$(grep paired_fsync_loop <<<"$paired" | rate)
 pd=$(grep paired_fdatasync_loop <<<"$paired" | rate)
-pa=$(grep paired_append_p1 <<<"$paired" | rate)
+pa=$(grep 'paired_append_p1 ' <<<"$paired" | rate)
 
 echo "== runs verify --all ($daemon) ==" >&2
 # Verify the biggest ledger we just wrote (the 16-producer one), pinned to its key.
