@@ -11,7 +11,7 @@ namespace Kheish.Core.Audit;
 /// One bucket's chain and its group-commit writer. Appenders enqueue; the first appender that
 /// finds the writer idle becomes the leader and writes every queued record with one write and one
 /// fdatasync, on its own thread (a lone producer pays no thread hop). Once its own record is
-/// durable it hands any newer work to a pool thread. Queue order is chain order.
+/// durable it hands any newer work to a ledger thread. Queue order is chain order.
 /// </summary>
 internal sealed class BucketWriter : IDisposable
 {
@@ -120,7 +120,8 @@ internal sealed class BucketWriter : IDisposable
         ReleaseOrHandOff();
     }
 
-    private void RunWorker()
+    /// <summary>Runs on a ledger thread: writes until the queue is empty.</summary>
+    public void RunWorker()
     {
         while (!_queue.IsEmpty)
         {
@@ -149,7 +150,7 @@ internal sealed class BucketWriter : IDisposable
         {
             if (!_queue.IsEmpty)
             {
-                ThreadPool.UnsafeQueueUserWorkItem(static w => w.RunWorker(), this, preferLocal: false);
+                _ledger.HandOff(this);
                 return;
             }
 
