@@ -143,7 +143,7 @@ internal sealed class BucketWriter : IDisposable
         }
     }
 
-    /// <summary>Leaves the writer role; work that arrived meanwhile goes to a pool thread, never stranded.</summary>
+    /// <summary>Leaves the writer role; work that arrived meanwhile goes to a ledger thread, never stranded.</summary>
     private void ReleaseOrHandOff()
     {
         while (true)
