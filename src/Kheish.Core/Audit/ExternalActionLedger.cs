@@ -20,10 +20,15 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private const int MaxIdLength = 256;
     private const int MaxTargetLength = 2048;
 
+    /// <summary>Threads that run handed-off group commits; several buckets can sync at once.</summary>
+    private const int WriterThreads = 4;
+
     private readonly ConcurrentDictionary<string, BucketWriter> _buckets = new(StringComparer.Ordinal);
     private readonly Lock _indexLock = new();
     private readonly SortedSet<string> _indexBuckets = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushSignal = new(0);
+    private readonly System.Collections.Concurrent.BlockingCollection<BucketWriter> _handOffs = new();
+    private readonly List<Thread> _workers = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly FileStream _writerLock;
     private readonly IDisposable? _ownedKey;
@@ -184,6 +189,12 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             await writer.WaitIdleAsync().ConfigureAwait(false);
         }
 
+        _handOffs.CompleteAdding();
+        foreach (Thread worker in _workers)
+        {
+            worker.Join();
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         await _flushLoop.ConfigureAwait(false);
         FlushCheckpoints();
@@ -195,8 +206,27 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         await _writerLock.DisposeAsync().ConfigureAwait(false);
         Checks.Dispose();
         _flushSignal.Dispose();
+        _handOffs.Dispose();
         _stop.Dispose();
         _ownedKey?.Dispose();
+    }
+
+    /// <summary>
+    /// Runs a bucket's pending group commits on a ledger thread. Writers block in fdatasync, so
+    /// they get their own threads rather than the shared pool (which starts with one thread per
+    /// core and would have nobody left to resume the appenders).
+    /// </summary>
+    internal void HandOff(BucketWriter writer)
+    {
+        try
+        {
+            _handOffs.Add(writer);
+        }
+        catch (InvalidOperationException)
+        {
+            // Closing: the ledger threads are gone; a pool thread drains it (and fails the appends).
+            ThreadPool.UnsafeQueueUserWorkItem(static w => w.RunWorker(), writer, preferLocal: false);
+        }
     }
 
     /// <summary>Asks the background loop to rewrite the checkpoints of buckets that grew.</summary>
@@ -284,6 +314,13 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         ledger._flushLoop = Task.Run(ledger.FlushLoopAsync);
+        for (int i = 0; i < WriterThreads; i++)
+        {
+            var thread = new Thread(ledger.RunHandOffs) { IsBackground = true, Name = $"kheish-ledger-{i}" };
+            ledger._workers.Add(thread);
+            thread.Start();
+        }
+
         return ledger;
     }
 
@@ -326,6 +363,14 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         foreach (string bucket in index.Buckets)
         {
             _indexBuckets.Add(bucket);
+        }
+    }
+
+    private void RunHandOffs()
+    {
+        foreach (BucketWriter writer in _handOffs.GetConsumingEnumerable())
+        {
+            writer.RunWorker();
         }
     }
 
