@@ -215,6 +215,11 @@ internal static partial class ServeCommand
         var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable);
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity);
 
+        // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts
+        // with 2 workers, so a burst of audited requests would otherwise wait for pool growth.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), io);
+
         await using WebApplication app = DaemonHost.Build(settings, daemon);
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("kheish-daemon");
         try
