@@ -340,6 +340,40 @@ public sealed class EgressProxyTests
     }
 
     [Fact]
+    public async Task A_client_that_disconnects_cancels_the_upstream_call_and_the_action_is_recorded_failed()
+    {
+        await using EgressHarness h = await EgressHarness.StartAsync();
+        var arrived = new TaskCompletionSource();
+        h.Upstream.Handler = async (_, response) =>
+        {
+            arrived.TrySetResult();
+            await Task.Delay(TimeSpan.FromSeconds(20));
+            await RecordingUpstream.WriteAsync(response, "{}");
+        };
+        using var cts = new CancellationTokenSource();
+        using HttpClient agent = h.Agent();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/agent/v1/routes/openai/models");
+        request.Headers.Add("X-Kheish-Run-Id", "run-abort");
+        Task<HttpResponseMessage> call = agent.SendAsync(request, cts.Token);
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        string outcome = string.Empty;
+        for (int attempt = 0; attempt < 50 && outcome.Length == 0; attempt++)
+        {
+            await Task.Delay(100);
+            CliResult listing = await h.OnlineAsync("runs", "external-actions", "run-abort", "-o", "json");
+            using JsonDocument doc = JsonDocument.Parse(listing.Stdout);
+            outcome = doc.RootElement.GetProperty("external_actions").EnumerateArray()
+                .Where(e => e.GetProperty("phase").GetString() == "failed")
+                .Select(e => e.GetProperty("outcome").GetString()!).FirstOrDefault() ?? string.Empty;
+        }
+
+        Assert.Equal("client_aborted", outcome);
+    }
+
+    [Fact]
     public async Task Every_call_is_a_started_completed_pair_the_ledger_verifies_and_the_key_leaks_nowhere()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
