@@ -25,8 +25,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 up_port=$(free_port); px_port=$(free_port)
 
-mkdir -p "$tmp/www/v1"
-printf '{"object":"list","data":[{"id":"gpt-bench","object":"model","created":1700000000,"owned_by":"bench"}]}' > "$tmp/www/v1/models"
+mkdir -p "$tmp/www/v1"; chmod 755 "$tmp"  # nginx workers run unprivileged and must read www/
+printf '{"object":"list","data":[{"id":"gpt-bench","object":"model","created":1700000000,"owned_by":"bench"}]}' > "$tmp/www/v1/models"; chmod -R a+rX "$tmp/www"
 cat > "$tmp/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -77,14 +77,16 @@ direct="http://127.0.0.1:$up_port/v1/models"
 viangx="http://127.0.0.1:$px_port/v1/models"
 ours="$url/agent/v1/routes/openai/models"
 hdr=(-H "X-API-Key: $key" -H "X-Kheish-Run-Id: bench-run")
-curl -fsS "${hdr[@]}" "$ours" >/dev/null || { echo "proxy smoke call failed"; cat "$tmp/log"; exit 1; }
+code=$(curl -sS -o "$tmp/smoke" -w "%{http_code}" "${hdr[@]}" "$ours"); [ "$code" = 200 ] || { echo "proxy smoke call failed: $code $(cat "$tmp/smoke")"; cat "$tmp/log"; exit 1; }
 
 dur=${BENCH_SECONDS:-8}
 conns=${BENCH_CONNECTIONS:-32}
 run() { wrk -t2 -c"$conns" -d"${dur}s" --latency "$@" 2>&1; }
 # Warm-up (JIT-free AOT binary, but pools and the ledger bucket get created).
 wrk -t1 -c4 -d1s "$direct" >/dev/null 2>&1; wrk -t1 -c4 -d1s "$viangx" >/dev/null 2>&1; wrk -t1 -c4 -d2s "${hdr[@]}" "$ours" >/dev/null 2>&1
-d=$(run "$direct"); n=$(run "$viangx"); o=$(run "${hdr[@]}" "$ours")
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
+d=$(run "$direct"); n=$(run "$viangx")
+c0=$(cpu "$pid"); o=$(run "${hdr[@]}" "$ours"); c1=$(cpu "$pid")
 # Latency at low load (1 connection): added latency without queueing.
 d1=$(wrk -t1 -c1 -d3s --latency "$direct" 2>&1); o1=$(wrk -t1 -c1 -d3s --latency "${hdr[@]}" "$ours" 2>&1)
 
@@ -99,5 +101,12 @@ line "kheish egress (lease + 2 records)" "$o"
 echo "ratio ours/nginx req/s: $(awk -v a="$(rps "$o")" -v b="$(rps "$n")" 'BEGIN {printf "%.2f", a/b}') (target >= 0.50)"
 echo "p50 added over direct at -c$conns: $(awk -v a="$(pct "$o" 50%)" -v b="$(pct "$d" 50%)" 'BEGIN {printf "%.3f", a-b}') ms"
 echo "p50 added over direct at -c1:  $(awk -v a="$(pct "$o1" 50%)" -v b="$(pct "$d1" 50%)" 'BEGIN {printf "%.3f", a-b}') ms (target <= 1 ms)  [direct $(pct "$d1" 50%) ms, ours $(pct "$o1" 50%) ms, ours $(rps "$o1") req/s]"
+echo "daemon CPU per proxied call: $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v r="$(rps "$o")" -v s="$dur" 'BEGIN {printf "%.0f", t / hz / (r * s) * 1e6}') us (utime+stime over the -c$conns run)"
+echo "broker state after the run: $(du -k "$tmp/state/auth" | tail -1 | cut -f1) KiB (proxy route leases live 5 s)"
+if [ -n "${BENCH_SPLIT:-}" ]; then
+  c0=$(cpu "$pid"); w=$(run -H "X-API-Key: $key" "$url/agent/v1/whoami"); c1=$(cpu "$pid")
+  line "whoami (agent-plane auth only)" "$w"
+  echo "daemon CPU per whoami: $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v r="$(rps "$w")" -v s="$dur" 'BEGIN {printf "%.0f", t / hz / (r * s) * 1e6}') us"
+fi
 records=$(wc -l < "$tmp/state/external-actions/bench-run.jsonl")
 echo "ledger records written for bench-run: $records"

@@ -423,11 +423,12 @@ public sealed class EgressProxyTests
             Assert.Equal("provider_request", started[i].GetProperty("kind").GetString());
             Assert.Equal("openai POST /chat/completions?n", started[i].GetProperty("target").GetString());
             Assert.Equal(expectedDigest, started[i].GetProperty("request_digest").GetString());
-            Assert.Equal(expectedDigest, completed[i].GetProperty("request_digest").GetString());
-            Assert.Equal("http_200", completed[i].GetProperty("outcome").GetString());
+            // The completed record is written after the response, off the request path: pair by digest.
+            JsonElement done = Assert.Single(completed, c => c.GetProperty("request_digest").GetString() == expectedDigest);
+            Assert.Equal("http_200", done.GetProperty("outcome").GetString());
             Assert.Equal(
                 Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("{\"ok\":true}"u8)),
-                completed[i].GetProperty("response_digest").GetString());
+                done.GetProperty("response_digest").GetString());
             Assert.Equal("agent:coder", started[i].GetProperty("principal_id").GetString());
             Assert.Equal("coder-1", started[i].GetProperty("agent_id").GetString());
             Assert.Equal("call-" + i, started[i].GetProperty("tool_call_id").GetString());
