@@ -24,9 +24,22 @@ public sealed class RecordingUpstream : IAsyncDisposable
 
     public RecordingUpstream()
     {
-        Port = FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
+        // A free port can be taken by a parallel test between the probe and Start: try again.
+        for (int attempt = 0; ; attempt++)
+        {
+            Port = FreePort();
+            _listener.Prefixes.Clear();
+            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            try
+            {
+                _listener.Start();
+                break;
+            }
+            catch (HttpListenerException) when (attempt < 20)
+            {
+            }
+        }
+
         _loop = Task.Run(LoopAsync);
     }
 
