@@ -30,6 +30,7 @@ npm_dir="$root/.cache/npm"
 mkdir -p "$npm_dir"
 [ -f "$npm_dir/package.json" ] || echo '{"name":"kheish-test-peers","private":true}' > "$npm_dir/package.json"
 npm_pkgs=(
+  openai@4
 )
 missing=()
 for p in "${npm_pkgs[@]}"; do

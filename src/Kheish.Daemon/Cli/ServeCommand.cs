@@ -9,6 +9,7 @@ using Kheish.Core.Routes;
 using Kheish.Core.Secrets;
 using Kheish.Core.Storage;
 using Kheish.Daemon.Http;
+using Kheish.Daemon.Http.AgentPlane;
 using Kheish.Daemon.Http.ControlPlane;
 
 namespace Kheish.Daemon.Cli;
@@ -71,6 +72,24 @@ internal static partial class ServeCommand
         DefaultValueFactory = _ => 1024 * 1024,
     };
 
+    private static readonly Option<long> EgressMaxBodyBytes = new("--egress-max-body-bytes")
+    {
+        Description = "Largest request body the egress proxy (/agent/v1/routes/...) accepts, in bytes (default 10485760). Bodies are buffered to digest them before the call; larger ones get 413 payload_too_large.",
+        DefaultValueFactory = _ => EgressOptions.DefaultMaxBodyBytes,
+    };
+
+    private static readonly Option<int> EgressTimeoutSeconds = new("--egress-timeout-seconds")
+    {
+        Description = "Seconds the egress proxy waits for the upstream's response headers, then for each next body chunk (default 300). Exceeded: 504 upstream_timeout.",
+        DefaultValueFactory = _ => EgressOptions.DefaultTimeoutSeconds,
+    };
+
+    private static readonly Option<int> EgressMaxConcurrency = new("--egress-max-concurrency")
+    {
+        Description = "Upstream calls in flight per route (default 64). Beyond it a call is refused with 429 route_busy, not queued.",
+        DefaultValueFactory = _ => EgressOptions.DefaultMaxConcurrency,
+    };
+
     private static readonly Option<string?> ProjectRoot = new("--project-root")
     {
         Description = "Project whose .kheish/security.json configures the agent plane (default: the working directory; falls back to the global file).",
@@ -94,6 +113,9 @@ internal static partial class ServeCommand
         command.Options.Add(ReadonlyTokenFile);
         command.Options.Add(CorsAllowOrigin);
         command.Options.Add(MaxBodyBytes);
+        command.Options.Add(EgressMaxBodyBytes);
+        command.Options.Add(EgressTimeoutSeconds);
+        command.Options.Add(EgressMaxConcurrency);
         command.Options.Add(ProjectRoot);
         command.Options.Add(AllowLaxOnNetwork);
         command.SetAction(RunAsync);
@@ -124,6 +146,11 @@ internal static partial class ServeCommand
         if (maxBody is < 1024 or > 64L * 1024 * 1024)
         {
             return CliOutput.Fail(KheishError.BadRequest("invalid_max_body", "--max-body-bytes must be between 1024 and 67108864"), json);
+        }
+
+        if (!ReadEgressOptions(parseResult).TryGetValue(out EgressOptions? egress, out error))
+        {
+            return CliOutput.Fail(error, json);
         }
 
         bool allowLax = parseResult.GetValue(AllowLaxOnNetwork);
@@ -213,7 +240,7 @@ internal static partial class ServeCommand
         slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
 
         var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable);
-        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity);
+        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress);
 
         // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts
         // with 2 workers, so a burst of audited requests would otherwise wait for pool growth.
@@ -243,6 +270,29 @@ internal static partial class ServeCommand
         broker.Flush();
         LogStopped(logger);
         return ExitCodes.Ok;
+    }
+
+    private static Result<EgressOptions> ReadEgressOptions(ParseResult parseResult)
+    {
+        long body = parseResult.GetValue(EgressMaxBodyBytes);
+        int timeout = parseResult.GetValue(EgressTimeoutSeconds);
+        int concurrency = parseResult.GetValue(EgressMaxConcurrency);
+        if (body is < 1024 or > 1024L * 1024 * 1024)
+        {
+            return KheishError.BadRequest("invalid_egress_max_body", "--egress-max-body-bytes must be between 1024 and 1073741824");
+        }
+
+        if (timeout is < 1 or > 86400)
+        {
+            return KheishError.BadRequest("invalid_egress_timeout", "--egress-timeout-seconds must be between 1 and 86400");
+        }
+
+        if (concurrency is < 1 or > 100000)
+        {
+            return KheishError.BadRequest("invalid_egress_concurrency", "--egress-max-concurrency must be between 1 and 100000");
+        }
+
+        return new EgressOptions(body, TimeSpan.FromSeconds(timeout), concurrency);
     }
 
     /// <summary>host:port where host is an IPv4 address, [IPv6], or localhost.</summary>

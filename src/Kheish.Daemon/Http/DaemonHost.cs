@@ -16,7 +16,8 @@ internal sealed record ServeSettings(
     ControlPlaneAuthOptions Auth,
     IReadOnlyCollection<string> CorsOrigins,
     long MaxRequestBodyBytes,
-    SecurityConfigSource AgentSecurity);
+    SecurityConfigSource AgentSecurity,
+    EgressOptions? Egress = null);
 
 /// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
 internal static class DaemonHost
@@ -83,6 +84,7 @@ internal static class DaemonHost
         app.MapSecretsEndpoints();
         app.MapRuntimeEndpoints();
         app.MapAgentEndpoints();
+        app.MapEgressEndpoints();
         app.MapBrokerEndpoints();
         app.MapRunsEndpoints();
         app.MapSecurityEndpoints();

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Egress proxy under load (issue 8): one nginx (Debian package) serves a small static JSON as
+# the provider stand-in and, in a second server block, proxy_passes to it with keep-alive.
+# wrk drives, in one run and with the same settings: the upstream directly, nginx proxy_pass,
+# and our proxy (/agent/v1/routes/openai/models with an API key and a run id, so every call is
+# a route lease + a started and a completed ledger record, fsynced with group commit).
+# Prints req/s, p50/p99 and the ratios. Targets: ours >= 0.5 x nginx req/s; p50 added <= 1 ms.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+bin=${KHEISH_DAEMON_BIN:-artifacts/kheish-daemon}
+[ -x "$bin" ] || { echo "no $bin: run scripts/publish.sh first" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+pid=""; npid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$npid" ] && kill "$npid" 2>/dev/null; sleep 0.2; rm -rf "$tmp"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+up_port=$(free_port); px_port=$(free_port)
+
+mkdir -p "$tmp/www/v1"; chmod 755 "$tmp"  # nginx workers run unprivileged and must read www/
+printf '{"object":"list","data":[{"id":"gpt-bench","object":"model","created":1700000000,"owned_by":"bench"}]}' > "$tmp/www/v1/models"; chmod -R a+rX "$tmp/www"
+cat > "$tmp/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/json;
+  client_body_temp_path $tmp/body; proxy_temp_path $tmp/proxy; fastcgi_temp_path $tmp/fcgi; uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
+  keepalive_requests 1000000;
+  upstream provider { server 127.0.0.1:$up_port; keepalive 64; }
+  server { listen 127.0.0.1:$up_port; root $tmp/www; }
+  server {
+    listen 127.0.0.1:$px_port;
+    location / { proxy_pass http://provider; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+"$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp" &
+npid=$!
+
+# Our daemon: one route to the same upstream, its key in the encrypted store, one API key.
+export KHEISH_AUTH_STORE_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
+export XDG_CONFIG_HOME="$tmp/xdg"
+mkdir -p "$tmp/project"
+cat > "$tmp/routes.toml" <<TOML
+version = 1
+default_route = "openai"
+
+[routes.openai]
+driver = "openai"
+default_model = "gpt-bench"
+auth_ref = "openai.bench"
+base_url = "http://127.0.0.1:$up_port/v1"
+TOML
+PROVIDER_KEY="sk-bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+  "$bin" secrets set openai.bench --offline --state-root "$tmp/state" --provider openai --from-env PROVIDER_KEY >/dev/null
+key=$("$bin" security generate-key --project-root "$tmp/project" --principal agent:bench -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+"$bin" serve --bind 127.0.0.1:0 --state-root "$tmp/state" --project-root "$tmp/project" --routes-file "$tmp/routes.toml" \
+  --http-admin-token "$(head -c 32 /dev/urandom | base64)" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$tmp/log" && break; sleep 0.1; done
+url=$(grep -oE 'http://127.0.0.1:[0-9]+' "$tmp/log" | head -1)
+[ -n "$url" ] || { cat "$tmp/log"; exit 1; }
+
+direct="http://127.0.0.1:$up_port/v1/models"
+viangx="http://127.0.0.1:$px_port/v1/models"
+ours="$url/agent/v1/routes/openai/models"
+hdr=(-H "X-API-Key: $key" -H "X-Kheish-Run-Id: bench-run")
+code=$(curl -sS -o "$tmp/smoke" -w "%{http_code}" "${hdr[@]}" "$ours"); [ "$code" = 200 ] || { echo "proxy smoke call failed: $code $(cat "$tmp/smoke")"; cat "$tmp/log"; exit 1; }
+
+dur=${BENCH_SECONDS:-8}
+conns=${BENCH_CONNECTIONS:-32}
+run() { wrk -t2 -c"$conns" -d"${dur}s" --latency "$@" 2>&1; }
+# Warm-up (JIT-free AOT binary, but pools and the ledger bucket get created).
+wrk -t1 -c4 -d1s "$direct" >/dev/null 2>&1; wrk -t1 -c4 -d1s "$viangx" >/dev/null 2>&1; wrk -t1 -c4 -d2s "${hdr[@]}" "$ours" >/dev/null 2>&1
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
+d=$(run "$direct"); n=$(run "$viangx")
+c0=$(cpu "$pid"); o=$(run "${hdr[@]}" "$ours"); c1=$(cpu "$pid")
+# Latency at low load (1 connection): added latency without queueing.
+d1=$(wrk -t1 -c1 -d3s --latency "$direct" 2>&1); o1=$(wrk -t1 -c1 -d3s --latency "${hdr[@]}" "$ours" 2>&1)
+
+rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+pct() { awk -v p="$2" '$1==p {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.3f", v}' <<<"$1"; }
+non2xx() { awk '/Non-2xx/ {print " NON-2xx: " $4}' <<<"$1"; }
+line() { printf '%-34s %10s req/s   p50 %8s ms   p99 %8s ms%s\n' "$1" "$(rps "$2")" "$(pct "$2" 50%)" "$(pct "$2" 99%)" "$(non2xx "$2")"; }
+echo "wrk -t2 -c$conns -d${dur}s, $(nproc) cores shared by wrk, nginx and the daemon"
+line "direct upstream (nginx static)" "$d"
+line "nginx proxy_pass" "$n"
+line "kheish egress (lease + 2 records)" "$o"
+echo "ratio ours/nginx req/s: $(awk -v a="$(rps "$o")" -v b="$(rps "$n")" 'BEGIN {printf "%.2f", a/b}') (target >= 0.50)"
+echo "p50 added over direct at -c$conns: $(awk -v a="$(pct "$o" 50%)" -v b="$(pct "$d" 50%)" 'BEGIN {printf "%.3f", a-b}') ms"
+echo "p50 added over direct at -c1:  $(awk -v a="$(pct "$o1" 50%)" -v b="$(pct "$d1" 50%)" 'BEGIN {printf "%.3f", a-b}') ms (target <= 1 ms)  [direct $(pct "$d1" 50%) ms, ours $(pct "$o1" 50%) ms, ours $(rps "$o1") req/s]"
+echo "daemon CPU per proxied call: $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v r="$(rps "$o")" -v s="$dur" 'BEGIN {printf "%.0f", t / hz / (r * s) * 1e6}') us (utime+stime over the -c$conns run)"
+echo "broker state after the run: $(du -k "$tmp/state/auth" | tail -1 | cut -f1) KiB (proxy route leases live 5 s)"
+if [ -n "${BENCH_SPLIT:-}" ]; then
+  c0=$(cpu "$pid"); w=$(run -H "X-API-Key: $key" "$url/agent/v1/whoami"); c1=$(cpu "$pid")
+  line "whoami (agent-plane auth only)" "$w"
+  echo "daemon CPU per whoami: $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v r="$(rps "$w")" -v s="$dur" 'BEGIN {printf "%.0f", t / hz / (r * s) * 1e6}') us"
+fi
+records=$(wc -l < "$tmp/state/external-actions/bench-run.jsonl")
+echo "ledger records written for bench-run: $records"

@@ -1,0 +1,530 @@
+using System.Buffers;
+using System.Net;
+using System.Security.Cryptography;
+using Kheish.Core.Access;
+using Kheish.Core.Audit;
+using Kheish.Core.Broker;
+using Kheish.Core.Egress;
+using Kheish.Core.Errors;
+using Kheish.Core.Routes;
+using Kheish.Core.Secrets;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Kheish.Daemon.Http.AgentPlane;
+
+/// <summary>
+/// <c>ANY /agent/v1/routes/{route}/{**path}</c>: forwards an agent's provider request to the
+/// route's base URL with the provider key injected from a route lease, and relays the answer
+/// as it arrives. Order per request (each refusal is a problem+json with its own code):
+/// route → context ids → subject and scope → path → per-route concurrency → body (buffered up
+/// to the limit, so its digest is known before anything leaves) → lease issued and validated
+/// (revoked subjects and slots refuse here) → key → <c>started</c> record durable → upstream
+/// call → response relayed chunk by chunk → <c>completed</c>/<c>failed</c> record.
+/// The key is only ever placed in the upstream request's headers.
+/// </summary>
+internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions options, ILogger logger)
+{
+    public const string ActionIdHeader = "X-Kheish-Action-Id";
+    public const string RunIdHeader = "X-Kheish-Run-Id";
+    public const string SessionIdHeader = "X-Kheish-Session-Id";
+    public const string AgentIdHeader = "X-Kheish-Agent-Id";
+    public const string ToolCallIdHeader = "X-Kheish-Tool-Call-Id";
+    public const string Kind = "provider_request";
+    public const string DefaultRouteName = "default";
+
+    private const int CopyBufferBytes = 16 * 1024;
+
+    /// <summary>
+    /// The proxy's route lease never leaves the process: it is issued and spent within one call,
+    /// so it lives 5 s, not the route maximum of 60 s. Revocation is checked when it is spent;
+    /// a short life keeps the broker's live-lease set (persisted every few seconds) at a few
+    /// seconds of traffic instead of a minute of it.
+    /// </summary>
+    private static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(5);
+
+    /// <summary>One pooled client for every route: no redirects followed, no cookies kept, bytes relayed as sent.</summary>
+    private static readonly HttpClient Upstream = new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+        ConnectTimeout = TimeSpan.FromSeconds(15),
+    })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    private readonly EgressRouteGate _gate = new(options.MaxConcurrencyPerRoute);
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (context.Features.Get<AgentAccessAllowed>() is not { } caller)
+        {
+            await ProblemResults.WriteAsync(context, KheishError.Unauthorized("missing_api_key", "the egress proxy needs an agent-plane API key"));
+            return;
+        }
+
+        if (Prepare(context, caller).TryGetValue(out Prepared? call, out KheishError? error))
+        {
+            if (!_gate.TryEnter(call.Route.Id.Value))
+            {
+                await ProblemResults.WriteAsync(context, new KheishError(
+                    "route_busy",
+                    ErrorKind.RateLimited,
+                    $"route `{call.Route.Id}` already has {options.MaxConcurrencyPerRoute} upstream calls in flight (--egress-max-concurrency); retry later"));
+                return;
+            }
+
+            try
+            {
+                await ForwardAsync(context, call);
+            }
+            finally
+            {
+                _gate.Exit(call.Route.Id.Value);
+            }
+
+            return;
+        }
+
+        await ProblemResults.WriteAsync(context, error);
+    }
+
+    /// <summary>Everything decided from the request line and headers, before the body is read.</summary>
+    private Result<Prepared> Prepare(HttpContext context, AgentAccessAllowed caller)
+    {
+        string routeText = context.Request.RouteValues["route"] as string ?? string.Empty;
+        if (FindRoute(routeText).TryGetValue(out RouteDefinition? route, out KheishError? error)
+            && ContextIds.Read(context.Request.Headers).TryGetValue(out ContextIds? ids, out error))
+        {
+            SessionRecord? session = ids.SessionId is { } sid && SessionRegistry.IsValidSessionId(sid) ? daemon.Sessions.Get(sid) : null;
+            if (!EgressSubject.Resolve(caller.Principal, caller.Scope, session).TryGetValue(out EgressSubject? subject, out error))
+            {
+                return error;
+            }
+
+            if (subject.Parent is { } parent && daemon.Broker.IsSubjectRevoked(parent))
+            {
+                return BrokerErrors.SubjectWasRevoked(parent.Value);
+            }
+
+            if (!subject.Scope.AllowsRoute(route.Id.Value))
+            {
+                return BrokerErrors.NotAllowed(subject.Subject.Value, $"route `{route.Id}`");
+            }
+
+            string rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
+            if (!EgressRequestTarget.Parse(rawTarget).TryGetValue(out EgressRequestTarget? target, out error))
+            {
+                return error;
+            }
+
+            return new Prepared(route, ids, subject, target);
+        }
+
+        return error;
+    }
+
+    private Result<RouteDefinition> FindRoute(string name)
+    {
+        if (daemon.Routes is not { } routes)
+        {
+            return KheishError.NotFound("route_not_found", "no routes are configured: start serve with --routes-file");
+        }
+
+        if (name == DefaultRouteName)
+        {
+            return routes.Default;
+        }
+
+        return RouteId.TryParse(name, out RouteId id, out _) && routes.Find(id) is { } route
+            ? route
+            : KheishError.NotFound("route_not_found", $"no route named `{Printable(name)}` in the routes file; known: {string.Join(", ", routes.Routes.Select(r => r.Id.Value))}, default");
+    }
+
+    private async Task ForwardAsync(HttpContext context, Prepared call)
+    {
+        CancellationToken aborted = context.RequestAborted;
+        Result<RequestBody> body = await ReadBodyAsync(context.Request, context);
+        if (!body.TryGetValue(out RequestBody? content, out KheishError? error))
+        {
+            if (!aborted.IsCancellationRequested)
+            {
+                await ProblemResults.WriteAsync(context, error);
+            }
+
+            return;
+        }
+
+        if (!Authorize(call).TryGetValue(out Authorized? auth, out error))
+        {
+            await ProblemResults.WriteAsync(context, error);
+            return;
+        }
+
+        var started = new ExternalActionEvent(ActionPhase.Started, Kind, call.Target.LedgerTarget(call.Route.Id.Value, context.Request.Method))
+        {
+            RunId = call.Ids.RunId,
+            SessionId = call.Ids.SessionId,
+            AgentId = call.Ids.AgentId,
+            ToolCallId = call.Ids.ToolCallId,
+            PrincipalId = call.Subject.Subject.Value,
+            ParentPrincipalId = call.Subject.Parent?.Value,
+            GrantId = auth.GrantId,
+            RequestDigest = content.Digest,
+        };
+        Result<LedgerRecord> appended = await daemon.Ledger.AppendAsync(started, CancellationToken.None);
+        if (!appended.TryGetValue(out LedgerRecord? startedRecord, out error))
+        {
+            // Never unaudited: without a durable started record the call is not made.
+            LogAuditRefused(logger, call.Route.Id.Value, error.Code);
+            await ProblemResults.WriteAsync(context, error);
+            return;
+        }
+
+        using HttpRequestMessage upstream = BuildUpstreamRequest(context.Request, call, content, auth);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        cts.CancelAfter(options.UpstreamTimeout);
+        HttpResponseMessage response;
+        try
+        {
+            response = await Upstream.SendAsync(upstream, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            await FailAsync(started, "client_aborted", null);
+            return;
+        }
+        catch (OperationCanceledException)
+        {
+            await FailAsync(started, "upstream_timeout", null);
+            await WriteProblemAsync(context, StatusCodes.Status504GatewayTimeout, KheishError.Unavailable(
+                "upstream_timeout",
+                $"route `{call.Route.Id}`: the upstream sent no response headers within {options.UpstreamTimeout.TotalSeconds:0} s (--egress-timeout-seconds)"), startedRecord.ActionId);
+            return;
+        }
+        catch (HttpRequestException ex)
+        {
+            await FailAsync(started, "upstream_unreachable", null);
+            LogUnreachable(logger, call.Route.Id.Value, ex.HttpRequestError.ToString());
+            await WriteProblemAsync(context, StatusCodes.Status502BadGateway, new KheishError(
+                "upstream_unreachable", ErrorKind.Unreachable,
+                $"route `{call.Route.Id}`: the upstream {call.Route.BaseUrl.GetLeftPart(UriPartial.Authority)} could not be reached ({ex.HttpRequestError})"), startedRecord.ActionId);
+            return;
+        }
+
+        using (response)
+        {
+            await RelayAsync(context, call, response, started, startedRecord, cts);
+        }
+    }
+
+    private async Task RelayAsync(
+        HttpContext context, Prepared call, HttpResponseMessage response, ExternalActionEvent started, LedgerRecord startedRecord, CancellationTokenSource cts)
+    {
+        CancellationToken aborted = context.RequestAborted;
+        HttpResponse relay = context.Response;
+        relay.StatusCode = (int)response.StatusCode;
+        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(response.Headers.Connection);
+        CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed);
+        CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed);
+        relay.Headers[ActionIdHeader] = startedRecord.ActionId;
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
+        string? failure = null;
+        try
+        {
+            await using Stream source = await response.Content.ReadAsStreamAsync(cts.Token);
+            while (true)
+            {
+                // The timeout is an idle timeout while streaming: it restarts before every read.
+                cts.CancelAfter(options.UpstreamTimeout);
+                int read = await source.ReadAsync(buffer, cts.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                hash.AppendData(buffer, 0, read);
+                await relay.Body.WriteAsync(buffer.AsMemory(0, read), aborted);
+                await relay.Body.FlushAsync(aborted);
+            }
+
+            await relay.CompleteAsync();
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            failure = "client_aborted";
+        }
+        catch (OperationCanceledException)
+        {
+            failure = "upstream_timeout";
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            failure = aborted.IsCancellationRequested ? "client_aborted" : "upstream_error";
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        string responseDigest = Convert.ToHexStringLower(hash.GetHashAndReset());
+        if (failure is not null)
+        {
+            LogRelayFailed(logger, call.Route.Id.Value, failure, startedRecord.ActionId);
+            await FailAsync(started, failure, responseDigest);
+            // A truncated body must not look complete to the agent.
+            context.Abort();
+            return;
+        }
+
+        // The agent already has the whole response (CompleteAsync above). The completed record
+        // is appended off the request path: an append may write and fsync its batch on the
+        // calling thread, and a keep-alive connection should pay one durable write per call
+        // (the started record's), not two. A graceful shutdown drains queued appends; a crash
+        // in between leaves a started record without an outcome, which reads as "unknown".
+        ExternalActionEvent done = started with
+        {
+            Phase = ActionPhase.Completed,
+            ResponseDigest = responseDigest,
+            Outcome = "http_" + relay.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        _ = Task.Run(() => RecordCompletionAsync(done));
+    }
+
+    private async Task RecordCompletionAsync(ExternalActionEvent done)
+    {
+        Result<LedgerRecord> completed = await daemon.Ledger.AppendAsync(done, CancellationToken.None).ConfigureAwait(false);
+        if (!completed.TryGetValue(out _, out KheishError? error))
+        {
+            LogCompletionNotRecorded(logger, done.Target, "completed", error.Code);
+        }
+    }
+
+    private async Task FailAsync(ExternalActionEvent started, string outcome, string? responseDigest)
+    {
+        Result<LedgerRecord> failed = await daemon.Ledger.AppendAsync(
+            started with { Phase = ActionPhase.Failed, Outcome = outcome, ResponseDigest = responseDigest }, CancellationToken.None);
+        if (!failed.TryGetValue(out _, out KheishError? error))
+        {
+            LogCompletionNotRecorded(logger, started.Target, "failed (" + outcome + ")", error.Code);
+        }
+    }
+
+    /// <summary>Issues a route lease, spends it at once (revocations refuse here), and resolves the key.</summary>
+    private Result<Authorized> Authorize(Prepared call)
+    {
+        RouteDefinition route = call.Route;
+        string leaseSlot = LeaseSlotOf(route);
+        var audience = new RouteAudience(route.Id.Value, leaseSlot);
+        if (!daemon.Broker.IssueRouteLease(call.Subject.Subject, call.Subject.Scope, route.Id.Value, leaseSlot, LeaseTtl)
+                .TryGetValue(out IssuedLease? issued, out KheishError? error)
+            || !daemon.Broker.Validate(issued.Token, audience).TryGetValue(out _, out error))
+        {
+            return error;
+        }
+
+        if (daemon.Broker.CheckSlot(leaseSlot) is { } revoked)
+        {
+            return revoked;
+        }
+
+        if (!ResolveKey(route).TryGetValue(out string? key, out error))
+        {
+            return error;
+        }
+
+        try
+        {
+            return new Authorized(issued.Grant.Id, route.Driver.AuthHeaders(route, key));
+        }
+        catch (ArgumentException)
+        {
+            return KheishError.Misconfigured(
+                "credential_invalid", $"the credential of route `{route.Id}` ({route.Credential}) cannot be sent in an HTTP header; rewrite it");
+        }
+    }
+
+    /// <summary>The slot a route lease names: the auth_ref slot, or a pseudo slot for env and inline keys.</summary>
+    internal static string LeaseSlotOf(RouteDefinition route) => route.Credential switch
+    {
+        RouteCredential.AuthRef a => a.SlotId,
+        RouteCredential.EnvApiKey e => "env:" + e.VariableName,
+        _ => "inline:" + route.Id.Value,
+    };
+
+    private Result<string> ResolveKey(RouteDefinition route)
+    {
+        switch (route.Credential)
+        {
+            case RouteCredential.AuthRef a:
+                if (daemon.StoreUnavailable is not null)
+                {
+                    return KheishError.Unavailable("credential_unavailable", $"route `{route.Id}`: the secret store is not readable (no master key configured)");
+                }
+
+                return SlotId.Parse(a.SlotId).TryGetValue(out SlotId id, out KheishError? error)
+                    && daemon.Slots.Get(id)?.SecretValue() is { Length: > 0 } value
+                    ? value
+                    : error ?? KheishError.Unavailable("credential_unavailable", $"route `{route.Id}`: auth slot `{a.SlotId}` holds no usable key; set it with 'kheish-daemon secrets set {a.SlotId}'");
+            case RouteCredential.EnvApiKey e:
+                return Environment.GetEnvironmentVariable(e.VariableName) is { Length: > 0 } env
+                    ? env
+                    : KheishError.Unavailable("credential_unavailable", $"route `{route.Id}`: environment variable {e.VariableName} is not set in the daemon's environment");
+            case RouteCredential.InlineApiKey i:
+                return i.Reveal();
+            default:
+                return KheishError.Misconfigured("credential_unavailable", $"route `{route.Id}` has no credential");
+        }
+    }
+
+    private async Task<Result<RequestBody>> ReadBodyAsync(HttpRequest request, HttpContext context)
+    {
+        long max = options.MaxBodyBytes;
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = max;
+        }
+
+        if (request.ContentLength > max)
+        {
+            return TooLarge(max);
+        }
+
+        bool hasBody = request.ContentLength is not null || request.Headers.TransferEncoding.Count > 0;
+        if (!hasBody)
+        {
+            return new RequestBody(null, EmptyDigest);
+        }
+
+        var buffer = new MemoryStream(request.ContentLength is long length ? (int)length : 4096);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
+        try
+        {
+            while (true)
+            {
+                int read = await request.Body.ReadAsync(chunk, context.RequestAborted);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                if (buffer.Length + read > max)
+                {
+                    return TooLarge(max);
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return TooLarge(max);
+        }
+        catch (BadHttpRequestException)
+        {
+            return KheishError.BadRequest("invalid_body", "the request body could not be read (malformed framing or a client that stopped sending)");
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            return KheishError.BadRequest("client_aborted", "the client went away while sending the body");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+
+        byte[] bytes = buffer.GetBuffer();
+        int count = (int)buffer.Length;
+        return new RequestBody(new ArraySegment<byte>(bytes, 0, count), Convert.ToHexStringLower(SHA256.HashData(bytes.AsSpan(0, count))));
+    }
+
+    private static KheishError TooLarge(long max) =>
+        new("payload_too_large", ErrorKind.PayloadTooLarge, $"the request body is larger than {max} bytes (--egress-max-body-bytes)");
+
+    private static HttpRequestMessage BuildUpstreamRequest(HttpRequest request, Prepared call, RequestBody body, Authorized auth)
+    {
+        var message = new HttpRequestMessage(new HttpMethod(request.Method), call.Target.UpstreamUri(call.Route.BaseUrlText));
+        if (body.Bytes is { } bytes)
+        {
+            message.Content = new ByteArrayContent(bytes.Array!, bytes.Offset, bytes.Count);
+        }
+
+        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(request.Headers.Connection);
+        foreach (KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues> header in request.Headers)
+        {
+            if (!EgressHeaders.ForwardRequestHeader(header.Key, connectionNamed))
+            {
+                continue;
+            }
+
+            if (header.Key.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+            {
+                message.Content?.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
+            }
+            else
+            {
+                message.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
+            }
+        }
+
+        foreach (KeyValuePair<string, string> injected in auth.Headers)
+        {
+            message.Headers.Remove(injected.Key);
+            message.Headers.TryAddWithoutValidation(injected.Key, injected.Value);
+        }
+
+        return message;
+    }
+
+    private static void CopyResponseHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed)
+    {
+        foreach (KeyValuePair<string, IEnumerable<string>> header in from)
+        {
+            if (EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
+            {
+                to[header.Key] = header.Value.ToArray();
+            }
+        }
+    }
+
+    private static async Task WriteProblemAsync(HttpContext context, int status, KheishError error, string actionId)
+    {
+        ProblemDetailsBody body = ProblemResults.Body(error) with { Status = status };
+        context.Response.StatusCode = status;
+        context.Response.ContentType = ProblemResults.ContentType;
+        context.Response.Headers[ActionIdHeader] = actionId;
+        await System.Text.Json.JsonSerializer.SerializeAsync(context.Response.Body, body, HttpJsonContext.Default.ProblemDetailsBody, context.RequestAborted);
+    }
+
+    private static string Printable(string text) =>
+        text.Length <= 64 && text.All(c => c is > ' ' and <= '~') ? text : "(unprintable or too long)";
+
+    private static readonly string EmptyDigest = Convert.ToHexStringLower(SHA256.HashData([]));
+
+    private sealed record Prepared(RouteDefinition Route, ContextIds Ids, EgressSubject Subject, EgressRequestTarget Target);
+
+    private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers)
+    {
+        public override string ToString() => $"Authorized {{ GrantId = {GrantId}, Headers = <redacted> }}";
+    }
+
+    private sealed record RequestBody(ArraySegment<byte>? Bytes, string Digest);
+
+    [LoggerMessage(EventId = 801, Level = LogLevel.Warning, Message = "egress route {Route}: refused, the started record could not be written ({Code})")]
+    private static partial void LogAuditRefused(ILogger logger, string route, string code);
+
+    [LoggerMessage(EventId = 802, Level = LogLevel.Warning, Message = "egress route {Route}: upstream unreachable ({Reason})")]
+    private static partial void LogUnreachable(ILogger logger, string route, string reason);
+
+    [LoggerMessage(EventId = 803, Level = LogLevel.Warning, Message = "egress route {Route}: relay failed ({Outcome}), action {ActionId}")]
+    private static partial void LogRelayFailed(ILogger logger, string route, string outcome, string actionId);
+
+    [LoggerMessage(EventId = 804, Level = LogLevel.Error, Message = "egress {Target}: the {Phase} record could not be written ({Code})")]
+    private static partial void LogCompletionNotRecorded(ILogger logger, string target, string phase, string code);
+}

@@ -1,0 +1,125 @@
+using System.Text.Json;
+using Kheish.Daemon.Tests.Support;
+
+namespace Kheish.Daemon.Tests.Egress;
+
+/// <summary>
+/// A real daemon with a routes file pointing at a <see cref="RecordingUpstream"/>: route
+/// <c>openai</c> (the default, auth_ref <c>openai.prod</c> holding a canary key) and route
+/// <c>dead</c> (same slot, a closed port), plus one agent-plane API key.
+/// </summary>
+public sealed class EgressHarness : IAsyncDisposable
+{
+    public const string Slot = "openai.prod";
+
+    private EgressHarness(TempDir dir, string masterKey, RecordingUpstream upstream)
+    {
+        Dir = dir;
+        MasterKey = masterKey;
+        Upstream = upstream;
+    }
+
+    public TempDir Dir { get; }
+
+    public string MasterKey { get; }
+
+    public RecordingUpstream Upstream { get; }
+
+    /// <summary>The provider key: must reach the upstream and nothing else.</summary>
+    public string ProviderKey { get; } = Canary.New("provider");
+
+    public string AdminToken { get; } = "adm-" + Guid.NewGuid().ToString("N");
+
+    public DaemonProcess Daemon { get; private set; } = null!;
+
+    public string ApiKey { get; private set; } = null!;
+
+    public string Principal { get; private set; } = null!;
+
+    public string Project => Dir.File("project");
+
+    public Dictionary<string, string?> Env => new()
+    {
+        ["KHEISH_AUTH_STORE_MASTER_KEY"] = MasterKey,
+        ["XDG_CONFIG_HOME"] = Dir.File("xdg"),
+    };
+
+    public static async Task<EgressHarness> StartAsync(
+        string principal = "agent:coder",
+        string? scopeJson = null,
+        IEnumerable<string>? serveArgs = null,
+        Action<EgressHarness>? beforeStart = null)
+    {
+        var harness = new EgressHarness(
+            new TempDir(), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), new RecordingUpstream());
+        Directory.CreateDirectory(harness.Project);
+        File.WriteAllText(harness.Dir.File("routes.toml"), $"""
+            version = 1
+            default_route = "openai"
+
+            [routes.openai]
+            driver = "openai"
+            default_model = "gpt-test"
+            auth_ref = "{Slot}"
+            base_url = "{harness.Upstream.BaseUrl}/v1"
+
+            [routes.dead]
+            driver = "openai"
+            default_model = "gpt-test"
+            auth_ref = "{Slot}"
+            base_url = "http://127.0.0.1:{RecordingUpstream.FreePort()}/v1"
+            """);
+        var setEnv = harness.Env;
+        setEnv["PROVIDER_KEY"] = harness.ProviderKey;
+        CliResult set = await Support.Cli.RunAsync(
+            ["secrets", "set", Slot, "--offline", "--state-root", harness.Dir.StateRoot, "--provider", "openai", "--from-env", "PROVIDER_KEY"], setEnv);
+        Assert.True(set.ExitCode == 0, set.ToString());
+
+        List<string> keyArgs = ["security", "generate-key", "--project-root", harness.Project, "--principal", principal, "-o", "json"];
+        if (scopeJson is not null)
+        {
+            File.WriteAllText(harness.Dir.File("scope.json"), scopeJson);
+            keyArgs.AddRange(["--scope-file", harness.Dir.File("scope.json")]);
+        }
+
+        CliResult key = await Support.Cli.RunAsync(keyArgs, harness.Env);
+        Assert.True(key.ExitCode == 0, key.ToString());
+        using (JsonDocument doc = JsonDocument.Parse(key.Stdout))
+        {
+            harness.ApiKey = doc.RootElement.GetProperty("key").GetString()!;
+        }
+
+        harness.Principal = principal;
+        beforeStart?.Invoke(harness);
+        harness.Daemon = await DaemonProcess.StartAsync(
+            harness.Dir.StateRoot,
+            ["--http-admin-token", harness.AdminToken, "--project-root", harness.Project, "--routes-file", harness.Dir.File("routes.toml"), .. serveArgs ?? []],
+            harness.Env);
+        return harness;
+    }
+
+    /// <summary>An agent client: our API key in X-API-Key, nothing else.</summary>
+    public HttpClient Agent()
+    {
+        HttpClient client = Daemon.Client();
+        client.DefaultRequestHeaders.Add("X-API-Key", ApiKey);
+        return client;
+    }
+
+    public HttpClient Admin() => Daemon.Client(AdminToken);
+
+    /// <summary>Runs an online CLI command against this daemon with the admin token.</summary>
+    public Task<CliResult> OnlineAsync(params string[] args) =>
+        Support.Cli.RunAsync([.. args, "--base-url", Daemon.BaseUri.ToString(), "--token", AdminToken], Env);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Daemon is not null)
+        {
+            await Daemon.DisposeAsync();
+        }
+
+        await Upstream.DisposeAsync();
+        Dir.Dispose();
+    }
+}
