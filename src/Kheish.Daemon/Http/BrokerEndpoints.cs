@@ -50,6 +50,6 @@ internal static class BrokerEndpoints
 
             return daemon.Sessions.Create(create.SessionId, create.Scope ?? new CredentialScope(), create.ParentSessionId)
                 .ToHttp(BrokerJsonContext.Default.SessionRecord);
-        });
+        }).Accepts<SessionCreateRequest>("application/json");
     }
 }

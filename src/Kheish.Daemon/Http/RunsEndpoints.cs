@@ -53,6 +53,6 @@ internal static class RunsEndpoints
             return second.TryGetValue(out LedgerRecord? c, out error)
                 ? TypedResults.Json(new TestActionResponse(s, c), HttpJsonContext.Default.TestActionResponse)
                 : ProblemResults.Result(error);
-        });
+        }).Accepts<TestActionRequest>("application/json");
     }
 }

@@ -59,7 +59,7 @@ internal static class SecretsEndpoints
 
             Result<SlotStatus> stored = daemon.Slots.Set(record.Value);
             return stored.IsOk ? TypedResults.Ok(stored.Value) : ProblemResults.Result(stored.Error);
-        });
+        }).Accepts<SecretWriteRequest>("application/json");
 
         group.MapDelete("/{slotRef}", IResult (string slotRef, DaemonContext daemon) =>
         {

@@ -36,7 +36,7 @@ internal static class SecurityEndpoints
             return made.TryGetValue(out var key, out error)
                 ? TypedResults.Json(new GeneratedKeyOutput(key.Entry.Id, key.Key, key.Entry.Principal, target.File), SecurityCliJsonContext.Default.GeneratedKeyOutput)
                 : ProblemResults.Result(error);
-        });
+        }).Accepts<KeyCreateRequest>("application/json");
 
         group.MapDelete("/keys/{id}", IResult (string id, DaemonContext daemon) =>
         {
@@ -60,7 +60,7 @@ internal static class SecurityEndpoints
             return added.TryGetValue(out var outcome, out error)
                 ? Edited(target, "allow-ip", outcome.Changed, $"{outcome.Rule} allowed")
                 : ProblemResults.Result(error);
-        });
+        }).Accepts<IpEntryRequest>("application/json");
 
         group.MapPost("/allowed-ips/remove", async Task<IResult> (HttpRequest request, DaemonContext daemon) =>
         {
@@ -75,7 +75,7 @@ internal static class SecurityEndpoints
             return removed.TryGetValue(out var outcome, out error)
                 ? Edited(target, "deny-ip", true, $"{outcome.Rule} removed; {outcome.Remaining} entr(ies) left")
                 : ProblemResults.Result(error);
-        });
+        }).Accepts<IpEntryRequest>("application/json");
 
         group.MapPut("/mode", async Task<IResult> (HttpRequest request, DaemonContext daemon) =>
         {
@@ -95,7 +95,7 @@ internal static class SecurityEndpoints
             return set.IsOk
                 ? Edited(target, "set-mode", true, $"mode is now {parsed.Name()}: {parsed.Meaning()}")
                 : ProblemResults.Result(set.Error);
-        });
+        }).Accepts<ModeRequest>("application/json");
     }
 
     private static SecurityConfigTarget Target(DaemonContext daemon) =>
