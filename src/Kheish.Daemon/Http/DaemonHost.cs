@@ -71,6 +71,24 @@ internal static class DaemonHost
         {
             doc.Info.Title = "kheish-daemon";
             doc.Info.Description = "Control plane (/v1, bearer admin/read-only tokens) and agent plane (/agent, /mcp, API keys).";
+            // The egress proxy is one catch-all endpoint for every method; describe it by hand.
+            var proxy = new Microsoft.OpenApi.OpenApiOperation
+            {
+                Summary = "Forward to the route's provider with its key injected (any method)",
+                Description = "Agent plane (X-API-Key). The agent's own credential headers are stripped; the call is " +
+                    "recorded (started before the upstream call, completed after) in the signed ledger, tagged with " +
+                    "X-Kheish-Run-Id, X-Kheish-Session-Id, X-Kheish-Agent-Id and X-Kheish-Tool-Call-Id. " +
+                    "Use the route id 'default' for the routes file's default_route.",
+            };
+            doc.Paths ??= new Microsoft.OpenApi.OpenApiPaths();
+            doc.Paths["/agent/v1/routes/{route}/{path}"] = new Microsoft.OpenApi.OpenApiPathItem
+            {
+                Operations = new Dictionary<HttpMethod, Microsoft.OpenApi.OpenApiOperation>
+                {
+                    [HttpMethod.Get] = proxy,
+                    [HttpMethod.Post] = proxy,
+                },
+            };
             return Task.CompletedTask;
         }));
 
