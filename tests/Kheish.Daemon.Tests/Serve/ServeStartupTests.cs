@@ -87,5 +87,26 @@ public sealed class ServeStartupTests : IDisposable
         Assert.False(again.HasExited);
     }
 
+    [Fact]
+    public async Task A_token_rotated_by_swapping_a_symlink_takes_effect_on_the_next_request()
+    {
+        // How orchestrators rotate mounted secrets: the path is a symlink that is re-pointed.
+        string first = "tok-a-" + Guid.NewGuid().ToString("N");
+        string second = "tok-b-" + Guid.NewGuid().ToString("N");
+        File.WriteAllText(_dir.File("a.token"), first);
+        File.WriteAllText(_dir.File("b.token"), second);
+        File.CreateSymbolicLink(_dir.File("admin.token"), _dir.File("a.token"));
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token-file", _dir.File("admin.token")]);
+        using HttpClient a = daemon.Client(first);
+        using HttpClient b = daemon.Client(second);
+        Assert.Equal(HttpStatusCode.OK, (await a.GetAsync("/v1/status")).StatusCode);
+
+        File.CreateSymbolicLink(_dir.File("admin.token.new"), _dir.File("b.token"));
+        File.Move(_dir.File("admin.token.new"), _dir.File("admin.token"), overwrite: true);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await a.GetAsync("/v1/status")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await b.GetAsync("/v1/status")).StatusCode);
+    }
+
     public void Dispose() => _dir.Dispose();
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Kheish.Core.Access;
 using Kheish.Core.Errors;
 
 namespace Kheish.Daemon.Http.ControlPlane;
@@ -12,14 +13,16 @@ namespace Kheish.Daemon.Http.ControlPlane;
 internal sealed class BearerTokenSource
 {
     private readonly string? _file;
+    private readonly byte[]? _utf8File;
     private readonly object _gate = new();
     private byte[]? _digest;
-    private volatile StampBox _stampBox = new(default);
+    private volatile StampBox _stampBox = new(FileStamp.Absent);
 
     private BearerTokenSource(string name, string? file, byte[]? digest)
     {
         Name = name;
         _file = file;
+        _utf8File = file is null ? null : FileStamp.Utf8Path(file);
         _digest = digest;
     }
 
@@ -82,9 +85,10 @@ internal sealed class BearerTokenSource
             return _digest;
         }
 
-        // One stat per request, no lock on the hot path: the file is re-read only when its
-        // stamp changed, so rotation is seen by the very next request.
-        (DateTime, long) stamp = Stamp(_file);
+        // One statx per request on a pre-encoded path, no lock on the hot path: the file is
+        // re-read only when its stamp (inode, size, mtime, ctime) changed, so rotation (also
+        // by symlink swap, as orchestrators do) is seen by the very next request.
+        FileStamp stamp = FileStamp.Of(_utf8File!, _file);
         if (stamp == _stampBox.Value)
         {
             return Volatile.Read(ref _digest);
@@ -92,25 +96,12 @@ internal sealed class BearerTokenSource
 
         lock (_gate)
         {
-            if (Stamp(_file) != _stampBox.Value)
+            if (FileStamp.Of(_utf8File!, _file) != _stampBox.Value)
             {
                 _ = ReadFile();
             }
 
             return _digest;
-        }
-    }
-
-    private static (DateTime Mtime, long Length) Stamp(string file)
-    {
-        try
-        {
-            var info = new FileInfo(file);
-            return info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
-        }
-        catch (IOException)
-        {
-            return (DateTime.MinValue, -1);
         }
     }
 
@@ -120,9 +111,9 @@ internal sealed class BearerTokenSource
     {
         try
         {
-            var info = new FileInfo(_file!);
+            FileStamp stamp = FileStamp.Of(_utf8File!, _file!);
             string value = File.ReadAllText(_file!).Trim();
-            _stampBox = new StampBox((info.LastWriteTimeUtc, info.Length));
+            _stampBox = new StampBox(stamp);
             if (value.Length == 0)
             {
                 _digest = null;
@@ -135,7 +126,7 @@ internal sealed class BearerTokenSource
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             _digest = null;
-            _stampBox = new StampBox((DateTime.MinValue, -1));
+            _stampBox = new StampBox(FileStamp.Absent with { Kind = FileStampKind.Unusable });
             return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {ex.GetType().Name}");
         }
     }
@@ -143,5 +134,5 @@ internal sealed class BearerTokenSource
     private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 
     /// <summary>A tuple published atomically (a struct field could tear between threads).</summary>
-    private sealed record StampBox((DateTime Mtime, long Length) Value);
+    private sealed record StampBox(FileStamp Value);
 }
