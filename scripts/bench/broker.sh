@@ -27,3 +27,26 @@ sed -n '/^benchmark /,$p' "$log"
 
 echo "== per-operation latency, fsync and durable revocation =="
 "$bin" latency "${KHEISH_BENCH_OPS:-200000}"
+
+# Revocation over HTTP, including the durable journal write, beside the raw fsync of the same
+# disk measured just before (issue 5). One connection, so each request waits for its own fsync.
+echo "== revoke over HTTP (durable) vs raw fsync, same run =="
+command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+[ -x artifacts/kheish-daemon ] || scripts/publish.sh >/dev/null
+tmp=$(mktemp -d -p "$KHEISH_BENCH_DIR")
+"artifacts/kheish-daemon" serve --bind 127.0.0.1:0 --state-root "$tmp/state" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$tmp/log" && break; sleep 0.1; done
+url=$(grep -oE 'http://127.0.0.1:[0-9]+' "$tmp/log" | head -1)
+cat > "$tmp/revoke.lua" <<'LUA'
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "/v1/runtime/auth/subjects/agent:bench-" .. counter .. "/revoke")
+end
+LUA
+"$bin" latency 2000 2>/dev/null | grep -E "measurement|raw fsync" || true
+out=$(wrk -t1 -c1 -d5s --latency -s "$tmp/revoke.lua" "$url" 2>&1)
+echo "HTTP revoke (1 connection): $(awk '/Requests\/sec/ {print $2}' <<<"$out") req/s, p50 $(awk '$1=="50%" {print $2}' <<<"$out"), p99 $(awk '$1=="99%" {print $2}' <<<"$out")$(awk '/Non-2xx/ {print "  NON-2xx " $4}' <<<"$out")"
+kill "$pid"; wait "$pid" 2>/dev/null || true
+rm -rf "$tmp"
