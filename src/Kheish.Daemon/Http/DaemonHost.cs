@@ -93,6 +93,7 @@ internal static class DaemonHost
         }));
 
         WebApplication app = builder.Build();
+        app.UseMiddleware<LastResortMiddleware>();
         app.UseRouting();
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Control, control => control.UseMiddleware<ControlPlaneAuthMiddleware>());
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Agent, agent => agent.UseMiddleware<AgentPlaneAuthMiddleware>());
