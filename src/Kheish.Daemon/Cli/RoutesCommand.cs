@@ -42,6 +42,10 @@ internal static class RoutesCommand
         bool json = CommonOptions.IsJson(parseResult);
         IAuthRefCatalog catalog = CatalogFactory(CommonOptions.GetStateRoot(parseResult), parseResult.GetValue(CommonOptions.Offline));
         RoutesCheckResult result = RoutesFile.LoadAndCheck(path, catalog);
+        foreach (string warning in result.Warnings)
+        {
+            CliOutput.Warn(warning);
+        }
 
         if (!result.IsOk)
         {
@@ -52,7 +56,7 @@ internal static class RoutesCommand
             }
 
             CliOutput.WriteJson(
-                new RoutesCheckReport(false, path, null, [], [.. result.Problems.Select(p => new RoutesProblemView(p.Code, p.Message, p.Route, p.Field))], new CliError(error.Code, error.Message)),
+                new RoutesCheckReport(false, path, null, [], [.. result.Problems.Select(p => new RoutesProblemView(p.Code, p.Message, p.Route, p.Field))], result.Warnings, new CliError(error.Code, error.Message)),
                 RoutesCliJsonContext.Default.RoutesCheckReport);
             CliOutput.Error.WriteLine($"error: {error.Message}");
             return ExitCodes.For(error.Kind);
@@ -62,7 +66,7 @@ internal static class RoutesCommand
         if (json)
         {
             CliOutput.WriteJson(
-                new RoutesCheckReport(true, path, config.DefaultRoute.Value, [.. config.Routes.Select(r => Summarize(r, config))], [], null),
+                new RoutesCheckReport(true, path, config.DefaultRoute.Value, [.. config.Routes.Select(r => Summarize(r, config))], [], result.Warnings, null),
                 RoutesCliJsonContext.Default.RoutesCheckReport);
             return ExitCodes.Ok;
         }
@@ -100,6 +104,7 @@ internal sealed record RoutesCheckReport(
     string? DefaultRoute,
     IReadOnlyList<RouteSummary> Routes,
     IReadOnlyList<RoutesProblemView> Problems,
+    IReadOnlyList<string> Warnings,
     CliError? Error);
 
 /// <summary>A route as <c>routes check</c> shows it: where its key comes from, never the key.</summary>
