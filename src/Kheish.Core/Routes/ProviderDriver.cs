@@ -14,7 +14,9 @@ internal sealed class ProviderDriver
     private const string Authorization = "Authorization";
 
     public static readonly ProviderDriver Anthropic = new("anthropic", "https://api.anthropic.com", ["x-api-key"]);
-    public static readonly ProviderDriver Google = new("google", "https://generativelanguage.googleapis.com", ["x-goog-api-key"]);
+
+    // Google also accepts the key as "?key=", so an agent could smuggle one in the URL.
+    public static readonly ProviderDriver Google = new("google", "https://generativelanguage.googleapis.com", ["x-goog-api-key"], ["key"]);
     public static readonly ProviderDriver OpenAI = new("openai", "https://api.openai.com/v1", [Authorization]);
     public static readonly ProviderDriver OpenRouter = new("openrouter", "https://openrouter.ai/api/v1", [Authorization]);
     public static readonly ProviderDriver XAI = new("xai", "https://api.x.ai/v1", [Authorization]);
@@ -28,11 +30,12 @@ internal sealed class ProviderDriver
     public static FrozenSet<string> AllCredentialHeaderNames { get; } =
         All.SelectMany(d => d.CredentialHeaderNames).Append("Proxy-Authorization").ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
-    private ProviderDriver(string name, string defaultBaseUrl, string[] credentialHeaders)
+    private ProviderDriver(string name, string defaultBaseUrl, string[] credentialHeaders, string[]? credentialQueryParameters = null)
     {
         Name = name;
         DefaultBaseUrl = new Uri(defaultBaseUrl, UriKind.Absolute);
         CredentialHeaderNames = credentialHeaders.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+        CredentialQueryParameterNames = (credentialQueryParameters ?? []).ToFrozenSet(StringComparer.Ordinal);
     }
 
     /// <summary>The routes-file spelling, also the secret store's provider name.</summary>
@@ -42,6 +45,9 @@ internal sealed class ProviderDriver
 
     /// <summary>Headers that carry this driver's credential (compare case-insensitively).</summary>
     public FrozenSet<string> CredentialHeaderNames { get; }
+
+    /// <summary>Query parameters that carry this driver's credential; the egress proxy drops them from agent requests.</summary>
+    public FrozenSet<string> CredentialQueryParameterNames { get; }
 
     public static bool TryParse(string? name, out ProviderDriver driver)
     {

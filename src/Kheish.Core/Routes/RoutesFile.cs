@@ -59,7 +59,32 @@ internal static class RoutesFile
             return Failed(path, new RouteProblem("routes_file_unreadable", $"the file cannot be read ({ex.GetType().Name})"));
         }
 
-        return Check(bytes, path, catalog, defaultRouteOverride, environment);
+        RoutesCheckResult result = Check(bytes, path, catalog, defaultRouteOverride, environment);
+        return result with { Warnings = ExposureWarnings(path, result) };
+    }
+
+    /// <summary>An inline api_key in a file other users can read is a leak waiting to happen; say so (not fatal: the operator owns the file).</summary>
+    private static string[] ExposureWarnings(string path, RoutesCheckResult result)
+    {
+        if (result.Config is null || !result.Config.Routes.Any(r => r.Credential is RouteCredential.InlineApiKey))
+        {
+            return [];
+        }
+
+        try
+        {
+            UnixFileMode mode = File.GetUnixFileMode(path);
+            if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
+            {
+                return [$"routes file {path} holds an inline api_key and is readable by other users (mode {Convert.ToString((int)mode, 8)}); chmod 600 it, or use auth_ref / api_key_env"];
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The file was just read; a failing stat only loses the warning.
+        }
+
+        return [];
     }
 
     /// <summary>Validates and resolves routes-file content; <paramref name="source"/> names it in messages.</summary>
@@ -590,6 +615,9 @@ internal static class RoutesFile
 internal sealed record RoutesCheckResult(string? Source, RoutesConfig? Config, IReadOnlyList<RouteProblem> Problems)
 {
     public const string Code = "routes_invalid";
+
+    /// <summary>Things worth fixing that do not make the file unusable.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(true, nameof(Config))]
     public bool IsOk => Config is not null && Problems.Count == 0;

@@ -1159,7 +1159,8 @@ internal sealed class TomlParser
         int column = 1;
         foreach (char c in before[lineStart..])
         {
-            if (!char.IsLowSurrogate(c))
+            // A byte-order mark is not a column; a surrogate pair is one.
+            if (!char.IsLowSurrogate(c) && c != '\uFEFF')
             {
                 column++;
             }

@@ -34,6 +34,10 @@ internal static class RoutesCommand
         bool json = CommonOptions.IsJson(parseResult);
         IAuthRefCatalog catalog = AuthRefCatalogs.For(parseResult);
         RoutesCheckResult result = RoutesFile.LoadAndCheck(path, catalog);
+        foreach (string warning in result.Warnings)
+        {
+            CliOutput.Warn(warning);
+        }
 
         if (!result.IsOk)
         {
@@ -44,7 +48,7 @@ internal static class RoutesCommand
             }
 
             CliOutput.WriteJson(
-                new RoutesCheckReport(false, path, null, [], [.. result.Problems.Select(p => new RoutesProblemView(p.Code, p.Message, p.Route, p.Field))], new CliError(error.Code, error.Message)),
+                new RoutesCheckReport(false, path, null, [], [.. result.Problems.Select(p => new RoutesProblemView(p.Code, p.Message, p.Route, p.Field))], result.Warnings, new CliError(error.Code, error.Message)),
                 RoutesCliJsonContext.Default.RoutesCheckReport);
             CliOutput.Error.WriteLine($"error: {error.Message}");
             return ExitCodes.For(error.Kind);
@@ -54,7 +58,7 @@ internal static class RoutesCommand
         if (json)
         {
             CliOutput.WriteJson(
-                new RoutesCheckReport(true, path, config.DefaultRoute.Value, [.. config.Routes.Select(r => Summarize(r, config))], [], null),
+                new RoutesCheckReport(true, path, config.DefaultRoute.Value, [.. config.Routes.Select(r => Summarize(r, config))], [], result.Warnings, null),
                 RoutesCliJsonContext.Default.RoutesCheckReport);
             return ExitCodes.Ok;
         }
@@ -92,6 +96,7 @@ internal sealed record RoutesCheckReport(
     string? DefaultRoute,
     IReadOnlyList<RouteSummary> Routes,
     IReadOnlyList<RoutesProblemView> Problems,
+    IReadOnlyList<string> Warnings,
     CliError? Error);
 
 /// <summary>A route as <c>routes check</c> shows it: where its key comes from, never the key.</summary>

@@ -85,4 +85,11 @@ public sealed class ProviderDriverTests
 
         Assert.DoesNotContain("sk-x", ex.Message);
     }
+
+    [Fact]
+    public void Google_names_its_key_query_parameter_for_stripping()
+    {
+        Assert.Equal(["key"], ProviderDriver.Google.CredentialQueryParameterNames.ToArray());
+        Assert.Empty(ProviderDriver.OpenAI.CredentialQueryParameterNames);
+    }
 }

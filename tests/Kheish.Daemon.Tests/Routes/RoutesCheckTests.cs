@@ -181,4 +181,19 @@ public sealed class RoutesCheckTests
         Assert.Contains("none.toml", r.Stderr);
         Assert.Contains("does not exist", r.Stderr);
     }
+
+    [Fact]
+    public async Task An_inline_key_in_a_file_others_can_read_gets_a_warning()
+    {
+        using var dir = new TempDir();
+        string file = dir.File("routes.toml");
+        await File.WriteAllTextAsync(file, "version = 1\n[routes.a]\ndriver = \"xai\"\ndefault_model = \"grok\"\napi_key = \"k\"\n");
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        CliResult r = await Support.Cli.RunAsync("routes", "check", "--routes-file", file);
+
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("warning: routes file", r.Stderr);
+        Assert.Contains("chmod 600", r.Stderr);
+    }
 }
