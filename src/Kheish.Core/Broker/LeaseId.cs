@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Security.Cryptography;
 using Kheish.Core.Errors;
 
 namespace Kheish.Core.Broker;
@@ -15,9 +14,6 @@ internal readonly record struct LeaseId
     private LeaseId(string value) => Value = value;
 
     public string Value { get; }
-
-    public static LeaseId New(string prefix) =>
-        new(prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(HexDigits / 2)));
 
     public static Result<LeaseId> Parse(string? text)
     {

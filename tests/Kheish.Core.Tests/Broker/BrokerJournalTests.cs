@@ -107,5 +107,53 @@ public sealed class BrokerJournalTests : IDisposable
         Assert.Equal(BrokerErrors.LeaseUnknown, reopened.Validate(later.Token, new RouteAudience("anthropic", "anthropic.default")).Error?.Code);
     }
 
+    [Fact]
+    public void Concurrent_revocations_and_rewrites_replay_to_the_state_in_memory()
+    {
+        string[] slots = Enumerable.Range(0, 6).Select(i => "slot" + i).ToArray();
+        Parallel.For(0, 6 * 40, i =>
+        {
+            string slot = slots[i % slots.Length];
+            if (i % 3 == 0)
+            {
+                _f.Broker.OnSlotRewritten(slot);
+            }
+            else
+            {
+                _f.Broker.RevokeSlot(slot);
+            }
+        });
+        string?[] live = slots.Select(s => _f.Broker.CheckSlot(s)?.Code).ToArray();
+
+        CredentialBroker reopened = _f.Reopen();
+
+        Assert.Equal(live, slots.Select(s => reopened.CheckSlot(s)?.Code).ToArray());
+    }
+
+    [Fact]
+    public void Codec_output_with_newlines_is_wrapped_and_read_back()
+    {
+        using var f = new BrokerFixture(new MultiLineCodec());
+        f.Broker.RevokeSlot("a");
+        f.Broker.RevokeSlot("b");
+
+        CredentialBroker reopened = f.Reopen();
+
+        Assert.Equal(2, File.ReadAllLines(f.JournalPath).Length);
+        Assert.All(File.ReadAllLines(f.JournalPath), line => Assert.StartsWith("b64:", line));
+        Assert.Equal(BrokerErrors.SlotRevoked, reopened.CheckSlot("b")?.Code);
+    }
+
     public void Dispose() => _f.Dispose();
+
+    /// <summary>An envelope that spans lines, like pretty-printed JSON.</summary>
+    private sealed class MultiLineCodec : IStateFileCodec
+    {
+        public bool IsPlain => false;
+
+        public byte[] Encode(byte[] json, string purpose) => [.. "envelope\n"u8, .. json];
+
+        public Result<byte[]> Decode(byte[] file, string purpose) =>
+            file.AsSpan().StartsWith("envelope\n"u8) ? file[9..] : KheishError.Misconfigured("bad_envelope", "not an envelope");
+    }
 }
