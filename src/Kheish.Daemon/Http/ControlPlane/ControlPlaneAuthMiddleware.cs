@@ -163,12 +163,9 @@ internal sealed class ControlPlaneAuthMiddleware(
     }
 }
 
-/// <summary>The client address is the socket's, IPv4-mapped IPv6 normalised.</summary>
+/// <summary>The client address is the socket's, normalised as the agent plane does (IPv4-mapped IPv6, zone ids).</summary>
 internal static class ClientAddress
 {
-    public static IPAddress Of(HttpContext context)
-    {
-        IPAddress ip = context.Connection.RemoteIpAddress ?? IPAddress.None;
-        return ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;
-    }
+    public static IPAddress Of(HttpContext context) =>
+        Kheish.Core.Access.IpRule.Normalize(context.Connection.RemoteIpAddress ?? IPAddress.None);
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Kheish.Core.Access;
 using Kheish.Core.Errors;
 
 namespace Kheish.Daemon.Http.ControlPlane;
@@ -58,7 +59,8 @@ internal sealed record ControlPlaneAuthOptions(
             return error;
         }
 
-        bool loopback = IsLoopback(bind.Address);
+        // 127.0.0.0/8 and ::1 (also IPv4-mapped); 0.0.0.0 and :: are not loopback.
+        bool loopback = AgentAccessPolicy.IsLoopback(bind.Address);
         if (mode == HttpAuthMode.None)
         {
             if (!loopback)
@@ -100,16 +102,5 @@ internal sealed record ControlPlaneAuthOptions(
         }
 
         return new ControlPlaneAuthOptions(mode, true, admin, ro);
-    }
-
-    /// <summary>127.0.0.0/8 and ::1 (also as IPv4-mapped). 0.0.0.0 and :: are NOT loopback.</summary>
-    public static bool IsLoopback(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        return IPAddress.IsLoopback(address);
     }
 }

@@ -29,6 +29,6 @@ internal sealed class OriginPolicy(IReadOnlyCollection<string> extraOrigins)
             return true;
         }
 
-        return System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && ControlPlaneAuthOptions.IsLoopback(ip);
+        return System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && Kheish.Core.Access.AgentAccessPolicy.IsLoopback(ip);
     }
 }
