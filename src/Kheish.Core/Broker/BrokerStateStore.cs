@@ -25,11 +25,14 @@ internal sealed class BrokerStateStore : IDisposable
     public BrokerStateStore(string snapshotPath, IStateFileCodec codec)
     {
         _snapshotPath = snapshotPath;
-        _journalPath = Path.ChangeExtension(snapshotPath, ".journal");
+        _journalPath = JournalPathFor(snapshotPath);
         _codec = codec;
     }
 
     public string SnapshotPath => _snapshotPath;
+
+    /// <summary>The journal that sits beside a snapshot (<c>.journal</c> for <c>.json</c>).</summary>
+    public static string JournalPathFor(string snapshotPath) => Path.ChangeExtension(snapshotPath, ".journal");
 
     public string JournalPath => _journalPath;
 

@@ -1,5 +1,6 @@
 using Kheish.Core.Broker;
 using Kheish.Core.Errors;
+using Kheish.Core.Storage;
 
 namespace Kheish.Core.Crypto;
 
@@ -9,7 +10,7 @@ namespace Kheish.Core.Crypto;
 /// <c>secrets rekey</c> uses. A plaintext file written before a key was configured is still
 /// read, and is encrypted on its next save.
 /// </summary>
-internal sealed class EnvelopeStateFileCodec(MasterKey key) : IStateFileCodec
+internal sealed class EnvelopeStateFileCodec(MasterKey key, StateRoot root) : IStateFileCodec
 {
     public bool IsPlain => false;
 
@@ -19,13 +20,17 @@ internal sealed class EnvelopeStateFileCodec(MasterKey key) : IStateFileCodec
         EnvelopeCodec.IsEnvelope(file) ? EnvelopeCodec.Open(file, key, RelativePath(purpose), RelativePath(purpose)) : file;
 
     /// <summary>The codec for a state root: encrypted with a master key, else plain 0600 JSON.</summary>
-    public static IStateFileCodec For(MasterKey? key) => key is null ? PlainStateFileCodec.Instance : new EnvelopeStateFileCodec(key);
+    public static IStateFileCodec For(MasterKey? key, StateRoot root) =>
+        key is null ? PlainStateFileCodec.Instance : new EnvelopeStateFileCodec(key, root);
 
-    private static string RelativePath(string purpose) => purpose switch
+    /// <summary>The file a purpose is stored in, relative to the state root (what rekey binds to).</summary>
+    private string RelativePath(string purpose) => purpose switch
     {
-        BrokerState.Purpose => "auth/global-slots.broker-state.json",
-        BrokerJournalRecord.Purpose => "auth/global-slots.broker-state.journal",
-        SessionState.Purpose => "auth/sessions.json",
+        BrokerState.Purpose => Relative(root.BrokerStateFile),
+        BrokerJournalRecord.Purpose => Relative(BrokerStateStore.JournalPathFor(root.BrokerStateFile)),
+        SessionState.Purpose => Relative(SessionRegistry.PathFor(root)),
         _ => purpose,
     };
+
+    private string Relative(string path) => Path.GetRelativePath(root.FullPath, path);
 }

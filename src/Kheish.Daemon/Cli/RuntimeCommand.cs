@@ -122,7 +122,7 @@ internal static class RuntimeCommand
         {
             Result<MasterKey?> key = MasterKey.FromEnvironment(Environment.GetEnvironmentVariable);
             return key.IsOk
-                ? new OfflineBrokerAdministration(root, EnvelopeStateFileCodec.For(key.Value))
+                ? new OfflineBrokerAdministration(root, EnvelopeStateFileCodec.For(key.Value, root))
                 : key.Error;
         }
 

@@ -332,10 +332,10 @@ internal static class SecretsCommand
 
         // The broker journal is a file of envelope lines, which the envelope scan does not
         // re-encrypt: fold it into the snapshot (under the current key) first.
-        string journal = Path.Combine(root.AuthDirectory, "global-slots.broker-state.journal");
+        string journal = Core.Broker.BrokerStateStore.JournalPathFor(root.BrokerStateFile);
         if (File.Exists(journal) && new FileInfo(journal).Length > 0)
         {
-            Result<Core.Broker.CredentialBroker> broker = Core.Broker.CredentialBroker.Open(root, new EnvelopeStateFileCodec(current.Value));
+            Result<Core.Broker.CredentialBroker> broker = Core.Broker.CredentialBroker.Open(root, new EnvelopeStateFileCodec(current.Value, root));
             if (!broker.IsOk)
             {
                 return broker.Error;

@@ -224,7 +224,7 @@ internal static partial class ServeCommand
         }
 
         await using ExternalActionLedger ledgerHandle = ledger;
-        IStateFileCodec codec = EnvelopeStateFileCodec.For(masterKey);
+        IStateFileCodec codec = EnvelopeStateFileCodec.For(masterKey, root);
         if (!CredentialBroker.Open(root, codec).TryGetValue(out CredentialBroker? broker, out error))
         {
             return CliOutput.Fail(error, json);
