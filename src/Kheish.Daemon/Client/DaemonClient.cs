@@ -88,20 +88,13 @@ internal sealed class DaemonClient : IDisposable
             return KheishError.BadRequest("invalid_base_url", $"--base-url '{baseUrl}' is not an http(s) URL");
         }
 
-        if (token is not null && tokenFile is not null)
+        if (!Http.ControlPlane.TokenInputs.Resolve("the control-plane token", "--token", token, tokenFile, "KHEISH_DAEMON_TOKEN", getEnv)
+                .TryGetValue(out var input, out KheishError? conflict))
         {
-            return KheishError.BadRequest("conflicting_token_sources", "give --token or --token-file, not both");
+            return conflict;
         }
 
-        if (token is null && tokenFile is null)
-        {
-            token = Blank(getEnv("KHEISH_DAEMON_TOKEN"));
-            tokenFile = Blank(getEnv("KHEISH_DAEMON_TOKEN_FILE"));
-            if (token is not null && tokenFile is not null)
-            {
-                return KheishError.BadRequest("conflicting_token_sources", "KHEISH_DAEMON_TOKEN and KHEISH_DAEMON_TOKEN_FILE are both set; unset one");
-            }
-        }
+        (token, tokenFile) = input;
 
         if (tokenFile is not null)
         {
@@ -165,6 +158,4 @@ internal sealed class DaemonClient : IDisposable
         };
         return new KheishError(code, kind, detail);
     }
-
-    private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 }

@@ -37,20 +37,12 @@ internal sealed class BearerTokenSource
     public static Result<BearerTokenSource?> Create(
         string name, string flagName, string? inline, string? file, string envName, Func<string, string?> getEnv)
     {
-        if (inline is not null && file is not null)
+        if (!TokenInputs.Resolve($"the {name} token", flagName, inline, file, envName, getEnv).TryGetValue(out var input, out KheishError? conflict))
         {
-            return KheishError.BadRequest("conflicting_token_sources", $"give the {name} token as {flagName} or {flagName}-file, not both");
+            return conflict;
         }
 
-        if (inline is null && file is null)
-        {
-            inline = Blank(getEnv(envName));
-            file = Blank(getEnv(envName + "_FILE"));
-            if (inline is not null && file is not null)
-            {
-                return KheishError.BadRequest("conflicting_token_sources", $"{envName} and {envName}_FILE are both set; unset one");
-            }
-        }
+        (inline, file) = input;
 
         if (inline is not null)
         {
@@ -130,8 +122,6 @@ internal sealed class BearerTokenSource
             return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {ex.GetType().Name}");
         }
     }
-
-    private static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 
     /// <summary>A tuple published atomically (a struct field could tear between threads).</summary>
     private sealed record StampBox(FileStamp Value);
