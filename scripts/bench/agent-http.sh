@@ -4,7 +4,8 @@
 # Lookup is by digest, so 1,000 keys must cost the same as 1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+. scripts/lib/bench-common.sh
+need_wrk
 bin=$(pwd)/artifacts/kheish-daemon
 dur=${BENCH_SECONDS:-6}
 rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
@@ -25,8 +26,7 @@ json.dump(doc, open(path, "w"))
 PY
   "$bin" serve --bind 127.0.0.1:0 --state-root "$tmp/state" --project-root "$tmp/project" 2>"$tmp/log" &
   pid=$!
-  for _ in $(seq 50); do grep -q "listening on" "$tmp/log" && break; sleep 0.1; done
-  url=$(grep -oE 'http://127.0.0.1:[0-9]+' "$tmp/log" | head -1)
+  url=$(daemon_url "$tmp/log")
   wrk -t1 -c4 -d1s "$url/healthz" >/dev/null 2>&1
   h=$(wrk -t2 -c32 -d"${dur}s" --latency "$url/healthz" 2>&1)
   w=$(wrk -t2 -c32 -d"${dur}s" --latency -H "X-API-Key: $key" "$url/agent/v1/whoami" 2>&1)

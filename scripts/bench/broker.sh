@@ -9,6 +9,7 @@
 #      KHEISH_BENCH_OPS (operations per latency measurement, default 200000).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/bench-common.sh
 export KHEISH_BENCH_DIR="${KHEISH_BENCH_DIR:-$PWD/.cache/bench}"
 mkdir -p "$KHEISH_BENCH_DIR"
 
@@ -31,13 +32,12 @@ echo "== per-operation latency, fsync and durable revocation =="
 # Revocation over HTTP, including the durable journal write, beside the raw fsync of the same
 # disk measured just before (issue 5). One connection, so each request waits for its own fsync.
 echo "== revoke over HTTP (durable) vs raw fsync, same run =="
-command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+need_wrk
 [ -x artifacts/kheish-daemon ] || scripts/publish.sh >/dev/null
 tmp=$(mktemp -d -p "$KHEISH_BENCH_DIR")
 "artifacts/kheish-daemon" serve --bind 127.0.0.1:0 --state-root "$tmp/state" 2>"$tmp/log" &
 pid=$!
-for _ in $(seq 50); do grep -q "listening on" "$tmp/log" && break; sleep 0.1; done
-url=$(grep -oE 'http://127.0.0.1:[0-9]+' "$tmp/log" | head -1)
+url=$(daemon_url "$tmp/log")
 cat > "$tmp/revoke.lua" <<'LUA'
 counter = 0
 request = function()

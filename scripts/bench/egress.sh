@@ -7,6 +7,7 @@
 # Prints req/s, p50/p99 and the ratios. Targets: ours >= 0.5 x nginx req/s; p50 added <= 1 ms.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/bench-common.sh
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
@@ -69,8 +70,7 @@ key=$("$bin" security generate-key --project-root "$tmp/project" --principal age
 "$bin" serve --bind 127.0.0.1:0 --state-root "$tmp/state" --project-root "$tmp/project" --routes-file "$tmp/routes.toml" \
   --http-admin-token "$(head -c 32 /dev/urandom | base64)" 2>"$tmp/log" &
 pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$tmp/log" && break; sleep 0.1; done
-url=$(grep -oE 'http://127.0.0.1:[0-9]+' "$tmp/log" | head -1)
+url=$(daemon_url "$tmp/log" 100)
 [ -n "$url" ] || { cat "$tmp/log"; exit 1; }
 
 direct="http://127.0.0.1:$up_port/v1/models"

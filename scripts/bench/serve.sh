@@ -4,14 +4,14 @@
 # ratio, and the idle RSS of the AOT binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-command -v wrk >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+. scripts/lib/bench-common.sh
+need_wrk
 bin=artifacts/kheish-daemon
 tmp=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 head -c 32 /dev/urandom | base64 > "$tmp/admin"; head -c 32 /dev/urandom | base64 > "$tmp/ro"
 "$bin" serve --bind 127.0.0.1:0 --state-root "$tmp/state" --http-admin-token-file "$tmp/admin" --http-readonly-token-file "$tmp/ro" 2>"$tmp/log" &
 pid=$!
-for _ in $(seq 50); do grep -q "listening on" "$tmp/log" && break; sleep 0.1; done
-url=$(grep -oE 'http://127.0.0.1:[0-9]+' "$tmp/log" | head -1)
+url=$(daemon_url "$tmp/log")
 sleep 0.5
 rss_idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 dur=${BENCH_SECONDS:-8}
