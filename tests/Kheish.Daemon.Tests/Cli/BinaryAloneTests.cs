@@ -28,44 +28,44 @@ public sealed class BinaryAloneTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    [Fact]
+    [Test]
     public async Task Version_names_nsec_and_the_embedded_libsodium_1_0_22()
     {
         CliResult r = await RunAloneAsync(["--version"]);
 
-        Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Matches(@"(?m)^ed25519: NSec\.Cryptography 26\.4\.0, libsodium 1\.0\.22 \(embedded\)$", r.Stdout);
+        await Assert.That(r.ExitCode).IsEqualTo(0).Because(r.ToString());
+        await Assert.That(r.Stdout).Matches(@"(?m)^ed25519: NSec\.Cryptography 26\.4\.0, libsodium 1\.0\.22 \(embedded\)$");
     }
 
-    [Fact]
+    [Test]
     public async Task Alone_in_an_empty_directory_it_derives_the_rfc8032_public_key()
     {
         CliResult r = await RunAloneAsync(
             ["--state-root", _dir.StateRoot, "audit", "public-key"],
             new Dictionary<string, string?> { ["KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY"] = Rfc8032Seed });
 
-        Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Equal(Rfc8032PublicKey, r.Stdout.Trim());
-        Assert.Equal([_binary], Directory.GetFileSystemEntries(_binDir));
+        await Assert.That(r.ExitCode).IsEqualTo(0).Because(r.ToString());
+        await Assert.That(r.Stdout.Trim()).IsEqualTo(Rfc8032PublicKey);
+        await Assert.That(Directory.GetFileSystemEntries(_binDir)).IsEquivalentTo([_binary]);
     }
 
-    [Fact]
+    [Test]
     public async Task Alone_in_an_empty_directory_it_signs_a_fresh_ledger_that_verifies()
     {
         CliResult stress = await RunAloneAsync(["--state-root", _dir.StateRoot, "audit", "stress", "--count", "5", "--producers", "2", "--run", "alone"]);
-        Assert.True(stress.ExitCode == 0, stress.ToString());
-        Assert.Equal(5, stress.Stdout.Split('\n').Count(l => l.StartsWith("ack ", StringComparison.Ordinal)));
+        await Assert.That(stress.ExitCode).IsEqualTo(0).Because(stress.ToString());
+        await Assert.That(stress.Stdout.Split('\n').Count(l => l.StartsWith("ack ", StringComparison.Ordinal))).IsEqualTo(5);
 
         CliResult key = await RunAloneAsync(["--state-root", _dir.StateRoot, "audit", "public-key"]);
-        Assert.True(key.ExitCode == 0, key.ToString());
+        await Assert.That(key.ExitCode).IsEqualTo(0).Because(key.ToString());
         CliResult verify = await RunAloneAsync(["--state-root", _dir.StateRoot, "runs", "verify", "--all", "--public-key", key.Stdout.Trim()]);
 
-        Assert.True(verify.ExitCode == 0, verify.ToString());
-        Assert.StartsWith($"OK: 1 bucket(s), 5 record(s) verified; signed by pinned key {key.Stdout.Trim()}", verify.Stdout);
-        Assert.Equal([_binary], Directory.GetFileSystemEntries(_binDir));
+        await Assert.That(verify.ExitCode).IsEqualTo(0).Because(verify.ToString());
+        await Assert.That(verify.Stdout).StartsWith($"OK: 1 bucket(s), 5 record(s) verified; signed by pinned key {key.Stdout.Trim()}");
+        await Assert.That(Directory.GetFileSystemEntries(_binDir)).IsEquivalentTo([_binary]);
     }
 
-    [Fact]
+    [Test]
     public async Task A_libsodium_beside_the_binary_or_on_LD_LIBRARY_PATH_is_never_loaded()
     {
         // A file that is no ELF at all: if the binary dlopen()ed it, signing would fail.
@@ -87,8 +87,8 @@ public sealed class BinaryAloneTests : IDisposable
                 ["LD_LIBRARY_PATH"] = decoys,
             });
 
-        Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Equal(Rfc8032PublicKey, r.Stdout.Trim());
+        await Assert.That(r.ExitCode).IsEqualTo(0).Because(r.ToString());
+        await Assert.That(r.Stdout.Trim()).IsEqualTo(Rfc8032PublicKey);
     }
 
     /// <summary>Runs the copied binary with the empty directory as its working directory.</summary>
