@@ -36,7 +36,7 @@ fi
 passed=0; failed=0; skipped=0; broken=0
 for proj in tests/*/*.csproj; do
   name=$(basename "$proj" .csproj)
-  exe="$(dirname "$proj")/bin/Debug/$(cat artifacts/kheish-daemon.tfm 2>/dev/null || echo net10.0)/$name"
+  exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
   [ -x "$exe" ] || exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
   echo "== $name =="
   log=$(mktemp)
