@@ -37,7 +37,6 @@ passed=0; failed=0; skipped=0; broken=0
 for proj in tests/*/*.csproj; do
   name=$(basename "$proj" .csproj)
   exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
-  [ -x "$exe" ] || exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
   echo "== $name =="
   log=$(mktemp)
   "$exe" --no-progress --disable-logo ${KHEISH_TEST_ARGS:-} 2>&1 | tee "$log"
