@@ -33,7 +33,7 @@ public sealed class BinaryAloneTests : IDisposable
     {
         CliResult r = await RunAloneAsync(["--version"]);
 
-        await Assert.That(r.ExitCode).IsEqualTo(0).Because(r.ToString());
+        await Assert.That(r.ExitCode == 0).IsTrue().Because(r.ToString());
         await Assert.That(r.Stdout).Matches(@"(?m)^ed25519: NSec\.Cryptography 26\.4\.0, libsodium 1\.0\.22 \(embedded\)$");
     }
 
@@ -44,25 +44,25 @@ public sealed class BinaryAloneTests : IDisposable
             ["--state-root", _dir.StateRoot, "audit", "public-key"],
             new Dictionary<string, string?> { ["KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY"] = Rfc8032Seed });
 
-        await Assert.That(r.ExitCode).IsEqualTo(0).Because(r.ToString());
+        await Assert.That(r.ExitCode == 0).IsTrue().Because(r.ToString());
         await Assert.That(r.Stdout.Trim()).IsEqualTo(Rfc8032PublicKey);
-        await Assert.That(Directory.GetFileSystemEntries(_binDir)).IsEquivalentTo([_binary]);
+        await Assert.That(Directory.GetFileSystemEntries(_binDir)).IsEquivalentTo([_binary], CollectionOrdering.Matching);
     }
 
     [Test]
     public async Task Alone_in_an_empty_directory_it_signs_a_fresh_ledger_that_verifies()
     {
         CliResult stress = await RunAloneAsync(["--state-root", _dir.StateRoot, "audit", "stress", "--count", "5", "--producers", "2", "--run", "alone"]);
-        await Assert.That(stress.ExitCode).IsEqualTo(0).Because(stress.ToString());
+        await Assert.That(stress.ExitCode == 0).IsTrue().Because(stress.ToString());
         await Assert.That(stress.Stdout.Split('\n').Count(l => l.StartsWith("ack ", StringComparison.Ordinal))).IsEqualTo(5);
 
         CliResult key = await RunAloneAsync(["--state-root", _dir.StateRoot, "audit", "public-key"]);
-        await Assert.That(key.ExitCode).IsEqualTo(0).Because(key.ToString());
+        await Assert.That(key.ExitCode == 0).IsTrue().Because(key.ToString());
         CliResult verify = await RunAloneAsync(["--state-root", _dir.StateRoot, "runs", "verify", "--all", "--public-key", key.Stdout.Trim()]);
 
-        await Assert.That(verify.ExitCode).IsEqualTo(0).Because(verify.ToString());
+        await Assert.That(verify.ExitCode == 0).IsTrue().Because(verify.ToString());
         await Assert.That(verify.Stdout).StartsWith($"OK: 1 bucket(s), 5 record(s) verified; signed by pinned key {key.Stdout.Trim()}");
-        await Assert.That(Directory.GetFileSystemEntries(_binDir)).IsEquivalentTo([_binary]);
+        await Assert.That(Directory.GetFileSystemEntries(_binDir)).IsEquivalentTo([_binary], CollectionOrdering.Matching);
     }
 
     [Test]
@@ -87,7 +87,7 @@ public sealed class BinaryAloneTests : IDisposable
                 ["LD_LIBRARY_PATH"] = decoys,
             });
 
-        await Assert.That(r.ExitCode).IsEqualTo(0).Because(r.ToString());
+        await Assert.That(r.ExitCode == 0).IsTrue().Because(r.ToString());
         await Assert.That(r.Stdout.Trim()).IsEqualTo(Rfc8032PublicKey);
     }
 
