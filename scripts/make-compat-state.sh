@@ -5,9 +5,10 @@
 # verifies its ledger, decrypts its store and broker state, and appends to it.
 #
 # Run once; commit what it writes. It builds the old binary in a temporary git worktree
-# (scripts/publish.sh there, ~5-10 min on 2 cores), or uses KHEISH_COMPAT_BIN when set (a binary
-# built from that commit). Nothing here is a real secret: the master key and the slot values are
-# fixed test values, written out in manifest.json so the test can use them.
+# (scripts/publish.sh there, 10-30 min on 2 shared cores) and keeps it in .cache/compat-f2e81d5/,
+# or uses KHEISH_COMPAT_BIN when set. Either way the binary's --version must name that commit.
+# Nothing here is a real secret: the master key and the slot values are fixed test values,
+# written out in manifest.json so the test can use them.
 #
 # What the state root holds:
 #   audit-signing.key                      created by the old daemon on first start
@@ -23,7 +24,7 @@ repo=$PWD
 commit=f2e81d5
 out=tests/Kheish.Daemon.Tests/TestData/compat-v0.1
 # Fixed test key (base64 of 32 bytes): it encrypts test data only.
-master_key="Y29tcGF0LXYwLjEtdGVzdC1tYXN0ZXIta2V5LTMyYg=="
+master_key="a2hlaXNoLWNvbXBhdC12MC4xLXRlc3Qta2V5LTAwMzI="   # base64 of "kheish-compat-v0.1-test-key-0032"
 admin_token="compat-admin-token-not-a-secret-0123456789"
 
 work=$(mktemp -d -p "${TMPDIR:-/tmp}" kheish-compat.XXXXXX)
@@ -35,15 +36,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The old build is kept in .cache/ (git-ignored): a second run does not rebuild.
+cached=.cache/compat-$commit/kheish-daemon
 if [ -n "${KHEISH_COMPAT_BIN:-}" ]; then
   bin=$KHEISH_COMPAT_BIN
+elif [ -x "$cached" ]; then
+  bin=$PWD/$cached
 else
   echo "compat: building kheish-daemon at $commit in a temporary worktree ..." >&2
   git -C "$repo" worktree add --detach "$work/src" "$commit" >/dev/null
   (cd "$work/src" && KHEISH_PUBLISH_TFMS=net10.0 scripts/publish.sh >&2)
-  bin=$work/src/artifacts/kheish-daemon
+  mkdir -p "$(dirname "$cached")"
+  cp "$work/src/artifacts/kheish-daemon" "$cached"
+  bin=$PWD/$cached
 fi
 version=$("$bin" --version | head -1)
+case $version in
+  *+"$(git -C "$repo" rev-parse "$commit")") ;;
+  *) echo "compat: $bin is $version, not a build of $commit" >&2; exit 1 ;;
+esac
 echo "compat: old binary $bin ($version)" >&2
 
 root=$work/state

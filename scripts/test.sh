@@ -36,8 +36,7 @@ fi
 passed=0; failed=0; skipped=0; broken=0
 for proj in tests/*/*.csproj; do
   name=$(basename "$proj" .csproj)
-  exe="$(dirname "$proj")/bin/Debug/$(cat artifacts/kheish-daemon.tfm 2>/dev/null || echo net10.0)/$name"
-  [ -x "$exe" ] || exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
+  exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
   echo "== $name =="
   log=$(mktemp)
   "$exe" --progress off --no-ansi --disable-logo ${KHEISH_TEST_ARGS:-} 2>&1 | tee "$log"

@@ -131,8 +131,8 @@ public sealed class Ed25519Tests
         foreach (JsonElement group in document.RootElement.GetProperty("testGroups").EnumerateArray())
         {
             byte[] publicKey = Convert.FromHexString(group.GetProperty("publicKey").GetProperty("pk").GetString()!);
-            // One imported key per group: consecutive valid and invalid cases run through the
-            // same reused OpenSSL context, as the ledger verifier does.
+            // One imported key per group: consecutive valid and invalid cases go through the same
+            // imported NSec public key, as the ledger verifier's key cache does.
             using Ed25519PublicKey? imported = Ed25519PublicKey.TryImport(publicKey);
             foreach (JsonElement test in group.GetProperty("tests").EnumerateArray())
             {
