@@ -42,6 +42,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private long _records;
     private long _buildTicks;
     private long _syncTicks;
+    private long _pipelined;
     private volatile bool _closed;
 
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
@@ -82,7 +83,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
                 records,
                 batches == 0 ? 0 : (double)records / batches,
                 records == 0 ? 0 : Interlocked.Read(ref _buildTicks) * micros / records,
-                batches == 0 ? 0 : Interlocked.Read(ref _syncTicks) * micros / batches);
+                batches == 0 ? 0 : Interlocked.Read(ref _syncTicks) * micros / batches,
+                Interlocked.Read(ref _pipelined));
         }
     }
 
@@ -248,6 +250,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     /// </summary>
     internal void QueueSync(BucketWriter.BuiltBatch batch)
     {
+        Interlocked.Increment(ref _pipelined);
         try
         {
             _syncs.Add(batch);
