@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using Kheish.Core.Audit;
 using Kheish.Core.Crypto;
 
@@ -46,7 +47,12 @@ internal static class AppendProfile
                 };
                 GC.KeepAlive(r);
             })),
-            ("verifier re-encode (RecordLine of a parsed record)", Time(perStage, () => LedgerEncoding.RecordLine(Sample(key.PublicKeyHex)))),
+            ("record-object path: HashInput + SHA-256 + RecordLine (what the verifier re-encodes; the append path before issue 16)", Time(perStage, () =>
+            {
+                LedgerRecord r = Sample(key.PublicKeyHex);
+                _ = SHA256.HashData(LedgerEncoding.HashInput(r));
+                _ = LedgerEncoding.RecordLine(r);
+            })),
         };
 
         string path = Path.Combine(dir, "profile.jsonl");

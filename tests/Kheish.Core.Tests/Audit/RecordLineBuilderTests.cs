@@ -9,11 +9,11 @@ public sealed class RecordLineBuilderTests
 {
     private const string KeyId = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    [Theory]
-    [InlineData("https://api.example.test/v1/chat")]
-    [InlineData("a\"b\\c<é>😀 ✓")]
-    [InlineData("\"\"\\\\")]
-    public void A_line_built_in_place_equals_the_canonical_record_line_and_its_digest_is_the_record_hash(string target)
+    [Test]
+    [Arguments("https://api.example.test/v1/chat")]
+    [Arguments("a\"b\\c<é>😀 ✓")]
+    [Arguments("\"\"\\\\")]
+    public async Task A_line_built_in_place_equals_the_canonical_record_line_and_its_digest_is_the_record_hash(string target)
     {
         var ev = new ExternalActionEvent(ActionPhase.Completed, "provider_request", target)
         {
@@ -60,17 +60,17 @@ public sealed class RecordLineBuilderTests
             Signature = Convert.ToHexStringLower(signature),
         };
         byte[] line = [.. LedgerEncoding.RecordLine(expected), (byte)'\n'];
-        Assert.Equal(Encoding.UTF8.GetString(line), Encoding.UTF8.GetString(buffer.Written[14..]));
-        Assert.Equal(LedgerEncoding.RecordHash(expected), hash);
-        Assert.Equal("previous line\n", Encoding.UTF8.GetString(buffer.Written[..14]));
+        await Assert.That(Encoding.UTF8.GetString(buffer.Written[14..])).IsEqualTo(Encoding.UTF8.GetString(line));
+        await Assert.That(hash).IsEqualTo(LedgerEncoding.RecordHash(expected));
+        await Assert.That(Encoding.UTF8.GetString(buffer.Written[..14])).IsEqualTo("previous line\n");
     }
 
-    [Fact]
-    public void A_lone_surrogate_has_no_line()
+    [Test]
+    public async Task A_lone_surrogate_has_no_line()
     {
         var ev = new ExternalActionEvent(ActionPhase.Started, "probe", "a\ud800b");
 
-        Assert.ThrowsAny<EncoderFallbackException>(() =>
-            LedgerEncoding.AppendRecordLine(new CanonicalBuffer(), ev, "started", 1, null, Encoding.UTF8.GetBytes(KeyId), new byte[32]));
+        await Assert.That(() =>
+            LedgerEncoding.AppendRecordLine(new CanonicalBuffer(), ev, "started", 1, null, Encoding.UTF8.GetBytes(KeyId), new byte[32])).Throws<EncoderFallbackException>();
     }
 }

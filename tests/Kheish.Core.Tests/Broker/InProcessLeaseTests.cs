@@ -11,32 +11,32 @@ public sealed class InProcessLeaseTests : IDisposable
     private IssuedLease IssueInProcess() =>
         _f.Broker.IssueRouteLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "openai", "openai.default", TimeSpan.FromSeconds(5), inProcess: true).Value;
 
-    [Fact]
-    public void An_in_process_lease_validates_like_any_other()
+    [Test]
+    public async Task An_in_process_lease_validates_like_any_other()
     {
         IssuedLease issued = IssueInProcess();
 
-        Assert.Equal(issued.Lease, _f.Broker.Validate(issued.Token, OpenAi).Value);
+        await Assert.That(_f.Broker.Validate(issued.Token, OpenAi).Value).IsEqualTo(issued.Lease);
     }
 
-    [Fact]
-    public void An_in_process_lease_is_never_written_to_the_state_file()
+    [Test]
+    public async Task An_in_process_lease_is_never_written_to_the_state_file()
     {
         IssuedLease inProcess = IssueInProcess();
         IssuedLease handedOut = _f.IssueRoute();
 
-        Assert.Null(_f.Broker.Flush());
+        await Assert.That(_f.Broker.Flush()).IsNull();
 
         string state = File.ReadAllText(_f.StatePath);
-        Assert.DoesNotContain(inProcess.Lease.Id, state);
-        Assert.DoesNotContain(inProcess.Grant.Id, state);
-        Assert.Contains(handedOut.Lease.Id, state);
+        await Assert.That(state).DoesNotContain(inProcess.Lease.Id);
+        await Assert.That(state).DoesNotContain(inProcess.Grant.Id);
+        await Assert.That(state).Contains(handedOut.Lease.Id);
     }
 
-    [Fact]
-    public void Issuing_only_in_process_leases_leaves_nothing_to_flush()
+    [Test]
+    public async Task Issuing_only_in_process_leases_leaves_nothing_to_flush()
     {
-        Assert.Null(_f.Broker.Flush());
+        await Assert.That(_f.Broker.Flush()).IsNull();
         DateTime written = File.GetLastWriteTimeUtc(_f.StatePath);
         for (int i = 0; i < 100; i++)
         {
@@ -44,22 +44,22 @@ public sealed class InProcessLeaseTests : IDisposable
         }
 
         _f.Clock.Advance(TimeSpan.FromSeconds(6));
-        Assert.Null(_f.Broker.Flush());
+        await Assert.That(_f.Broker.Flush()).IsNull();
 
-        Assert.Equal(written, File.GetLastWriteTimeUtc(_f.StatePath));
-        Assert.Equal(0, _f.Broker.LeaseCount);
+        await Assert.That(File.GetLastWriteTimeUtc(_f.StatePath)).IsEqualTo(written);
+        await Assert.That(_f.Broker.LeaseCount).IsEqualTo(0);
     }
 
-    [Fact]
-    public void Revoking_the_subject_of_an_in_process_lease_is_durable_and_refuses_it_at_once()
+    [Test]
+    public async Task Revoking_the_subject_of_an_in_process_lease_is_durable_and_refuses_it_at_once()
     {
         IssuedLease issued = IssueInProcess();
 
-        Assert.True(_f.Broker.RevokeSubject(BrokerFixture.Agent).IsOk);
+        await Assert.That(_f.Broker.RevokeSubject(BrokerFixture.Agent).IsOk).IsTrue();
 
-        Assert.Equal(BrokerErrors.SubjectRevoked, _f.Broker.Validate(issued.Token, OpenAi).Error?.Code);
+        await Assert.That(_f.Broker.Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.SubjectRevoked);
         CredentialBroker reopened = _f.Reopen();
-        Assert.True(reopened.IsSubjectRevoked(BrokerFixture.Agent));
+        await Assert.That(reopened.IsSubjectRevoked(BrokerFixture.Agent)).IsTrue();
     }
 
     public void Dispose() => _f.Dispose();

@@ -9,8 +9,8 @@ public sealed class FileChangeWatchTests : IDisposable
 
     public FileChangeWatchTests() => Directory.CreateDirectory(_dir);
 
-    [Fact]
-    public void Nothing_changed_means_the_same_generation()
+    [Test]
+    public async Task Nothing_changed_means_the_same_generation()
     {
         string file = Path.Combine(_dir, "token");
         File.WriteAllText(file, "a");
@@ -19,12 +19,12 @@ public sealed class FileChangeWatchTests : IDisposable
 
         long first = watch.Generation();
 
-        Assert.False(watch.IsPolling);
-        Assert.Equal(first, watch.Generation());
+        await Assert.That(watch.IsPolling).IsFalse();
+        await Assert.That(watch.Generation()).IsEqualTo(first);
     }
 
-    [Fact]
-    public void An_in_place_rewrite_is_seen_by_the_very_next_call()
+    [Test]
+    public async Task An_in_place_rewrite_is_seen_by_the_very_next_call()
     {
         string file = Path.Combine(_dir, "token");
         File.WriteAllText(file, "a");
@@ -34,11 +34,11 @@ public sealed class FileChangeWatchTests : IDisposable
 
         File.WriteAllText(file, "b");
 
-        Assert.NotEqual(before, watch.Generation());
+        await Assert.That(watch.Generation()).IsNotEqualTo(before);
     }
 
-    [Fact]
-    public void A_rename_over_the_file_is_seen_by_the_very_next_call()
+    [Test]
+    public async Task A_rename_over_the_file_is_seen_by_the_very_next_call()
     {
         string file = Path.Combine(_dir, "token");
         File.WriteAllText(file, "a");
@@ -49,26 +49,26 @@ public sealed class FileChangeWatchTests : IDisposable
 
         File.Move(file + ".tmp", file, overwrite: true);
 
-        Assert.NotEqual(before, watch.Generation());
+        await Assert.That(watch.Generation()).IsNotEqualTo(before);
     }
 
-    [Fact]
-    public void A_file_in_a_directory_created_after_the_watch_started_is_seen()
+    [Test]
+    public async Task A_file_in_a_directory_created_after_the_watch_started_is_seen()
     {
         string file = Path.Combine(_dir, "later", "security.json");
         using var watch = FileChangeWatch.Create();
         watch.Track(file);
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         long afterDirectory = watch.Generation();
-        Assert.Equal(afterDirectory, watch.Generation());
+        await Assert.That(watch.Generation()).IsEqualTo(afterDirectory);
 
         File.WriteAllText(file, "{}");
 
-        Assert.NotEqual(afterDirectory, watch.Generation());
+        await Assert.That(watch.Generation()).IsNotEqualTo(afterDirectory);
     }
 
-    [Fact]
-    public void A_permission_change_on_a_parent_directory_is_seen()
+    [Test]
+    public async Task A_permission_change_on_a_parent_directory_is_seen()
     {
         string file = Path.Combine(_dir, "sub", "token");
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
@@ -79,11 +79,11 @@ public sealed class FileChangeWatchTests : IDisposable
 
         File.SetUnixFileMode(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
-        Assert.NotEqual(before, watch.Generation());
+        await Assert.That(watch.Generation()).IsNotEqualTo(before);
     }
 
-    [Fact]
-    public void A_path_through_a_symbolic_link_falls_back_to_checking_every_time()
+    [Test]
+    public async Task A_path_through_a_symbolic_link_falls_back_to_checking_every_time()
     {
         string target = Path.Combine(_dir, "real");
         File.WriteAllText(target, "a");
@@ -93,8 +93,8 @@ public sealed class FileChangeWatchTests : IDisposable
 
         watch.Track(link);
 
-        Assert.True(watch.IsPolling);
-        Assert.NotEqual(watch.Generation(), watch.Generation());
+        await Assert.That(watch.IsPolling).IsTrue();
+        await Assert.That(watch.Generation()).IsNotEqualTo(watch.Generation());
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

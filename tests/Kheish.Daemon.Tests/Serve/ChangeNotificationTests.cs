@@ -7,25 +7,27 @@ namespace Kheish.Daemon.Tests.Serve;
 /// serve skips per-request stat calls while inotify reports no change (issue 16); every rotation
 /// must still take effect on the very next request, with no delay between the write and the call.
 /// </summary>
-public sealed class ChangeNotificationTests : IAsyncLifetime
+public sealed class ChangeNotificationTests
 {
     private readonly TempDir _dir = new();
     private readonly string _admin = "adm-" + Guid.NewGuid().ToString("N");
     private DaemonProcess _daemon = null!;
 
-    public async ValueTask InitializeAsync()
+    [Before(Test)]
+    public async Task InitializeAsync()
     {
         File.WriteAllText(_dir.File("admin.token"), _admin);
         _daemon = await DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token-file", _dir.File("admin.token")]);
     }
 
-    public async ValueTask DisposeAsync()
+    [After(Test)]
+    public async Task DisposeAsync()
     {
         await _daemon.DisposeAsync();
         _dir.Dispose();
     }
 
-    [Fact]
+    [Test]
     public async Task Each_of_many_back_to_back_token_rotations_is_seen_by_the_very_next_request()
     {
         string current = _admin;
@@ -46,20 +48,20 @@ public sealed class ChangeNotificationTests : IAsyncLifetime
 
             using HttpClient stale = _daemon.Client(current);
             using HttpClient fresh = _daemon.Client(next);
-            Assert.Equal(HttpStatusCode.Unauthorized, (await stale.GetAsync("/v1/status")).StatusCode);
-            Assert.Equal(HttpStatusCode.OK, (await fresh.GetAsync("/v1/status")).StatusCode);
+            await Assert.That((await stale.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+            await Assert.That((await fresh.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.OK);
             current = next;
         }
     }
 
-    [Fact]
+    [Test]
     public async Task Emptying_the_token_file_refuses_the_very_next_request()
     {
         using HttpClient client = _daemon.Client(_admin);
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v1/status")).StatusCode);
+        await Assert.That((await client.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.OK);
 
         File.WriteAllText(_dir.File("admin.token"), string.Empty);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/v1/status")).StatusCode);
+        await Assert.That((await client.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
     }
 }
