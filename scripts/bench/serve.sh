@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/bench-common.sh
 need_wrk
-bin=artifacts/kheish-daemon
+bin=${KHEISH_DAEMON_BIN:-artifacts/kheish-daemon}
 tmp=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 head -c 32 /dev/urandom | base64 > "$tmp/admin"; head -c 32 /dev/urandom | base64 > "$tmp/ro"
 "$bin" serve --bind 127.0.0.1:0 --state-root "$tmp/state" --http-admin-token-file "$tmp/admin" --http-readonly-token-file "$tmp/ro" 2>"$tmp/log" &

@@ -10,8 +10,11 @@ namespace Kheish.Core.Audit;
 /// <summary>
 /// One bucket's chain and its group-commit writer. Appenders enqueue; the first appender that
 /// finds the writer idle becomes the leader and writes every queued record with one write and one
-/// fdatasync, on its own thread (a lone producer pays no thread hop). Once its own record is
-/// durable it hands any newer work to a ledger thread. Queue order is chain order.
+/// fdatasync, on its own thread (a lone producer pays no thread hop). When more work is queued
+/// behind a written batch, that batch syncs on a ledger sync thread while the writer chains and
+/// signs the next one, whose bytes go out only once the previous batch is durable (pipelined
+/// group commit). Once its own record is durable or syncing, a leader hands any newer work to a
+/// ledger thread. Queue order is chain order is file order.
 /// </summary>
 internal sealed class BucketWriter : IDisposable
 {
@@ -118,7 +121,9 @@ internal sealed class BucketWriter : IDisposable
 
     private void RunAsLeader(PendingAppend own)
     {
-        while (!own.Completion.Task.IsCompleted)
+        // Stops once its own record is durable, or is in a batch already syncing on a ledger
+        // thread (the queue is then empty, and the sync completes it): never spins on a sync.
+        while (!own.Completion.Task.IsCompleted && !_queue.IsEmpty)
         {
             WriteQueuedBatch();
         }

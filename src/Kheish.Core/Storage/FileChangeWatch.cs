@@ -45,7 +45,7 @@ internal sealed partial class FileChangeWatch : IDisposable
     private readonly List<string> _paths = [];
     private int _fd;
     private long _generation;
-    private int _draining;
+    private readonly Lock _drainLock = new();
     private volatile bool _polling;
 
     private FileChangeWatch(int fd)
@@ -96,36 +96,34 @@ internal sealed partial class FileChangeWatch : IDisposable
             return Interlocked.Increment(ref _generation);
         }
 
-        Interlocked.Increment(ref _draining);
-        try
+        // One caller at a time reads the queue, so nobody can see it empty while another holds
+        // events it has not yet counted (the lock is held for one non-blocking read).
+        lock (_drainLock)
         {
-            if (Drain())
+            if (!Drain())
             {
-                lock (_armLock)
-                {
-                    Arm();
-                }
-
-                return Interlocked.Increment(ref _generation);
+                return Volatile.Read(ref _generation);
             }
 
-            // Another caller may have taken the events from the queue and not yet moved the
-            // generation: then this caller cannot be sure either.
-            return Volatile.Read(ref _draining) > 1 ? Interlocked.Increment(ref _generation) : Volatile.Read(ref _generation);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _draining);
+            lock (_armLock)
+            {
+                Arm();
+            }
+
+            return Interlocked.Increment(ref _generation);
         }
     }
 
     public void Dispose()
     {
-        int fd = Interlocked.Exchange(ref _fd, -1);
-        _polling = true;
-        if (fd >= 0)
+        lock (_drainLock)
         {
-            _ = Close(fd);
+            _polling = true;
+            int fd = Interlocked.Exchange(ref _fd, -1);
+            if (fd >= 0)
+            {
+                _ = Close(fd);
+            }
         }
     }
 
