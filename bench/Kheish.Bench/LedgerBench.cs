@@ -99,21 +99,27 @@ internal static class LedgerBench
         return 0;
     }
 
-    /// <summary>Durable appends to one bucket from <paramref name="producers"/> concurrent producers.</summary>
-    public static async Task<int> AppendAsync(string stateRoot, int producers, TimeSpan duration)
+    /// <summary>
+    /// Durable appends from <paramref name="producers"/> concurrent producers; producer p appends to
+    /// bucket (run) p % <paramref name="buckets"/>, so buckets &gt; 1 measures many active runs at once.
+    /// </summary>
+    public static async Task<int> AppendAsync(string stateRoot, int producers, TimeSpan duration, int buckets = 1)
     {
         var root = new StateRoot(stateRoot);
+        // As serve does (ServeCommand): appends block their thread in fdatasync, so many producers need pool threads.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), io);
         // BENCH_CHECKPOINT_MS: checkpoint interval override, to see what checkpoints cost.
         var options = Environment.GetEnvironmentVariable("BENCH_CHECKPOINT_MS") is { Length: > 0 } ms
             ? new LedgerOptions { CheckpointInterval = TimeSpan.FromMilliseconds(double.Parse(ms, CultureInfo.InvariantCulture)) }
             : null;
         await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null, options).Value;
-        string run = $"bench-{producers}";
+        string[] runs = Enumerable.Range(0, buckets).Select(b => buckets == 1 ? $"bench-{producers}" : $"bench-{producers}-b{b}").ToArray();
 
-        // Warm-up: JIT, bucket creation (index + first checkpoint).
-        for (int i = 0; i < 200; i++)
+        // Warm-up: JIT, bucket creation (index + first checkpoint) for every bucket.
+        for (int i = 0; i < Math.Max(200, buckets); i++)
         {
-            _ = (await ledger.AppendAsync(Event(run, 0)).ConfigureAwait(false)).Value;
+            _ = (await ledger.AppendAsync(Event(runs[i % buckets], 0)).ConfigureAwait(false)).Value;
         }
 
         long total = 0;
@@ -122,6 +128,7 @@ internal static class LedgerBench
         await Task.WhenAll(Enumerable.Range(0, producers).Select(p => Task.Run(async () =>
         {
             long mine = 0;
+            string run = runs[p % buckets];
             while (sw.Elapsed < duration)
             {
                 if (!(await ledger.AppendAsync(Event(run, p)).ConfigureAwait(false)).IsOk)
@@ -136,17 +143,18 @@ internal static class LedgerBench
         }))).ConfigureAwait(false);
         TimeSpan elapsed = sw.Elapsed;
         TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuStart;
-        Report($"append_p{producers}", total, elapsed, cpu);
-        PrintStats($"append_p{producers}", ledger.Stats);
+        string name = buckets == 1 ? $"append_p{producers}" : $"append_p{producers}_b{buckets}";
+        Report(name, total, elapsed, cpu);
+        PrintStats(name, ledger.Stats);
         return 0;
     }
 
     private static void PrintStats(string name, LedgerStats stats) =>
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"{name}_stats batches={stats.Batches} mean_batch={stats.MeanBatch:F1} build_us_per_record={stats.BuildMicrosPerRecord:F1} write_sync_us_per_batch={stats.WriteSyncMicrosPerBatch:F1}"));
+            $"{name}_stats batches={stats.Batches} mean_batch={stats.MeanBatch:F1} build_us_per_record={stats.BuildMicrosPerRecord:F1} write_sync_us_per_batch={stats.WriteSyncMicrosPerBatch:F1} pipelined_batches={stats.PipelinedBatches}"));
 
-    private static ExternalActionEvent Event(string run, int producer) =>
+    internal static ExternalActionEvent Event(string run, int producer) =>
         new(ActionPhase.Started, "provider_request", "https://api.openai.com/v1/chat/completions")
         {
             RunId = run,

@@ -18,8 +18,9 @@ using System.Text;
 //   Kheish.Bench toml <document-out-path> [seconds]   TOML reader throughput (issue 3)
 //   Kheish.Bench bdn | latency [n]                     broker lease issue/validate, revocation (issue 5)
 //   Kheish.Bench fsync|fdatasync <dir> <seconds>       raw write(600 B)+sync loop, one thread (issue 6)
-//   Kheish.Bench append <state_root> <producers> <seconds>   durable ledger appends (issue 6)
+//   Kheish.Bench append <state_root> <producers> <seconds> [buckets]   durable ledger appends (issue 6; buckets: issue 16)
 //   Kheish.Bench ed25519 <seconds>                     our Ed25519 (NSec + embedded libsodium): sign/s, verify/s (issues 6, 11)
+//   Kheish.Bench profile <dir> <seconds-per-stage>      where one append's microseconds go (issue 16)
 //   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, single-producer appends, interleaved (issue 6)
 return args switch
 {
@@ -29,8 +30,11 @@ return args switch
     ["fdatasync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: true),
     ["paired", string dir, string seconds] => await LedgerBench.PairedAsync(dir, Seconds(seconds)),
     ["ed25519", string seconds] => CryptoBench.Run(Seconds(seconds)),
+    ["profile", string dir, string seconds] => await AppendProfile.RunAsync(dir, Seconds(seconds)),
     ["append", string root, string producers, string seconds] =>
         await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds)),
+    ["append", string root, string producers, string seconds, string buckets] =>
+        await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds), int.Parse(buckets, CultureInfo.InvariantCulture)),
     _ => BrokerMode.Run(args),
 };
 

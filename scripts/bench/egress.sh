@@ -102,7 +102,8 @@ echo "ratio ours/nginx req/s: $(awk -v a="$(rps "$o")" -v b="$(rps "$n")" 'BEGIN
 echo "p50 added over direct at -c$conns: $(awk -v a="$(pct "$o" 50%)" -v b="$(pct "$d" 50%)" 'BEGIN {printf "%.3f", a-b}') ms"
 echo "p50 added over direct at -c1:  $(awk -v a="$(pct "$o1" 50%)" -v b="$(pct "$d1" 50%)" 'BEGIN {printf "%.3f", a-b}') ms (target <= 1 ms)  [direct $(pct "$d1" 50%) ms, ours $(pct "$o1" 50%) ms, ours $(rps "$o1") req/s]"
 echo "daemon CPU per proxied call: $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v r="$(rps "$o")" -v s="$dur" 'BEGIN {printf "%.0f", t / hz / (r * s) * 1e6}') us (utime+stime over the -c$conns run)"
-echo "broker state after the run: $(du -k "$tmp/state/auth" | tail -1 | cut -f1) KiB (proxy route leases live 5 s)"
+echo "broker state after the run: $(du -k "$tmp/state/auth" | tail -1 | cut -f1) KiB (target <= 1024 KiB; proxy route leases are in memory only)"
+echo "daemon RSS after the runs: $(( $(awk '/VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MB (target <= 64 MB); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "${BENCH_SPLIT:-}" ]; then
   c0=$(cpu "$pid"); w=$(run -H "X-API-Key: $key" "$url/agent/v1/whoami"); c1=$(cpu "$pid")
   line "whoami (agent-plane auth only)" "$w"

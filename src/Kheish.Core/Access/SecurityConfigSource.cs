@@ -1,4 +1,5 @@
 using Kheish.Core.Errors;
+using Kheish.Core.Storage;
 
 namespace Kheish.Core.Access;
 
@@ -17,6 +18,7 @@ internal sealed class SecurityConfigSource
     private readonly byte[] _projectPath;
     private readonly byte[] _globalPath;
     private volatile Cached? _cached;
+    private FileChangeWatch? _watch;
 
     /// <param name="location">The project and global candidate files.</param>
     /// <param name="laxPermitted">
@@ -36,12 +38,31 @@ internal sealed class SecurityConfigSource
     /// <summary>Number of times a file was (re)read; for tests and diagnostics.</summary>
     public int LoadCount { get; private set; }
 
+    /// <summary>
+    /// From now on a request stats the candidate files only when <paramref name="watch"/> saw a
+    /// change since the last check (one non-blocking read otherwise).
+    /// </summary>
+    public void WatchWith(FileChangeWatch watch)
+    {
+        watch.Track(Location.ProjectFile);
+        watch.Track(Location.GlobalFile);
+        _watch = watch;
+    }
+
     public SecurityConfigSnapshot Current()
     {
-        (SecurityConfigOrigin origin, FileStamp stamp) = Probe();
+        long generation = _watch?.Generation() ?? long.MinValue;
         Cached? cached = _cached;
+        if (cached is not null && generation != long.MinValue && cached.Generation == generation)
+        {
+            return cached.Snapshot;
+        }
+
+        (SecurityConfigOrigin origin, FileStamp stamp) = Probe();
         if (cached is not null && cached.Origin == origin && cached.Stamp == stamp)
         {
+            // Published as one reference: a slower caller can only leave an older generation behind.
+            _cached = cached with { Generation = generation };
             return cached.Snapshot;
         }
 
@@ -54,7 +75,7 @@ internal sealed class SecurityConfigSource
             }
 
             SecurityConfigSnapshot snapshot = Load(origin, stamp);
-            _cached = new Cached(origin, stamp, snapshot);
+            _cached = new Cached(origin, stamp, snapshot, generation);
             return snapshot;
         }
     }
@@ -158,5 +179,5 @@ internal sealed class SecurityConfigSource
                 _ => $"the file cannot be examined (errno {stamp.Errno})",
             });
 
-    private sealed record Cached(SecurityConfigOrigin Origin, FileStamp Stamp, SecurityConfigSnapshot Snapshot);
+    private sealed record Cached(SecurityConfigOrigin Origin, FileStamp Stamp, SecurityConfigSnapshot Snapshot, long Generation);
 }

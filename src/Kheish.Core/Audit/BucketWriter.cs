@@ -10,13 +10,21 @@ namespace Kheish.Core.Audit;
 /// <summary>
 /// One bucket's chain and its group-commit writer. Appenders enqueue; the first appender that
 /// finds the writer idle becomes the leader and writes every queued record with one write and one
-/// fdatasync, on its own thread (a lone producer pays no thread hop). Once its own record is
-/// durable it hands any newer work to a ledger thread. Queue order is chain order.
+/// fdatasync, on its own thread (a lone producer pays no thread hop). When more work is queued
+/// behind a written batch, that batch syncs on a ledger sync thread while the writer chains and
+/// signs the next one, whose bytes go out only once the previous batch is durable (pipelined
+/// group commit). Once its own record is durable or syncing, a leader hands any newer work to a
+/// ledger thread. Queue order is chain order is file order.
 /// </summary>
 internal sealed class BucketWriter : IDisposable
 {
     // Below this, Parallel.For costs more than it saves on a busy two-core machine (measured).
     private const int ParallelSignThreshold = 64;
+
+    private const int MaxKeptLineBuffer = 256 * 1024;
+
+    [ThreadStatic]
+    private static CanonicalBuffer? t_lines;
 
     private readonly ExternalActionLedger _ledger;
     private readonly ConcurrentQueue<PendingAppend> _queue = new();
@@ -28,6 +36,8 @@ internal sealed class BucketWriter : IDisposable
     private long _length;
     private long _count;
     private string? _lastHash;
+    private string? _builtHash;
+    private BuiltBatch? _inflight;
     private long _checkpointed;
     private volatile Tail _tail = new(0, null);
     private volatile string? _unavailable;
@@ -101,7 +111,7 @@ internal sealed class BucketWriter : IDisposable
 
     public async Task WaitIdleAsync()
     {
-        for (int i = 0; Volatile.Read(ref _running) != 0 || !_queue.IsEmpty; i++)
+        for (int i = 0; Volatile.Read(ref _running) != 0 || !_queue.IsEmpty || Volatile.Read(ref _inflight) is { IsDone: false }; i++)
         {
             await Task.Delay(i < 100 ? 1 : 10).ConfigureAwait(false);
         }
@@ -111,7 +121,9 @@ internal sealed class BucketWriter : IDisposable
 
     private void RunAsLeader(PendingAppend own)
     {
-        while (!own.Completion.Task.IsCompleted)
+        // Stops once its own record is durable, or is in a batch already syncing on a ledger
+        // thread (the queue is then empty, and the sync completes it): never spins on a sync.
+        while (!own.Completion.Task.IsCompleted && !_queue.IsEmpty)
         {
             WriteQueuedBatch();
         }
@@ -137,6 +149,7 @@ internal sealed class BucketWriter : IDisposable
     {
         if (_file is not null && _queue.IsEmpty && _ledger.OpenFiles > _ledger.Options.MaxOpenFiles)
         {
+            WaitForInflight();
             _file.Dispose();
             _file = null;
             _ledger.CountOpenFile(-1);
@@ -183,10 +196,34 @@ internal sealed class BucketWriter : IDisposable
 
         try
         {
-            LedgerRecord[] records = Commit(batch);
-            for (int i = 0; i < batch.Count; i++)
+            PrepareFile();
+            CanonicalBuffer lines = RentLines();
+            BuiltBatch built = Build(batch, lines);
+
+            // Batch N+1 is chained and signed while N syncs; its bytes go to the file only once N
+            // is durable, so a crash never leaves a later batch on disk without an earlier one.
+            WaitForInflight();
+            if (_unavailable is { } failed)
             {
-                batch[i].Completion.TrySetResult(records[i]);
+                FailAll(batch, ExternalActionLedger.Unavailable(Name, failed));
+                return;
+            }
+
+            RandomAccess.Write(_file!.SafeFileHandle, lines.Written, _length);
+            _length += lines.Length;
+            _builtHash = built.LastHash;
+            built.SyncDirectory = _syncDirectory;
+            _syncDirectory = false;
+            ReturnLines(lines);
+            if (_queue.IsEmpty)
+            {
+                // Nobody waiting: sync here, no thread hop (the single-producer path).
+                built.Run();
+            }
+            else
+            {
+                Volatile.Write(ref _inflight, built);
+                _ledger.QueueSync(built);
             }
         }
 #pragma warning disable CA1031 // Whatever broke the write, the bucket is now unknown: fail closed and never leave an appender hanging.
@@ -201,8 +238,7 @@ internal sealed class BucketWriter : IDisposable
         }
     }
 
-    /// <summary>Chains, signs, writes and syncs one batch. Returns only once the bytes are durable.</summary>
-    private LedgerRecord[] Commit(List<PendingAppend> batch)
+    private void PrepareFile()
     {
         if (_ledger.IsClosed && _file is null && !_onDisk)
         {
@@ -224,19 +260,44 @@ internal sealed class BucketWriter : IDisposable
             });
             _ledger.CountOpenFile(1);
         }
+    }
 
+    /// <summary>Waits until the batch in fdatasync (if any) is durable or failed.</summary>
+    private void WaitForInflight()
+    {
+        if (Volatile.Read(ref _inflight) is { } inflight)
+        {
+            inflight.Wait();
+            Volatile.Write(ref _inflight, null);
+        }
+    }
+
+    /// <summary>
+    /// Chains, encodes and signs one batch into <paramref name="lines"/>: each record's canonical
+    /// bytes are built once, hashed where they lie and reused as the file line.
+    /// </summary>
+    private BuiltBatch Build(List<PendingAppend> batch, CanonicalBuffer lines)
+    {
         long started = Stopwatch.GetTimestamp();
-        var records = new LedgerRecord[batch.Count];
-        var digests = new byte[batch.Count][];
-        string? prev = _lastHash;
+        int n = batch.Count;
+        var records = new LedgerRecord[n];
+        byte[] digests = new byte[n * 32];
+        int[] signatureOffsets = new int[n];
+        string? prev = _builtHash;
         string keyId = _ledger.KeyId;
-        for (int i = 0; i < batch.Count; i++)
+        ReadOnlySpan<byte> keyIdUtf8 = _ledger.KeyIdUtf8;
+        for (int i = 0; i < n; i++)
         {
             ExternalActionEvent ev = batch[i].Event;
-            var unsigned = new LedgerRecord
+            string phase = ExternalActionEvent.PhaseName(ev.Phase);
+            long timestamp = _ledger.Options.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+            Span<byte> digest = digests.AsSpan(i * 32, 32);
+            signatureOffsets[i] = LedgerEncoding.AppendRecordLine(lines, ev, phase, timestamp, prev, keyIdUtf8, digest);
+            string hash = Convert.ToHexStringLower(digest);
+            records[i] = new LedgerRecord
             {
-                ActionId = string.Empty,
-                TimestampMs = _ledger.Options.Clock.GetUtcNow().ToUnixTimeMilliseconds(),
+                ActionId = hash,
+                TimestampMs = timestamp,
                 SessionId = ev.SessionId,
                 AgentId = ev.AgentId,
                 RunId = ev.RunId,
@@ -244,62 +305,93 @@ internal sealed class BucketWriter : IDisposable
                 PrincipalId = ev.PrincipalId,
                 ParentPrincipalId = ev.ParentPrincipalId,
                 GrantId = ev.GrantId,
-                Phase = ExternalActionEvent.PhaseName(ev.Phase),
+                Phase = phase,
                 Kind = ev.Kind,
                 Target = ev.Target,
                 RequestDigest = ev.RequestDigest,
                 ResponseDigest = ev.ResponseDigest,
                 Outcome = ev.Outcome,
                 PrevHash = prev,
-                RecordHash = string.Empty,
+                RecordHash = hash,
                 SignatureAlg = LedgerEncoding.SignatureAlgorithm,
                 KeyId = keyId,
                 Signature = string.Empty,
             };
-            digests[i] = SHA256.HashData(LedgerEncoding.HashInput(unsigned));
-            string hash = Convert.ToHexStringLower(digests[i]);
-            records[i] = unsigned with { ActionId = hash, RecordHash = hash };
             prev = hash;
         }
 
         // The chain is fixed by the hashes; signatures are independent, so a big batch signs on every core.
-        var signatures = new string[batch.Count];
-        if (batch.Count >= ParallelSignThreshold)
+        byte[] signatures = new byte[n * Crypto.Ed25519.SignatureSize];
+        Crypto.Ed25519PrivateKey key = _ledger.Key;
+        if (n >= ParallelSignThreshold)
         {
-            Parallel.For(0, batch.Count, i => signatures[i] = Convert.ToHexStringLower(_ledger.Key.Sign(digests[i])));
+            Parallel.For(0, n, i => key.Sign(digests.AsSpan(i * 32, 32), signatures.AsSpan(i * Crypto.Ed25519.SignatureSize, Crypto.Ed25519.SignatureSize)));
         }
         else
         {
-            for (int i = 0; i < batch.Count; i++)
+            for (int i = 0; i < n; i++)
             {
-                signatures[i] = Convert.ToHexStringLower(_ledger.Key.Sign(digests[i]));
+                key.Sign(digests.AsSpan(i * 32, 32), signatures.AsSpan(i * Crypto.Ed25519.SignatureSize, Crypto.Ed25519.SignatureSize));
             }
         }
 
-        using var buffer = new MemoryStream(batch.Count * 700);
-        for (int i = 0; i < batch.Count; i++)
+        Span<byte> written = lines.WrittenSpan;
+        for (int i = 0; i < n; i++)
         {
-            records[i] = records[i] with { Signature = signatures[i] };
-            buffer.Write(LedgerEncoding.RecordLine(records[i]));
-            buffer.WriteByte((byte)'\n');
+            ReadOnlySpan<byte> signature = signatures.AsSpan(i * Crypto.Ed25519.SignatureSize, Crypto.Ed25519.SignatureSize);
+            LedgerEncoding.FillSignature(written, signatureOffsets[i], signature);
+            records[i] = records[i] with { Signature = Convert.ToHexStringLower(signature) };
         }
 
-        long built = Stopwatch.GetTimestamp();
-        RandomAccess.Write(_file.SafeFileHandle, buffer.GetBuffer().AsSpan(0, (int)buffer.Length), _length);
-        AuditNative.DataSync(_file.SafeFileHandle);
-        if (_syncDirectory)
+        return new BuiltBatch(this, batch, records, prev!, started, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>On the role holder or a ledger sync thread: makes a written batch durable and completes its appenders.</summary>
+    private void Complete(BuiltBatch built)
+    {
+        try
         {
-            PosixNative.FsyncDirectory(_ledger.Paths.RecordsDirectory);
-            _syncDirectory = false;
+            AuditNative.DataSync(_file!.SafeFileHandle);
+            if (built.SyncDirectory)
+            {
+                PosixNative.FsyncDirectory(_ledger.Paths.RecordsDirectory);
+            }
+        }
+#pragma warning disable CA1031 // A failed sync leaves the bucket unknown: fail closed, never leave an appender hanging.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            string why = $"append failed ({ex.GetType().Name}: {ex.Message})";
+            _unavailable ??= why;
+            FailAll(built.Batch, ExternalActionLedger.Unavailable(Name, why));
+            return;
         }
 
-        _length += buffer.Length;
-        _count += batch.Count;
-        _lastHash = prev;
+        _count += built.Batch.Count;
+        _lastHash = built.LastHash;
         _tail = new Tail(_count, _lastHash);
-        _ledger.CountBatch(batch.Count, built - started, Stopwatch.GetTimestamp() - built);
+        _ledger.CountBatch(built.Batch.Count, built.Built - built.Started, Stopwatch.GetTimestamp() - built.Built);
         _ledger.RequestCheckpoint();
-        return records;
+        for (int i = 0; i < built.Batch.Count; i++)
+        {
+            built.Batch[i].Completion.TrySetResult(built.Records[i]);
+        }
+    }
+
+    private static CanonicalBuffer RentLines()
+    {
+        CanonicalBuffer lines = t_lines ??= new CanonicalBuffer(16 * 1024);
+        lines.Clear();
+        return lines;
+    }
+
+    private static void ReturnLines(CanonicalBuffer lines)
+    {
+        // A huge batch's buffer is not kept for the thread's lifetime.
+        if (lines.Capacity > MaxKeptLineBuffer)
+        {
+            t_lines = null;
+        }
     }
 
     /// <summary>
@@ -462,6 +554,7 @@ internal sealed class BucketWriter : IDisposable
         _count = count;
         _length = validLength;
         _lastHash = lastRecord?.RecordHash;
+        _builtHash = _lastHash;
         _checkpointed = checkpoint.RecordCount;
         _tail = new Tail(_count, _lastHash);
         if (_count > _checkpointed)
@@ -488,7 +581,55 @@ internal sealed class BucketWriter : IDisposable
         public string Reason { get; } = reason;
     }
 
-    private sealed class PendingAppend(ExternalActionEvent ev)
+    /// <summary>A written batch waiting for its fdatasync; <see cref="Run"/> syncs and completes it once.</summary>
+    internal sealed class BuiltBatch(BucketWriter writer, List<PendingAppend> batch, LedgerRecord[] records, string lastHash, long started, long built)
+    {
+        private readonly object _lock = new();
+        private volatile bool _done;
+
+        public List<PendingAppend> Batch { get; } = batch;
+
+        public LedgerRecord[] Records { get; } = records;
+
+        public string LastHash { get; } = lastHash;
+
+        public long Started { get; } = started;
+
+        public long Built { get; } = built;
+
+        public bool SyncDirectory { get; set; }
+
+        public bool IsDone => _done;
+
+        public void Run()
+        {
+            try
+            {
+                writer.Complete(this);
+            }
+            finally
+            {
+                lock (_lock)
+                {
+                    _done = true;
+                    Monitor.PulseAll(_lock);
+                }
+            }
+        }
+
+        public void Wait()
+        {
+            lock (_lock)
+            {
+                while (!_done)
+                {
+                    Monitor.Wait(_lock);
+                }
+            }
+        }
+    }
+
+    internal sealed class PendingAppend(ExternalActionEvent ev)
     {
         public ExternalActionEvent Event { get; } = ev;
 

@@ -28,7 +28,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private readonly SortedSet<string> _indexBuckets = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushSignal = new(0);
     private readonly System.Collections.Concurrent.BlockingCollection<BucketWriter> _handOffs = new();
+    private readonly System.Collections.Concurrent.BlockingCollection<BucketWriter.BuiltBatch> _syncs = new();
     private readonly List<Thread> _workers = [];
+    private readonly List<Thread> _syncers = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly FileStream _writerLock;
     private readonly IDisposable? _ownedKey;
@@ -40,6 +42,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private long _records;
     private long _buildTicks;
     private long _syncTicks;
+    private long _pipelined;
     private volatile bool _closed;
 
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
@@ -47,6 +50,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         Paths = paths;
         Key = key;
         Options = options;
+        KeyIdUtf8 = System.Text.Encoding.UTF8.GetBytes(key.PublicKeyHex);
         _writerLock = writerLock;
         _ownedKey = ownedKey;
     }
@@ -56,6 +60,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     public string KeyId => Key.PublicKeyHex;
 
     internal Crypto.Ed25519PrivateKey Key { get; }
+
+    /// <summary><see cref="KeyId"/> as the UTF-8 bytes every record line carries.</summary>
+    internal byte[] KeyIdUtf8 { get; }
 
     internal LedgerOptions Options { get; }
 
@@ -76,7 +83,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
                 records,
                 batches == 0 ? 0 : (double)records / batches,
                 records == 0 ? 0 : Interlocked.Read(ref _buildTicks) * micros / records,
-                batches == 0 ? 0 : Interlocked.Read(ref _syncTicks) * micros / batches);
+                batches == 0 ? 0 : Interlocked.Read(ref _syncTicks) * micros / batches,
+                Interlocked.Read(ref _pipelined));
         }
     }
 
@@ -195,6 +203,12 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             worker.Join();
         }
 
+        _syncs.CompleteAdding();
+        foreach (Thread syncer in _syncers)
+        {
+            syncer.Join();
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         await _flushLoop.ConfigureAwait(false);
         FlushCheckpoints();
@@ -207,6 +221,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         Checks.Dispose();
         _flushSignal.Dispose();
         _handOffs.Dispose();
+        _syncs.Dispose();
         _stop.Dispose();
         _ownedKey?.Dispose();
     }
@@ -226,6 +241,23 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         {
             // Closing: the ledger threads are gone; a pool thread drains it (and fails the appends).
             ThreadPool.UnsafeQueueUserWorkItem(static w => w.RunWorker(), writer, preferLocal: false);
+        }
+    }
+
+    /// <summary>
+    /// Runs a written batch's fdatasync on a ledger sync thread, so its bucket's writer can chain and
+    /// sign the next batch meanwhile. Sync threads never wait for writers, so they cannot deadlock.
+    /// </summary>
+    internal void QueueSync(BucketWriter.BuiltBatch batch)
+    {
+        Interlocked.Increment(ref _pipelined);
+        try
+        {
+            _syncs.Add(batch);
+        }
+        catch (InvalidOperationException)
+        {
+            batch.Run();
         }
     }
 
@@ -319,6 +351,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             var thread = new Thread(ledger.RunHandOffs) { IsBackground = true, Name = $"kheish-ledger-{i}" };
             ledger._workers.Add(thread);
             thread.Start();
+            var syncer = new Thread(ledger.RunSyncs) { IsBackground = true, Name = $"kheish-ledger-sync-{i}" };
+            ledger._syncers.Add(syncer);
+            syncer.Start();
         }
 
         return ledger;
@@ -371,6 +406,14 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         foreach (BucketWriter writer in _handOffs.GetConsumingEnumerable())
         {
             writer.RunWorker();
+        }
+    }
+
+    private void RunSyncs()
+    {
+        foreach (BucketWriter.BuiltBatch batch in _syncs.GetConsumingEnumerable())
+        {
+            batch.Run();
         }
     }
 

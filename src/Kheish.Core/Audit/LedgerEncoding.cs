@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -25,13 +24,21 @@ internal static class LedgerEncoding
     public const string CheckpointDomain = "kheish.external-action.checkpoint.v1\n";
     public const string IndexDomain = "kheish.external-action.index.v1\n";
 
+    /// <summary>Bytes of a lowercase hex SHA-256 (record_hash, action_id).</summary>
+    public const int HashHexLength = 64;
+
+    /// <summary>Bytes of a lowercase hex Ed25519 signature.</summary>
+    public const int SignatureHexLength = 128;
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public static byte[] HashInput(LedgerRecord r)
     {
-        var w = new Writer();
-        WriteUnsignedFields(w, r);
-        return w.Finish();
+        var w = new CanonicalJsonWriter(new CanonicalBuffer(512));
+        w.Open();
+        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
+        w.Close();
+        return w.Buffer.Written.ToArray();
     }
 
     /// <summary>Lowercase hex SHA-256 of the hash input.</summary>
@@ -40,34 +47,83 @@ internal static class LedgerEncoding
     /// <summary>The line stored in the bucket file (without the newline).</summary>
     public static byte[] RecordLine(LedgerRecord r)
     {
-        var w = new Writer();
-        w.String("action_id", r.ActionId);
-        WriteUnsignedFields(w, r);
-        w.String("record_hash", r.RecordHash);
-        w.String("signature_alg", r.SignatureAlg);
-        w.String("key_id", r.KeyId);
-        w.String("signature", r.Signature);
-        return w.Finish();
+        var w = new CanonicalJsonWriter(new CanonicalBuffer(768));
+        w.Open();
+        w.String("action_id"u8, r.ActionId);
+        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
+        w.String("record_hash"u8, r.RecordHash);
+        w.String("signature_alg"u8, r.SignatureAlg);
+        w.String("key_id"u8, r.KeyId);
+        w.String("signature"u8, r.Signature);
+        w.Close();
+        return w.Buffer.Written.ToArray();
     }
+
+    /// <summary>
+    /// Appends one record line (with its newline) for <paramref name="ev"/> to <paramref name="buffer"/>
+    /// and writes the SHA-256 of its hash input into <paramref name="digest"/>. The line is built once:
+    /// the unsigned fields are encoded in place, hashed where they lie (framed by the braces the
+    /// hash input has), and the hash is filled into <c>action_id</c> and <c>record_hash</c>. The
+    /// signature is left as <see cref="SignatureHexLength"/> placeholder bytes at the returned
+    /// offset, for <see cref="FillSignature"/>. The bytes equal <see cref="RecordLine"/> of the same record.
+    /// </summary>
+    public static int AppendRecordLine(CanonicalBuffer buffer, ExternalActionEvent ev, string phase, long timestampMs, string? prevHash, ReadOnlySpan<byte> keyIdUtf8, Span<byte> digest)
+    {
+        var w = new CanonicalJsonWriter(buffer);
+        buffer.Raw("{\"action_id\":\""u8);
+        int actionId = buffer.Skip(HashHexLength);
+        buffer.Raw("\","u8);
+        int fieldsStart = buffer.Length;
+        WriteUnsignedFields(ref w, timestampMs, ev.SessionId, ev.AgentId, ev.RunId, ev.ToolCallId, ev.PrincipalId, ev.ParentPrincipalId, ev.GrantId, phase, ev.Kind, ev.Target, ev.RequestDigest, ev.ResponseDigest, ev.Outcome, prevHash);
+        int fieldsEnd = buffer.Length;
+        buffer.Raw("}"u8);
+
+        // The hash input is "{" + fields + "}": the comma before the fields becomes the opening brace for a moment.
+        Span<byte> all = buffer.WrittenSpan;
+        all[fieldsStart - 1] = (byte)'{';
+        SHA256.HashData(all[(fieldsStart - 1)..(fieldsEnd + 1)], digest);
+        all[fieldsStart - 1] = (byte)',';
+        buffer.Length = fieldsEnd;
+
+        WriteHex(digest, buffer.WrittenSpan.Slice(actionId, HashHexLength));
+        buffer.Raw(",\"record_hash\":\""u8);
+        buffer.Hex(digest);
+        buffer.Raw("\",\"signature_alg\":\"ed25519\",\"key_id\":\""u8);
+        buffer.Raw(keyIdUtf8);
+        buffer.Raw("\",\"signature\":\""u8);
+        int signature = buffer.Skip(SignatureHexLength);
+        buffer.Raw("\"}\n"u8);
+        return signature;
+    }
+
+    /// <summary>Writes the lowercase hex of <paramref name="signature"/> at <paramref name="offset"/> (from <see cref="AppendRecordLine"/>).</summary>
+    public static void FillSignature(Span<byte> lines, int offset, ReadOnlySpan<byte> signature) =>
+        WriteHex(signature, lines.Slice(offset, SignatureHexLength));
 
     public static byte[] CheckpointMessage(string bucket, long recordCount, string? lastRecordHash, string signatureAlg, string keyId)
     {
-        var w = new Writer(CheckpointDomain);
-        w.String("bucket", bucket);
-        w.Number("record_count", recordCount);
-        w.String("last_record_hash", lastRecordHash);
-        w.String("signature_alg", signatureAlg);
-        w.String("key_id", keyId);
-        return w.Finish();
+        var w = new CanonicalJsonWriter(new CanonicalBuffer(512));
+        w.Buffer.Ascii(CheckpointDomain);
+        w.Open();
+        w.String("bucket"u8, bucket);
+        w.Number("record_count"u8, recordCount);
+        w.String("last_record_hash"u8, lastRecordHash);
+        w.String("signature_alg"u8, signatureAlg);
+        w.String("key_id"u8, keyId);
+        w.Close();
+        return w.Buffer.Written.ToArray();
     }
 
     public static byte[] IndexMessage(IReadOnlyList<string> buckets, string signatureAlg, string keyId)
     {
-        var w = new Writer(IndexDomain);
-        w.Array("buckets", buckets);
-        w.String("signature_alg", signatureAlg);
-        w.String("key_id", keyId);
-        return w.Finish();
+        var w = new CanonicalJsonWriter(new CanonicalBuffer(256 + (buckets.Count * 48)));
+        w.Buffer.Ascii(IndexDomain);
+        w.Open();
+        w.Array("buckets"u8, buckets);
+        w.String("signature_alg"u8, signatureAlg);
+        w.String("key_id"u8, keyId);
+        w.Close();
+        return w.Buffer.Written.ToArray();
     }
 
     /// <summary>True when every string can be encoded (no lone surrogates).</summary>
@@ -89,36 +145,63 @@ internal static class LedgerEncoding
         }
     }
 
-    private static void WriteUnsignedFields(Writer w, LedgerRecord r)
+    private static void WriteHex(ReadOnlySpan<byte> data, Span<byte> destination)
     {
-        w.Number("timestamp_ms", r.TimestampMs);
-        w.String("session_id", r.SessionId);
-        w.String("agent_id", r.AgentId);
-        w.String("run_id", r.RunId);
-        w.String("tool_call_id", r.ToolCallId);
-        w.String("principal_id", r.PrincipalId);
-        w.String("parent_principal_id", r.ParentPrincipalId);
-        w.String("grant_id", r.GrantId);
-        w.String("phase", r.Phase);
-        w.String("kind", r.Kind);
-        w.String("target", r.Target);
-        w.String("request_digest", r.RequestDigest);
-        w.String("response_digest", r.ResponseDigest);
-        w.String("outcome", r.Outcome);
-        w.String("prev_hash", r.PrevHash);
+        ReadOnlySpan<byte> digits = "0123456789abcdef"u8;
+        for (int i = 0; i < data.Length; i++)
+        {
+            destination[2 * i] = digits[data[i] >> 4];
+            destination[(2 * i) + 1] = digits[data[i] & 0xF];
+        }
     }
 
-    private sealed class Writer
+    private static void WriteUnsignedFields(
+        ref CanonicalJsonWriter w,
+        long timestampMs,
+        string? sessionId,
+        string? agentId,
+        string? runId,
+        string? toolCallId,
+        string? principalId,
+        string? parentPrincipalId,
+        string? grantId,
+        string phase,
+        string kind,
+        string target,
+        string? requestDigest,
+        string? responseDigest,
+        string? outcome,
+        string? prevHash)
     {
-        private readonly StringBuilder _sb = new(768);
-        private bool _first = true;
+        w.Number("timestamp_ms"u8, timestampMs);
+        w.String("session_id"u8, sessionId);
+        w.String("agent_id"u8, agentId);
+        w.String("run_id"u8, runId);
+        w.String("tool_call_id"u8, toolCallId);
+        w.String("principal_id"u8, principalId);
+        w.String("parent_principal_id"u8, parentPrincipalId);
+        w.String("grant_id"u8, grantId);
+        w.String("phase"u8, phase);
+        w.String("kind"u8, kind);
+        w.String("target"u8, target);
+        w.String("request_digest"u8, requestDigest);
+        w.String("response_digest"u8, responseDigest);
+        w.String("outcome"u8, outcome);
+        w.String("prev_hash"u8, prevHash);
+    }
 
-        public Writer(string prefix = "")
-        {
-            _sb.Append(prefix).Append('{');
-        }
+    /// <summary>Writes members of one canonical JSON object into a <see cref="CanonicalBuffer"/>.</summary>
+    private struct CanonicalJsonWriter(CanonicalBuffer buffer)
+    {
+        private bool _notFirst;
 
-        public void String(string name, string? value)
+        public readonly CanonicalBuffer Buffer => buffer;
+
+        public readonly void Open() => buffer.Raw("{"u8);
+
+        public readonly void Close() => buffer.Raw("}"u8);
+
+        public void String(ReadOnlySpan<byte> name, string? value)
         {
             if (value is null)
             {
@@ -126,79 +209,43 @@ internal static class LedgerEncoding
             }
 
             Name(name);
-            Quoted(value);
+            buffer.Quoted(value);
         }
 
-        public void Number(string name, long value)
+        public void Number(ReadOnlySpan<byte> name, long value)
         {
             Name(name);
-            _sb.Append(value.ToString(CultureInfo.InvariantCulture));
+            buffer.Number(value);
         }
 
-        public void Array(string name, IReadOnlyList<string> values)
+        public void Array(ReadOnlySpan<byte> name, IReadOnlyList<string> values)
         {
             Name(name);
-            _sb.Append('[');
+            buffer.Raw("["u8);
             for (int i = 0; i < values.Count; i++)
             {
                 if (i > 0)
                 {
-                    _sb.Append(',');
+                    buffer.Raw(","u8);
                 }
 
-                Quoted(values[i]);
+                buffer.Quoted(values[i]);
             }
 
-            _sb.Append(']');
+            buffer.Raw("]"u8);
         }
 
-        public byte[] Finish()
+        private void Name(ReadOnlySpan<byte> name)
         {
-            _sb.Append('}');
-            // Throws EncoderFallbackException on a lone surrogate: such a value has no canonical form.
-            return StrictUtf8.GetBytes(_sb.ToString());
-        }
-
-        private void Name(string name)
-        {
-            if (!_first)
+            if (_notFirst)
             {
-                _sb.Append(',');
+                buffer.Raw(","u8);
             }
 
-            _first = false;
-            _sb.Append('"').Append(name).Append("\":");
-        }
-
-        private void Quoted(string value)
-        {
-            _sb.Append('"');
-            foreach (char c in value)
-            {
-                switch (c)
-                {
-                    case '"': _sb.Append("\\\""); break;
-                    case '\\': _sb.Append("\\\\"); break;
-                    case '\b': _sb.Append("\\b"); break;
-                    case '\t': _sb.Append("\\t"); break;
-                    case '\n': _sb.Append("\\n"); break;
-                    case '\f': _sb.Append("\\f"); break;
-                    case '\r': _sb.Append("\\r"); break;
-                    default:
-                        if (c < 0x20)
-                        {
-                            _sb.Append("\\u00").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
-                        }
-                        else
-                        {
-                            _sb.Append(c);
-                        }
-
-                        break;
-                }
-            }
-
-            _sb.Append('"');
+            _notFirst = true;
+            buffer.Raw("\""u8);
+            buffer.Raw(name);
+            buffer.Raw("\":"u8);
         }
     }
 }

@@ -82,9 +82,14 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
 
     // ---- issue -------------------------------------------------------------------------
 
-    /// <summary>A lease for the egress proxy on <paramref name="routeId"/> backed by <paramref name="slotId"/>.</summary>
+    /// <summary>
+    /// A lease for the egress proxy on <paramref name="routeId"/> backed by <paramref name="slotId"/>.
+    /// An <paramref name="inProcess"/> lease never leaves this process (the proxy issues and spends it
+    /// within one request): it is kept in memory only, never written to the state file, since after a
+    /// restart nobody can present it. Revoking it is still durable, like every revocation.
+    /// </summary>
     public Result<IssuedLease> IssueRouteLease(
-        SubjectId subject, CredentialScope effectiveScope, string routeId, string slotId, TimeSpan? ttl = null)
+        SubjectId subject, CredentialScope effectiveScope, string routeId, string slotId, TimeSpan? ttl = null, bool inProcess = false)
     {
         if ((BrokerIds.Check(routeId, "route id") ?? BrokerIds.Check(slotId, "slot id")) is { } idError)
         {
@@ -96,7 +101,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             return BrokerErrors.NotAllowed(subject.Value, $"route `{routeId}`");
         }
 
-        return Issue(subject, effectiveScope, new RouteAudience(routeId, slotId), ttl);
+        return Issue(subject, effectiveScope, new RouteAudience(routeId, slotId), ttl, inProcess);
     }
 
     /// <summary>
@@ -190,7 +195,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         return ttl < min ? min : ttl > max ? max : ttl;
     }
 
-    private Result<IssuedLease> Issue(SubjectId subject, CredentialScope scope, CredentialAudience audience, TimeSpan? ttl)
+    private Result<IssuedLease> Issue(SubjectId subject, CredentialScope scope, CredentialAudience audience, TimeSpan? ttl, bool inProcess = false)
     {
         if (!ClampTtl(audience.MaxTtl, ttl).TryGetValue(out TimeSpan lifetime, out KheishError? ttlError))
         {
@@ -231,8 +236,8 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
                 audience,
                 now,
                 now + (long)lifetime.TotalMilliseconds);
-            AddLocked(new LeaseEntry(lease, grant, digest));
-            _dirty = true;
+            AddLocked(new LeaseEntry(lease, grant, digest) { InProcess = inProcess });
+            _dirty |= !inProcess;
             PruneExpiredLocked(now, PrunePerIssue);
         }
 
@@ -594,6 +599,11 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         var state = new BrokerState();
         foreach (LeaseEntry entry in _leases.Values)
         {
+            if (entry.InProcess)
+            {
+                continue;
+            }
+
             CredentialLease l = entry.Lease;
             var stored = new StoredLease(
                 l.Id, l.GrantId, l.SubjectId, l.SubjectEpoch, LeaseToken.Encode(entry.Digest), l.Audience, l.IssuedAtMs, l.ExpiresAtMs);
@@ -705,11 +715,9 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             _leases.Remove(entry.Lease.Id);
             _byDigest.Remove(entry.Key);
             removed++;
-        }
 
-        if (removed > 0)
-        {
-            _dirty = true;
+            // An in-process lease was never in a snapshot, so dropping it changes nothing on disk.
+            _dirty |= !entry.InProcess;
         }
 
         return removed;
@@ -813,5 +821,8 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         public byte[] Digest { get; }
 
         public LeaseToken.Key Key { get; }
+
+        /// <summary>Issued and spent inside this process: memory only, never in a snapshot.</summary>
+        public bool InProcess { get; init; }
     }
 }

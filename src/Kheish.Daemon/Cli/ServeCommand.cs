@@ -239,7 +239,14 @@ internal static partial class ServeCommand
         // Rewriting a slot lifts its revocation tombstone (Kheish reference §2).
         slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
 
-        var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable);
+        // Token files, security.json and the state root are consulted on every request; inotify
+        // tells when one may have changed, so an unchanged request skips their stat calls.
+        using var watch = FileChangeWatch.Create();
+        watch.Track(root.FullPath);
+        agentSecurity.WatchWith(watch);
+        auth.Admin?.WatchWith(watch);
+        auth.Readonly?.WatchWith(watch);
+        var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable) { Watch = watch };
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress);
 
         // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts

@@ -49,6 +49,11 @@ internal sealed class DaemonContext(
 
     public TimeProvider Clock { get; } = clock;
 
+    /// <summary>Change notification for the files read per request (serve sets it); null = stat every time.</summary>
+    public FileChangeWatch? Watch { get; init; }
+
+    private volatile StateRootCheck? _stateRootCheck;
+
     /// <summary>Named checks, each "ok" or a short reason without sensitive data.</summary>
     public Dictionary<string, string> ReadinessChecks() => ReadinessChecks(AgentSecurity.Current(), Ledger.Health);
 
@@ -57,7 +62,7 @@ internal sealed class DaemonContext(
     {
         var checks = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["state_root"] = Directory.Exists(StateRoot.FullPath) ? "ok" : "state root directory is missing",
+            ["state_root"] = StateRootExists() ? "ok" : "state root directory is missing",
             ["secret_store"] = StoreUnavailable is null ? "ok" : "encrypted store not readable: no master key configured",
         };
         checks["external_action_audit"] = audit.Healthy
@@ -66,4 +71,24 @@ internal sealed class DaemonContext(
         checks["agent_plane_config"] = agent.IsValid ? "ok" : "security.json in effect is invalid; agent plane refuses every request";
         return checks;
     }
+
+    private bool StateRootExists()
+    {
+        if (Watch is not { } watch)
+        {
+            return Directory.Exists(StateRoot.FullPath);
+        }
+
+        long generation = watch.Generation();
+        if (_stateRootCheck is { } check && check.Generation == generation)
+        {
+            return check.Exists;
+        }
+
+        bool exists = Directory.Exists(StateRoot.FullPath);
+        _stateRootCheck = new StateRootCheck(generation, exists);
+        return exists;
+    }
+
+    private sealed record StateRootCheck(long Generation, bool Exists);
 }

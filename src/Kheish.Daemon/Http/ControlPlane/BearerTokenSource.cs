@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Kheish.Core.Access;
 using Kheish.Core.Errors;
+using Kheish.Core.Storage;
 
 namespace Kheish.Daemon.Http.ControlPlane;
 
@@ -17,6 +18,8 @@ internal sealed class BearerTokenSource
     private readonly object _gate = new();
     private byte[]? _digest;
     private volatile StampBox _stampBox = new(FileStamp.Absent);
+    private volatile Checked? _checked;
+    private FileChangeWatch? _watch;
 
     private BearerTokenSource(string name, string? file, byte[]? digest)
     {
@@ -69,6 +72,16 @@ internal sealed class BearerTokenSource
         return Result<BearerTokenSource?>.Ok(null);
     }
 
+    /// <summary>From now on the token file is stat-ed only when <paramref name="watch"/> saw a change since the last check.</summary>
+    public void WatchWith(FileChangeWatch watch)
+    {
+        if (_file is not null)
+        {
+            watch.Track(_file);
+            _watch = watch;
+        }
+    }
+
     /// <summary>The digest in force now; null when a token file became unreadable or empty (fail closed).</summary>
     public byte[]? CurrentDigest()
     {
@@ -77,10 +90,30 @@ internal sealed class BearerTokenSource
             return _digest;
         }
 
+        if (_watch is not { } watch)
+        {
+            return DigestByStamp();
+        }
+
+        // The generation is taken before the stamp check, so a change racing with it moves the
+        // generation past the one stored here and the next request checks again.
+        long generation = watch.Generation();
+        if (_checked is { } done && done.Generation == generation)
+        {
+            return done.Digest;
+        }
+
+        byte[]? digest = DigestByStamp();
+        _checked = new Checked(generation, digest);
+        return digest;
+    }
+
+    private byte[]? DigestByStamp()
+    {
         // One statx per request on a pre-encoded path, no lock on the hot path: the file is
         // re-read only when its stamp (inode, size, mtime, ctime) changed, so rotation (also
         // by symlink swap, as orchestrators do) is seen by the very next request.
-        FileStamp stamp = FileStamp.Of(_utf8File!, _file);
+        FileStamp stamp = FileStamp.Of(_utf8File!, _file!);
         if (stamp == _stampBox.Value)
         {
             return Volatile.Read(ref _digest);
@@ -88,7 +121,7 @@ internal sealed class BearerTokenSource
 
         lock (_gate)
         {
-            if (FileStamp.Of(_utf8File!, _file) != _stampBox.Value)
+            if (FileStamp.Of(_utf8File!, _file!) != _stampBox.Value)
             {
                 _ = ReadFile();
             }
@@ -125,4 +158,7 @@ internal sealed class BearerTokenSource
 
     /// <summary>A tuple published atomically (a struct field could tear between threads).</summary>
     private sealed record StampBox(FileStamp Value);
+
+    /// <summary>The digest as checked at a watch generation, published as one reference.</summary>
+    private sealed record Checked(long Generation, byte[]? Digest);
 }

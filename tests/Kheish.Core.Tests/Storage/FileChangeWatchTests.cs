@@ -1,0 +1,101 @@
+using Kheish.Core.Storage;
+
+namespace Kheish.Core.Tests.Storage;
+
+/// <summary>The change check that replaces per-request stat calls (issue 16): a change is seen by the very next call.</summary>
+public sealed class FileChangeWatchTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "kheish-watch-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public FileChangeWatchTests() => Directory.CreateDirectory(_dir);
+
+    [Test]
+    public async Task Nothing_changed_means_the_same_generation()
+    {
+        string file = Path.Combine(_dir, "token");
+        File.WriteAllText(file, "a");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+
+        long first = watch.Generation();
+
+        await Assert.That(watch.IsPolling).IsFalse();
+        await Assert.That(watch.Generation()).IsEqualTo(first);
+    }
+
+    [Test]
+    public async Task An_in_place_rewrite_is_seen_by_the_very_next_call()
+    {
+        string file = Path.Combine(_dir, "token");
+        File.WriteAllText(file, "a");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+        long before = watch.Generation();
+
+        File.WriteAllText(file, "b");
+
+        await Assert.That(watch.Generation()).IsNotEqualTo(before);
+    }
+
+    [Test]
+    public async Task A_rename_over_the_file_is_seen_by_the_very_next_call()
+    {
+        string file = Path.Combine(_dir, "token");
+        File.WriteAllText(file, "a");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+        long before = watch.Generation();
+        File.WriteAllText(file + ".tmp", "b");
+
+        File.Move(file + ".tmp", file, overwrite: true);
+
+        await Assert.That(watch.Generation()).IsNotEqualTo(before);
+    }
+
+    [Test]
+    public async Task A_file_in_a_directory_created_after_the_watch_started_is_seen()
+    {
+        string file = Path.Combine(_dir, "later", "security.json");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        long afterDirectory = watch.Generation();
+        await Assert.That(watch.Generation()).IsEqualTo(afterDirectory);
+
+        File.WriteAllText(file, "{}");
+
+        await Assert.That(watch.Generation()).IsNotEqualTo(afterDirectory);
+    }
+
+    [Test]
+    public async Task A_permission_change_on_a_parent_directory_is_seen()
+    {
+        string file = Path.Combine(_dir, "sub", "token");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "a");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+        long before = watch.Generation();
+
+        File.SetUnixFileMode(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+        await Assert.That(watch.Generation()).IsNotEqualTo(before);
+    }
+
+    [Test]
+    public async Task A_path_through_a_symbolic_link_falls_back_to_checking_every_time()
+    {
+        string target = Path.Combine(_dir, "real");
+        File.WriteAllText(target, "a");
+        string link = Path.Combine(_dir, "link");
+        File.CreateSymbolicLink(link, target);
+        using var watch = FileChangeWatch.Create();
+
+        watch.Track(link);
+
+        await Assert.That(watch.IsPolling).IsTrue();
+        await Assert.That(watch.Generation()).IsNotEqualTo(watch.Generation());
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
