@@ -43,6 +43,7 @@ internal sealed partial class ConnectorRuntime : ISidecarHost, IAsyncDisposable
     private readonly HttpClient _platform;
     private ProcessSpawner? _spawner;
     private string _daemonUrl = "";
+    private bool _disposed;
 
     public ConnectorRuntime(
         StateRoot root, ConnectorStore store, SlotStore slots, CredentialBroker broker, ExternalActionLedger ledger,
@@ -509,6 +510,12 @@ internal sealed partial class ConnectorRuntime : ISidecarHost, IAsyncDisposable
         List<SidecarSupervisor> all;
         lock (_gate)
         {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
             all = [.. _sidecars.Values];
             _sidecars.Clear();
             _currentLeases.Clear();
