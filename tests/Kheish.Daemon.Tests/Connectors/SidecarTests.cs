@@ -124,6 +124,38 @@ public sealed class SidecarTests
     }
 
     [Fact]
+    public async Task Revoking_a_slot_the_connector_draws_on_stops_the_child_and_refuses_the_fetch()
+    {
+        await using ConnectorHarness h = await ConnectorHarness.StartAsync();
+        await h.SetSecretAsync("sl.key", Canary.New("sl"));
+        Assert.Equal(HttpStatusCode.OK, (await h.PutAsync("external", "sl", Definition(h, "sl", "{\"KEY\":{\"secret_ref\":\"sl.key\"}}"))).Status);
+        JsonElement report = await SidecarReportAsync(h, "sl");
+        int pid = report.GetProperty("pid").GetInt32();
+        string token = report.GetProperty("env").GetProperty("KHEISH_EXTERNAL_CONNECTOR_CREDENTIAL_TOKEN").GetString()!;
+
+        var revoke = await h.SendAsync(HttpMethod.Post, "/v1/runtime/auth/slots/sl.key/revoke", bearer: h.Admin);
+        var refused = await h.SendAsync(HttpMethod.Get, "/v1/connectors/external/sl/credentials/KEY", bearer: token);
+
+        Assert.True(revoke.Status == HttpStatusCode.OK, revoke.Text);
+        Assert.Equal("slot_revoked", refused.Body.GetProperty("code").GetString());
+        await ConnectorHarness.EventuallyAsync(() => Task.FromResult(!ConnectorHarness.ProcessAlive(pid)), "the sidecar to stop", 10);
+    }
+
+    [Fact]
+    public async Task The_sidecar_stops_when_the_daemon_stops()
+    {
+        await using ConnectorHarness h = await ConnectorHarness.StartAsync();
+        Assert.Equal(HttpStatusCode.OK, (await h.PutAsync("external", "bye", Definition(h, "bye", "{}"))).Status);
+        int pid = (await SidecarReportAsync(h, "bye")).GetProperty("pid").GetInt32();
+
+        int exit = await h.Daemon.StopAsync();
+
+        Assert.Equal(0, exit);
+        Assert.False(ConnectorHarness.ProcessAlive(pid), "the sidecar outlived a graceful stop");
+        Assert.Contains("connector bye: sidecar stopped (daemon stopping)", h.Daemon.Logs);
+    }
+
+    [Fact]
     public async Task Disabling_the_connector_stops_the_child_and_refuses_fetches()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
