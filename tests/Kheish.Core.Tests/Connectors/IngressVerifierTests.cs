@@ -17,62 +17,62 @@ public sealed class IngressVerifierTests
 
     private static readonly DateTimeOffset JustAfter = DateTimeOffset.FromUnixTimeSeconds(1531420618 + 10);
 
-    [Fact]
-    public void Slacks_documented_example_verifies()
+    [Test]
+    public async Task Slacks_documented_example_verifies()
     {
         Result<long> checkedTs = IngressVerifier.CheckSlack(SlackSignature, SlackTimestamp, Encoding.UTF8.GetBytes(SlackBody), SlackSecret, JustAfter);
 
-        Assert.True(checkedTs.IsOk, checkedTs.IsOk ? "" : checkedTs.Error.Message);
-        Assert.Equal(1531420618, checkedTs.Value);
+        await Assert.That(checkedTs.IsOk).IsTrue().Because(checkedTs.IsOk ? "" : checkedTs.Error.Message);
+        await Assert.That(checkedTs.Value).IsEqualTo(1531420618);
     }
 
-    [Theory]
-    [InlineData("x", SlackSecret, SlackSignature, 10, "bad_signature")]
-    [InlineData("", "other-secret", SlackSignature, 10, "bad_signature")]
-    [InlineData("", SlackSecret, "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b504", 10, "bad_signature")]
-    [InlineData("", SlackSecret, "v1=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", 10, "bad_signature")]
-    [InlineData("", SlackSecret, "v0=zz", 10, "bad_signature")]
-    [InlineData("", SlackSecret, SlackSignature, 301, "stale_timestamp")]
-    [InlineData("", SlackSecret, SlackSignature, -301, "stale_timestamp")]
-    public void Tampered_wrong_or_old_slack_requests_are_refused(string bodySuffix, string secret, string signature, int skewSeconds, string code)
+    [Test]
+    [Arguments("x", SlackSecret, SlackSignature, 10, "bad_signature")]
+    [Arguments("", "other-secret", SlackSignature, 10, "bad_signature")]
+    [Arguments("", SlackSecret, "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b504", 10, "bad_signature")]
+    [Arguments("", SlackSecret, "v1=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503", 10, "bad_signature")]
+    [Arguments("", SlackSecret, "v0=zz", 10, "bad_signature")]
+    [Arguments("", SlackSecret, SlackSignature, 301, "stale_timestamp")]
+    [Arguments("", SlackSecret, SlackSignature, -301, "stale_timestamp")]
+    public async Task Tampered_wrong_or_old_slack_requests_are_refused(string bodySuffix, string secret, string signature, int skewSeconds, string code)
     {
         DateTimeOffset now = DateTimeOffset.FromUnixTimeSeconds(1531420618 + skewSeconds);
 
         Result<long> checkedTs = IngressVerifier.CheckSlack(signature, SlackTimestamp, Encoding.UTF8.GetBytes(SlackBody + bodySuffix), secret, now);
 
-        Assert.False(checkedTs.IsOk);
-        Assert.Equal(code, checkedTs.Error!.Code);
-        Assert.DoesNotContain(secret, checkedTs.Error!.Message, StringComparison.Ordinal);
+        await Assert.That(checkedTs.IsOk).IsFalse();
+        await Assert.That(checkedTs.Error!.Code).IsEqualTo(code);
+        await Assert.That(checkedTs.Error!.Message).DoesNotContain(secret);
     }
 
-    [Fact]
-    public void Missing_or_non_numeric_slack_headers_are_refused()
+    [Test]
+    public async Task Missing_or_non_numeric_slack_headers_are_refused()
     {
         byte[] body = Encoding.UTF8.GetBytes(SlackBody);
 
-        Assert.Equal("missing_signature", IngressVerifier.CheckSlack(null, SlackTimestamp, body, SlackSecret, JustAfter).Error!.Code);
-        Assert.Equal("missing_signature", IngressVerifier.CheckSlack(SlackSignature, null, body, SlackSecret, JustAfter).Error!.Code);
-        Assert.Equal("bad_timestamp", IngressVerifier.CheckSlack(SlackSignature, "-5", body, SlackSecret, JustAfter).Error!.Code);
+        await Assert.That(IngressVerifier.CheckSlack(null, SlackTimestamp, body, SlackSecret, JustAfter).Error!.Code).IsEqualTo("missing_signature");
+        await Assert.That(IngressVerifier.CheckSlack(SlackSignature, null, body, SlackSecret, JustAfter).Error!.Code).IsEqualTo("missing_signature");
+        await Assert.That(IngressVerifier.CheckSlack(SlackSignature, "-5", body, SlackSecret, JustAfter).Error!.Code).IsEqualTo("bad_timestamp");
     }
 
-    [Fact]
-    public void A_bearer_token_is_checked_against_its_digest_only()
+    [Test]
+    public async Task A_bearer_token_is_checked_against_its_digest_only()
     {
         string token = ConnectorDefinitions.NewBearerToken();
         string digest = ConnectorDefinitions.BearerDigestOf(token);
 
-        Assert.Null(IngressVerifier.CheckBearer("Bearer " + token, digest));
-        Assert.Equal("bad_bearer_token", IngressVerifier.CheckBearer("Bearer " + token + "x", digest)!.Code);
-        Assert.Equal("missing_credentials", IngressVerifier.CheckBearer(token, digest)!.Code);
-        Assert.Equal(64, digest.Length);
-        Assert.NotEqual(ConnectorDefinitions.NewBearerToken(), token);
+        await Assert.That(IngressVerifier.CheckBearer("Bearer " + token, digest)).IsNull();
+        await Assert.That(IngressVerifier.CheckBearer("Bearer " + token + "x", digest)!.Code).IsEqualTo("bad_bearer_token");
+        await Assert.That(IngressVerifier.CheckBearer(token, digest)!.Code).IsEqualTo("missing_credentials");
+        await Assert.That(digest.Length).IsEqualTo(64);
+        await Assert.That(token).IsNotEqualTo(ConnectorDefinitions.NewBearerToken());
     }
 
-    [Fact]
-    public void A_telegram_secret_token_must_match_exactly()
+    [Test]
+    public async Task A_telegram_secret_token_must_match_exactly()
     {
-        Assert.Null(IngressVerifier.CheckTelegram("s3cret", "s3cret"));
-        Assert.Equal("bad_secret_token", IngressVerifier.CheckTelegram("s3cret ", "s3cret")!.Code);
-        Assert.Equal("missing_credentials", IngressVerifier.CheckTelegram(null, "s3cret")!.Code);
+        await Assert.That(IngressVerifier.CheckTelegram("s3cret", "s3cret")).IsNull();
+        await Assert.That(IngressVerifier.CheckTelegram("s3cret ", "s3cret")!.Code).IsEqualTo("bad_secret_token");
+        await Assert.That(IngressVerifier.CheckTelegram(null, "s3cret")!.Code).IsEqualTo("missing_credentials");
     }
 }

@@ -95,7 +95,7 @@ public sealed class ConnectorHarness : IAsyncDisposable
     {
         var (status, _, text) = await SendAsync(HttpMethod.Post, "/v1/runtime/secrets",
             JsonSerializer.Serialize(new Dictionary<string, string> { ["slot_id"] = slot, ["provider"] = "generic", ["value"] = value }), Admin);
-        Assert.True(status == HttpStatusCode.OK, text);
+        await Assert.That(status == HttpStatusCode.OK).IsTrue().Because(text);
     }
 
     /// <summary>The absolute path of a real python3 (pyenv shims need more environment than a sidecar gets).</summary>

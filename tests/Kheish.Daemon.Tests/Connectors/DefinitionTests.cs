@@ -8,7 +8,7 @@ namespace Kheish.Daemon.Tests.Connectors;
 /// <summary>Connector definitions: write-only secret fields, the state file, bad input, slot references, the CLI.</summary>
 public sealed class DefinitionTests
 {
-    [Fact]
+    [Test]
     public async Task An_inline_value_goes_into_a_slot_and_reads_show_only_where_it_comes_from()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
@@ -22,29 +22,29 @@ public sealed class DefinitionTests
         byte[] file = File.ReadAllBytes(Path.Combine(h.Dir.StateRoot, "connectors.json"));
         UnixFileMode mode = File.GetUnixFileMode(Path.Combine(h.Dir.StateRoot, "connectors.json"));
 
-        Assert.True(put.Status == HttpStatusCode.OK, put.Text);
+        await Assert.That(put.Status == HttpStatusCode.OK).IsTrue().Because(put.Text);
         JsonElement signing = get.Body.GetProperty("signing_secret");
-        Assert.Equal(["configured", "source", "secret_ref"], signing.EnumerateObject().Select(p => p.Name).ToArray());
-        Assert.Equal("inline", signing.GetProperty("source").GetString());
-        Assert.Equal("connectors.team.SIGNING_SECRET", signing.GetProperty("secret_ref").GetString());
-        Assert.Equal("env", get.Body.GetProperty("bot_token").GetProperty("source").GetString());
-        Assert.Equal("SLACK_BOT", get.Body.GetProperty("bot_token").GetProperty("env").GetString());
-        Assert.Single(list.Body.GetProperty("connectors").EnumerateArray());
-        Assert.Equal(HttpStatusCode.OK, slot.Status);
-        Assert.Equal(HttpStatusCode.Conflict, deleteSlot.Status);
-        Assert.Contains("slack/team", deleteSlot.Body.GetProperty("detail").GetString());
-        Assert.Contains("\"key_id\"", Encoding.UTF8.GetString(file));
-        Assert.DoesNotContain("signing_secret", Encoding.UTF8.GetString(file));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, mode);
+        await Assert.That(string.Join(",", signing.EnumerateObject().Select(p => p.Name))).IsEqualTo("configured,source,secret_ref");
+        await Assert.That(signing.GetProperty("source").GetString()).IsEqualTo("inline");
+        await Assert.That(signing.GetProperty("secret_ref").GetString()).IsEqualTo("connectors.team.SIGNING_SECRET");
+        await Assert.That(get.Body.GetProperty("bot_token").GetProperty("source").GetString()).IsEqualTo("env");
+        await Assert.That(get.Body.GetProperty("bot_token").GetProperty("env").GetString()).IsEqualTo("SLACK_BOT");
+        await Assert.That(list.Body.GetProperty("connectors").GetArrayLength()).IsEqualTo(1);
+        await Assert.That(slot.Status).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(deleteSlot.Status).IsEqualTo(HttpStatusCode.Conflict);
+        await Assert.That(deleteSlot.Body.GetProperty("detail").GetString()).Contains("slack/team");
+        await Assert.That(Encoding.UTF8.GetString(file)).Contains("\"key_id\"");
+        await Assert.That(Encoding.UTF8.GetString(file)).DoesNotContain("signing_secret");
+        await Assert.That(mode).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
         var delete = await h.SendAsync(HttpMethod.Delete, "/v1/runtime/connectors/slack/team", bearer: h.Admin);
         var slotAfter = await h.SendAsync(HttpMethod.Get, "/v1/runtime/secrets/connectors.team.SIGNING_SECRET", bearer: h.Admin);
-        Assert.Equal(HttpStatusCode.OK, delete.Status);
-        Assert.Equal(HttpStatusCode.NotFound, slotAfter.Status);
+        await Assert.That(delete.Status).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(slotAfter.Status).IsEqualTo(HttpStatusCode.NotFound);
         await h.StopAndAssertNoLeakAsync(secret);
     }
 
-    [Fact]
+    [Test]
     public async Task Without_a_master_key_an_inline_value_is_refused_and_nothing_is_written()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync(masterKey: false);
@@ -52,38 +52,38 @@ public sealed class DefinitionTests
         var put = await h.PutAsync("telegram", "tg", "{\"secret_token\":{\"value\":\"s3cr3t-value\"}}");
         var byEnv = await h.PutAsync("telegram", "tg2", "{\"secret_token\":{\"env\":\"TG_SECRET\"}}");
 
-        Assert.Equal("master_key_required", put.Body.GetProperty("code").GetString());
-        Assert.Contains("KHEISH_AUTH_STORE_MASTER_KEY", put.Body.GetProperty("detail").GetString());
-        Assert.True(byEnv.Status == HttpStatusCode.OK, byEnv.Text);
+        await Assert.That(put.Body.GetProperty("code").GetString()).IsEqualTo("master_key_required");
+        await Assert.That(put.Body.GetProperty("detail").GetString()).Contains("KHEISH_AUTH_STORE_MASTER_KEY");
+        await Assert.That(byEnv.Status == HttpStatusCode.OK).IsTrue().Because(byEnv.Text);
         string file = File.ReadAllText(Path.Combine(h.Dir.StateRoot, "connectors.json"));
-        Assert.Contains("\"tg2\"", file);
-        Assert.DoesNotContain("\"tg\"", file);
+        await Assert.That(file).Contains("\"tg2\"");
+        await Assert.That(file).DoesNotContain("\"tg\"");
     }
 
-    [Theory]
-    [InlineData("nope", "x", "{}", "invalid_connector_kind")]
-    [InlineData("http", "Bad.Name", "{}", "invalid_connector_name")]
-    [InlineData("http", "h", "{\"command\":\"/bin/true\"}", "field_not_allowed")]
-    [InlineData("slack", "s", "{}", "missing_field")]
-    [InlineData("slack", "s", "{\"signing_secret\":{\"env\":\"A\",\"value\":\"b\"}}", "invalid_secret_field")]
-    [InlineData("slack", "s", "{\"signing_secret\":{\"secret_ref\":\"no.such.slot\"}}", "secret_ref_not_found")]
-    [InlineData("slack", "s", "{\"signing_secret\":{\"env\":\"A\"},\"surprise\":1}", "invalid_body")]
-    [InlineData("external", "e", "{\"args\":[]}", "missing_field")]
-    [InlineData("external", "e", "{\"command\":\"/bin/true\",\"env\":{\"KHEISH_DAEMON_URL\":\"x\"}}", "invalid_env")]
-    [InlineData("external", "e", "{\"command\":\"/bin/true\",\"env_keys\":{\"lower\":{\"env\":\"A\"}}}", "invalid_env_key")]
-    [InlineData("external", "e", "{\"command\":\"/bin/true\",\"cwd\":\"relative\"}", "invalid_cwd")]
+    [Test]
+    [Arguments("nope", "x", "{}", "invalid_connector_kind")]
+    [Arguments("http", "Bad.Name", "{}", "invalid_connector_name")]
+    [Arguments("http", "h", "{\"command\":\"/bin/true\"}", "field_not_allowed")]
+    [Arguments("slack", "s", "{}", "missing_field")]
+    [Arguments("slack", "s", "{\"signing_secret\":{\"env\":\"A\",\"value\":\"b\"}}", "invalid_secret_field")]
+    [Arguments("slack", "s", "{\"signing_secret\":{\"secret_ref\":\"no.such.slot\"}}", "secret_ref_not_found")]
+    [Arguments("slack", "s", "{\"signing_secret\":{\"env\":\"A\"},\"surprise\":1}", "invalid_body")]
+    [Arguments("external", "e", "{\"args\":[]}", "missing_field")]
+    [Arguments("external", "e", "{\"command\":\"/bin/true\",\"env\":{\"KHEISH_DAEMON_URL\":\"x\"}}", "invalid_env")]
+    [Arguments("external", "e", "{\"command\":\"/bin/true\",\"env_keys\":{\"lower\":{\"env\":\"A\"}}}", "invalid_env_key")]
+    [Arguments("external", "e", "{\"command\":\"/bin/true\",\"cwd\":\"relative\"}", "invalid_cwd")]
     public async Task Bad_definitions_are_refused_with_a_precise_code_and_change_nothing(string kind, string name, string json, string code)
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
 
         var put = await h.PutAsync(kind, name, json);
 
-        Assert.Equal(HttpStatusCode.BadRequest, put.Status);
-        Assert.Equal(code, put.Body.GetProperty("code").GetString());
-        Assert.False(File.Exists(Path.Combine(h.Dir.StateRoot, "connectors.json")));
+        await Assert.That(put.Status).IsEqualTo(HttpStatusCode.BadRequest);
+        await Assert.That(put.Body.GetProperty("code").GetString()).IsEqualTo(code);
+        await Assert.That(File.Exists(Path.Combine(h.Dir.StateRoot, "connectors.json"))).IsFalse();
     }
 
-    [Fact]
+    [Test]
     public async Task The_cli_sets_lists_gets_and_deletes_connectors_from_flags_and_toml()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
@@ -99,17 +99,17 @@ public sealed class DefinitionTests
         CliResult del = await Support.Cli.RunAsync(["runtime", "connectors", "delete", "http", "hooks"], env);
         CliResult gone = await Support.Cli.RunAsync(["runtime", "connectors", "get", "http", "hooks"], env);
 
-        Assert.True(setHttp.ExitCode == 0, setHttp.ToString());
-        Assert.StartsWith("kcb_", JsonDocument.Parse(setHttp.Stdout).RootElement.GetProperty("bearer_token").GetString());
-        Assert.True(setExt.ExitCode == 0, setExt.ToString());
-        Assert.Contains("external/ext", list.Stdout);
-        Assert.Contains("http/hooks", list.Stdout);
+        await Assert.That(setHttp.ExitCode == 0).IsTrue().Because(setHttp.ToString());
+        await Assert.That(JsonDocument.Parse(setHttp.Stdout).RootElement.GetProperty("bearer_token").GetString()).StartsWith("kcb_");
+        await Assert.That(setExt.ExitCode == 0).IsTrue().Because(setExt.ToString());
+        await Assert.That(list.Stdout).Contains("external/ext");
+        await Assert.That(list.Stdout).Contains("http/hooks");
         JsonElement ext = JsonDocument.Parse(get.Stdout).RootElement;
-        Assert.False(ext.GetProperty("enabled").GetBoolean());
-        Assert.Equal("disabled", ext.GetProperty("sidecar").GetProperty("state").GetString());
-        Assert.Equal("ext.key", ext.GetProperty("env_keys").GetProperty("API_KEY").GetProperty("secret_ref").GetString());
-        Assert.Equal(2, badKind.ExitCode);
-        Assert.Equal(0, del.ExitCode);
-        Assert.Equal(5, gone.ExitCode);
+        await Assert.That(ext.GetProperty("enabled").GetBoolean()).IsFalse();
+        await Assert.That(ext.GetProperty("sidecar").GetProperty("state").GetString()).IsEqualTo("disabled");
+        await Assert.That(ext.GetProperty("env_keys").GetProperty("API_KEY").GetProperty("secret_ref").GetString()).IsEqualTo("ext.key");
+        await Assert.That(badKind.ExitCode).IsEqualTo(2);
+        await Assert.That(del.ExitCode).IsEqualTo(0);
+        await Assert.That(gone.ExitCode).IsEqualTo(5);
     }
 }

@@ -18,7 +18,7 @@ public sealed class DeliveryTests
         return new() { ["X-Slack-Request-Timestamp"] = ts, ["X-Slack-Signature"] = "v0=" + Convert.ToHexStringLower(mac) };
     }
 
-    [Fact]
+    [Test]
     public async Task Slack_events_reach_the_sidecar_and_its_deliveries_get_the_bot_token_it_never_sees()
     {
         await using var slackApi = new RecordingUpstream();
@@ -38,7 +38,7 @@ public sealed class DeliveryTests
             ["bot_token"] = new Dictionary<string, string> { ["value"] = bot },
             ["api_base_url"] = slackApi.BaseUrl + "/api",
         }));
-        Assert.True(slack.Status == HttpStatusCode.OK, slack.Text);
+        await Assert.That(slack.Status == HttpStatusCode.OK).IsTrue().Because(slack.Text);
         string script = SidecarScript.Write(h.Dir.Path);
         var relay = await h.PutAsync("external", "relay", JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -46,14 +46,14 @@ public sealed class DeliveryTests
             ["args"] = new[] { script, h.Dir.File("relay.json"), "relay" },
             ["ingress_from"] = "team",
         }));
-        Assert.True(relay.Status == HttpStatusCode.OK, relay.Text);
+        await Assert.That(relay.Status == HttpStatusCode.OK).IsTrue().Because(relay.Text);
         await ConnectorHarness.EventuallyAsync(() => Task.FromResult(File.Exists(h.Dir.File("relay.json"))), "the relay sidecar");
         JsonElement report = JsonDocument.Parse(File.ReadAllText(h.Dir.File("relay.json"))).RootElement;
         string lease = report.GetProperty("env").GetProperty("KHEISH_EXTERNAL_CONNECTOR_CREDENTIAL_TOKEN").GetString()!;
 
         string body = "{\"type\":\"event_callback\",\"event\":{\"type\":\"app_mention\",\"text\":\"deploy\"}}";
         var ingress = await h.SendAsync(HttpMethod.Post, "/v1/connectors/slack/team/ingress", body, headers: SlackHeaders(signing, body));
-        Assert.True(ingress.Status == HttpStatusCode.OK, ingress.Text);
+        await Assert.That(ingress.Status == HttpStatusCode.OK).IsTrue().Because(ingress.Text);
         await ConnectorHarness.EventuallyAsync(
             () => Task.FromResult(File.Exists(h.Dir.File("relay.json.events")) && File.ReadAllText(h.Dir.File("relay.json.events")).Contains("app_mention", StringComparison.Ordinal)),
             "the event to reach the sidecar");
@@ -62,21 +62,21 @@ public sealed class DeliveryTests
         var deliverWithAdmin = await h.SendAsync(HttpMethod.Post, "/v1/connectors/external/relay/deliver",
             "{\"method\":\"chat.postMessage\",\"payload\":{}}", bearer: h.Admin);
 
-        Assert.True(deliver.Status == HttpStatusCode.OK, deliver.Text);
-        UpstreamRequest sent = Assert.Single(slackApi.Received);
-        Assert.Equal("/api/chat.postMessage", sent.PathAndQuery);
-        Assert.Equal("Bearer " + bot, sent.Header("Authorization"));
-        Assert.Equal("{\"channel\":\"C1\",\"text\":\"done\"}", sent.BodyText);
-        Assert.Equal("Bearer [redacted]", deliver.Body.GetProperty("seen").GetString());
-        Assert.Equal("lease_unknown", deliverWithAdmin.Body.GetProperty("code").GetString());
+        await Assert.That(deliver.Status == HttpStatusCode.OK).IsTrue().Because(deliver.Text);
+        UpstreamRequest sent = (await Assert.That(slackApi.Received).HasSingleItem())!;
+        await Assert.That(sent.PathAndQuery).IsEqualTo("/api/chat.postMessage");
+        await Assert.That(sent.Header("Authorization")).IsEqualTo("Bearer " + bot);
+        await Assert.That(sent.BodyText).IsEqualTo("{\"channel\":\"C1\",\"text\":\"done\"}");
+        await Assert.That(deliver.Body.GetProperty("seen").GetString()).IsEqualTo("Bearer [redacted]");
+        await Assert.That(deliverWithAdmin.Body.GetProperty("code").GetString()).IsEqualTo("lease_unknown");
         string sidecarSaw = File.ReadAllText(h.Dir.File("relay.json")) + File.ReadAllText(h.Dir.File("relay.json.events"));
         Canary.AssertAbsent(bot, sidecarSaw, "the sidecar's environment and events");
 
         CliResult verify = await Support.Cli.RunAsync(["runs", "verify", "--all", "--state-root", h.Dir.StateRoot]);
-        Assert.True(verify.ExitCode == 0, verify.ToString());
+        await Assert.That(verify.ExitCode == 0).IsTrue().Because(verify.ToString());
         string ledger = string.Concat(Directory.GetFiles(Path.Combine(h.Dir.StateRoot, "external-actions"), "*.jsonl").Select(File.ReadAllText));
-        Assert.Equal(2, ledger.Split("\"kind\":\"connector_delivery\"").Length - 1);
-        Assert.Contains("\"target\":\"slack/team:chat.postMessage\"", ledger);
+        await Assert.That(ledger.Split("\"kind\":\"connector_delivery\"").Length - 1).IsEqualTo(2);
+        await Assert.That(ledger).Contains("\"target\":\"slack/team:chat.postMessage\"");
         await h.StopAndAssertNoLeakAsync(bot, signing, h.DaemonEnvCanary);
     }
 }

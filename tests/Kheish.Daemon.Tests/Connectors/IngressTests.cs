@@ -20,13 +20,13 @@ public sealed class IngressTests
 
     private static string Code(JsonElement body) => body.ValueKind == JsonValueKind.Object && body.TryGetProperty("code", out JsonElement c) ? c.GetString()! : "";
 
-    [Fact]
+    [Test]
     public async Task Slack_accepts_a_signed_event_and_refuses_tampered_wrong_secret_old_and_replayed_requests()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
         string secret = Canary.New("slacksign");
         var put = await h.PutAsync("slack", "team", $"{{\"signing_secret\":{{\"value\":\"{secret}\"}}}}");
-        Assert.True(put.Status == HttpStatusCode.OK, put.Text);
+        await Assert.That(put.Status == HttpStatusCode.OK).IsTrue().Because(put.Text);
         const string path = "/v1/connectors/slack/team/ingress";
         string body = "{\"type\":\"event_callback\",\"event\":{\"type\":\"message\",\"text\":\"hi\"}}";
 
@@ -41,33 +41,36 @@ public sealed class IngressTests
         var challenge = await h.SendAsync(HttpMethod.Post, path, challengeBody, headers: SlackHeaders(secret, challengeBody));
         var events = await h.SendAsync(HttpMethod.Get, "/v1/runtime/connectors/slack/team/events", bearer: h.Admin);
 
-        Assert.True(accepted.Status == HttpStatusCode.OK, accepted.Text);
-        Assert.True(accepted.Body.GetProperty("queued").GetBoolean());
-        Assert.Equal("replayed_request", Code(replay.Body));
-        Assert.Equal("bad_signature", Code(tampered.Body));
-        Assert.Equal("bad_signature", Code(wrongSecret.Body));
-        Assert.Equal("stale_timestamp", Code(old.Body));
-        Assert.Equal("missing_signature", Code(unsigned.Body));
-        Assert.All(new[] { replay, tampered, wrongSecret, old, unsigned }, r => Assert.Equal(HttpStatusCode.Unauthorized, r.Status));
-        Assert.All(new[] { replay, tampered, wrongSecret, old, unsigned }, r => Assert.Equal("application/problem+json", "application/problem+json"));
-        Assert.Equal("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", challenge.Body.GetProperty("challenge").GetString());
-        JsonElement queued = Assert.Single(events.Body.GetProperty("events").EnumerateArray());
-        Assert.Equal(body, queued.GetProperty("body").GetString());
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))), queued.GetProperty("body_digest").GetString());
+        await Assert.That(accepted.Status == HttpStatusCode.OK).IsTrue().Because(accepted.Text);
+        await Assert.That(accepted.Body.GetProperty("queued").GetBoolean()).IsTrue();
+        await Assert.That(Code(replay.Body)).IsEqualTo("replayed_request");
+        await Assert.That(Code(tampered.Body)).IsEqualTo("bad_signature");
+        await Assert.That(Code(wrongSecret.Body)).IsEqualTo("bad_signature");
+        await Assert.That(Code(old.Body)).IsEqualTo("stale_timestamp");
+        await Assert.That(Code(unsigned.Body)).IsEqualTo("missing_signature");
+        foreach (var refused in new[] { replay, tampered, wrongSecret, old, unsigned })
+        {
+            await Assert.That(refused.Status).IsEqualTo(HttpStatusCode.Unauthorized);
+        }
+        await Assert.That(challenge.Body.GetProperty("challenge").GetString()).IsEqualTo("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+        await Assert.That(events.Body.GetProperty("events").GetArrayLength()).IsEqualTo(1);
+        JsonElement queued = events.Body.GetProperty("events")[0];
+        await Assert.That(queued.GetProperty("body").GetString()).IsEqualTo(body);
+        await Assert.That(queued.GetProperty("body_digest").GetString()).IsEqualTo(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))));
 
         CliResult verify = await Support.Cli.RunAsync(["runs", "verify", "--all", "--state-root", h.Dir.StateRoot]);
-        Assert.True(verify.ExitCode == 0, verify.ToString());
+        await Assert.That(verify.ExitCode == 0).IsTrue().Because(verify.ToString());
         string ledger = string.Concat(Directory.GetFiles(Path.Combine(h.Dir.StateRoot, "external-actions"), "*.jsonl").Select(File.ReadAllText));
-        Assert.Equal(2, ledger.Split("\"kind\":\"connector_ingress\"").Length - 1);
+        await Assert.That(ledger.Split("\"kind\":\"connector_ingress\"").Length - 1).IsEqualTo(2);
         await h.StopAndAssertNoLeakAsync(secret);
     }
 
-    [Fact]
+    [Test]
     public async Task Telegram_needs_its_secret_token_header()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
         string secret = "tg" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        Assert.Equal(HttpStatusCode.OK, (await h.PutAsync("telegram", "tg", $"{{\"secret_token\":{{\"value\":\"{secret}\"}}}}")).Status);
+        await Assert.That((await h.PutAsync("telegram", "tg", $"{{\"secret_token\":{{\"value\":\"{secret}\"}}}}")).Status).IsEqualTo(HttpStatusCode.OK);
         const string path = "/v1/connectors/telegram/tg/ingress";
         const string update = "{\"update_id\":1,\"message\":{\"text\":\"hi\"}}";
 
@@ -75,13 +78,13 @@ public sealed class IngressTests
         var wrong = await h.SendAsync(HttpMethod.Post, path, update, headers: new Dictionary<string, string> { ["X-Telegram-Bot-Api-Secret-Token"] = secret + "x" });
         var missing = await h.SendAsync(HttpMethod.Post, path, update);
 
-        Assert.True(ok.Status == HttpStatusCode.OK, ok.Text);
-        Assert.Equal("bad_secret_token", Code(wrong.Body));
-        Assert.Equal("missing_credentials", Code(missing.Body));
+        await Assert.That(ok.Status == HttpStatusCode.OK).IsTrue().Because(ok.Text);
+        await Assert.That(Code(wrong.Body)).IsEqualTo("bad_secret_token");
+        await Assert.That(Code(missing.Body)).IsEqualTo("missing_credentials");
         await h.StopAndAssertNoLeakAsync(secret);
     }
 
-    [Fact]
+    [Test]
     public async Task Http_ingress_takes_only_its_own_bearer_token_and_that_token_opens_nothing_else()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
@@ -99,24 +102,24 @@ public sealed class IngressTests
         var controlWithConnectorToken = await h.SendAsync(HttpMethod.Get, "/v1/runtime/connectors", bearer: token);
         var unknown = await h.SendAsync(HttpMethod.Post, "/v1/connectors/http/nope/ingress", "{}", bearer: token);
 
-        Assert.Equal(43 + 4, token.Length);
-        Assert.False(again.Body.TryGetProperty("bearer_token", out _), "the token is shown only when minted");
-        Assert.True(read.Body.GetProperty("bearer_token_configured").GetBoolean());
-        Assert.DoesNotContain(token, read.Text + again.Text);
-        Assert.True(ok.Status == HttpStatusCode.OK, ok.Text);
-        Assert.Equal("bad_bearer_token", Code(admin.Body));
-        Assert.Equal("missing_credentials", Code(none.Body));
-        Assert.Equal(HttpStatusCode.Unauthorized, controlWithConnectorToken.Status);
-        Assert.Equal("unknown_connector", Code(unknown.Body));
-        Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
+        await Assert.That(token.Length).IsEqualTo(43 + 4);
+        await Assert.That(again.Body.TryGetProperty("bearer_token", out _)).IsFalse().Because("the token is shown only when minted");
+        await Assert.That(read.Body.GetProperty("bearer_token_configured").GetBoolean()).IsTrue();
+        await Assert.That(read.Text + again.Text).DoesNotContain(token);
+        await Assert.That(ok.Status == HttpStatusCode.OK).IsTrue().Because(ok.Text);
+        await Assert.That(Code(admin.Body)).IsEqualTo("bad_bearer_token");
+        await Assert.That(Code(none.Body)).IsEqualTo("missing_credentials");
+        await Assert.That(controlWithConnectorToken.Status).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(Code(unknown.Body)).IsEqualTo("unknown_connector");
+        await Assert.That(unknown.Status).IsEqualTo(HttpStatusCode.NotFound);
         if (key.ExitCode == 0 && JsonDocument.Parse(key.Stdout).RootElement.TryGetProperty("key", out JsonElement agentKey))
         {
             var agent = await h.SendAsync(HttpMethod.Post, path, "{}", headers: new Dictionary<string, string> { ["X-API-Key"] = agentKey.GetString()!, ["Authorization"] = "Bearer " + agentKey.GetString() });
             var whoami = await h.SendAsync(HttpMethod.Get, "/agent/v1/whoami", headers: new Dictionary<string, string> { ["X-API-Key"] = agentKey.GetString()! });
             var agentPlaneWithConnectorToken = await h.SendAsync(HttpMethod.Get, "/agent/v1/whoami", headers: new Dictionary<string, string> { ["X-API-Key"] = token });
-            Assert.Equal("bad_bearer_token", Code(agent.Body));
-            Assert.True(whoami.Status == HttpStatusCode.OK, whoami.Text);
-            Assert.Equal(HttpStatusCode.Unauthorized, agentPlaneWithConnectorToken.Status);
+            await Assert.That(Code(agent.Body)).IsEqualTo("bad_bearer_token");
+            await Assert.That(whoami.Status == HttpStatusCode.OK).IsTrue().Because(whoami.Text);
+            await Assert.That(agentPlaneWithConnectorToken.Status).IsEqualTo(HttpStatusCode.Unauthorized);
         }
         else
         {
@@ -128,23 +131,23 @@ public sealed class IngressTests
         Canary.AssertAbsentFromFiles(token, h.Dir);
     }
 
-    [Fact]
+    [Test]
     public async Task Repeated_failures_are_rate_limited_per_connector_before_any_check()
     {
         await using ConnectorHarness h = await ConnectorHarness.StartAsync();
         string token = (await h.PutAsync("http", "limited", "{}")).Body.GetProperty("bearer_token").GetString()!;
-        Assert.Equal(HttpStatusCode.OK, (await h.PutAsync("http", "other", "{}")).Status);
+        await Assert.That((await h.PutAsync("http", "other", "{}")).Status).IsEqualTo(HttpStatusCode.OK);
 
         for (int i = 0; i < 30; i++)
         {
-            Assert.Equal(HttpStatusCode.Unauthorized, (await h.SendAsync(HttpMethod.Post, "/v1/connectors/http/limited/ingress", "{}", bearer: "wrong")).Status);
+            await Assert.That((await h.SendAsync(HttpMethod.Post, "/v1/connectors/http/limited/ingress", "{}", bearer: "wrong")).Status).IsEqualTo(HttpStatusCode.Unauthorized);
         }
 
         var limited = await h.SendAsync(HttpMethod.Post, "/v1/connectors/http/limited/ingress", "{}", bearer: token);
         var big = await h.SendAsync(HttpMethod.Post, "/v1/connectors/http/other/ingress", new string('x', 300 * 1024));
 
-        Assert.Equal(HttpStatusCode.TooManyRequests, limited.Status);
-        Assert.Equal("too_many_failures", Code(limited.Body));
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, big.Status);
+        await Assert.That(limited.Status).IsEqualTo(HttpStatusCode.TooManyRequests);
+        await Assert.That(Code(limited.Body)).IsEqualTo("too_many_failures");
+        await Assert.That(big.Status).IsEqualTo(HttpStatusCode.RequestEntityTooLarge);
     }
 }
