@@ -236,6 +236,11 @@ internal static partial class ServeCommand
             return CliOutput.Fail(error, json);
         }
 
+        if (!Core.Connectors.ConnectorStore.Load(root, masterKey).TryGetValue(out Core.Connectors.ConnectorStore? connectorStore, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
         // Rewriting a slot lifts its revocation tombstone (Kheish reference §2).
         slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
 
@@ -256,6 +261,10 @@ internal static partial class ServeCommand
 
         await using WebApplication app = DaemonHost.Build(settings, daemon);
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("kheish-daemon");
+        await using var connectors = new Core.Connectors.ConnectorRuntime(
+            root, connectorStore, slots, broker, ledger, TimeProvider.System, Environment.GetEnvironmentVariable,
+            (name, message) => LogConnector(logger, name, message));
+        daemon.Connectors = connectors;
         try
         {
             await app.StartAsync(ct);
@@ -271,8 +280,11 @@ internal static partial class ServeCommand
 
         string address = app.Urls.FirstOrDefault() ?? $"http://{bind}";
         string authDescription = settings.Auth.Describe();
+        connectors.Start(address);
         LogReady(logger, address, root.FullPath, authDescription);
         await app.WaitForShutdownAsync(ct);
+        // Sidecars stop with the daemon (and die with it on SIGKILL through the parent-death signal).
+        await connectors.DisposeAsync();
         await flushTimer.DisposeAsync();
         broker.Flush();
         LogStopped(logger);
@@ -329,4 +341,7 @@ internal static partial class ServeCommand
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "kheish-daemon stopped")]
     private static partial void LogStopped(ILogger logger);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "connector {Connector}: {Message}")]
+    private static partial void LogConnector(ILogger logger, string connector, string message);
 }

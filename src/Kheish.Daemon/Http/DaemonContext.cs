@@ -30,6 +30,9 @@ internal sealed class DaemonContext(
 
     public SlotStore Slots { get; } = slots;
 
+    /// <summary>Connector definitions, sidecars and ingress; set by serve once the host is built.</summary>
+    public Kheish.Core.Connectors.ConnectorRuntime? Connectors { get; set; }
+
     public RoutesConfig? Routes { get; } = routes;
 
     public bool MasterKeyConfigured { get; } = masterKeyConfigured;

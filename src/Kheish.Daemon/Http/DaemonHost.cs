@@ -56,6 +56,7 @@ internal static class DaemonHost
             o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
             o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HttpJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Add(Kheish.Core.Connectors.ConnectorsWireJsonContext.Default);
         });
 
         builder.Services.AddSingleton(settings);
@@ -107,6 +108,8 @@ internal static class DaemonHost
         app.MapBrokerEndpoints();
         app.MapRunsEndpoints();
         app.MapSecurityEndpoints();
+        app.MapConnectorsEndpoints();
+        app.MapConnectorPlaneEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }
@@ -117,6 +120,9 @@ internal enum Plane
     Public,
     Control,
     Agent,
+
+    /// <summary>Connector ingress and sidecar endpoints: each connector's own authentication, no plane token.</summary>
+    Connector,
 }
 
 /// <summary>Which plane a path belongs to. Everything not public or agent is control plane (admin by default).</summary>
@@ -128,6 +134,11 @@ internal static class Planes
         if (p is "/healthz" or "/readyz")
         {
             return Plane.Public;
+        }
+
+        if (p.StartsWith("/v1/connectors/", StringComparison.Ordinal))
+        {
+            return Plane.Connector;
         }
 
         if (p.StartsWith("/agent/", StringComparison.Ordinal) || p == "/agent"

@@ -74,6 +74,12 @@ internal static class SecretsEndpoints
                     $"slot {id} is referenced by route(s) {string.Join(", ", routes)}; change the routes file first"));
             }
 
+            if (daemon.Connectors?.ConnectorsReferencing(id.Value) is { Count: > 0 } connectors)
+            {
+                return ProblemResults.Result(KheishError.Conflict("slot_in_use",
+                    $"slot {id} is referenced by connector(s) {string.Join(", ", connectors)}; change or delete them first"));
+            }
+
             Result<bool> deleted = daemon.Slots.Delete(id);
             return deleted.IsOk ? TypedResults.Ok(new AcceptedResponse(deleted.Value)) : ProblemResults.Result(deleted.Error);
         });

@@ -57,6 +57,11 @@ public sealed class AccessMatrixTests
         ("GET", "/v1/runtime/security", null, false),
         ("POST", "/v1/runtime/security/keys", "{}", false),
         ("PUT", "/v1/runtime/security/mode", "{\"mode\":\"strict\"}", false),
+        ("GET", "/v1/runtime/connectors", null, true),
+        ("GET", "/v1/runtime/connectors/http/h", null, true),
+        ("PUT", "/v1/runtime/connectors/http/h", "{}", false),
+        ("DELETE", "/v1/runtime/connectors/http/h", null, false),
+        ("GET", "/v1/runtime/connectors/http/h/events", null, false),
         ("GET", "/v1/does-not-exist", null, false),
         ("GET", "/", null, false),
     ];
