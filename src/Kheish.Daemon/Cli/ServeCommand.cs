@@ -37,7 +37,7 @@ internal static partial class ServeCommand
 
     private static readonly Option<string?> AuthMode = new("--http-auth-mode")
     {
-        Description = "Control-plane auth: auto (default; bearer when an admin token is set, off on loopback without tokens), bearer, or none (loopback only). Env KHEISH_HTTP_AUTH_MODE.",
+        Description = "Control-plane auth: auto (default; bearer with the configured admin token, or on loopback with one minted into <state-root>/control-plane-auth/admin.token), bearer, or none (explicit, loopback only, no token configured). Env KHEISH_HTTP_AUTH_MODE.",
     };
 
     private static readonly Option<string?> AdminToken = new("--http-admin-token")
@@ -63,6 +63,12 @@ internal static partial class ServeCommand
     private static readonly Option<string[]> CorsAllowOrigin = new("--cors-allow-origin")
     {
         Description = "Extra browser origin allowed on the control plane (repeatable). Loopback origins are always allowed.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string[]> AllowedHost = new("--allowed-host")
+    {
+        Description = "Extra Host name the daemon answers to (repeatable), e.g. the name a reverse proxy forwards. The bind address, localhost and loopback addresses are always accepted; any other Host gets 421 (DNS rebinding guard).",
         AllowMultipleArgumentsPerToken = false,
     };
 
@@ -112,6 +118,7 @@ internal static partial class ServeCommand
         command.Options.Add(ReadonlyToken);
         command.Options.Add(ReadonlyTokenFile);
         command.Options.Add(CorsAllowOrigin);
+        command.Options.Add(AllowedHost);
         command.Options.Add(MaxBodyBytes);
         command.Options.Add(EgressMaxBodyBytes);
         command.Options.Add(EgressTimeoutSeconds);
@@ -180,6 +187,11 @@ internal static partial class ServeCommand
 
         using DaemonLock lockHandle = held;
 
+        if (!auth.WithMintedToken(root).TryGetValue(out auth, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
         // Fail closed: a bad master key or an unreadable store stops startup with the reason.
         if (!MasterKey.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out MasterKey? masterKey, out error))
         {
@@ -240,7 +252,8 @@ internal static partial class ServeCommand
         slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
 
         var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable);
-        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress);
+        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress,
+            parseResult.GetValue(AllowedHost) ?? []);
 
         // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts
         // with 2 workers, so a burst of audited requests would otherwise wait for pool growth.

@@ -17,7 +17,8 @@ internal sealed record ServeSettings(
     IReadOnlyCollection<string> CorsOrigins,
     long MaxRequestBodyBytes,
     SecurityConfigSource AgentSecurity,
-    EgressOptions? Egress = null);
+    EgressOptions? Egress = null,
+    IReadOnlyCollection<string>? AllowedHosts = null);
 
 /// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
 internal static class DaemonHost
@@ -64,6 +65,8 @@ internal static class DaemonHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => new FailureRateLimiter(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(new AuthAuditLog(settings.StateRoot));
+        builder.Services.AddSingleton<AuthRejections>();
+        builder.Services.AddSingleton(new HostPolicy(settings.Bind.Address, settings.AllowedHosts ?? []));
         builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
         builder.Services.AddSingleton(settings.AgentSecurity);
 
@@ -94,6 +97,14 @@ internal static class DaemonHost
 
         WebApplication app = builder.Build();
         app.UseMiddleware<LastResortMiddleware>();
+        app.UseStatusCodePages(async ctx =>
+        {
+            if (!ctx.HttpContext.Response.HasStarted && ctx.HttpContext.Response.ContentType is null)
+            {
+                await ProblemResults.WriteForBareStatusAsync(ctx.HttpContext);
+            }
+        });
+        app.UseMiddleware<HostCheckMiddleware>();
         app.UseRouting();
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Control, control => control.UseMiddleware<ControlPlaneAuthMiddleware>());
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Agent, agent => agent.UseMiddleware<AgentPlaneAuthMiddleware>());
@@ -119,22 +130,28 @@ internal enum Plane
     Agent,
 }
 
-/// <summary>Which plane a path belongs to. Everything not public or agent is control plane (admin by default).</summary>
+/// <summary>
+/// Which plane a path belongs to. Everything not public or agent is control plane (admin by
+/// default). Case-insensitive, exactly as endpoint routing matches: <c>/AGENT/v1/whoami</c>
+/// routes to the agent endpoint, so it must be guarded as the agent plane.
+/// </summary>
 internal static class Planes
 {
+    private const StringComparison Cmp = StringComparison.OrdinalIgnoreCase;
+
     public static Plane Of(PathString path)
     {
         string p = path.Value ?? "/";
-        if (p is "/healthz" or "/readyz")
+        if (p.Equals("/healthz", Cmp) || p.Equals("/readyz", Cmp))
         {
             return Plane.Public;
         }
 
-        if (p.StartsWith("/agent/", StringComparison.Ordinal) || p == "/agent"
-            || p == "/mcp" || p.StartsWith("/mcp/", StringComparison.Ordinal)
-            || p.StartsWith("/.well-known/oauth-", StringComparison.Ordinal)
-            || p.StartsWith("/.well-known/openid-configuration", StringComparison.Ordinal)
-            || p is "/register" or "/authorize" or "/token")
+        if (p.StartsWith("/agent/", Cmp) || p.Equals("/agent", Cmp)
+            || p.Equals("/mcp", Cmp) || p.StartsWith("/mcp/", Cmp)
+            || p.StartsWith("/.well-known/oauth-", Cmp)
+            || p.StartsWith("/.well-known/openid-configuration", Cmp)
+            || p.Equals("/register", Cmp) || p.Equals("/authorize", Cmp) || p.Equals("/token", Cmp))
         {
             return Plane.Agent;
         }

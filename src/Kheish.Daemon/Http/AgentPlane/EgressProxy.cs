@@ -227,6 +227,12 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         CancellationToken aborted = context.RequestAborted;
         HttpResponse relay = context.Response;
         relay.StatusCode = (int)response.StatusCode;
+        // The upstream's status and body are relayed as they are, even an empty 404.
+        if (context.Features.Get<Microsoft.AspNetCore.Diagnostics.IStatusCodePagesFeature>() is { } pages)
+        {
+            pages.Enabled = false;
+        }
+
         HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(response.Headers.Connection);
         CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed);
         CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed);
@@ -495,11 +501,8 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
     private static async Task WriteProblemAsync(HttpContext context, int status, KheishError error, string actionId)
     {
-        ProblemDetailsBody body = ProblemResults.Body(error) with { Status = status };
-        context.Response.StatusCode = status;
-        context.Response.ContentType = ProblemResults.ContentType;
         context.Response.Headers[ActionIdHeader] = actionId;
-        await System.Text.Json.JsonSerializer.SerializeAsync(context.Response.Body, body, HttpJsonContext.Default.ProblemDetailsBody, context.RequestAborted);
+        await ProblemResults.WriteAsync(context, error, status: status);
     }
 
     private static string Printable(string text) =>

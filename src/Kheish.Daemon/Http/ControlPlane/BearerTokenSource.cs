@@ -26,6 +26,9 @@ internal sealed class BearerTokenSource
         _digest = digest;
     }
 
+    /// <summary>Shorter tokens are refused: with 32+ random characters guessing is moot, so the failure limiter never has to lock anyone out.</summary>
+    public const int MinimumLength = 32;
+
     public string Name { get; }
 
     public string? FilePath => _file;
@@ -37,6 +40,7 @@ internal sealed class BearerTokenSource
     public static Result<BearerTokenSource?> Create(
         string name, string flagName, string? inline, string? file, string envName, Func<string, string?> getEnv)
     {
+        bool fromFlag = inline is not null || file is not null;
         if (!TokenInputs.Resolve($"the {name} token", flagName, inline, file, envName, getEnv).TryGetValue(out var input, out KheishError? conflict))
         {
             return conflict;
@@ -50,6 +54,11 @@ internal sealed class BearerTokenSource
             if (trimmed.Length == 0)
             {
                 return KheishError.BadRequest("empty_token", $"the {name} token is empty");
+            }
+
+            if (Weak(name, trimmed.Length, fromFlag ? flagName : envName) is { } weak)
+            {
+                return weak;
             }
 
             return new BearerTokenSource(name, null, Digest(trimmed));
@@ -112,6 +121,13 @@ internal sealed class BearerTokenSource
                 return KheishError.BadRequest("empty_token", $"the {Name} token file {_file} is empty");
             }
 
+            if (Weak(Name, value.Length, $"the file {_file}") is { } weak)
+            {
+                // Rotated to a weak token at runtime: fail closed until it is fixed.
+                _digest = null;
+                return weak;
+            }
+
             _digest = Digest(value);
             return null;
         }
@@ -119,9 +135,14 @@ internal sealed class BearerTokenSource
         {
             _digest = null;
             _stampBox = new StampBox(FileStamp.Absent with { Kind = FileStampKind.Unusable });
-            return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {ex.GetType().Name}");
+            return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {IoReason.Of(ex)}");
         }
     }
+
+    private static KheishError? Weak(string name, int length, string where) => length >= MinimumLength
+        ? null
+        : KheishError.BadRequest("weak_token",
+            $"the {name} token from {where} is {length} characters; use at least {MinimumLength} random characters (e.g. `openssl rand -hex 32`)");
 
     /// <summary>A tuple published atomically (a struct field could tear between threads).</summary>
     private sealed record StampBox(FileStamp Value);
