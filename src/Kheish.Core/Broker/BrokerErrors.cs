@@ -45,6 +45,9 @@ internal static class BrokerErrors
     public static KheishError NotAllowed(string subjectId, string what) =>
         KheishError.Forbidden(ScopeDenied, $"{what} is not allowed by the credential scope of subject `{subjectId}`");
 
+    public static KheishError NoSuchSlot(string slotId) =>
+        KheishError.NotFound("slot_not_found", $"no secret slot `{slotId}` exists; to revoke it pre-emptively (before it is written) pass --force (HTTP: ?force=true)");
+
     public static KheishError NoSuchLease(string leaseId) =>
         KheishError.NotFound(LeaseNotFound, $"lease `{leaseId}` is not known (never issued, expired and pruned, or lost in a restart)");
 }

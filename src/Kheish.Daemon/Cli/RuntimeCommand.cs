@@ -28,6 +28,11 @@ internal static class RuntimeCommand
         Description = "Secret slot id, e.g. openai.default or mcp.oauth.linear.",
     };
 
+    private static readonly Option<bool> Force = new("--force")
+    {
+        Description = "Revoke the slot even though it does not exist (pre-emptive revocation); without it an unknown slot is an error (exit 5).",
+    };
+
     public static Command Create()
     {
         var runtime = new Command("runtime", "Inspect and act on the running daemon's state (credential broker).");
@@ -66,9 +71,10 @@ internal static class RuntimeCommand
             "revoke-slot",
             "Revoke every lease drawing on a secret slot; the slot stays refused until it is written again.",
             SlotArgument,
-            (backend, pr, ct) => backend.RevokeSlotAsync(pr.GetValue(SlotArgument)!, ct),
+            (backend, pr, ct) => backend.RevokeSlotAsync(pr.GetValue(SlotArgument)!, pr.GetValue(Force), ct),
             PrintSlotRevocation,
             BrokerJsonContext.Default.SlotRevocation));
+        auth.Subcommands.First(c => c.Name == "revoke-slot").Options.Add(Force);
         return runtime;
     }
 
@@ -122,12 +128,25 @@ internal static class RuntimeCommand
         {
             Result<MasterKey?> key = MasterKey.FromEnvironment(Environment.GetEnvironmentVariable);
             return key.IsOk
-                ? new OfflineBrokerAdministration(root, EnvelopeStateFileCodec.For(key.Value, root))
+                ? new OfflineBrokerAdministration(root, EnvelopeStateFileCodec.For(key.Value, root), slotExists: id => SlotExists(root, key.Value, id))
                 : key.Error;
         }
 
         Result<Client.DaemonClient> client = CommonOptions.CreateClient(parseResult);
         return client.IsOk ? new Client.OnlineBrokerAdministration(client.Value) : client.Error;
+    }
+
+    private static Result<bool> SlotExists(StateRoot root, MasterKey? key, string slotId)
+    {
+        if (!Core.Secrets.SlotId.Parse(slotId).TryGetValue(out Core.Secrets.SlotId id, out KheishError? error))
+        {
+            return error;
+        }
+
+        // Without the master key the store cannot be read: say so rather than guess.
+        return Core.Secrets.SlotStore.Load(root, key).TryGetValue(out Core.Secrets.SlotStore? store, out error)
+            ? store.Get(id) is not null
+            : error;
     }
 
     private static Task<Result<T>> WithSubject<T>(ParseResult parseResult, Func<SubjectId, Task<Result<T>>> run) =>
@@ -155,6 +174,10 @@ internal static class RuntimeCommand
         Line("revoked subject", r.SubjectId);
         Line("epoch", r.CurrentEpoch.ToString(CultureInfo.InvariantCulture));
         Line("revoked leases", List(r.RevokedLeases));
+        if (r.CascadedSubjects is { Count: > 0 } cascaded)
+        {
+            Line("also revoked", List(cascaded));
+        }
     }
 
     private static void PrintLease(LeaseStatus s)

@@ -31,6 +31,14 @@ internal static class SecurityEndpoints
                 return ProblemResults.Result(error);
             }
 
+            if (create.Principal is { } principal
+                && Kheish.Core.Egress.EgressSubject.TryPrincipalSubject(principal, out Kheish.Core.Broker.SubjectId subject)
+                && daemon.Broker.IsSubjectRevoked(subject))
+            {
+                return ProblemResults.Result(KheishError.Conflict(Kheish.Core.Broker.BrokerErrors.SubjectRevoked,
+                    $"principal `{subject.Value}` has been revoked; a key for it could never act. Use another principal"));
+            }
+
             SecurityConfigTarget target = Target(daemon);
             Result<(ApiKeyEntry Entry, string Key)> made = SecurityConfigOperations.GenerateKey(target, create.Principal, create.Scope);
             return made.TryGetValue(out var key, out error)

@@ -17,13 +17,14 @@ internal sealed record StatusResponse(
     string AgentPlaneConfig,
     string AuditKeyId,
     IReadOnlyList<Kheish.Core.Audit.UnavailableBucket> UnavailableAuditBuckets,
-    IReadOnlyDictionary<string, string> Checks);
+    IReadOnlyDictionary<string, string> Checks,
+    IReadOnlyDictionary<string, long>? AuthAuditDropped = null);
 
 internal static class StatusEndpoints
 {
     public static void MapStatusEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/status", (DaemonContext daemon, ControlPlaneAuthOptions auth) =>
+        app.MapGet("/v1/status", (DaemonContext daemon, ControlPlaneAuthOptions auth, AuthAuditLog authAudit) =>
         {
             DateTimeOffset now = daemon.Clock.GetUtcNow();
             Kheish.Core.Access.SecurityConfigSnapshot agent = daemon.AgentSecurity.Current();
@@ -41,7 +42,8 @@ internal static class StatusEndpoints
                 agent.Describe(),
                 audit.KeyId,
                 audit.UnavailableBuckets,
-                daemon.ReadinessChecks(agent, audit)));
+                daemon.ReadinessChecks(agent, audit),
+                authAudit.Dropped));
         }).AllowReadOnly();
     }
 }

@@ -110,6 +110,11 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 return BrokerErrors.SubjectWasRevoked(parent.Value);
             }
 
+            if (session is not null && SessionCascade.RevokedAncestor(daemon.Sessions, daemon.Broker, session) is { } revokedAncestor)
+            {
+                return BrokerErrors.SubjectWasRevoked(revokedAncestor);
+            }
+
             if (!subject.Scope.AllowsRoute(route.Id.Value))
             {
                 return BrokerErrors.NotAllowed(subject.Subject.Value, $"route `{route.Id}`");
