@@ -20,6 +20,7 @@ internal static class BrokerErrors
     public const string ScopeDenied = "scope_denied";
     public const string LeaseNotFound = "lease_not_found";
     public const string StateUnavailable = "broker_state_unavailable";
+    public const string StateDiskFull = "broker_state_disk_full";
 
     public static KheishError Unknown() =>
         KheishError.Unauthorized(LeaseUnknown, "the lease token is not known to this daemon (never issued, pruned, or lost in a restart)");

@@ -167,7 +167,7 @@ internal static class RunsCommand
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return KheishError.BadRequest("invalid_public_key", $"cannot read --public-key-file '{file}' ({ex.GetType().Name})");
+                return KheishError.BadRequest("invalid_public_key", $"cannot read --public-key-file '{file}' ({Kheish.Core.Errors.IoReason.Of(ex)})");
             }
         }
 

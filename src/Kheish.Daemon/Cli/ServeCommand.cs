@@ -177,7 +177,7 @@ internal static partial class ServeCommand
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return CliOutput.Fail(KheishError.Misconfigured("state_root_unusable",
-                $"cannot create or open the state root {root.FullPath}: {ex.GetType().Name}; check the path and its permissions"), json);
+                $"cannot create or open the state root {root.FullPath}: {Kheish.Core.Errors.IoReason.Of(ex)}; check the path and its permissions"), json);
         }
 
         if (!DaemonLock.TryAcquire(root, "stop the other daemon or use another --state-root").TryGetValue(out DaemonLock? held, out error))

@@ -57,6 +57,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
     };
 
     private readonly EgressRouteGate _gate = new(options.MaxConcurrencyPerRoute);
+    private readonly NewBucketLimiter _newBuckets = new(daemon.Ledger.Paths, daemon.Clock);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -99,7 +100,23 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         if (FindRoute(routeText).TryGetValue(out RouteDefinition? route, out KheishError? error)
             && ContextIds.Read(context.Request.Headers).TryGetValue(out ContextIds? ids, out error))
         {
-            SessionRecord? session = ids.SessionId is { } sid && SessionRegistry.IsValidSessionId(sid) ? daemon.Sessions.Get(sid) : null;
+            if (ids.RunId is { } runId && BucketName.RunIdProblem(runId) is { } runProblem)
+            {
+                return KheishError.BadRequest("invalid_context_id", $"{RunIdHeader}: {runProblem}");
+            }
+
+            SessionRecord? session = null;
+            if (ids.SessionId is { } sid)
+            {
+                // A session id names a ledger bucket: only a session that exists (created by the
+                // operator) may be named, so no key can open buckets under arbitrary session ids.
+                session = SessionRegistry.IsValidSessionId(sid) ? daemon.Sessions.Get(sid) : null;
+                if (session is null)
+                {
+                    return KheishError.NotFound("session_not_found",
+                        $"{SessionIdHeader} names no session this daemon knows; create it with POST /v1/sessions or drop the header");
+                }
+            }
             if (!EgressSubject.Resolve(caller.Principal, caller.Scope, session).TryGetValue(out EgressSubject? subject, out error))
             {
                 return error;
@@ -118,6 +135,11 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             if (!subject.Scope.AllowsRoute(route.Id.Value))
             {
                 return BrokerErrors.NotAllowed(subject.Subject.Value, $"route `{route.Id}`");
+            }
+
+            if (_newBuckets.Admit(caller.KeyId ?? "principal:" + caller.Principal, BucketName.For(ids.RunId, ids.SessionId)) is { } bucketLimit)
+            {
+                return bucketLimit;
             }
 
             string rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
