@@ -192,6 +192,8 @@ internal static partial class ServeCommand
             return CliOutput.Fail(error, json);
         }
 
+        WarnAboutReadableSecretFiles(auth);
+
         // Fail closed: a bad master key or an unreadable store stops startup with the reason.
         if (!MasterKey.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out MasterKey? masterKey, out error))
         {
@@ -283,6 +285,28 @@ internal static partial class ServeCommand
         broker.Flush();
         LogStopped(logger);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Secret files readable by group or others get one warning at startup, not a refusal:
+    /// Kubernetes mounts secrets 0644 by default. World-writable ones are refused where they are read.
+    /// </summary>
+    private static void WarnAboutReadableSecretFiles(ControlPlaneAuthOptions auth)
+    {
+        (string? Path, string What)[] files =
+        [
+            (auth.Admin?.FilePath, "admin token file"),
+            (auth.Readonly?.FilePath, "read-only token file"),
+            (Environment.GetEnvironmentVariable(MasterKey.FileVariable), $"master key file ({MasterKey.FileVariable})"),
+            (Environment.GetEnvironmentVariable(AuditSigningKey.FileEnvironmentVariable), $"audit signing key file ({AuditSigningKey.FileEnvironmentVariable})"),
+        ];
+        foreach ((string? path, string what) in files)
+        {
+            if (!string.IsNullOrWhiteSpace(path) && FileStamp.Of(path) is { IsReadableByOthers: true } stamp)
+            {
+                CliOutput.Warn($"the {what} {path} is readable by group or others (mode {Convert.ToString(stamp.Permissions, 8)}); run 'chmod 600 {path}' unless it is a mounted secret only this container sees");
+            }
+        }
     }
 
     private static Result<EgressOptions> ReadEgressOptions(ParseResult parseResult)

@@ -113,6 +113,15 @@ internal sealed class BearerTokenSource
         try
         {
             FileStamp stamp = FileStamp.Of(_utf8File!, _file!);
+            if (stamp.IsWorldWritable)
+            {
+                // Anyone could write their own token into it: fail closed until it is fixed.
+                _digest = null;
+                _stampBox = new StampBox(stamp);
+                return KheishError.BadRequest("token_file_world_writable",
+                    $"the {Name} token file {_file} is writable by any user (mode {Convert.ToString(stamp.Permissions, 8)}); run 'chmod 600 {_file}'");
+            }
+
             string value = File.ReadAllText(_file!).Trim();
             _stampBox = new StampBox(stamp);
             if (value.Length == 0)
