@@ -51,6 +51,8 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
         ConnectTimeout = TimeSpan.FromSeconds(15),
+        // No traceparent/tracestate/baggage of the daemon's own is added upstream.
+        ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.CreateNoOutputPropagator(),
     })
     {
         Timeout = Timeout.InfiniteTimeSpan,
@@ -185,6 +187,12 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             return;
         }
 
+        if (!ApplyModelPolicy(context.Request, call.Route, content).TryGetValue(out content, out error))
+        {
+            await ProblemResults.WriteAsync(context, error);
+            return;
+        }
+
         if (!Authorize(call).TryGetValue(out Authorized? auth, out error))
         {
             await ProblemResults.WriteAsync(context, error);
@@ -260,13 +268,15 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             pages.Enabled = false;
         }
 
-        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(response.Headers.Connection);
-        CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed);
-        CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed);
+        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(
+            response.Headers.NonValidated.TryGetValues("Connection", out var connection) ? connection : default(System.Net.Http.Headers.HeaderStringValues));
+        CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed, call.Secret);
+        CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed, call.Secret);
         relay.Headers[ActionIdHeader] = startedRecord.ActionId;
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var redactor = new EchoRedactor(call.Secret);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
         string? failure = null;
         try
@@ -283,8 +293,19 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 }
 
                 hash.AppendData(buffer, 0, read);
-                await relay.Body.WriteAsync(buffer.AsMemory(0, read), aborted);
-                await relay.Body.FlushAsync(aborted);
+                // The provider key never reaches the agent, even echoed in the body (split across reads too).
+                ArraySegment<byte> safe = redactor.Process(buffer.AsSpan(0, read));
+                if (safe.Count > 0)
+                {
+                    await relay.Body.WriteAsync(safe, aborted);
+                    await relay.Body.FlushAsync(aborted);
+                }
+            }
+
+            ArraySegment<byte> tail = redactor.Flush();
+            if (tail.Count > 0)
+            {
+                await relay.Body.WriteAsync(tail, aborted);
             }
 
             await relay.CompleteAsync();
@@ -374,7 +395,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         try
         {
-            return new Authorized(issued.Grant.Id, route.Driver.AuthHeaders(route, key));
+            IReadOnlyList<KeyValuePair<string, string>> headers = route.Driver.AuthHeaders(route, key);
+            call.Secret = System.Text.Encoding.UTF8.GetBytes(key);
+            return new Authorized(issued.Grant.Id, headers);
         }
         catch (ArgumentException)
         {
@@ -515,15 +538,49 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         return message;
     }
 
-    private static void CopyResponseHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed)
+    /// <summary>
+    /// Relays the upstream's header lines as received (NonValidated: a <c>Server</c> value is one
+    /// value, not split into product tokens), minus hop-by-hop and credential headers and any
+    /// header whose value holds the provider key.
+    /// </summary>
+    private static void CopyResponseHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed, byte[] secret)
     {
-        foreach (KeyValuePair<string, IEnumerable<string>> header in from)
+        string secretText = System.Text.Encoding.UTF8.GetString(secret);
+        foreach (KeyValuePair<string, System.Net.Http.Headers.HeaderStringValues> header in from.NonValidated)
         {
-            if (EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
+            if (!EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
             {
-                to[header.Key] = header.Value.ToArray();
+                continue;
             }
+
+            string[] values = [.. header.Value];
+            if (values.Any(v => v.Contains(secretText, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            to[header.Key] = values;
         }
+    }
+
+    private static Result<RequestBody> ApplyModelPolicy(HttpRequest request, RouteDefinition route, RequestBody content)
+    {
+        if (content.Bytes is not { Count: > 0 } bytes
+            || request.ContentType is not { } type
+            || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return content;
+        }
+
+        byte[] original = bytes.ToArray();
+        if (!ModelPolicy.Apply(route, original).TryGetValue(out byte[]? sent, out KheishError? error))
+        {
+            return error;
+        }
+
+        return ReferenceEquals(sent, original)
+            ? content
+            : new RequestBody(new ArraySegment<byte>(sent), Convert.ToHexStringLower(SHA256.HashData(sent)));
     }
 
     private static async Task WriteProblemAsync(HttpContext context, int status, KheishError error, string actionId)
@@ -537,7 +594,11 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
     private static readonly string EmptyDigest = Convert.ToHexStringLower(SHA256.HashData([]));
 
-    private sealed record Prepared(RouteDefinition Route, ContextIds Ids, EgressSubject Subject, EgressRequestTarget Target);
+    private sealed record Prepared(RouteDefinition Route, ContextIds Ids, EgressSubject Subject, EgressRequestTarget Target)
+    {
+        /// <summary>The provider key's bytes, set once it is resolved: redacted from whatever the upstream sends back.</summary>
+        public byte[] Secret { get; set; } = [];
+    }
 
     private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers)
     {
