@@ -42,6 +42,23 @@ internal static class DaemonHost
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // The daemon's logging configuration is its own: an environment override such as
+        // Logging__LogLevel__Microsoft.AspNetCore=Information would make the framework log
+        // request lines, query strings included (keys can travel there). Framework categories
+        // never go below Warning, whatever the configuration says.
+        builder.Services.PostConfigure<LoggerFilterOptions>(o =>
+        {
+            for (int i = o.Rules.Count - 1; i >= 0; i--)
+            {
+                LoggerFilterRule r = o.Rules[i];
+                bool tooVerbose = r.LogLevel is { } level
+                    && (r.CategoryName is { } c ? IsFrameworkCategory(c) && level < LogLevel.Warning : level < LogLevel.Information);
+                if (tooVerbose)
+                {
+                    o.Rules.RemoveAt(i);
+                }
+            }
+        });
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -121,6 +138,9 @@ internal static class DaemonHost
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }
+
+    private static bool IsFrameworkCategory(string category) =>
+        category.StartsWith("Microsoft", StringComparison.OrdinalIgnoreCase) || category.StartsWith("System", StringComparison.OrdinalIgnoreCase);
 }
 
 internal enum Plane
