@@ -23,6 +23,9 @@ internal sealed class SecurityConfigSource
     /// False when serve listens on a non-loopback address without <c>--allow-lax-on-network</c>:
     /// a file switched to lax while running then makes the agent plane refuse, like at start.
     /// </param>
+    /// <summary>False when the daemon listens beyond loopback without --allow-lax-on-network: lax would be refused.</summary>
+    public bool LaxPermitted => _laxPermitted;
+
     public SecurityConfigSource(SecurityConfigLocation location, bool laxPermitted = true)
     {
         Location = location;

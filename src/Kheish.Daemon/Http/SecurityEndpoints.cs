@@ -98,6 +98,13 @@ internal static class SecurityEndpoints
                 return ProblemResults.Result(KheishError.BadRequest("invalid_mode", "mode must be strict, relaxed or lax"));
             }
 
+            if (parsed == SecurityMode.Lax && !daemon.AgentSecurity.LaxPermitted)
+            {
+                // Written, it would make every agent request a 503: refuse the write instead.
+                return ProblemResults.Result(KheishError.Conflict("lax_not_permitted",
+                    "this daemon listens on a network address without --allow-lax-on-network, so lax (no API key checks) would be refused on every agent request; the mode was not changed"));
+            }
+
             SecurityConfigTarget target = Target(daemon);
             Result<int> set = SecurityConfigOperations.SetMode(target, parsed);
             return set.IsOk
