@@ -33,6 +33,11 @@ internal sealed class BearerTokenSource
 
     public string? FilePath => _file;
 
+    private KheishError? _inlineWeakness;
+
+    /// <summary>The refusal for an inline token shorter than <see cref="MinimumLength"/>, else null.</summary>
+    public KheishError? WeakInline() => _inlineWeakness;
+
     /// <summary>
     /// Builds the source from the flag value, flag file, env value and env file (flags win
     /// over env). Inline and file for the same token = error. Returns null when none is set.
@@ -56,12 +61,8 @@ internal sealed class BearerTokenSource
                 return KheishError.BadRequest("empty_token", $"the {name} token is empty");
             }
 
-            if (Weak(name, trimmed.Length, fromFlag ? flagName : envName) is { } weak)
-            {
-                return weak;
-            }
-
-            return new BearerTokenSource(name, null, Digest(trimmed));
+            // Judged by the caller once the sources are known to fit together (see WeakInline).
+            return new BearerTokenSource(name, null, Digest(trimmed)) { _inlineWeakness = Weak(name, trimmed.Length, fromFlag ? flagName : envName) };
         }
 
         if (file is not null)

@@ -137,6 +137,11 @@ internal sealed record ControlPlaneAuthOptions(
             return new ControlPlaneAuthOptions(mode, false, null, null, MintAdminToken: true);
         }
 
+        if ((admin.WeakInline() ?? ro?.WeakInline()) is { } weak)
+        {
+            return weak;
+        }
+
         return new ControlPlaneAuthOptions(mode, true, admin, ro);
     }
 }
