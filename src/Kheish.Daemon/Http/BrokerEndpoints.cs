@@ -35,7 +35,7 @@ internal static class BrokerEndpoints
                 ? daemon.Broker.RevokeLease(id).ToHttp(BrokerJsonContext.Default.LeaseStatus)
                 : ProblemResults.Result(error));
 
-        auth.MapPost("/slots/{slotId}/revoke", IResult (string slotId, bool? force, DaemonContext daemon) =>
+        auth.MapPost("/slots/{slotId}/revoke", IResult (string slotId, HttpRequest request, DaemonContext daemon) =>
         {
             if (!Core.Secrets.SlotId.Parse(slotId).TryGetValue(out Core.Secrets.SlotId id, out KheishError? error))
             {
@@ -43,7 +43,8 @@ internal static class BrokerEndpoints
             }
 
             // A typo must not "succeed": revoking a slot that does not exist is only done on purpose.
-            if (force != true && daemon.Slots.Get(id) is null)
+            bool force = string.Equals(request.Query["force"], "true", StringComparison.OrdinalIgnoreCase);
+            if (!force && daemon.Slots.Get(id) is null)
             {
                 return ProblemResults.Result(BrokerErrors.NoSuchSlot(id.Value));
             }
