@@ -69,7 +69,8 @@ public sealed class RuntimeAuthCliTests : IDisposable
     {
         IssuedLease issued = Seed();
 
-        CliResult r = await Run("revoke-slot", "openai.default", "--offline", "-o", "json");
+        // The slot exists only in the broker here, not in the store: revoking it is pre-emptive (--force).
+        CliResult r = await Run("revoke-slot", "openai.default", "--offline", "--force", "-o", "json");
 
         Assert.Equal(0, r.ExitCode);
         Assert.Equal($"{{\"slot_id\":\"openai.default\",\"revoked_leases\":[\"{issued.Lease.Id}\"]}}", r.Stdout.Trim());

@@ -143,7 +143,7 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Failures_are_rate_limited_before_the_token_is_checked()
+    public async Task Failures_are_rate_limited_but_a_valid_token_is_never_refused()
     {
         using HttpClient wrong = _daemon.Client("guess-" + Guid.NewGuid().ToString("N"));
         using HttpClient admin = _daemon.Client(_admin);
@@ -158,8 +158,9 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
         Assert.True(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60);
         Assert.Contains("rate_limited", await limited.Content.ReadAsStringAsync());
-        // The limit applies before any token is examined, so a guesser learns nothing more.
-        Assert.Equal(HttpStatusCode.TooManyRequests, evenValid.StatusCode);
+        // Issue 12: tokens are 32+ random characters, so guessing is moot; a local process sending
+        // bad tokens must not lock the operator out.
+        Assert.Equal(HttpStatusCode.OK, evenValid.StatusCode);
     }
 
     [Fact]
