@@ -16,6 +16,7 @@ internal sealed record StatusResponse(
     string AgentPlaneMode,
     string AgentPlaneConfig,
     string AuditKeyId,
+    string Ed25519Backend,
     IReadOnlyList<Kheish.Core.Audit.UnavailableBucket> UnavailableAuditBuckets,
     IReadOnlyDictionary<string, string> Checks,
     IReadOnlyDictionary<string, long>? AuthAuditDropped = null);
@@ -41,6 +42,7 @@ internal static class StatusEndpoints
                 agent.IsValid ? agent.Config!.Mode.Name() : "invalid",
                 agent.Describe(),
                 audit.KeyId,
+                Kheish.Core.Crypto.Libsodium.Ed25519Backend,
                 audit.UnavailableBuckets,
                 daemon.ReadinessChecks(agent, audit),
                 authAudit.Dropped));

@@ -35,12 +35,12 @@ public sealed class SecureDefaultsTests : IDisposable
 
     private static async Task<JsonElement> ProblemOf(HttpResponseMessage r)
     {
-        Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+        await Assert.That(r.Content.Headers.ContentType?.MediaType).IsEqualTo("application/problem+json");
         using JsonDocument doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
         return doc.RootElement.Clone();
     }
 
-    [Fact]
+    [Test]
     public async Task Auto_mode_on_loopback_mints_a_private_admin_token_and_the_control_plane_needs_it()
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -53,16 +53,16 @@ public sealed class SecureDefaultsTests : IDisposable
         using HttpClient admin = daemon.Client(token);
         HttpResponseMessage ok = await admin.GetAsync("/v1/status");
 
-        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, lax.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        Assert.Equal(64, token.Length);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(MintedTokenFile));
-        Assert.Contains("admin token minted at " + MintedTokenFile, daemon.Logs);
-        Assert.DoesNotContain(token, daemon.Logs);
+        await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(lax.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(ok.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(token.Length).IsEqualTo(64);
+        await Assert.That(File.GetUnixFileMode(MintedTokenFile)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await Assert.That(daemon.Logs).Contains("admin token minted at " + MintedTokenFile);
+        await Assert.That(daemon.Logs).DoesNotContain(token);
     }
 
-    [Fact]
+    [Test]
     public async Task The_minted_token_is_reused_on_the_next_start()
     {
         await using (DaemonProcess first = await StartAsync())
@@ -73,45 +73,45 @@ public sealed class SecureDefaultsTests : IDisposable
         string token = File.ReadAllText(MintedTokenFile).Trim();
         await using DaemonProcess second = await StartAsync();
 
-        Assert.Equal(token, File.ReadAllText(MintedTokenFile).Trim());
+        await Assert.That(File.ReadAllText(MintedTokenFile).Trim()).IsEqualTo(token);
     }
 
-    [Fact]
+    [Test]
     public async Task The_online_cli_reads_the_minted_token_from_the_state_root()
     {
         await using DaemonProcess daemon = await StartAsync();
 
         CliResult r = await Support.Cli.RunAsync(["runtime", "auth", "subject", "agent:x", "--state-root", _dir.StateRoot, "--base-url", daemon.BaseUri.ToString(), "-o", "json"]);
 
-        Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Contains("\"subject_id\":\"agent:x\"", r.Stdout);
+        await Assert.That(r.ExitCode == 0).IsTrue();
+        await Assert.That(r.Stdout).Contains("\"subject_id\":\"agent:x\"");
     }
 
-    [Fact]
+    [Test]
     public async Task Auth_none_with_a_configured_token_refuses_to_start()
     {
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, ["--http-auth-mode", "none"],
             new Dictionary<string, string?> { ["KHEISH_DAEMON_ADMIN_TOKEN"] = new string('a', 40) });
 
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("--http-auth-mode none turns control-plane auth off, but an admin token is configured", r.Stderr);
-        Assert.DoesNotContain("listening on", r.All);
+        await Assert.That(r.ExitCode).IsNotEqualTo(0);
+        await Assert.That(r.Stderr).Contains("--http-auth-mode none turns control-plane auth off, but an admin token is configured");
+        await Assert.That(r.All).DoesNotContain("listening on");
     }
 
-    [Fact]
+    [Test]
     public async Task A_token_shorter_than_32_characters_refuses_to_start()
     {
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, ["--http-admin-token", "short-token-123"]);
 
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("is 15 characters; use at least 32", r.Stderr);
-        Assert.DoesNotContain("short-token-123", r.All);
+        await Assert.That(r.ExitCode).IsNotEqualTo(0);
+        await Assert.That(r.Stderr).Contains("is 15 characters; use at least 32");
+        await Assert.That(r.All).DoesNotContain("short-token-123");
     }
 
-    [Theory]
-    [InlineData("/v1/status")]
-    [InlineData("/agent/v1/whoami")]
-    [InlineData("/healthz")]
+    [Test]
+    [Arguments("/v1/status")]
+    [Arguments("/agent/v1/whoami")]
+    [Arguments("/healthz")]
     public async Task A_foreign_host_gets_421_problem_json_on_every_plane(string path)
     {
         await using DaemonProcess daemon = await StartAsync("--http-auth-mode", "none");
@@ -121,13 +121,13 @@ public sealed class SecureDefaultsTests : IDisposable
 
         HttpResponseMessage r = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.MisdirectedRequest, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.MisdirectedRequest);
         JsonElement problem = await ProblemOf(r);
-        Assert.Equal("host_not_allowed", problem.GetProperty("code").GetString());
-        Assert.Equal("Misdirected request", problem.GetProperty("title").GetString());
+        await Assert.That(problem.GetProperty("code").GetString()).IsEqualTo("host_not_allowed");
+        await Assert.That(problem.GetProperty("title").GetString()).IsEqualTo("Misdirected request");
     }
 
-    [Fact]
+    [Test]
     public async Task An_allowed_host_name_is_served()
     {
         await using DaemonProcess daemon = await StartAsync("--http-auth-mode", "none", "--allowed-host", "kheish.internal");
@@ -137,10 +137,10 @@ public sealed class SecureDefaultsTests : IDisposable
 
         HttpResponseMessage r = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
     }
 
-    [Fact]
+    [Test]
     public async Task Many_bad_tokens_never_lock_out_the_valid_token()
     {
         string admin = "adm-" + Guid.NewGuid().ToString("N");
@@ -156,14 +156,14 @@ public sealed class SecureDefaultsTests : IDisposable
         HttpResponseMessage ok = await operatorClient.GetAsync("/v1/status");
         HttpResponseMessage revoke = await operatorClient.PostAsync("/v1/runtime/auth/subjects/agent:x/revoke", null);
 
-        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        await Assert.That(limited.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
+        await Assert.That(ok.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(revoke.StatusCode).IsEqualTo(HttpStatusCode.OK);
         using JsonDocument status = JsonDocument.Parse(await ok.Content.ReadAsStringAsync());
-        Assert.True(status.RootElement.GetProperty("auth_audit_dropped").GetProperty("invalid_token").GetInt64() >= 9);
+        await Assert.That(status.RootElement.GetProperty("auth_audit_dropped").GetProperty("invalid_token").GetInt64() >= 9).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task Foreign_origin_floods_do_not_grow_the_audit_log_without_bound()
     {
         await using DaemonProcess daemon = await StartAsync("--http-auth-mode", "none");
@@ -178,10 +178,10 @@ public sealed class SecureDefaultsTests : IDisposable
         long size = new FileInfo(Path.Combine(_dir.StateRoot, "control-plane-auth", "audit.jsonl")).Length;
 
         // At most the limit's worth of entries (60 + one rate_limited line), each bounded.
-        Assert.True(size < 62 * 2048, $"audit log is {size} bytes");
+        await Assert.That(size < 62 * 2048).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task A_mixed_case_agent_path_with_an_admin_token_is_an_agent_plane_401_not_a_500()
     {
         string admin = "adm-" + Guid.NewGuid().ToString("N");
@@ -190,15 +190,15 @@ public sealed class SecureDefaultsTests : IDisposable
 
         HttpResponseMessage r = await client.GetAsync("/AGENT/v1/whoami");
 
-        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
         JsonElement problem = await ProblemOf(r);
-        Assert.Equal(problem.GetProperty("detail").GetString(), problem.GetProperty("error").GetProperty("message").GetString());
+        await Assert.That(problem.GetProperty("error").GetProperty("message").GetString()).IsEqualTo(problem.GetProperty("detail").GetString());
     }
 
-    [Theory]
-    [InlineData("GET", "/v1/nothing-here", 404)]
-    [InlineData("GET", "/agent/v1/nothing-here", 404)]
-    [InlineData("DELETE", "/v1/status", 405)]
+    [Test]
+    [Arguments("GET", "/v1/nothing-here", 404)]
+    [Arguments("GET", "/agent/v1/nothing-here", 404)]
+    [Arguments("DELETE", "/v1/status", 405)]
     public async Task Framework_errors_have_problem_json_bodies(string method, string path, int status)
     {
         WriteSecurityJson("lax");
@@ -208,13 +208,13 @@ public sealed class SecureDefaultsTests : IDisposable
 
         HttpResponseMessage r = await client.SendAsync(request);
 
-        Assert.Equal(status, (int)r.StatusCode);
+        await Assert.That((int)r.StatusCode).IsEqualTo(status);
         JsonElement problem = await ProblemOf(r);
-        Assert.Equal(status, problem.GetProperty("status").GetInt32());
-        Assert.False(string.IsNullOrEmpty(problem.GetProperty("detail").GetString()));
+        await Assert.That(problem.GetProperty("status").GetInt32()).IsEqualTo(status);
+        await Assert.That(string.IsNullOrEmpty(problem.GetProperty("detail").GetString())).IsFalse();
     }
 
-    [Fact]
+    [Test]
     public async Task A_schema_mistake_names_the_unknown_field_and_the_expected_ones()
     {
         Directory.CreateDirectory(Project);
@@ -224,12 +224,12 @@ public sealed class SecureDefaultsTests : IDisposable
         HttpResponseMessage r = await client.PostAsync("/v1/runtime/security/allowed-ips",
             new StringContent("{\"address\":\"10.0.0.1\"}", Encoding.UTF8, "application/json"));
 
-        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
         JsonElement problem = await ProblemOf(r);
-        Assert.Equal("unknown field `address` (expected: `entry`, `allow_empty`)", problem.GetProperty("detail").GetString());
+        await Assert.That(problem.GetProperty("detail").GetString()).IsEqualTo("unknown field `address` (expected: `entry`, `allow_empty`)");
     }
 
-    [Fact]
+    [Test]
     public async Task Revoke_slot_of_a_slot_that_does_not_exist_is_404_unless_forced()
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -238,12 +238,12 @@ public sealed class SecureDefaultsTests : IDisposable
         CliResult typo = await Support.Cli.RunAsync(["runtime", "auth", "revoke-slot", "openai.prdo", .. common]);
         CliResult forced = await Support.Cli.RunAsync(["runtime", "auth", "revoke-slot", "openai.prdo", "--force", .. common]);
 
-        Assert.Equal(5, typo.ExitCode);
-        Assert.Contains("no secret slot `openai.prdo` exists", typo.Stderr);
-        Assert.True(forced.ExitCode == 0, forced.ToString());
+        await Assert.That(typo.ExitCode).IsEqualTo(5);
+        await Assert.That(typo.Stderr).Contains("no secret slot `openai.prdo` exists");
+        await Assert.That(forced.ExitCode == 0).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task Revoking_a_session_revokes_its_child_sessions()
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -255,13 +255,13 @@ public sealed class SecureDefaultsTests : IDisposable
         using JsonDocument child = JsonDocument.Parse(await admin.GetStringAsync("/v1/runtime/auth/subjects/session:c1"));
         HttpResponseMessage again = await admin.PostAsync("/v1/sessions", new StringContent("{\"session_id\":\"c2\",\"parent_session_id\":\"c1\"}", Encoding.UTF8, "application/json"));
 
-        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        Assert.True(child.RootElement.GetProperty("revoked").GetBoolean());
-        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
-        Assert.Equal("subject_revoked", (await ProblemOf(again)).GetProperty("code").GetString());
+        await Assert.That(revoke.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(child.RootElement.GetProperty("revoked").GetBoolean()).IsTrue();
+        await Assert.That(again.StatusCode).IsEqualTo(HttpStatusCode.Conflict);
+        await Assert.That((await ProblemOf(again)).GetProperty("code").GetString()).IsEqualTo("subject_revoked");
     }
 
-    [Fact]
+    [Test]
     public async Task A_group_writable_security_json_is_refused_with_the_fix()
     {
         string file = WriteSecurityJson("lax", UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
@@ -271,7 +271,7 @@ public sealed class SecureDefaultsTests : IDisposable
 
         HttpResponseMessage r = await client.GetAsync("/agent/v1/whoami");
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
-        Assert.Contains($"chmod 600 {file}", (await ProblemOf(r)).GetProperty("detail").GetString());
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
+        await Assert.That((await ProblemOf(r)).GetProperty("detail").GetString()).Contains($"chmod 600 {file}");
     }
 }
