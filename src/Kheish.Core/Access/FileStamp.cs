@@ -9,7 +9,7 @@ namespace Kheish.Core.Access;
 /// changes the inode, an in-place edit changes mtime. One statx call, no read, no allocation
 /// beyond the path marshalling, so the daemon can afford it on every request.
 /// </summary>
-internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Device, ulong Inode, ulong Size, long MtimeNs, long CtimeNs, int Errno, int Permissions = 0)
+internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Device, ulong Inode, ulong Size, long MtimeNs, long CtimeNs, int Errno, int Permissions = 0, long Uid = -1)
 {
     public static readonly FileStamp Absent = new(FileStampKind.Absent, 0, 0, 0, 0, 0, 0);
 
@@ -54,7 +54,8 @@ internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Devi
                     Nanoseconds(buffer[112..]),
                     Nanoseconds(buffer[96..]),
                     0,
-                    mode & 0x1FF);
+                    mode & 0x1FF,
+                    BinaryPrimitives.ReadUInt32LittleEndian(buffer[20..]));
             }
 
             int errno = Marshal.GetLastPInvokeError();
@@ -81,6 +82,36 @@ internal readonly partial record struct FileStamp(FileStampKind Kind, ulong Devi
 
     /// <summary>True when users other than the owner's group may write the file (o+w).</summary>
     public bool IsWorldWritable => Kind == FileStampKind.Present && (Permissions & 0x2) != 0;
+
+    /// <summary>True when the owner's group may write the file (g+w).</summary>
+    public bool IsGroupWritable => Kind == FileStampKind.Present && (Permissions & 0x10) != 0;
+
+    /// <summary>True when group or others may read the file (g+r or o+r).</summary>
+    public bool IsReadableByOthers => Kind == FileStampKind.Present && (Permissions & 0x24) != 0;
+
+    /// <summary>True when the file belongs to this process's effective user or to root (unknown owner counts as ours).</summary>
+    public bool IsOwnedByUsOrRoot => Uid < 0 || Uid == 0 || Uid == EffectiveUid;
+
+    /// <summary>This process's effective uid.</summary>
+    public static long EffectiveUid { get; } = OperatingSystem.IsWindows() ? -1 : GetEuid();
+
+    /// <summary>Owner and permission bits of a directory (or any path), or null when it cannot be examined.</summary>
+    public static (long Uid, int Permissions)? OwnerAndMode(string path)
+    {
+        Span<byte> buffer = stackalloc byte[256];
+        byte[] utf8 = Utf8Path(path);
+        if (s_statxMissing || Statx(AtFdCwd, ref MemoryMarshal.GetArrayDataReference(utf8), 0, StatxBasicStats, ref MemoryMarshal.GetReference(buffer)) != 0)
+        {
+            return null;
+        }
+
+        return (BinaryPrimitives.ReadUInt32LittleEndian(buffer[20..]), BinaryPrimitives.ReadUInt16LittleEndian(buffer[28..]) & 0x1FF);
+    }
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEuidNative();
+
+    private static long GetEuid() => GetEuidNative();
 
     private static long Nanoseconds(ReadOnlySpan<byte> timestamp) =>
         (BinaryPrimitives.ReadInt64LittleEndian(timestamp) * 1_000_000_000L) + BinaryPrimitives.ReadUInt32LittleEndian(timestamp[8..]);

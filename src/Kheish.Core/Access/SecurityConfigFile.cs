@@ -43,7 +43,7 @@ internal static class SecurityConfigFile
         }
         catch (IOException ex)
         {
-            return Invalid(path, "the file cannot be read (" + ex.GetType().Name + ")");
+            return Invalid(path, "the file cannot be read (" + Kheish.Core.Errors.IoReason.Of(ex) + ")");
         }
 
         if (bytes is null)

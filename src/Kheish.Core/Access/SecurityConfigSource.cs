@@ -25,6 +25,9 @@ internal sealed class SecurityConfigSource
     /// False when serve listens on a non-loopback address without <c>--allow-lax-on-network</c>:
     /// a file switched to lax while running then makes the agent plane refuse, like at start.
     /// </param>
+    /// <summary>False when the daemon listens beyond loopback without --allow-lax-on-network: lax would be refused.</summary>
+    public bool LaxPermitted => _laxPermitted;
+
     public SecurityConfigSource(SecurityConfigLocation location, bool laxPermitted = true)
     {
         Location = location;
@@ -132,6 +135,11 @@ internal sealed class SecurityConfigSource
             return SecurityConfigSnapshot.Invalid(origin, file, Unusable(file, stamp));
         }
 
+        if (stamp.Kind == FileStampKind.Present && OwnershipProblem(file, stamp) is { } foreign)
+        {
+            return SecurityConfigSnapshot.Invalid(origin, file, foreign);
+        }
+
         Result<SecurityConfig>? loaded = SecurityConfigFile.Load(file);
         if (loaded is null)
         {
@@ -156,6 +164,11 @@ internal sealed class SecurityConfigSource
             return SecurityConfigSnapshot.Invalid(origin, file, Unusable(file, stamp));
         }
 
+        if (OwnershipProblem(file, stamp) is { } foreign)
+        {
+            return SecurityConfigSnapshot.Invalid(origin, file, foreign);
+        }
+
         Result<SecurityConfig>? loaded = SecurityConfigFile.Load(file);
         if (loaded is null)
         {
@@ -166,6 +179,40 @@ internal sealed class SecurityConfigSource
         return loaded.Value.TryGetValue(out SecurityConfig? config, out KheishError? error)
             ? SecurityConfigSnapshot.Valid(origin, file, config)
             : SecurityConfigSnapshot.Invalid(origin, file, error);
+    }
+
+    /// <summary>
+    /// A file that grants access must be ours: owned by the daemon's user or root, and not
+    /// group-writable; its directory (e.g. <c>.kheish/</c>) likewise, since whoever can write the
+    /// directory can replace the file. Another local user must not be able to hand the agent
+    /// plane a key or switch it to lax.
+    /// </summary>
+    private static KheishError? OwnershipProblem(string file, FileStamp stamp)
+    {
+        long me = FileStamp.EffectiveUid;
+        if (!stamp.IsOwnedByUsOrRoot)
+        {
+            return SecurityConfigFile.Invalid(file,
+                $"the file belongs to uid {stamp.Uid}, not to the daemon's user (uid {me}) or root, so another user controls who may connect; run 'chown {me} {file}' or remove it");
+        }
+
+        if (stamp.IsGroupWritable)
+        {
+            return SecurityConfigFile.Invalid(file,
+                $"the file's group may write it (mode {Convert.ToString(stamp.Permissions, 8)}), so others could add a key or switch to lax; run 'chmod 600 {file}'");
+        }
+
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (directory is not null && FileStamp.OwnerAndMode(directory) is { } dir)
+        {
+            if ((dir.Uid != 0 && dir.Uid != me && me >= 0) || (dir.Permissions & 0x12) != 0)
+            {
+                return SecurityConfigFile.Invalid(file,
+                    $"its directory {directory} (uid {dir.Uid}, mode {Convert.ToString(dir.Permissions, 8)}) is not owned by the daemon's user or root or is writable by group or others, so the file could be replaced; run 'chown {me} {directory} && chmod go-w {directory}'");
+            }
+        }
+
+        return null;
     }
 
     private static KheishError Unusable(string file, FileStamp stamp) => SecurityConfigFile.Invalid(

@@ -66,7 +66,7 @@ internal sealed class AuditSigningKey : IDisposable
             {
                 return KheishError.Misconfigured(
                     "audit_signing_key_unreadable",
-                    $"{FileEnvironmentVariable} names '{file}', which cannot be read ({ex.GetType().Name}); fix the path or its permissions");
+                    $"{FileEnvironmentVariable} names '{file}', which cannot be read ({Kheish.Core.Errors.IoReason.Of(ex)}); fix the path or its permissions");
             }
 
             return FromText(Encoding.UTF8.GetString(bytes), $"{FileEnvironmentVariable} ({file})");
@@ -176,7 +176,7 @@ internal sealed class AuditSigningKey : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return KheishError.Misconfigured("audit_signing_key_unreadable", $"{path} cannot be read ({ex.GetType().Name})");
+            return KheishError.Misconfigured("audit_signing_key_unreadable", $"{path} cannot be read ({Kheish.Core.Errors.IoReason.Of(ex)})");
         }
 
         return FromText(Encoding.UTF8.GetString(bytes), path);

@@ -22,6 +22,33 @@ internal static class BucketName
 
     public static string For(LedgerRecord record) => For(record.RunId, record.SessionId);
 
+    /// <summary>The prefix that names a session's bucket; a run id may not start with it.</summary>
+    public const string SessionPrefix = "session-";
+
+    private static readonly SearchValues<char> AddressableChars =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:@");
+
+    /// <summary>
+    /// Null when <paramref name="runId"/> may name a bucket: it can never alias another kind's
+    /// bucket (<c>session-...</c> and <c>unscoped</c> are reserved) and the read API
+    /// (<c>GET /v1/runs/{run_id}/external-actions</c>, one path segment) can address it, so
+    /// letters, digits and <c>. _ - : @</c> only, not <c>.</c> or <c>..</c>.
+    /// </summary>
+    public static string? RunIdProblem(string runId)
+    {
+        if (runId.StartsWith(SessionPrefix, StringComparison.OrdinalIgnoreCase) || runId.Equals(Unscoped, StringComparison.OrdinalIgnoreCase))
+        {
+            return $"run ids starting with `{SessionPrefix}` and the run id `{Unscoped}` are reserved for session and unscoped buckets";
+        }
+
+        if (runId.Length == 0 || runId is "." or ".." || runId.AsSpan().ContainsAnyExcept(AddressableChars))
+        {
+            return "a run id is letters, digits and . _ - : @ only (it must be addressable as /v1/runs/{run_id}/external-actions)";
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// The bucket itself when it starts with a letter or digit, uses only <c>[A-Za-z0-9._-]</c> and
     /// is at most 100 characters; otherwise <c>_</c> + lowercase hex SHA-256 of its UTF-8 bytes.

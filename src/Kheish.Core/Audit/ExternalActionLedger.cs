@@ -331,7 +331,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         {
             return KheishError.Conflict(
                 "ledger_locked",
-                $"another process is appending to the external-action ledger ({paths.WriterLockFile} is locked): {ex.GetType().Name}");
+                $"another process is appending to the external-action ledger ({paths.WriterLockFile} is locked): {Kheish.Core.Errors.IoReason.Of(ex)}");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -368,7 +368,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            _indexProblem = $"{Paths.IndexFile} cannot be read ({ex.GetType().Name})";
+            _indexProblem = $"{Paths.IndexFile} cannot be read ({Kheish.Core.Errors.IoReason.Of(ex)})";
             return;
         }
 

@@ -31,7 +31,7 @@ internal static class LedgerReader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            return KheishError.Unavailable(ExternalActionLedger.UnavailableCode, $"cannot read {path} ({ex.GetType().Name})");
+            return KheishError.Unavailable(ExternalActionLedger.UnavailableCode, $"cannot read {path} ({Kheish.Core.Errors.IoReason.Of(ex)})");
         }
 
         return records;

@@ -249,7 +249,7 @@ internal static class LedgerVerifier
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            failure = new VerifyFailure("unreadable", $"the bucket file cannot be read ({ex.GetType().Name})", count);
+            failure = new VerifyFailure("unreadable", $"the bucket file cannot be read ({Kheish.Core.Errors.IoReason.Of(ex)})", count);
         }
 
         failure ??= checkpointFailure ?? CheckCheckpoint(checks, checkpoint!, count, hashAtCheckpoint, keyId);
@@ -297,7 +297,7 @@ internal static class LedgerVerifier
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return new IndexState(null, null, new VerifyFailure("index_invalid", $"the bucket index cannot be read ({ex.GetType().Name})"));
+            return new IndexState(null, null, new VerifyFailure("index_invalid", $"the bucket index cannot be read ({Kheish.Core.Errors.IoReason.Of(ex)})"));
         }
 
         if (bytes is null)

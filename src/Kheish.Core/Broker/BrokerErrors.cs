@@ -20,6 +20,7 @@ internal static class BrokerErrors
     public const string ScopeDenied = "scope_denied";
     public const string LeaseNotFound = "lease_not_found";
     public const string StateUnavailable = "broker_state_unavailable";
+    public const string StateDiskFull = "broker_state_disk_full";
 
     public static KheishError Unknown() =>
         KheishError.Unauthorized(LeaseUnknown, "the lease token is not known to this daemon (never issued, pruned, or lost in a restart)");
@@ -44,6 +45,9 @@ internal static class BrokerErrors
 
     public static KheishError NotAllowed(string subjectId, string what) =>
         KheishError.Forbidden(ScopeDenied, $"{what} is not allowed by the credential scope of subject `{subjectId}`");
+
+    public static KheishError NoSuchSlot(string slotId) =>
+        KheishError.NotFound("slot_not_found", $"no secret slot `{slotId}` exists; to revoke it pre-emptively (before it is written) pass --force (HTTP: ?force=true)");
 
     public static KheishError NoSuchLease(string leaseId) =>
         KheishError.NotFound(LeaseNotFound, $"lease `{leaseId}` is not known (never issued, expired and pruned, or lost in a restart)");

@@ -77,7 +77,7 @@ internal sealed class BrokerStateStore : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Unreadable(_snapshotPath, $"it cannot be read ({ex.GetType().Name})");
+            return Unreadable(_snapshotPath, $"it cannot be read ({Kheish.Core.Errors.IoReason.Of(ex)})");
         }
     }
 
@@ -167,10 +167,23 @@ internal sealed class BrokerStateStore : IDisposable
         return stream;
     }
 
+    /// <summary>
+    /// Forgets the journal handle even when disposing it fails: after ENOSPC, Dispose flushes the
+    /// buffered bytes again and throws, and a handle kept then would be a disposed stream that
+    /// fails every later append (ObjectDisposedException) after the disk is freed.
+    /// </summary>
     private void CloseJournal()
     {
-        _journal?.Dispose();
+        FileStream? journal = _journal;
         _journal = null;
+        try
+        {
+            journal?.Dispose();
+        }
+        catch (IOException)
+        {
+            // The bytes were not acknowledged; the next open truncates to the last valid length.
+        }
     }
 
     private Result<List<BrokerJournalRecord>> ReadJournal()

@@ -13,7 +13,7 @@ internal sealed record SubjectStatus(
 internal sealed record LeaseStatus(CredentialLease Lease, bool Revoked, bool Active);
 
 /// <summary>What a subject revocation did: the new epoch and the leases it killed.</summary>
-internal sealed record SubjectRevocation(string SubjectId, long CurrentEpoch, IReadOnlyList<string> RevokedLeases);
+internal sealed record SubjectRevocation(string SubjectId, long CurrentEpoch, IReadOnlyList<string> RevokedLeases, IReadOnlyList<string>? CascadedSubjects = null);
 
 /// <summary>What a slot revocation did: the leases it killed. The slot stays tombstoned until rewritten.</summary>
 internal sealed record SlotRevocation(string SlotId, IReadOnlyList<string> RevokedLeases);

@@ -555,7 +555,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         {
             _store.Append(record);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
             // The journal failed: a full snapshot carries the change as well.
             return CompactLocked(what);
@@ -588,9 +588,9 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             }
 
             return KheishError.Unavailable(
-                BrokerErrors.StateUnavailable,
-                $"the {what} is in effect in this process but could not be written to {StatePath} ({ex.GetType().Name}); " +
-                "fix the state root's permissions or free space and retry");
+                IoReason.IsDiskFull(ex) ? BrokerErrors.StateDiskFull : BrokerErrors.StateUnavailable,
+                $"the {what} is in effect in this process but could not be written to {StatePath} ({IoReason.Of(ex)}); " +
+                "free space or fix the state root's permissions and retry");
         }
     }
 

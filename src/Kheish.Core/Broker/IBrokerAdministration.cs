@@ -17,5 +17,6 @@ internal interface IBrokerAdministration
 
     Task<Result<LeaseStatus>> RevokeLeaseAsync(LeaseId lease, CancellationToken cancellationToken);
 
-    Task<Result<SlotRevocation>> RevokeSlotAsync(string slotId, CancellationToken cancellationToken);
+    /// <summary>Revokes a slot's leases; a slot that does not exist is 404 unless <paramref name="force"/> (pre-emptive revocation).</summary>
+    Task<Result<SlotRevocation>> RevokeSlotAsync(string slotId, bool force, CancellationToken cancellationToken);
 }

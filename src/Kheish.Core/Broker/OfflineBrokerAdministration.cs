@@ -8,7 +8,7 @@ namespace Kheish.Core.Broker;
 /// as it is (atomic renames make that safe). Writes take <c>daemon.lock</c> for their length,
 /// and are refused while a daemon holds it: its in-memory state would overwrite ours.
 /// </summary>
-internal sealed class OfflineBrokerAdministration(StateRoot root, IStateFileCodec codec, TimeProvider? clock = null)
+internal sealed class OfflineBrokerAdministration(StateRoot root, IStateFileCodec codec, TimeProvider? clock = null, Func<string, Result<bool>>? slotExists = null)
     : IBrokerAdministration
 {
     private const string LockedHint = "drop --offline to act through the running daemon";
@@ -19,7 +19,9 @@ internal sealed class OfflineBrokerAdministration(StateRoot root, IStateFileCode
         Task.FromResult(Read(b => Result<SubjectStatus>.Ok(b.GetSubjectStatus(subject))));
 
     public Task<Result<SubjectRevocation>> RevokeSubjectAsync(SubjectId subject, CancellationToken cancellationToken) =>
-        Task.FromResult(Write(b => b.RevokeSubject(subject)));
+        Task.FromResult(Write(b => SessionRegistry.Open(root, codec, b, _clock).TryGetValue(out SessionRegistry? sessions, out KheishError? error)
+            ? SessionCascade.Revoke(b, sessions, subject)
+            : error));
 
     public Task<Result<LeaseStatus>> GetLeaseAsync(LeaseId lease, CancellationToken cancellationToken) =>
         Task.FromResult(Read(b => b.GetLeaseStatus(lease)));
@@ -27,8 +29,23 @@ internal sealed class OfflineBrokerAdministration(StateRoot root, IStateFileCode
     public Task<Result<LeaseStatus>> RevokeLeaseAsync(LeaseId lease, CancellationToken cancellationToken) =>
         Task.FromResult(Write(b => b.RevokeLease(lease)));
 
-    public Task<Result<SlotRevocation>> RevokeSlotAsync(string slotId, CancellationToken cancellationToken) =>
-        Task.FromResult(Write(b => b.RevokeSlot(slotId)));
+    public Task<Result<SlotRevocation>> RevokeSlotAsync(string slotId, bool force, CancellationToken cancellationToken)
+    {
+        if (!force && slotExists is not null)
+        {
+            if (!slotExists(slotId).TryGetValue(out bool exists, out KheishError? error))
+            {
+                return Task.FromResult(Result<SlotRevocation>.Fail(error));
+            }
+
+            if (!exists)
+            {
+                return Task.FromResult(Result<SlotRevocation>.Fail(BrokerErrors.NoSuchSlot(slotId)));
+            }
+        }
+
+        return Task.FromResult(Write(b => b.RevokeSlot(slotId)));
+    }
 
     private Result<T> Read<T>(Func<CredentialBroker, Result<T>> action)
     {

@@ -110,6 +110,12 @@ internal sealed class SessionRegistry
 
         lock (_gate)
         {
+            if (_revocations?.IsSubjectRevoked(SubjectId.ForSession(id)) == true)
+            {
+                return KheishError.Conflict(BrokerErrors.SubjectRevoked,
+                    $"session `{id}` has been revoked; a revoked session id is never reused, create the session under another id");
+            }
+
             if (_sessions.ContainsKey(id))
             {
                 return KheishError.Conflict("session_exists", $"session `{id}` already exists");
@@ -124,7 +130,7 @@ internal sealed class SessionRegistry
 
                 if (_revocations?.IsSubjectRevoked(SubjectId.ForSession(parentSessionId)) == true)
                 {
-                    return KheishError.Forbidden(BrokerErrors.SubjectRevoked, $"parent session `{parentSessionId}` has been revoked");
+                    return KheishError.Conflict(BrokerErrors.SubjectRevoked, $"parent session `{parentSessionId}` has been revoked; a child of a revoked session cannot be created");
                 }
 
                 if (!CredentialScope.Narrow(parent.Scope, scope).TryGetValue(out scope, out KheishError? narrowError))
@@ -205,7 +211,7 @@ internal sealed class SessionRegistry
         {
             return KheishError.Unavailable(
                 "sessions_unavailable",
-                $"the session could not be written to {_path} ({ex.GetType().Name}); fix the state root and retry");
+                $"the session could not be written to {_path} ({IoReason.Of(ex)}); fix the state root and retry");
         }
     }
 

@@ -131,6 +131,13 @@ internal sealed class MasterKey
                     $"master key file {file} (from {fileVariable}) is {info.Length} bytes; a key file holds one 32-byte key");
             }
 
+            if (Access.FileStamp.Of(file) is { IsWorldWritable: true } stamp)
+            {
+                return KheishError.Misconfigured(
+                    "master_key_file_world_writable",
+                    $"master key file {file} (from {fileVariable}) is writable by any user (mode {Convert.ToString(stamp.Permissions, 8)}), so anyone could replace the key; run 'chmod 600 {file}'");
+            }
+
             contents = File.ReadAllText(file, Encoding.UTF8);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

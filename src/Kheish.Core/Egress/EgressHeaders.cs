@@ -7,7 +7,8 @@ namespace Kheish.Core.Egress;
 /// Which headers cross the egress proxy, in each direction. An agent request loses every
 /// credential any provider uses, cookies, the daemon's own <c>X-Kheish-*</c> and API-key
 /// headers, <c>Host</c>, and the hop-by-hop headers of RFC 9110 §7.6.1 (plus those its
-/// <c>Connection</c> header names). An upstream response loses hop-by-hop headers, cookies and
+/// <c>Connection</c> header names) and <c>Accept-Encoding</c> (responses come uncompressed so
+/// echoed keys can be redacted). An upstream response loses hop-by-hop headers, cookies and
 /// anything whose name looks like it carries a credential, so a provider echoing a key cannot
 /// hand it to the agent.
 /// </summary>
@@ -23,6 +24,8 @@ internal static class EgressHeaders
     private static readonly FrozenSet<string> RequestDropped = new[]
     {
         "Host", "Cookie", "Cookie2", "X-API-Key", "Expect", "Content-Length",
+        // The response must arrive uncompressed so an echoed provider key can be found and redacted.
+        "Accept-Encoding",
     }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     private static readonly FrozenSet<string> ResponseDropped = new[]

@@ -22,6 +22,8 @@ internal enum ErrorKind
     SchemaMismatch,
     /// <summary>The daemon a client command talks to could not be reached.</summary>
     Unreachable,
+    /// <summary>The request named a host this daemon does not answer to (HTTP 421; DNS rebinding guard).</summary>
+    MisdirectedRequest,
 }
 
 /// <summary>

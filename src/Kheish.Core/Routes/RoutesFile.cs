@@ -56,7 +56,7 @@ internal static class RoutesFile
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Failed(path, new RouteProblem("routes_file_unreadable", $"the file cannot be read ({ex.GetType().Name})"));
+            return Failed(path, new RouteProblem("routes_file_unreadable", $"the file cannot be read ({Kheish.Core.Errors.IoReason.Of(ex)})"));
         }
 
         RoutesCheckResult result = Check(bytes, path, catalog, defaultRouteOverride, environment);

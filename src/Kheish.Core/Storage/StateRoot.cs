@@ -16,6 +16,7 @@ internal sealed record StateRoot(string Path)
     public string ExternalActionsDirectory => Combine("external-actions");
     public string CheckpointsDirectory => Combine("external-action-checkpoints");
     public string ControlPlaneAuditFile => Combine("control-plane-auth", "audit.jsonl");
+    public string ControlPlaneAdminTokenFile => Combine("control-plane-auth", "admin.token");
     public string ConnectorsFile => Combine("connectors.json");
     public string McpServersFile => Combine("mcp-servers.json");
 

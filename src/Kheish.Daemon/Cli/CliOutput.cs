@@ -13,9 +13,26 @@ internal static class CliOutput
     public static TextWriter Out { get; set; } = Console.Out;
     public static TextWriter Error { get; set; } = Console.Error;
 
-    public static void WriteJson<T>(T value, JsonTypeInfo<T> typeInfo)
+    /// <summary>
+    /// JSON escapes only what JSON requires (<c>+</c> stays <c>+</c>, a backtick stays a
+    /// backtick): the output is read by scripts and people, never embedded in HTML.
+    /// </summary>
+    public static readonly JsonWriterOptions WriterOptions = new()
     {
-        Out.WriteLine(JsonSerializer.Serialize(value, typeInfo));
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static void WriteJson<T>(T value, JsonTypeInfo<T> typeInfo) => Out.WriteLine(ToJson(value, typeInfo));
+
+    public static string ToJson<T>(T value, JsonTypeInfo<T> typeInfo)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            JsonSerializer.Serialize(writer, value, typeInfo);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     public static void Warn(string message) => Error.WriteLine($"warning: {message}");
@@ -25,7 +42,7 @@ internal static class CliOutput
     {
         if (json)
         {
-            Out.WriteLine(JsonSerializer.Serialize(
+            Out.WriteLine(ToJson(
                 new CliErrorEnvelope(new CliError(error.Code, error.Message)),
                 CliJsonContext.Default.CliErrorEnvelope));
         }

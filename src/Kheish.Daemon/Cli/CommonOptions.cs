@@ -32,7 +32,7 @@ internal static class CommonOptions
 
     public static readonly Option<string?> Token = new("--token")
     {
-        Description = "Control-plane bearer token (env KHEISH_DAEMON_TOKEN). Prefer --token-file: argv is visible to other users.",
+        Description = "Control-plane bearer token (env KHEISH_DAEMON_TOKEN; default for a loopback daemon: <state-root>/control-plane-auth/admin.token). Prefer --token-file: argv is visible to other users.",
     };
 
     public static readonly Option<string?> TokenFile = new("--token-file")
@@ -48,7 +48,8 @@ internal static class CommonOptions
             parseResult.GetValue(BaseUrl)!,
             parseResult.GetValue(Token),
             parseResult.GetValue(TokenFile),
-            Environment.GetEnvironmentVariable);
+            Environment.GetEnvironmentVariable,
+            GetStateRoot(parseResult).ControlPlaneAdminTokenFile);
 
     public static bool IsJson(ParseResult parseResult) => parseResult.GetValue(Output) == "json";
 

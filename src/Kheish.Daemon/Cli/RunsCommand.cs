@@ -72,6 +72,8 @@ internal static class RunsCommand
         verify.Options.Add(All);
         verify.Options.Add(PublicKey);
         verify.Options.Add(PublicKeyFile);
+        // Accepted like on every other state-root verb; verify always reads the files directly.
+        verify.Options.Add(CommonOptions.Offline);
         verify.SetAction((parseResult, _) => Task.FromResult(RunVerify(parseResult)));
         return verify;
     }
@@ -106,6 +108,13 @@ internal static class RunsCommand
         if (!result.TryGetValue(out VerifyReport? report, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
+        }
+
+        if (pinnedKey is not null && report.Buckets == 0)
+        {
+            // A CI check pinned to a key expects records signed by it: an empty or wrong path must not pass.
+            return CliOutput.Fail(KheishError.NotFound("ledger_missing",
+                $"no external-action ledger under {new LedgerPaths(root).RecordsDirectory}, but --public-key pins a signer: nothing was verified; check --state-root"), json);
         }
 
         if (json)
@@ -167,7 +176,7 @@ internal static class RunsCommand
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return KheishError.BadRequest("invalid_public_key", $"cannot read --public-key-file '{file}' ({ex.GetType().Name})");
+                return KheishError.BadRequest("invalid_public_key", $"cannot read --public-key-file '{file}' ({Kheish.Core.Errors.IoReason.Of(ex)})");
             }
         }
 

@@ -28,10 +28,16 @@ internal static class RuntimeCommand
         Description = "Secret slot id, e.g. openai.default or mcp.oauth.linear.",
     };
 
+    private static readonly Option<bool> Force = new("--force")
+    {
+        Description = "Revoke the slot even though it does not exist (pre-emptive revocation); without it an unknown slot is an error (exit 5).",
+    };
+
     public static Command Create()
     {
         var runtime = new Command("runtime", "Inspect and act on the running daemon's state (credential broker).");
         var auth = new Command("auth", "Credential broker: subjects, leases and slot revocation.");
+        runtime.Subcommands.Add(CreateGet());
         runtime.Subcommands.Add(auth);
         runtime.Subcommands.Add(ConnectorsCommand.Create());
 
@@ -67,10 +73,52 @@ internal static class RuntimeCommand
             "revoke-slot",
             "Revoke every lease drawing on a secret slot; the slot stays refused until it is written again.",
             SlotArgument,
-            (backend, pr, ct) => backend.RevokeSlotAsync(pr.GetValue(SlotArgument)!, ct),
+            (backend, pr, ct) => backend.RevokeSlotAsync(pr.GetValue(SlotArgument)!, pr.GetValue(Force), ct),
             PrintSlotRevocation,
             BrokerJsonContext.Default.SlotRevocation));
+        auth.Subcommands.First(c => c.Name == "revoke-slot").Options.Add(Force);
         return runtime;
+    }
+
+    /// <summary><c>runtime get</c>: the daemon's <c>GET /v1/runtime</c> (routes in force; never a key).</summary>
+    private static Command CreateGet()
+    {
+        var get = new Command("get", "Show the running daemon's routes (GET /v1/runtime): driver, default model, credential source; never a key.");
+        get.Options.Add(CommonOptions.BaseUrl);
+        get.Options.Add(CommonOptions.Token);
+        get.Options.Add(CommonOptions.TokenFile);
+        get.SetAction(async (parseResult, ct) =>
+        {
+            bool json = CommonOptions.IsJson(parseResult);
+            if (!CommonOptions.CreateClient(parseResult).TryGetValue(out Client.DaemonClient? client, out KheishError? error))
+            {
+                return CliOutput.Fail(error, json);
+            }
+
+            using (client)
+            {
+                Result<Http.RuntimeResponse> runtime = await client.GetAsync("/v1/runtime", Http.HttpJsonContext.Default.RuntimeResponse, ct).ConfigureAwait(false);
+                if (!runtime.TryGetValue(out Http.RuntimeResponse? value, out error))
+                {
+                    return CliOutput.Fail(error, json);
+                }
+
+                if (json)
+                {
+                    CliOutput.WriteJson(value, Http.HttpJsonContext.Default.RuntimeResponse);
+                    return ExitCodes.Ok;
+                }
+
+                Line("default route", value.DefaultRoute ?? "-");
+                foreach (Http.RouteView r in value.Routes)
+                {
+                    Line("route " + r.Id, $"{r.Driver} {r.BaseUrl} model {r.DefaultModel} ({r.ModelSupport}) via {r.CredentialSource}{(r.AuthRef is null ? "" : " " + r.AuthRef)}");
+                }
+
+                return ExitCodes.Ok;
+            }
+        });
+        return get;
     }
 
     private static Command Verb<T>(
@@ -123,12 +171,25 @@ internal static class RuntimeCommand
         {
             Result<MasterKey?> key = MasterKey.FromEnvironment(Environment.GetEnvironmentVariable);
             return key.IsOk
-                ? new OfflineBrokerAdministration(root, EnvelopeStateFileCodec.For(key.Value, root))
+                ? new OfflineBrokerAdministration(root, EnvelopeStateFileCodec.For(key.Value, root), slotExists: id => SlotExists(root, key.Value, id))
                 : key.Error;
         }
 
         Result<Client.DaemonClient> client = CommonOptions.CreateClient(parseResult);
         return client.IsOk ? new Client.OnlineBrokerAdministration(client.Value) : client.Error;
+    }
+
+    private static Result<bool> SlotExists(StateRoot root, MasterKey? key, string slotId)
+    {
+        if (!Core.Secrets.SlotId.Parse(slotId).TryGetValue(out Core.Secrets.SlotId id, out KheishError? error))
+        {
+            return error;
+        }
+
+        // Without the master key the store cannot be read: say so rather than guess.
+        return Core.Secrets.SlotStore.Load(root, key).TryGetValue(out Core.Secrets.SlotStore? store, out error)
+            ? store.Get(id) is not null
+            : error;
     }
 
     private static Task<Result<T>> WithSubject<T>(ParseResult parseResult, Func<SubjectId, Task<Result<T>>> run) =>
@@ -156,6 +217,10 @@ internal static class RuntimeCommand
         Line("revoked subject", r.SubjectId);
         Line("epoch", r.CurrentEpoch.ToString(CultureInfo.InvariantCulture));
         Line("revoked leases", List(r.RevokedLeases));
+        if (r.CascadedSubjects is { Count: > 0 } cascaded)
+        {
+            Line("also revoked", List(cascaded));
+        }
     }
 
     private static void PrintLease(LeaseStatus s)

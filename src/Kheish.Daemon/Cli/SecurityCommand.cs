@@ -409,7 +409,7 @@ internal static class SecurityCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return KheishError.BadRequest("scope_file_unreadable", $"cannot read --scope-file {path} ({ex.GetType().Name})");
+            return KheishError.BadRequest("scope_file_unreadable", $"cannot read --scope-file {path} ({Kheish.Core.Errors.IoReason.Of(ex)})");
         }
 
         try

@@ -37,7 +37,7 @@ internal static partial class ServeCommand
 
     private static readonly Option<string?> AuthMode = new("--http-auth-mode")
     {
-        Description = "Control-plane auth: auto (default; bearer when an admin token is set, off on loopback without tokens), bearer, or none (loopback only). Env KHEISH_HTTP_AUTH_MODE.",
+        Description = "Control-plane auth: auto (default; bearer with the configured admin token, or on loopback with one minted into <state-root>/control-plane-auth/admin.token), bearer, or none (explicit, loopback only, no token configured). Env KHEISH_HTTP_AUTH_MODE.",
     };
 
     private static readonly Option<string?> AdminToken = new("--http-admin-token")
@@ -63,6 +63,12 @@ internal static partial class ServeCommand
     private static readonly Option<string[]> CorsAllowOrigin = new("--cors-allow-origin")
     {
         Description = "Extra browser origin allowed on the control plane (repeatable). Loopback origins are always allowed.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string[]> AllowedHost = new("--allowed-host")
+    {
+        Description = "Extra Host name the daemon answers to (repeatable), e.g. the name a reverse proxy forwards. The bind address, localhost and loopback addresses are always accepted; any other Host gets 421 (DNS rebinding guard).",
         AllowMultipleArgumentsPerToken = false,
     };
 
@@ -112,6 +118,7 @@ internal static partial class ServeCommand
         command.Options.Add(ReadonlyToken);
         command.Options.Add(ReadonlyTokenFile);
         command.Options.Add(CorsAllowOrigin);
+        command.Options.Add(AllowedHost);
         command.Options.Add(MaxBodyBytes);
         command.Options.Add(EgressMaxBodyBytes);
         command.Options.Add(EgressTimeoutSeconds);
@@ -170,7 +177,7 @@ internal static partial class ServeCommand
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return CliOutput.Fail(KheishError.Misconfigured("state_root_unusable",
-                $"cannot create or open the state root {root.FullPath}: {ex.GetType().Name}; check the path and its permissions"), json);
+                $"cannot create or open the state root {root.FullPath}: {Kheish.Core.Errors.IoReason.Of(ex)}; check the path and its permissions"), json);
         }
 
         if (!DaemonLock.TryAcquire(root, "stop the other daemon or use another --state-root").TryGetValue(out DaemonLock? held, out error))
@@ -179,6 +186,13 @@ internal static partial class ServeCommand
         }
 
         using DaemonLock lockHandle = held;
+
+        if (!auth.WithMintedToken(root).TryGetValue(out auth, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        WarnAboutReadableSecretFiles(auth);
 
         // Fail closed: a bad master key or an unreadable store stops startup with the reason.
         if (!MasterKey.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out MasterKey? masterKey, out error))
@@ -252,7 +266,8 @@ internal static partial class ServeCommand
         auth.Admin?.WatchWith(watch);
         auth.Readonly?.WatchWith(watch);
         var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable) { Watch = watch };
-        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress);
+        var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress,
+            parseResult.GetValue(AllowedHost) ?? []);
 
         // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts
         // with 2 workers, so a burst of audited requests would otherwise wait for pool growth.
@@ -289,6 +304,28 @@ internal static partial class ServeCommand
         broker.Flush();
         LogStopped(logger);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Secret files readable by group or others get one warning at startup, not a refusal:
+    /// Kubernetes mounts secrets 0644 by default. World-writable ones are refused where they are read.
+    /// </summary>
+    private static void WarnAboutReadableSecretFiles(ControlPlaneAuthOptions auth)
+    {
+        (string? Path, string What)[] files =
+        [
+            (auth.Admin?.FilePath, "admin token file"),
+            (auth.Readonly?.FilePath, "read-only token file"),
+            (Environment.GetEnvironmentVariable(MasterKey.FileVariable), $"master key file ({MasterKey.FileVariable})"),
+            (Environment.GetEnvironmentVariable(AuditSigningKey.FileEnvironmentVariable), $"audit signing key file ({AuditSigningKey.FileEnvironmentVariable})"),
+        ];
+        foreach ((string? path, string what) in files)
+        {
+            if (!string.IsNullOrWhiteSpace(path) && FileStamp.Of(path) is { IsReadableByOthers: true } stamp)
+            {
+                CliOutput.Warn($"the {what} {path} is readable by group or others (mode {Convert.ToString(stamp.Permissions, 8)}); run 'chmod 600 {path}' unless it is a mounted secret only this container sees");
+            }
+        }
     }
 
     private static Result<EgressOptions> ReadEgressOptions(ParseResult parseResult)

@@ -79,9 +79,11 @@ internal sealed class DaemonClient : IDisposable
 
     /// <summary>
     /// Resolves the client options: --token / --token-file, else KHEISH_DAEMON_TOKEN / _FILE
-    /// (value and file together = error).
+    /// (value and file together = error), else — for a loopback daemon only — the admin token
+    /// the daemon minted into the state root (<paramref name="mintedTokenFile"/>), so the token
+    /// never travels to a daemon on another machine.
     /// </summary>
-    public static Result<DaemonClient> Create(string baseUrl, string? token, string? tokenFile, Func<string, string?> getEnv)
+    public static Result<DaemonClient> Create(string baseUrl, string? token, string? tokenFile, Func<string, string?> getEnv, string? mintedTokenFile = null)
     {
         if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
@@ -96,6 +98,11 @@ internal sealed class DaemonClient : IDisposable
 
         (token, tokenFile) = input;
 
+        if (token is null && tokenFile is null && mintedTokenFile is not null && IsLoopback(uri) && File.Exists(mintedTokenFile))
+        {
+            tokenFile = mintedTokenFile;
+        }
+
         if (tokenFile is not null)
         {
             try
@@ -104,7 +111,7 @@ internal sealed class DaemonClient : IDisposable
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return KheishError.BadRequest("token_file_unreadable", $"cannot read the token file {tokenFile}: {ex.GetType().Name}");
+                return KheishError.BadRequest("token_file_unreadable", $"cannot read the token file {tokenFile}: {IoReason.Of(ex)}");
             }
         }
 
@@ -112,6 +119,9 @@ internal sealed class DaemonClient : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    private static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback || (IPAddress.TryParse(uri.IdnHost, out IPAddress? ip) && IPAddress.IsLoopback(ip));
 
     private KheishError Unreachable() => new(
         "daemon_unreachable",

@@ -18,8 +18,8 @@ internal sealed class OnlineBrokerAdministration(DaemonClient client) : IBrokerA
     public Task<Result<LeaseStatus>> RevokeLeaseAsync(LeaseId lease, CancellationToken cancellationToken) =>
         client.SendAsync(HttpMethod.Post, $"/v1/runtime/auth/leases/{Escape(lease.ToString())}/revoke", null, BrokerJsonContext.Default.LeaseStatus, cancellationToken);
 
-    public Task<Result<SlotRevocation>> RevokeSlotAsync(string slotId, CancellationToken cancellationToken) =>
-        client.SendAsync(HttpMethod.Post, $"/v1/runtime/auth/slots/{Escape(slotId)}/revoke", null, BrokerJsonContext.Default.SlotRevocation, cancellationToken);
+    public Task<Result<SlotRevocation>> RevokeSlotAsync(string slotId, bool force, CancellationToken cancellationToken) =>
+        client.SendAsync(HttpMethod.Post, $"/v1/runtime/auth/slots/{Escape(slotId)}/revoke{(force ? "?force=true" : "")}", null, BrokerJsonContext.Default.SlotRevocation, cancellationToken);
 
     private static string Escape(string s) => Uri.EscapeDataString(s);
 }

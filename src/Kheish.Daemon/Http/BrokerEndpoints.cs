@@ -22,7 +22,7 @@ internal static class BrokerEndpoints
 
         auth.MapPost("/subjects/{subjectId}/revoke", IResult (string subjectId, DaemonContext daemon) =>
             SubjectId.Parse(subjectId).TryGetValue(out SubjectId id, out KheishError? error)
-                ? daemon.Broker.RevokeSubject(id).ToHttp(BrokerJsonContext.Default.SubjectRevocation)
+                ? SessionCascade.Revoke(daemon.Broker, daemon.Sessions, id).ToHttp(BrokerJsonContext.Default.SubjectRevocation)
                 : ProblemResults.Result(error));
 
         auth.MapGet("/leases/{leaseId}", IResult (string leaseId, DaemonContext daemon) =>
@@ -35,10 +35,22 @@ internal static class BrokerEndpoints
                 ? daemon.Broker.RevokeLease(id).ToHttp(BrokerJsonContext.Default.LeaseStatus)
                 : ProblemResults.Result(error));
 
-        auth.MapPost("/slots/{slotId}/revoke", IResult (string slotId, DaemonContext daemon) =>
-            Core.Secrets.SlotId.Parse(slotId).TryGetValue(out Core.Secrets.SlotId id, out KheishError? error)
-                ? daemon.Broker.RevokeSlot(id.Value).ToHttp(BrokerJsonContext.Default.SlotRevocation)
-                : ProblemResults.Result(error));
+        auth.MapPost("/slots/{slotId}/revoke", IResult (string slotId, HttpRequest request, DaemonContext daemon) =>
+        {
+            if (!Core.Secrets.SlotId.Parse(slotId).TryGetValue(out Core.Secrets.SlotId id, out KheishError? error))
+            {
+                return ProblemResults.Result(error);
+            }
+
+            // A typo must not "succeed": revoking a slot that does not exist is only done on purpose.
+            bool force = string.Equals(request.Query["force"], "true", StringComparison.OrdinalIgnoreCase);
+            if (!force && daemon.Slots.Get(id) is null)
+            {
+                return ProblemResults.Result(BrokerErrors.NoSuchSlot(id.Value));
+            }
+
+            return daemon.Broker.RevokeSlot(id.Value).ToHttp(BrokerJsonContext.Default.SlotRevocation);
+        });
 
         app.MapPost("/v1/sessions", async Task<IResult> (HttpRequest request, DaemonContext daemon) =>
         {

@@ -17,7 +17,8 @@ internal sealed record ServeSettings(
     IReadOnlyCollection<string> CorsOrigins,
     long MaxRequestBodyBytes,
     SecurityConfigSource AgentSecurity,
-    EgressOptions? Egress = null);
+    EgressOptions? Egress = null,
+    IReadOnlyCollection<string>? AllowedHosts = null);
 
 /// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
 internal static class DaemonHost
@@ -41,6 +42,23 @@ internal static class DaemonHost
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // The daemon's logging configuration is its own: an environment override such as
+        // Logging__LogLevel__Microsoft.AspNetCore=Information would make the framework log
+        // request lines, query strings included (keys can travel there). Framework categories
+        // never go below Warning, whatever the configuration says.
+        builder.Services.PostConfigure<LoggerFilterOptions>(o =>
+        {
+            for (int i = o.Rules.Count - 1; i >= 0; i--)
+            {
+                LoggerFilterRule r = o.Rules[i];
+                bool tooVerbose = r.LogLevel is { } level
+                    && (r.CategoryName is { } c ? IsFrameworkCategory(c) && level < LogLevel.Warning : level < LogLevel.Information);
+                if (tooVerbose)
+                {
+                    o.Rules.RemoveAt(i);
+                }
+            }
+        });
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -65,6 +83,8 @@ internal static class DaemonHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => new FailureRateLimiter(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(new AuthAuditLog(settings.StateRoot));
+        builder.Services.AddSingleton<AuthRejections>();
+        builder.Services.AddSingleton(new HostPolicy(settings.Bind.Address, settings.AllowedHosts ?? []));
         builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
         builder.Services.AddSingleton(settings.AgentSecurity);
 
@@ -95,6 +115,14 @@ internal static class DaemonHost
 
         WebApplication app = builder.Build();
         app.UseMiddleware<LastResortMiddleware>();
+        app.UseStatusCodePages(async ctx =>
+        {
+            if (!ctx.HttpContext.Response.HasStarted && ctx.HttpContext.Response.ContentType is null)
+            {
+                await ProblemResults.WriteForBareStatusAsync(ctx.HttpContext);
+            }
+        });
+        app.UseMiddleware<HostCheckMiddleware>();
         app.UseRouting();
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Control, control => control.UseMiddleware<ControlPlaneAuthMiddleware>());
         app.UseWhen(c => Planes.Of(c.Request.Path) == Plane.Agent, agent => agent.UseMiddleware<AgentPlaneAuthMiddleware>());
@@ -113,6 +141,9 @@ internal static class DaemonHost
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }
+
+    private static bool IsFrameworkCategory(string category) =>
+        category.StartsWith("Microsoft", StringComparison.OrdinalIgnoreCase) || category.StartsWith("System", StringComparison.OrdinalIgnoreCase);
 }
 
 internal enum Plane
@@ -125,27 +156,33 @@ internal enum Plane
     Connector,
 }
 
-/// <summary>Which plane a path belongs to. Everything not public or agent is control plane (admin by default).</summary>
+/// <summary>
+/// Which plane a path belongs to. Everything not public or agent is control plane (admin by
+/// default). Case-insensitive, exactly as endpoint routing matches: <c>/AGENT/v1/whoami</c>
+/// routes to the agent endpoint, so it must be guarded as the agent plane.
+/// </summary>
 internal static class Planes
 {
+    private const StringComparison Cmp = StringComparison.OrdinalIgnoreCase;
+
     public static Plane Of(PathString path)
     {
         string p = path.Value ?? "/";
-        if (p is "/healthz" or "/readyz")
+        if (p.Equals("/healthz", Cmp) || p.Equals("/readyz", Cmp))
         {
             return Plane.Public;
         }
 
-        if (p.StartsWith("/v1/connectors/", StringComparison.Ordinal))
+        if (p.StartsWith("/v1/connectors/", Cmp))
         {
             return Plane.Connector;
         }
 
-        if (p.StartsWith("/agent/", StringComparison.Ordinal) || p == "/agent"
-            || p == "/mcp" || p.StartsWith("/mcp/", StringComparison.Ordinal)
-            || p.StartsWith("/.well-known/oauth-", StringComparison.Ordinal)
-            || p.StartsWith("/.well-known/openid-configuration", StringComparison.Ordinal)
-            || p is "/register" or "/authorize" or "/token")
+        if (p.StartsWith("/agent/", Cmp) || p.Equals("/agent", Cmp)
+            || p.Equals("/mcp", Cmp) || p.StartsWith("/mcp/", Cmp)
+            || p.StartsWith("/.well-known/oauth-", Cmp)
+            || p.StartsWith("/.well-known/openid-configuration", Cmp)
+            || p.Equals("/register", Cmp) || p.Equals("/authorize", Cmp) || p.Equals("/token", Cmp))
         {
             return Plane.Agent;
         }

@@ -13,7 +13,11 @@ internal sealed record ProblemDetailsBody(
     string Detail,
     string Code,
     string? Domain = null,
-    string? Field = null);
+    string? Field = null,
+    ProviderError? Error = null);
+
+/// <summary>The provider-compatible error object (OpenAI / Anthropic SDKs print its message).</summary>
+internal sealed record ProviderError(string Message, string Type, string Code);
 
 /// <summary>The HTTP wire boundary. Same options as CLI json output (snake_case, nulls omitted).</summary>
 [JsonSourceGenerationOptions(

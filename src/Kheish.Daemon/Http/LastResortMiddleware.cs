@@ -35,7 +35,7 @@ internal sealed partial class LastResortMiddleware(RequestDelegate next, ILogger
 
             context.Response.Clear();
             await ProblemResults.WriteAsync(context, new KheishError(
-                "internal_error", ErrorKind.Misconfigured, $"internal error ({type}); the daemon log has the request path"));
+                "internal_error", ErrorKind.Misconfigured, "internal error; the daemon log names the failure and the request path"));
         }
     }
 

@@ -33,6 +33,11 @@ internal static class RunsEndpoints
                 return ProblemResults.Result(error);
             }
 
+            if (probe.RunId is { } runId && BucketName.RunIdProblem(runId) is { } runProblem)
+            {
+                return ProblemResults.Result(KheishError.BadRequest("invalid_run_id", runProblem));
+            }
+
             string target = probe.Target ?? "probe";
             string digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(target)));
             var started = new ExternalActionEvent(ActionPhase.Started, "probe", target)

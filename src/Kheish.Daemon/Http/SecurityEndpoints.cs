@@ -31,6 +31,14 @@ internal static class SecurityEndpoints
                 return ProblemResults.Result(error);
             }
 
+            if (create.Principal is { } principal
+                && Kheish.Core.Egress.EgressSubject.TryPrincipalSubject(principal, out Kheish.Core.Broker.SubjectId subject)
+                && daemon.Broker.IsSubjectRevoked(subject))
+            {
+                return ProblemResults.Result(KheishError.Conflict(Kheish.Core.Broker.BrokerErrors.SubjectRevoked,
+                    $"principal `{subject.Value}` has been revoked; a key for it could never act. Use another principal"));
+            }
+
             SecurityConfigTarget target = Target(daemon);
             Result<(ApiKeyEntry Entry, string Key)> made = SecurityConfigOperations.GenerateKey(target, create.Principal, create.Scope);
             return made.TryGetValue(out var key, out error)
@@ -88,6 +96,13 @@ internal static class SecurityEndpoints
             if (!SecurityModes.TryParse(mode.Mode, out SecurityMode parsed))
             {
                 return ProblemResults.Result(KheishError.BadRequest("invalid_mode", "mode must be strict, relaxed or lax"));
+            }
+
+            if (parsed == SecurityMode.Lax && !daemon.AgentSecurity.LaxPermitted)
+            {
+                // Written, it would make every agent request a 503: refuse the write instead.
+                return ProblemResults.Result(KheishError.Conflict("lax_not_permitted",
+                    "this daemon listens on a network address without --allow-lax-on-network, so lax (no API key checks) would be refused on every agent request; the mode was not changed"));
             }
 
             SecurityConfigTarget target = Target(daemon);

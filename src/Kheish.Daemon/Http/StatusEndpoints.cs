@@ -18,13 +18,14 @@ internal sealed record StatusResponse(
     string AuditKeyId,
     string Ed25519Backend,
     IReadOnlyList<Kheish.Core.Audit.UnavailableBucket> UnavailableAuditBuckets,
-    IReadOnlyDictionary<string, string> Checks);
+    IReadOnlyDictionary<string, string> Checks,
+    IReadOnlyDictionary<string, long>? AuthAuditDropped = null);
 
 internal static class StatusEndpoints
 {
     public static void MapStatusEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/status", (DaemonContext daemon, ControlPlaneAuthOptions auth) =>
+        app.MapGet("/v1/status", (DaemonContext daemon, ControlPlaneAuthOptions auth, AuthAuditLog authAudit) =>
         {
             DateTimeOffset now = daemon.Clock.GetUtcNow();
             Kheish.Core.Access.SecurityConfigSnapshot agent = daemon.AgentSecurity.Current();
@@ -43,7 +44,8 @@ internal static class StatusEndpoints
                 audit.KeyId,
                 Kheish.Core.Crypto.Libsodium.Ed25519Backend,
                 audit.UnavailableBuckets,
-                daemon.ReadinessChecks(agent, audit)));
+                daemon.ReadinessChecks(agent, audit),
+                authAudit.Dropped));
         }).AllowReadOnly();
     }
 }

@@ -202,7 +202,7 @@ public sealed class AgentPlaneHttpTests
     {
         using var other = new TempDir();
         Directory.CreateDirectory(other.File("p"));
-        var env = new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = other.File("xdg"), ["KHEISH_DAEMON_ADMIN_TOKEN"] = "adm-token-123456" };
+        var env = new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = other.File("xdg"), ["KHEISH_DAEMON_ADMIN_TOKEN"] = "adm-token-" + Guid.NewGuid().ToString("N") };
         CliResult mode = await Support.Cli.RunAsync(["security", "set-mode", "lax", "--project-root", other.File("p")], env);
         await Assert.That(mode.ExitCode).IsEqualTo(0);
 

@@ -67,7 +67,8 @@ public sealed class RuntimeAuthCliTests : IDisposable
     {
         IssuedLease issued = await Seed();
 
-        CliResult r = await Run("revoke-slot", "openai.default", "--offline", "-o", "json");
+        // The slot exists only in the broker here, not in the store: revoking it is pre-emptive (--force).
+        CliResult r = await Run("revoke-slot", "openai.default", "--offline", "--force", "-o", "json");
 
         await Assert.That(r.ExitCode).IsEqualTo(0);
         await Assert.That(r.Stdout.Trim()).IsEqualTo($"{{\"slot_id\":\"openai.default\",\"revoked_leases\":[\"{issued.Lease.Id}\"]}}");

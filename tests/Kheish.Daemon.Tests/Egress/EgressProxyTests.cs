@@ -185,7 +185,7 @@ public sealed class EgressProxyTests
     {
         await using EgressHarness h = await EgressHarness.StartAsync(serveArgs: ["--max-body-bytes", "4096"]);
         using HttpClient agent = h.Agent();
-        string big = "{\"pad\":\"" + new string('x', 100_000) + "\"}";
+        string big = "{\"model\":\"gpt-test\",\"pad\":\"" + new string('x', 100_000) + "\"}";
 
         HttpResponseMessage r = await agent.PostAsync("/agent/v1/routes/openai/chat/completions", Json(big));
 

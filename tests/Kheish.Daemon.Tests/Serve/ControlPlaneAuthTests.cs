@@ -145,7 +145,7 @@ public sealed class ControlPlaneAuthTests
     }
 
     [Test]
-    public async Task Failures_are_rate_limited_before_the_token_is_checked()
+    public async Task Failures_are_rate_limited_but_a_valid_token_is_never_refused()
     {
         using HttpClient wrong = _daemon.Client("guess-" + Guid.NewGuid().ToString("N"));
         using HttpClient admin = _daemon.Client(_admin);
@@ -160,8 +160,9 @@ public sealed class ControlPlaneAuthTests
         await Assert.That(limited.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
         await Assert.That(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60).IsTrue();
         await Assert.That(await limited.Content.ReadAsStringAsync()).Contains("rate_limited");
-        // The limit applies before any token is examined, so a guesser learns nothing more.
-        await Assert.That(evenValid.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
+        // Issue 12: tokens are 32+ random characters, so guessing is moot; a local process sending
+        // bad tokens must not lock the operator out.
+        await Assert.That(evenValid.StatusCode).IsEqualTo(HttpStatusCode.OK);
     }
 
     [Test]

@@ -16,10 +16,19 @@ public sealed partial class DaemonProcess : IAsyncDisposable
     private readonly StringBuilder _stderr = new();
     private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private DaemonProcess(Process process)
+    private DaemonProcess(Process process, string stateRoot)
     {
         _process = process;
+        StateRoot = stateRoot;
     }
+
+    public string StateRoot { get; }
+
+    /// <summary>The admin token serve minted (auto mode on loopback without a configured token), or null.</summary>
+    public string? MintedAdminToken =>
+        File.Exists(System.IO.Path.Combine(StateRoot, "control-plane-auth", "admin.token"))
+            ? File.ReadAllText(System.IO.Path.Combine(StateRoot, "control-plane-auth", "admin.token")).Trim()
+            : null;
 
     public Uri BaseUri { get; private set; } = null!;
 
@@ -33,8 +42,10 @@ public sealed partial class DaemonProcess : IAsyncDisposable
 
     public string Logs => Stdout + Stderr;
 
+    /// <summary>A client with <paramref name="token"/>, else the minted admin token when serve minted one.</summary>
     public HttpClient Client(string? token = null)
     {
+        token ??= MintedAdminToken;
         var client = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
         if (token is not null)
         {
@@ -54,7 +65,7 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         var args = new List<string> { "serve", "--bind", "127.0.0.1:0", "--state-root", stateRoot };
         args.AddRange(extraArgs ?? []);
         var process = new Process { StartInfo = Cli.StartInfo(args, env, workingDirectory), EnableRaisingEvents = true };
-        var daemon = new DaemonProcess(process);
+        var daemon = new DaemonProcess(process, stateRoot);
         process.OutputDataReceived += (_, e) => daemon.OnLine(e.Data, daemon._stdout);
         process.ErrorDataReceived += (_, e) => daemon.OnLine(e.Data, daemon._stderr);
         process.Exited += (_, _) => daemon._ready.TrySetException(new InvalidOperationException("daemon exited before it was ready"));

@@ -9,9 +9,15 @@ internal static class AgentEndpoints
 {
     public static void MapAgentEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/agent/v1/whoami", (HttpContext context) =>
+        app.MapGet("/agent/v1/whoami", IResult (HttpContext context, DaemonContext daemon) =>
         {
             AgentAccessAllowed caller = context.Features.Get<AgentAccessAllowed>()!;
+            if (Kheish.Core.Egress.EgressSubject.TryPrincipalSubject(caller.Principal, out Kheish.Core.Broker.SubjectId subject)
+                && daemon.Broker.IsSubjectRevoked(subject))
+            {
+                return ProblemResults.Result(Kheish.Core.Broker.BrokerErrors.SubjectWasRevoked(subject.Value));
+            }
+
             return TypedResults.Ok(new WhoAmIResponse(caller.Principal, caller.KeyId, caller.Mode.Name(), caller.Scope, caller.ClientAddress.ToString()));
         });
     }

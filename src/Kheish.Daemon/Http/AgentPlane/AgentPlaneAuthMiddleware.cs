@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Kheish.Core.Access;
 using Kheish.Core.Errors;
 using Kheish.Daemon.Http.ControlPlane;
@@ -10,7 +9,7 @@ namespace Kheish.Daemon.Http.AgentPlane;
 /// origin check, IP allowlist, then the mode's key rule. A control-plane token is just an
 /// unknown key here. OAuth discovery probes get a 404 that tells MCP clients to send an API key.
 /// </summary>
-internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityConfigSource security, OriginPolicy origins)
+internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityConfigSource security, OriginPolicy origins, AuthRejections rejections)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -28,6 +27,7 @@ internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityCon
         string? origin = request.Headers.Origin;
         if (!string.IsNullOrEmpty(origin) && !origins.IsAllowed(origin))
         {
+            _ = rejections.Record(context, "agent_cors_rejected", "origin_not_allowed", origin: origin);
             await ProblemResults.WriteAsync(context, KheishError.Forbidden(
                 "origin_not_allowed", "this origin is not allowed on the agent plane; only loopback origins and --cors-allow-origin entries are"));
             return;
@@ -42,15 +42,23 @@ internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityCon
 
         if (decision is AgentAccessDenied denied)
         {
+            // A bad API key counts in the failure limiter (log and CPU protection); past the
+            // limit the client gets 429 for bad keys only, a valid key is never refused.
+            if (denied.Status == StatusCodes.Status401Unauthorized
+                && rejections.Record(context, "agent_auth_failed", denied.Error.Code) is { } retryAfter)
+            {
+                context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await ProblemResults.WriteAsync(context, new KheishError("rate_limited", ErrorKind.RateLimited,
+                    $"too many failed authentication attempts from this network; retry in {retryAfter} s (a valid API key is not affected)"));
+                return;
+            }
+
             if (denied.WwwAuthenticate is not null)
             {
                 context.Response.Headers.WWWAuthenticate = denied.WwwAuthenticate;
             }
 
-            ProblemDetailsBody body = ProblemResults.Body(denied.Error) with { Status = denied.Status };
-            context.Response.StatusCode = denied.Status;
-            context.Response.ContentType = ProblemResults.ContentType;
-            await JsonSerializer.SerializeAsync(context.Response.Body, body, HttpJsonContext.Default.ProblemDetailsBody, context.RequestAborted);
+            await ProblemResults.WriteAsync(context, denied.Error, status: denied.Status);
             return;
         }
 

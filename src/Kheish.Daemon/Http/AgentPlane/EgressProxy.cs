@@ -51,12 +51,15 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
         ConnectTimeout = TimeSpan.FromSeconds(15),
+        // No traceparent/tracestate/baggage of the daemon's own is added upstream.
+        ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.CreateNoOutputPropagator(),
     })
     {
         Timeout = Timeout.InfiniteTimeSpan,
     };
 
     private readonly EgressRouteGate _gate = new(options.MaxConcurrencyPerRoute);
+    private readonly NewBucketLimiter _newBuckets = new(daemon.Ledger.Paths, daemon.Clock);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -99,7 +102,23 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         if (FindRoute(routeText).TryGetValue(out RouteDefinition? route, out KheishError? error)
             && ContextIds.Read(context.Request.Headers).TryGetValue(out ContextIds? ids, out error))
         {
-            SessionRecord? session = ids.SessionId is { } sid && SessionRegistry.IsValidSessionId(sid) ? daemon.Sessions.Get(sid) : null;
+            if (ids.RunId is { } runId && BucketName.RunIdProblem(runId) is { } runProblem)
+            {
+                return KheishError.BadRequest("invalid_context_id", $"{RunIdHeader}: {runProblem}");
+            }
+
+            SessionRecord? session = null;
+            if (ids.SessionId is { } sid)
+            {
+                // A session id names a ledger bucket: only a session that exists (created by the
+                // operator) may be named, so no key can open buckets under arbitrary session ids.
+                session = SessionRegistry.IsValidSessionId(sid) ? daemon.Sessions.Get(sid) : null;
+                if (session is null)
+                {
+                    return KheishError.NotFound("session_not_found",
+                        $"{SessionIdHeader} names no session this daemon knows; create it with POST /v1/sessions or drop the header");
+                }
+            }
             if (!EgressSubject.Resolve(caller.Principal, caller.Scope, session).TryGetValue(out EgressSubject? subject, out error))
             {
                 return error;
@@ -110,9 +129,19 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 return BrokerErrors.SubjectWasRevoked(parent.Value);
             }
 
+            if (session is not null && SessionCascade.RevokedAncestor(daemon.Sessions, daemon.Broker, session) is { } revokedAncestor)
+            {
+                return BrokerErrors.SubjectWasRevoked(revokedAncestor);
+            }
+
             if (!subject.Scope.AllowsRoute(route.Id.Value))
             {
                 return BrokerErrors.NotAllowed(subject.Subject.Value, $"route `{route.Id}`");
+            }
+
+            if (_newBuckets.Admit(caller.KeyId ?? "principal:" + caller.Principal, BucketName.For(ids.RunId, ids.SessionId)) is { } bucketLimit)
+            {
+                return bucketLimit;
             }
 
             string rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
@@ -155,6 +184,12 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 await ProblemResults.WriteAsync(context, error);
             }
 
+            return;
+        }
+
+        if (!ApplyModelPolicy(context.Request, call.Route, content).TryGetValue(out content, out error))
+        {
+            await ProblemResults.WriteAsync(context, error);
             return;
         }
 
@@ -227,13 +262,21 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         CancellationToken aborted = context.RequestAborted;
         HttpResponse relay = context.Response;
         relay.StatusCode = (int)response.StatusCode;
-        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(response.Headers.Connection);
-        CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed);
-        CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed);
+        // The upstream's status and body are relayed as they are, even an empty 404.
+        if (context.Features.Get<Microsoft.AspNetCore.Diagnostics.IStatusCodePagesFeature>() is { } pages)
+        {
+            pages.Enabled = false;
+        }
+
+        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(
+            response.Headers.NonValidated.TryGetValues("Connection", out var connection) ? connection : default(System.Net.Http.Headers.HeaderStringValues));
+        CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed, call.Secret);
+        CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed, call.Secret);
         relay.Headers[ActionIdHeader] = startedRecord.ActionId;
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var redactor = new EchoRedactor(call.Secret);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
         string? failure = null;
         try
@@ -250,8 +293,19 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 }
 
                 hash.AppendData(buffer, 0, read);
-                await relay.Body.WriteAsync(buffer.AsMemory(0, read), aborted);
-                await relay.Body.FlushAsync(aborted);
+                // The provider key never reaches the agent, even echoed in the body (split across reads too).
+                ArraySegment<byte> safe = redactor.Process(buffer.AsSpan(0, read));
+                if (safe.Count > 0)
+                {
+                    await relay.Body.WriteAsync(safe, aborted);
+                    await relay.Body.FlushAsync(aborted);
+                }
+            }
+
+            ArraySegment<byte> tail = redactor.Flush();
+            if (tail.Count > 0)
+            {
+                await relay.Body.WriteAsync(tail, aborted);
             }
 
             await relay.CompleteAsync();
@@ -341,7 +395,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         try
         {
-            return new Authorized(issued.Grant.Id, route.Driver.AuthHeaders(route, key));
+            IReadOnlyList<KeyValuePair<string, string>> headers = route.Driver.AuthHeaders(route, key);
+            call.Secret = System.Text.Encoding.UTF8.GetBytes(key);
+            return new Authorized(issued.Grant.Id, headers);
         }
         catch (ArgumentException)
         {
@@ -482,24 +538,55 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         return message;
     }
 
-    private static void CopyResponseHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed)
+    /// <summary>
+    /// Relays the upstream's header lines as received (NonValidated: a <c>Server</c> value is one
+    /// value, not split into product tokens), minus hop-by-hop and credential headers and any
+    /// header whose value holds the provider key.
+    /// </summary>
+    private static void CopyResponseHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed, byte[] secret)
     {
-        foreach (KeyValuePair<string, IEnumerable<string>> header in from)
+        string secretText = System.Text.Encoding.UTF8.GetString(secret);
+        foreach (KeyValuePair<string, System.Net.Http.Headers.HeaderStringValues> header in from.NonValidated)
         {
-            if (EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
+            if (!EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
             {
-                to[header.Key] = header.Value.ToArray();
+                continue;
             }
+
+            string[] values = [.. header.Value];
+            if (values.Any(v => v.Contains(secretText, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            to[header.Key] = values;
         }
+    }
+
+    private static Result<RequestBody> ApplyModelPolicy(HttpRequest request, RouteDefinition route, RequestBody content)
+    {
+        if (content.Bytes is not { Count: > 0 } bytes
+            || request.ContentType is not { } type
+            || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return content;
+        }
+
+        byte[] original = bytes.ToArray();
+        if (!ModelPolicy.Apply(route, original).TryGetValue(out byte[]? sent, out KheishError? error))
+        {
+            return error;
+        }
+
+        return ReferenceEquals(sent, original)
+            ? content
+            : new RequestBody(new ArraySegment<byte>(sent), Convert.ToHexStringLower(SHA256.HashData(sent)));
     }
 
     private static async Task WriteProblemAsync(HttpContext context, int status, KheishError error, string actionId)
     {
-        ProblemDetailsBody body = ProblemResults.Body(error) with { Status = status };
-        context.Response.StatusCode = status;
-        context.Response.ContentType = ProblemResults.ContentType;
         context.Response.Headers[ActionIdHeader] = actionId;
-        await System.Text.Json.JsonSerializer.SerializeAsync(context.Response.Body, body, HttpJsonContext.Default.ProblemDetailsBody, context.RequestAborted);
+        await ProblemResults.WriteAsync(context, error, status: status);
     }
 
     private static string Printable(string text) =>
@@ -507,7 +594,11 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
     private static readonly string EmptyDigest = Convert.ToHexStringLower(SHA256.HashData([]));
 
-    private sealed record Prepared(RouteDefinition Route, ContextIds Ids, EgressSubject Subject, EgressRequestTarget Target);
+    private sealed record Prepared(RouteDefinition Route, ContextIds Ids, EgressSubject Subject, EgressRequestTarget Target)
+    {
+        /// <summary>The provider key's bytes, set once it is resolved: redacted from whatever the upstream sends back.</summary>
+        public byte[] Secret { get; set; } = [];
+    }
 
     private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers)
     {

@@ -29,9 +29,17 @@ internal sealed class BearerTokenSource
         _digest = digest;
     }
 
+    /// <summary>Shorter tokens are refused: with 32+ random characters guessing is moot, so the failure limiter never has to lock anyone out.</summary>
+    public const int MinimumLength = 32;
+
     public string Name { get; }
 
     public string? FilePath => _file;
+
+    private KheishError? _inlineWeakness;
+
+    /// <summary>The refusal for an inline token shorter than <see cref="MinimumLength"/>, else null.</summary>
+    public KheishError? WeakInline() => _inlineWeakness;
 
     /// <summary>
     /// Builds the source from the flag value, flag file, env value and env file (flags win
@@ -40,6 +48,7 @@ internal sealed class BearerTokenSource
     public static Result<BearerTokenSource?> Create(
         string name, string flagName, string? inline, string? file, string envName, Func<string, string?> getEnv)
     {
+        bool fromFlag = inline is not null || file is not null;
         if (!TokenInputs.Resolve($"the {name} token", flagName, inline, file, envName, getEnv).TryGetValue(out var input, out KheishError? conflict))
         {
             return conflict;
@@ -55,7 +64,8 @@ internal sealed class BearerTokenSource
                 return KheishError.BadRequest("empty_token", $"the {name} token is empty");
             }
 
-            return new BearerTokenSource(name, null, Digest(trimmed));
+            // Judged by the caller once the sources are known to fit together (see WeakInline).
+            return new BearerTokenSource(name, null, Digest(trimmed)) { _inlineWeakness = Weak(name, trimmed.Length, fromFlag ? flagName : envName) };
         }
 
         if (file is not null)
@@ -137,12 +147,28 @@ internal sealed class BearerTokenSource
         try
         {
             FileStamp stamp = FileStamp.Of(_utf8File!, _file!);
+            if (stamp.IsWorldWritable)
+            {
+                // Anyone could write their own token into it: fail closed until it is fixed.
+                _digest = null;
+                _stampBox = new StampBox(stamp);
+                return KheishError.BadRequest("token_file_world_writable",
+                    $"the {Name} token file {_file} is writable by any user (mode {Convert.ToString(stamp.Permissions, 8)}); run 'chmod 600 {_file}'");
+            }
+
             string value = File.ReadAllText(_file!).Trim();
             _stampBox = new StampBox(stamp);
             if (value.Length == 0)
             {
                 _digest = null;
                 return KheishError.BadRequest("empty_token", $"the {Name} token file {_file} is empty");
+            }
+
+            if (Weak(Name, value.Length, $"the file {_file}") is { } weak)
+            {
+                // Rotated to a weak token at runtime: fail closed until it is fixed.
+                _digest = null;
+                return weak;
             }
 
             _digest = Digest(value);
@@ -152,9 +178,14 @@ internal sealed class BearerTokenSource
         {
             _digest = null;
             _stampBox = new StampBox(FileStamp.Absent with { Kind = FileStampKind.Unusable });
-            return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {ex.GetType().Name}");
+            return KheishError.BadRequest("token_file_unreadable", $"cannot read the {Name} token file {_file}: {IoReason.Of(ex)}");
         }
     }
+
+    private static KheishError? Weak(string name, int length, string where) => length >= MinimumLength
+        ? null
+        : KheishError.BadRequest("weak_token",
+            $"the {name} token from {where} is {length} characters; use at least {MinimumLength} random characters (e.g. `openssl rand -hex 32`)");
 
     /// <summary>A tuple published atomically (a struct field could tear between threads).</summary>
     private sealed record StampBox(FileStamp Value);

@@ -5,29 +5,27 @@ using Kheish.Core.Errors;
 namespace Kheish.Daemon.Http.ControlPlane;
 
 /// <summary>
-/// Guards every control-plane path: origin check, failure rate limit (before any token is
-/// examined), bearer token, then the endpoint's access level. Agent-plane and health paths
-/// are not handled here; a control-plane token never opens the agent plane.
+/// Guards every control-plane path: origin check, bearer token, then the endpoint's access
+/// level. A failure counts in the failure limiter; a client past the limit gets 429 for bad
+/// tokens only — a valid token is never refused. Agent-plane and health paths are not handled
+/// here; a control-plane token never opens the agent plane.
 /// </summary>
 internal sealed class ControlPlaneAuthMiddleware(
     RequestDelegate next,
     ControlPlaneAuthOptions options,
-    FailureRateLimiter limiter,
-    AuthAuditLog audit,
-    OriginPolicy origins,
-    TimeProvider clock)
+    AuthRejections rejections,
+    OriginPolicy origins)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         HttpRequest request = context.Request;
-        IPAddress client = ClientAddress.Of(context);
 
         string? origin = request.Headers.Origin;
         if (!string.IsNullOrEmpty(origin))
         {
             if (!origins.IsAllowed(origin))
             {
-                Audit(context, "cors_rejected", "origin_not_allowed", origin: origin);
+                _ = rejections.Record(context, "cors_rejected", "origin_not_allowed", origin: Printable(origin));
                 await ProblemResults.WriteAsync(context, KheishError.Forbidden(
                     "origin_not_allowed", $"origin '{Printable(origin)}' is not allowed; only loopback origins and --cors-allow-origin entries are"));
                 return;
@@ -51,22 +49,18 @@ internal sealed class ControlPlaneAuthMiddleware(
             return;
         }
 
-        if (limiter.RetryAfterSeconds(client) is { } retryAfter)
-        {
-            context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await ProblemResults.WriteAsync(context, new KheishError("rate_limited", ErrorKind.RateLimited,
-                $"too many failed authentication attempts from {client}; retry in {retryAfter} s"));
-            return;
-        }
-
         AccessLevel required = RequiredAccess(context);
         KheishError? failure = Authenticate(request, required, out AccessLevel? granted);
         if (failure is not null)
         {
-            Audit(context, "auth_failed", failure.Code, required: required);
-            if (limiter.RecordFailure(client))
+            // A valid read-only token on an admin endpoint is not a guess: it gets its 403, never a 429.
+            if (rejections.Record(context, "auth_failed", failure.Code, requiredAccess: required == AccessLevel.Admin ? "admin" : "read_only") is { } retryAfter
+                && failure.Code != "insufficient_access")
             {
-                Audit(context, "rate_limited", "rate_limited");
+                context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await ProblemResults.WriteAsync(context, new KheishError("rate_limited", ErrorKind.RateLimited,
+                    $"too many failed authentication attempts from {ClientAddress.Of(context)}; retry in {retryAfter} s (a valid token is not affected)"));
+                return;
             }
 
             if (failure.Kind == ErrorKind.Unauthorized)
@@ -139,17 +133,6 @@ internal sealed class ControlPlaneAuthMiddleware(
             ? AccessLevel.ReadOnly
             : AccessLevel.Admin;
     }
-
-    private void Audit(HttpContext context, string ev, string reason, string? origin = null, AccessLevel? required = null) =>
-        audit.Record(new AuthAuditEvent(
-            clock.GetUtcNow().ToUnixTimeMilliseconds(),
-            ev,
-            context.Request.Method,
-            context.Request.Path.Value ?? "/",
-            reason,
-            origin is null ? null : Printable(origin),
-            ClientAddress.Of(context).ToString(),
-            required is null ? null : required == AccessLevel.Admin ? "admin" : "read_only"));
 
     private static string Printable(string s)
     {

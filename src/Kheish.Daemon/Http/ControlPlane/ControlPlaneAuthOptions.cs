@@ -20,19 +20,47 @@ internal sealed record ControlPlaneAuthInput(
     string? ReadonlyTokenFile);
 
 /// <summary>
-/// The validated control-plane auth configuration (Kheish reference §4): <c>none</c> and
-/// token-less <c>auto</c> only on loopback; <c>bearer</c> needs an admin token; a read-only
-/// token alone, or equal admin/read-only tokens, are refused.
+/// The validated control-plane auth configuration (Kheish reference §4): <c>none</c> only
+/// explicit, on loopback and without a configured token; token-less <c>auto</c> only on
+/// loopback, where it mints an admin token into the state root; <c>bearer</c> needs an admin
+/// token; a read-only token alone, or equal admin/read-only tokens, are refused.
 /// </summary>
 internal sealed record ControlPlaneAuthOptions(
     HttpAuthMode RequestedMode,
     bool Enabled,
     BearerTokenSource? Admin,
-    BearerTokenSource? Readonly)
+    BearerTokenSource? Readonly,
+    bool MintAdminToken = false)
 {
     public string Describe() => Enabled
-        ? (Readonly is null ? "bearer (admin token)" : "bearer (admin + read-only tokens)")
-        : "none (loopback only)";
+        ? (MintAdminToken ? $"bearer (admin token minted at {Admin?.FilePath})"
+            : Readonly is null ? "bearer (admin token)" : "bearer (admin + read-only tokens)")
+        : "none (loopback only, explicit --http-auth-mode none)";
+
+    /// <summary>
+    /// Token-less <c>auto</c> on loopback: mint (or reuse) the state root's admin token file and
+    /// turn bearer auth on with it. Called once the state-root lock is held.
+    /// </summary>
+    public Result<ControlPlaneAuthOptions> WithMintedToken(Kheish.Core.Storage.StateRoot root)
+    {
+        if (!MintAdminToken)
+        {
+            return this;
+        }
+
+        if (!MintedAdminToken.EnsureFile(root).TryGetValue(out string? path, out KheishError? error))
+        {
+            return error;
+        }
+
+        if (!BearerTokenSource.Create("admin", "--http-admin-token", null, path, "KHEISH_DAEMON_ADMIN_TOKEN", _ => null)
+                .TryGetValue(out BearerTokenSource? admin, out error))
+        {
+            return error;
+        }
+
+        return this with { Enabled = true, Admin = admin };
+    }
 
     public static Result<ControlPlaneAuthOptions> Resolve(ControlPlaneAuthInput input, IPEndPoint bind, Func<string, string?> getEnv)
     {
@@ -69,6 +97,14 @@ internal sealed record ControlPlaneAuthOptions(
                     $"--http-auth-mode none is only allowed on a loopback bind (127.0.0.0/8 or ::1), not {bind}; set an admin token instead");
             }
 
+            if (admin is not null || ro is not null)
+            {
+                // Silently dropping a configured token would open what the operator meant to close.
+                string which = admin is not null ? "an admin token" : "a read-only token";
+                return KheishError.BadRequest("auth_none_with_token",
+                    $"--http-auth-mode none turns control-plane auth off, but {which} is configured (flag, file or KHEISH_DAEMON_*_TOKEN[_FILE]); remove the token or use --http-auth-mode auto");
+            }
+
             return new ControlPlaneAuthOptions(mode, false, null, null);
         }
 
@@ -98,7 +134,12 @@ internal sealed record ControlPlaneAuthOptions(
                     $"binding {bind} exposes the control plane beyond loopback; set an admin token (--http-admin-token-file FILE or KHEISH_DAEMON_ADMIN_TOKEN_FILE)");
             }
 
-            return new ControlPlaneAuthOptions(mode, false, null, null);
+            return new ControlPlaneAuthOptions(mode, false, null, null, MintAdminToken: true);
+        }
+
+        if ((admin.WeakInline() ?? ro?.WeakInline()) is { } weak)
+        {
+            return weak;
         }
 
         return new ControlPlaneAuthOptions(mode, true, admin, ro);

@@ -4,8 +4,11 @@ using System.Net;
 namespace Kheish.Daemon.Http.ControlPlane;
 
 /// <summary>
-/// Counts authentication failures per client address in a fixed window. It is consulted
-/// BEFORE any token is looked at, so a client past the limit cannot keep guessing.
+/// Counts authentication failures (bad tokens or API keys, foreign Host or Origin) per client
+/// network in a fixed window, to protect the audit log and the CPU. It never refuses a valid
+/// credential (tokens are 32+ random characters, so guessing is moot): a local process sending
+/// bad tokens cannot lock the operator out. Clients are grouped by network so rotating source
+/// addresses does not walk past it: all of loopback is one client, other IPv4 by /24, IPv6 by /64.
 /// </summary>
 internal sealed class FailureRateLimiter(TimeProvider clock, int limit = 60, TimeSpan? window = null)
 {
@@ -18,7 +21,7 @@ internal sealed class FailureRateLimiter(TimeProvider clock, int limit = 60, Tim
     /// <summary>Seconds until the client may try again, or null when it is under the limit.</summary>
     public int? RetryAfterSeconds(IPAddress client)
     {
-        if (!_buckets.TryGetValue(client, out Bucket? bucket))
+        if (!_buckets.TryGetValue(KeyOf(client), out Bucket? bucket))
         {
             return null;
         }
@@ -44,7 +47,7 @@ internal sealed class FailureRateLimiter(TimeProvider clock, int limit = 60, Tim
             Prune();
         }
 
-        Bucket bucket = _buckets.GetOrAdd(client, _ => new Bucket(clock.GetTimestamp()));
+        Bucket bucket = _buckets.GetOrAdd(KeyOf(client), _ => new Bucket(clock.GetTimestamp()));
         lock (bucket)
         {
             long now = clock.GetTimestamp();
@@ -57,6 +60,21 @@ internal sealed class FailureRateLimiter(TimeProvider clock, int limit = 60, Tim
             bucket.Count++;
             return bucket.Count == limit;
         }
+    }
+
+    /// <summary>The network a client address is counted under (see the type's summary).</summary>
+    public static IPAddress KeyOf(IPAddress client)
+    {
+        IPAddress ip = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
+        if (IPAddress.IsLoopback(ip))
+        {
+            return IPAddress.Loopback;
+        }
+
+        byte[] bytes = ip.GetAddressBytes();
+        int keep = bytes.Length == 4 ? 3 : 8;
+        Array.Clear(bytes, keep, bytes.Length - keep);
+        return new IPAddress(bytes);
     }
 
     private void Prune()
