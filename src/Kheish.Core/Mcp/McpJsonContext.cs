@@ -14,3 +14,10 @@ internal sealed record McpServersFileContent(int Version, IReadOnlyList<McpServe
 [JsonSerializable(typeof(McpServersFileContent))]
 [JsonSerializable(typeof(McpServerDefinition))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;
+
+/// <summary>A raw JSON value (a tool result relayed as the daemon sent it).</summary>
+[JsonSerializable(typeof(System.Text.Json.JsonElement))]
+internal sealed partial class McpRawJson : JsonSerializerContext
+{
+    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<System.Text.Json.JsonElement> Type => Default.JsonElement;
+}

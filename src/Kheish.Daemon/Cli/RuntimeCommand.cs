@@ -33,6 +33,7 @@ internal static class RuntimeCommand
         var runtime = new Command("runtime", "Inspect and act on the running daemon's state (credential broker).");
         var auth = new Command("auth", "Credential broker: subjects, leases and slot revocation.");
         runtime.Subcommands.Add(auth);
+        runtime.Subcommands.Add(McpRuntimeGet.Create());
 
         auth.Subcommands.Add(Verb(
             "subject",

@@ -3,6 +3,7 @@ using Kheish.Core.Access;
 using Kheish.Core.Storage;
 using Kheish.Daemon.Http.AgentPlane;
 using Kheish.Daemon.Http.ControlPlane;
+using Kheish.Daemon.Http.Mcp;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Console;
@@ -17,7 +18,8 @@ internal sealed record ServeSettings(
     IReadOnlyCollection<string> CorsOrigins,
     long MaxRequestBodyBytes,
     SecurityConfigSource AgentSecurity,
-    EgressOptions? Egress = null);
+    EgressOptions? Egress = null,
+    Mcp.McpSetup? Mcp = null);
 
 /// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
 internal static class DaemonHost
@@ -66,6 +68,9 @@ internal static class DaemonHost
         builder.Services.AddSingleton(new AuthAuditLog(settings.StateRoot));
         builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
         builder.Services.AddSingleton(settings.AgentSecurity);
+        builder.Services.AddSingleton(sp => new Mcp.McpHub(
+            settings.Mcp ?? new Mcp.McpSetup([], new Core.Mcp.McpServersStore(settings.StateRoot), []), daemon, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddMcpGateway();
 
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
@@ -107,6 +112,8 @@ internal static class DaemonHost
         app.MapBrokerEndpoints();
         app.MapRunsEndpoints();
         app.MapSecurityEndpoints();
+        app.MapMcpGateway();
+        app.MapMcpEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }

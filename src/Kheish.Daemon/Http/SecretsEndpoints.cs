@@ -61,7 +61,7 @@ internal static class SecretsEndpoints
             return stored.IsOk ? TypedResults.Ok(stored.Value) : ProblemResults.Result(stored.Error);
         }).Accepts<SecretWriteRequest>("application/json");
 
-        group.MapDelete("/{slotRef}", IResult (string slotRef, DaemonContext daemon) =>
+        group.MapDelete("/{slotRef}", IResult (string slotRef, DaemonContext daemon, Mcp.McpHub mcp) =>
         {
             if (!SlotId.Parse(slotRef).TryGetValue(out SlotId id, out KheishError? error))
             {
@@ -72,6 +72,12 @@ internal static class SecretsEndpoints
             {
                 return ProblemResults.Result(KheishError.Conflict("slot_in_use",
                     $"slot {id} is referenced by route(s) {string.Join(", ", routes)}; change the routes file first"));
+            }
+
+            if (mcp.ServersReferencing(id.Value) is { Count: > 0 } servers)
+            {
+                return ProblemResults.Result(KheishError.Conflict("slot_in_use",
+                    $"slot {id} is referenced by mcp server(s) {string.Join(", ", servers)}; remove or change them first"));
             }
 
             Result<bool> deleted = daemon.Slots.Delete(id);
