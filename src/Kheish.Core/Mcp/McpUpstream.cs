@@ -245,6 +245,8 @@ internal sealed partial class McpUpstream : IAsyncDisposable
             info.ArgumentList.Add(arg);
         }
 
+        // Nothing of the daemon's environment is inherited: only what ChildEnvironment grants.
+        info.Environment.Clear();
         foreach (var (name, value) in ChildEnvironment(secrets, Environment.GetEnvironmentVariable))
         {
             info.Environment[name] = value;

@@ -262,7 +262,7 @@ internal static class McpCommand
             Func<string, bool>? exists = null;
             StateRoot root = CommonOptions.GetStateRoot(parseResult);
             if (Core.Crypto.MasterKey.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out Core.Crypto.MasterKey? key, out _)
-                && key is not null && SlotStore.Load(root, key).TryGetValue(out SlotStore? store, out _))
+                && key is not null && System.IO.File.Exists(root.SlotsFile) && SlotStore.Load(root, key).TryGetValue(out SlotStore? store, out _))
             {
                 exists = slot => SlotId.Parse(slot).TryGetValue(out SlotId id, out _) && store.Get(id) is not null;
             }

@@ -22,6 +22,7 @@ internal sealed record McpServerView(
     bool UsesCredentials,
     IReadOnlyList<string> CredentialSecretRefs,
     IReadOnlyList<string> Tools,
+    int? Pid,
     McpServerDefinition Definition)
 {
     public static McpServerView Of(McpUpstream u) => new(
@@ -34,6 +35,7 @@ internal sealed record McpServerView(
         u.Definition.SecretRefs().Count > 0,
         u.Definition.SecretRefs(),
         [.. u.Tools.Select(t => u.Name + McpHub.Separator + t.Name)],
+        u.ProcessId,
         u.Definition);
 }
 
@@ -105,8 +107,8 @@ internal static class McpEndpoints
     private static readonly JsonTypeInfo<CallToolResult> CallToolResultType =
         (JsonTypeInfo<CallToolResult>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(CallToolResult));
 
-    private static readonly JsonTypeInfo<Dictionary<string, JsonElement>> ArgumentsType =
-        (JsonTypeInfo<Dictionary<string, JsonElement>>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(Dictionary<string, JsonElement>));
+    private static readonly JsonTypeInfo<IDictionary<string, JsonElement>> ArgumentsType =
+        (JsonTypeInfo<IDictionary<string, JsonElement>>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, JsonElement>));
 
     public static void MapMcpEndpoints(this IEndpointRouteBuilder app)
     {
@@ -146,7 +148,7 @@ internal static class McpEndpoints
 
         group.MapPost("/tools/{tool}/call", async Task<IResult> (string tool, HttpRequest request, McpHub hub, CancellationToken ct) =>
         {
-            Dictionary<string, JsonElement>? arguments = null;
+            IDictionary<string, JsonElement>? arguments = null;
             if (request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0)
             {
                 Result<McpToolCallRequest> body = await RequestBody.ReadAsync(request, McpHttpJsonContext.Default.McpToolCallRequest);
