@@ -295,7 +295,8 @@ internal static class McpCommand
     /// </summary>
     public static Result<McpSetup> LoadSetup(StateRoot root, string? configPath, SlotStore slots)
     {
-        bool Exists(string slot) => SlotId.Parse(slot).TryGetValue(out SlotId id, out _) && slots.Get(id) is not null;
+        // Without the master key no slot can be read: that is reported once per server below, not as "missing".
+        bool Exists(string slot) => !slots.HasMasterKey || (SlotId.Parse(slot).TryGetValue(out SlotId id, out _) && slots.Get(id) is not null);
         var problems = new List<McpProblem>();
         string source = configPath ?? root.McpServersFile;
         IReadOnlyList<McpServerDefinition> config = [];
@@ -328,6 +329,15 @@ internal static class McpCommand
             if (config.Any(c => c.Name == def.Name))
             {
                 problems.Add(new McpProblem("mcp_server_duplicate", $"mcp server `{def.Name}` is defined both in {configPath} and in {store.FilePath}; remove one", def.Name));
+            }
+        }
+
+        if (!slots.HasMasterKey)
+        {
+            foreach (McpServerDefinition def in config.Concat(managed).Where(d => d.SecretRefs().Count > 0))
+            {
+                problems.Add(new McpProblem("master_key_required",
+                    $"mcp server `{def.Name}` uses credentials, but no master key is configured to read the secret store (set KHEISH_AUTH_STORE_MASTER_KEY or _FILE)", def.Name));
             }
         }
 

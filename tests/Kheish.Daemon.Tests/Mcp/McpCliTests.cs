@@ -174,6 +174,7 @@ public sealed class McpCliTests
         Assert.True(runtime.ExitCode == 0, runtime.ToString());
         Assert.Contains("everything (stdio, config)", runtime.Stdout, StringComparison.Ordinal);
 
+        await h.AssertNoLeaksAsync(call.All, list.All);
         foreach (string o in new[] { addedBody, list.All, call.All, refuse.All, remove.All, runtime.All })
         {
             Canary.AssertAbsent(secret, o, "a response");
@@ -181,7 +182,6 @@ public sealed class McpCliTests
 
         Canary.AssertAbsent(secret, h.Daemon.Logs, "daemon logs");
         Canary.AssertAbsentFromFiles(secret, h.Dir, "global-slots.json");
-        h.AssertNoLeaks(call.All, list.All);
     }
 
     [Fact]

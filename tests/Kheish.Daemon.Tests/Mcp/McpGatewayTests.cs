@@ -56,7 +56,7 @@ public sealed class McpGatewayTests
         CliResult verify = await Support.Cli.RunAsync(["runs", "verify", "--all", "--state-root", h.Dir.StateRoot], h.Env);
         Assert.True(verify.ExitCode == 0, verify.ToString());
 
-        h.AssertNoLeaks(doc.RootElement.GetRawText(), records.Stdout);
+        await h.AssertNoLeaksAsync(doc.RootElement.GetRawText(), records.Stdout);
     }
 
     /// <summary>Variables node itself may add at startup (none expected, but not the daemon's).</summary>
@@ -101,7 +101,7 @@ public sealed class McpGatewayTests
         Assert.True(rt.RootElement.GetProperty("mcp").GetProperty("redactions").GetInt64() >= 1);
         Assert.Contains("redacted", h.Daemon.Logs, StringComparison.Ordinal);
 
-        h.AssertNoLeaks(text, runtime);
+        await h.AssertNoLeaksAsync(text, runtime);
     }
 
     private static Task<McpClient> Connect(McpHarness h, string key, string revision) =>
@@ -203,7 +203,7 @@ public sealed class McpGatewayTests
         string okBody = await ok.Content.ReadAsStringAsync();
         Assert.True(ok.IsSuccessStatusCode, okBody);
         Assert.Contains("again", okBody, StringComparison.Ordinal);
-        h.AssertNoLeaks(body, okBody, records.Stdout);
+        await h.AssertNoLeaksAsync(body, okBody, records.Stdout);
     }
 
     [Fact]

@@ -250,8 +250,14 @@ public sealed class McpHarness : IAsyncDisposable
     }
 
     /// <summary>Every response, log and file this test produced, scanned for every secret.</summary>
-    public void AssertNoLeaks(params string[] outputs)
+    public async Task AssertNoLeaksAsync(params string[] outputs)
     {
+        // Stopped first: its logs are complete and no file is being written while it is scanned.
+        if (!Daemon.HasExited)
+        {
+            await Daemon.StopAsync();
+        }
+
         foreach (string secret in Secrets)
         {
             Canary.AssertAbsent(secret, Daemon.Logs, "daemon logs");

@@ -91,8 +91,7 @@ internal sealed record McpToolCallRequest(JsonElement? Arguments = null);
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-    RespectRequiredConstructorParameters = true)]
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(McpServerWriteRequest))]
 [JsonSerializable(typeof(McpServersResponse))]
 [JsonSerializable(typeof(McpServerView))]
