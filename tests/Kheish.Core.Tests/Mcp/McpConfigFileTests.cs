@@ -10,8 +10,8 @@ public sealed class McpConfigFileTests
 
     private static string[] Codes(McpCheckResult r) => [.. r.Problems.Select(p => p.Code)];
 
-    [Fact]
-    public void A_codex_shaped_file_yields_stdio_and_http_servers()
+    [Test]
+    public async Task A_codex_shaped_file_yields_stdio_and_http_servers()
     {
         McpCheckResult r = Check("""
             [mcp_servers.everything]
@@ -28,19 +28,19 @@ public sealed class McpConfigFileTests
             http_headers = { "X-Team" = "core" }
             """);
 
-        Assert.True(r.IsOk, string.Join("; ", r.Problems.Select(p => p.Message)));
+        await Assert.That(r.IsOk).IsTrue();
         McpServerDefinition stdio = r.Servers!.Single(s => s.Name == "everything");
-        Assert.Equal(McpTransport.Stdio, stdio.Transport);
-        Assert.Equal(["index.js", "stdio"], stdio.Args);
-        Assert.Equal("mcp.everything.TOKEN", stdio.EnvSecretRefs!["TOKEN"]);
-        Assert.Equal(TimeSpan.FromSeconds(60), stdio.ToolTimeout);
+        await Assert.That(stdio.Transport).IsEqualTo(McpTransport.Stdio);
+        await Assert.That(stdio.Args!).IsEquivalentTo(["index.js", "stdio"], CollectionOrdering.Matching);
+        await Assert.That(stdio.EnvSecretRefs!["TOKEN"]).IsEqualTo("mcp.everything.TOKEN");
+        await Assert.That(stdio.ToolTimeout).IsEqualTo(TimeSpan.FromSeconds(60));
         McpServerDefinition http = r.Servers!.Single(s => s.Name == "remote");
-        Assert.Equal(McpTransport.Http, http.Transport);
-        Assert.Equal(["mcp.remote.TOKEN"], http.SecretRefs());
+        await Assert.That(http.Transport).IsEqualTo(McpTransport.Http);
+        await Assert.That(http.SecretRefs()).IsEquivalentTo(["mcp.remote.TOKEN"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Every_problem_is_reported_at_once()
+    [Test]
+    public async Task Every_problem_is_reported_at_once()
     {
         McpCheckResult r = Check("""
             [mcp_servers.mixed]
@@ -67,18 +67,18 @@ public sealed class McpConfigFileTests
             colour = "blue"
             """);
 
-        Assert.False(r.IsOk);
+        await Assert.That(r.IsOk).IsFalse();
         string[] codes = Codes(r);
-        Assert.Contains("mcp_server_transport", codes);
-        Assert.Contains("mcp_inherit_env_refused", codes);
-        Assert.Contains("mcp_authorization_conflict", codes);
-        Assert.Contains("mcp_header_two_sources", codes);
-        Assert.Contains("mcp_config_unknown_field", codes);
-        Assert.Contains(r.Problems, p => p.Message.Contains("env_secret_refs", StringComparison.Ordinal) && p.Server == "inherit");
+        await Assert.That(codes).Contains("mcp_server_transport");
+        await Assert.That(codes).Contains("mcp_inherit_env_refused");
+        await Assert.That(codes).Contains("mcp_authorization_conflict");
+        await Assert.That(codes).Contains("mcp_header_two_sources");
+        await Assert.That(codes).Contains("mcp_config_unknown_field");
+        await Assert.That(r.Problems.Any(p => p.Message.Contains("env_secret_refs", StringComparison.Ordinal) && p.Server == "inherit")).IsTrue();
     }
 
-    [Fact]
-    public void Stdio_and_http_fields_never_mix()
+    [Test]
+    public async Task Stdio_and_http_fields_never_mix()
     {
         McpCheckResult r = Check("""
             [mcp_servers.a]
@@ -89,35 +89,37 @@ public sealed class McpConfigFileTests
             url = "https://x.example/mcp"
             env = { A = "1" }
             """);
-        Assert.Equal(2, r.Problems.Count(p => p.Code == "mcp_server_fields_mixed"));
+        await Assert.That(r.Problems.Count(p => p.Code == "mcp_server_fields_mixed")).IsEqualTo(2);
     }
 
-    [Fact]
-    public void A_missing_slot_names_the_server_and_the_slot()
+    [Test]
+    public async Task A_missing_slot_names_the_server_and_the_slot()
     {
         McpCheckResult r = Check("""
             [mcp_servers.linear]
             command = "npx"
             env_secret_refs = { LINEAR_API_KEY = "mcp.linear.LINEAR_API_KEY" }
             """, _ => false);
-        McpProblem p = Assert.Single(r.Problems);
-        Assert.Equal("mcp_secret_ref_missing", p.Code);
-        Assert.Contains("`linear`", p.Message, StringComparison.Ordinal);
-        Assert.Contains("mcp.linear.LINEAR_API_KEY", p.Message, StringComparison.Ordinal);
+        await Assert.That(r.Problems.Count).IsEqualTo(1);
+        McpProblem p = r.Problems[0];
+        await Assert.That(p.Code).IsEqualTo("mcp_secret_ref_missing");
+        await Assert.That(p.Message).Contains("`linear`");
+        await Assert.That(p.Message).Contains("mcp.linear.LINEAR_API_KEY");
     }
 
-    [Fact]
-    public void Syntax_errors_give_line_and_column_but_never_file_content()
+    [Test]
+    public async Task Syntax_errors_give_line_and_column_but_never_file_content()
     {
         McpCheckResult r = Check("[mcp_servers.a]\ncommand = \"sk-secret-value\n");
-        McpProblem p = Assert.Single(r.Problems);
-        Assert.Equal("toml_invalid", p.Code);
-        Assert.Contains("line 2", p.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain("sk-secret-value", p.Message, StringComparison.Ordinal);
+        await Assert.That(r.Problems.Count).IsEqualTo(1);
+        McpProblem p = r.Problems[0];
+        await Assert.That(p.Code).IsEqualTo("toml_invalid");
+        await Assert.That(p.Message).Contains("line 2");
+        await Assert.That(p.Message).DoesNotContain("sk-secret-value");
     }
 
-    [Fact]
-    public void Plain_values_are_never_quoted_in_problems()
+    [Test]
+    public async Task Plain_values_are_never_quoted_in_problems()
     {
         McpCheckResult r = Check("""
             [mcp_servers.h]
@@ -125,36 +127,36 @@ public sealed class McpConfigFileTests
             http_headers = { Authorization = "Bearer sk-live-do-not-print" }
             bearer_token_secret_ref = "mcp.h.TOKEN"
             """);
-        Assert.False(r.IsOk);
-        Assert.DoesNotContain(r.Problems, p => p.Message.Contains("sk-live-do-not-print", StringComparison.Ordinal));
+        await Assert.That(r.IsOk).IsFalse();
+        await Assert.That(r.Problems.Any(p => p.Message.Contains("sk-live-do-not-print", StringComparison.Ordinal))).IsFalse();
     }
 
-    [Theory]
-    [InlineData("bearer_token_env_var = \"GITHUB_TOKEN\"", "mcp_config_unsupported_field")]
-    [InlineData("startup_timeout_sec = 0", "mcp_timeout_invalid")]
-    [InlineData("startup_timeout_sec = \"10\"", "mcp_config_type")]
-    public void Unsupported_or_mistyped_fields_are_refused(string line, string code)
+    [Test]
+    [Arguments("bearer_token_env_var = \"GITHUB_TOKEN\"", "mcp_config_unsupported_field")]
+    [Arguments("startup_timeout_sec = 0", "mcp_timeout_invalid")]
+    [Arguments("startup_timeout_sec = \"10\"", "mcp_config_type")]
+    public async Task Unsupported_or_mistyped_fields_are_refused(string line, string code)
     {
         McpCheckResult r = Check($"""
             [mcp_servers.a]
             url = "https://x.example/mcp"
             {line}
             """);
-        Assert.Contains(code, Codes(r));
+        await Assert.That(Codes(r)).Contains(code);
     }
 
-    [Theory]
-    [InlineData("a__b")]
-    [InlineData("_a")]
-    [InlineData("a b")]
-    [InlineData("a/b")]
-    public void Server_names_that_would_break_tool_names_are_refused(string name)
+    [Test]
+    [Arguments("a__b")]
+    [Arguments("_a")]
+    [Arguments("a b")]
+    [Arguments("a/b")]
+    public async Task Server_names_that_would_break_tool_names_are_refused(string name)
     {
-        Assert.False(McpServerValidator.IsValidName(name));
+        await Assert.That(McpServerValidator.IsValidName(name)).IsFalse();
     }
 
-    [Fact]
-    public void Credentials_over_plain_http_are_only_sent_to_loopback()
+    [Test]
+    public async Task Credentials_over_plain_http_are_only_sent_to_loopback()
     {
         McpCheckResult remote = Check("""
             [mcp_servers.a]
@@ -166,19 +168,19 @@ public sealed class McpConfigFileTests
             url = "http://127.0.0.1:9/mcp"
             bearer_token_secret_ref = "mcp.a.TOKEN"
             """);
-        Assert.Contains("mcp_url_insecure", Codes(remote));
-        Assert.True(local.IsOk);
+        await Assert.That(Codes(remote)).Contains("mcp_url_insecure");
+        await Assert.That(local.IsOk).IsTrue();
     }
 
-    [Fact]
-    public void A_disabled_server_is_left_out()
+    [Test]
+    public async Task A_disabled_server_is_left_out()
     {
         McpCheckResult r = Check("""
             [mcp_servers.off]
             command = "node"
             enabled = false
             """);
-        Assert.True(r.IsOk);
-        Assert.Empty(r.Servers!);
+        await Assert.That(r.IsOk).IsTrue();
+        await Assert.That(r.Servers!.Count).IsEqualTo(0);
     }
 }

@@ -122,7 +122,7 @@ public sealed class McpHarness : IAsyncDisposable
         env["SLOT_VALUE"] = value;
         CliResult set = await Support.Cli.RunAsync(
             ["secrets", "set", slot, "--offline", "--state-root", Dir.StateRoot, "--provider", "generic", "--from-env", "SLOT_VALUE"], env);
-        Assert.True(set.ExitCode == 0, set.ToString());
+        McpHarness.Require(set.ExitCode == 0, set.ToString());
     }
 
     private async Task<string> GenerateKeyAsync(string principal, string? scopeJson)
@@ -136,7 +136,7 @@ public sealed class McpHarness : IAsyncDisposable
         }
 
         CliResult key = await Support.Cli.RunAsync(args, Env);
-        Assert.True(key.ExitCode == 0, key.ToString());
+        McpHarness.Require(key.ExitCode == 0, key.ToString());
         using JsonDocument doc = JsonDocument.Parse(key.Stdout);
         return doc.RootElement.GetProperty("key").GetString()!;
     }
@@ -197,6 +197,15 @@ public sealed class McpHarness : IAsyncDisposable
 
     public Uri McpUri => new(Daemon.BaseUri, "/mcp");
 
+    /// <summary>Fails with <paramref name="message"/> (process output, logs) when <paramref name="ok"/> is false.</summary>
+    public static void Require(bool ok, string message)
+    {
+        if (!ok)
+        {
+            Assert.Fail(message);
+        }
+    }
+
     public HttpClient Admin() => Daemon.Client(AdminToken);
 
     public Task<CliResult> OnlineAsync(params string[] args) =>
@@ -245,7 +254,7 @@ public sealed class McpHarness : IAsyncDisposable
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await p.WaitForExitAsync(cts.Token);
         string output = await stdout;
-        Assert.True(p.ExitCode == 0, $"ts client failed: {await stderr}\n{output}\n{Daemon.Logs}");
+        McpHarness.Require(p.ExitCode == 0, $"ts client failed: {await stderr}\n{output}\n{Daemon.Logs}");
         return JsonDocument.Parse(output);
     }
 
