@@ -31,6 +31,8 @@ mkdir -p "$npm_dir"
 [ -f "$npm_dir/package.json" ] || echo '{"name":"kheish-test-peers","private":true}' > "$npm_dir/package.json"
 npm_pkgs=(
   openai@4
+  @modelcontextprotocol/server-everything
+  @modelcontextprotocol/sdk
 )
 missing=()
 for p in "${npm_pkgs[@]}"; do

@@ -24,6 +24,7 @@ internal static class KheishCli
         root.Subcommands.Add(SecurityCommand.Create());
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
+        root.Subcommands.Add(McpCommand.Create());
 
         // --version names the signing backend too: which Ed25519 code signs the ledger is part of
         // what a build is.

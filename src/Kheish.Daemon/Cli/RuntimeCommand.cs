@@ -37,9 +37,9 @@ internal static class RuntimeCommand
     {
         var runtime = new Command("runtime", "Inspect and act on the running daemon's state (credential broker).");
         var auth = new Command("auth", "Credential broker: subjects, leases and slot revocation.");
-        runtime.Subcommands.Add(CreateGet());
         runtime.Subcommands.Add(auth);
         runtime.Subcommands.Add(ConnectorsCommand.Create());
+        runtime.Subcommands.Add(McpRuntimeGet.Create());
 
         auth.Subcommands.Add(Verb(
             "subject",
@@ -81,46 +81,6 @@ internal static class RuntimeCommand
     }
 
     /// <summary><c>runtime get</c>: the daemon's <c>GET /v1/runtime</c> (routes in force; never a key).</summary>
-    private static Command CreateGet()
-    {
-        var get = new Command("get", "Show the running daemon's routes (GET /v1/runtime): driver, default model, credential source; never a key.");
-        get.Options.Add(CommonOptions.BaseUrl);
-        get.Options.Add(CommonOptions.Token);
-        get.Options.Add(CommonOptions.TokenFile);
-        get.SetAction(async (parseResult, ct) =>
-        {
-            bool json = CommonOptions.IsJson(parseResult);
-            if (!CommonOptions.CreateClient(parseResult).TryGetValue(out Client.DaemonClient? client, out KheishError? error))
-            {
-                return CliOutput.Fail(error, json);
-            }
-
-            using (client)
-            {
-                Result<Http.RuntimeResponse> runtime = await client.GetAsync("/v1/runtime", Http.HttpJsonContext.Default.RuntimeResponse, ct).ConfigureAwait(false);
-                if (!runtime.TryGetValue(out Http.RuntimeResponse? value, out error))
-                {
-                    return CliOutput.Fail(error, json);
-                }
-
-                if (json)
-                {
-                    CliOutput.WriteJson(value, Http.HttpJsonContext.Default.RuntimeResponse);
-                    return ExitCodes.Ok;
-                }
-
-                Line("default route", value.DefaultRoute ?? "-");
-                foreach (Http.RouteView r in value.Routes)
-                {
-                    Line("route " + r.Id, $"{r.Driver} {r.BaseUrl} model {r.DefaultModel} ({r.ModelSupport}) via {r.CredentialSource}{(r.AuthRef is null ? "" : " " + r.AuthRef)}");
-                }
-
-                return ExitCodes.Ok;
-            }
-        });
-        return get;
-    }
-
     private static Command Verb<T>(
         string name,
         string description,

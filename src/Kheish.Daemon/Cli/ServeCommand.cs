@@ -30,6 +30,11 @@ internal static partial class ServeCommand
         Description = "TOML routes file (see README 'Routes file'). serve refuses to start if any route is invalid or references a missing auth_ref.",
     };
 
+    private static readonly Option<string?> McpConfig = new("--mcp-config")
+    {
+        Description = "TOML file of [mcp_servers.<name>] tables (Codex shape; secrets as slot references). serve refuses to start if any server is invalid or references a missing slot ('kheish-daemon mcp check F' validates offline).",
+    };
+
     private static readonly Option<string?> DefaultRoute = new("--default-route")
     {
         Description = "Route used by /agent/v1/routes/default/...; overrides default_route in the routes file.",
@@ -112,6 +117,7 @@ internal static partial class ServeCommand
         command.Options.Add(Bind);
         command.Options.Add(RoutesFile);
         command.Options.Add(DefaultRoute);
+        command.Options.Add(McpConfig);
         command.Options.Add(AuthMode);
         command.Options.Add(AdminToken);
         command.Options.Add(AdminTokenFile);
@@ -231,6 +237,11 @@ internal static partial class ServeCommand
             return CliOutput.Fail(KheishError.BadRequest("default_route_without_routes", "--default-route needs --routes-file"), json);
         }
 
+        if (!McpCommand.LoadSetup(root, parseResult.GetValue(McpConfig), slots).TryGetValue(out Http.Mcp.McpSetup? mcp, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
         // The ledger refuses to open when records exist but the signing key is gone (fail closed).
         if (!ExternalActionLedger.OpenForDaemon(root, Environment.GetEnvironmentVariable).TryGetValue(out ExternalActionLedger? ledger, out error))
         {
@@ -267,7 +278,7 @@ internal static partial class ServeCommand
         auth.Readonly?.WatchWith(watch);
         var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable) { Watch = watch };
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress,
-            parseResult.GetValue(AllowedHost) ?? []);
+            parseResult.GetValue(AllowedHost) ?? [], mcp);
 
         // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts
         // with 2 workers, so a burst of audited requests would otherwise wait for pool growth.

@@ -3,6 +3,7 @@ using Kheish.Core.Access;
 using Kheish.Core.Storage;
 using Kheish.Daemon.Http.AgentPlane;
 using Kheish.Daemon.Http.ControlPlane;
+using Kheish.Daemon.Http.Mcp;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Console;
@@ -18,7 +19,8 @@ internal sealed record ServeSettings(
     long MaxRequestBodyBytes,
     SecurityConfigSource AgentSecurity,
     EgressOptions? Egress = null,
-    IReadOnlyCollection<string>? AllowedHosts = null);
+    IReadOnlyCollection<string>? AllowedHosts = null,
+    Mcp.McpSetup? Mcp = null);
 
 /// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
 internal static class DaemonHost
@@ -87,6 +89,9 @@ internal static class DaemonHost
         builder.Services.AddSingleton(new HostPolicy(settings.Bind.Address, settings.AllowedHosts ?? []));
         builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
         builder.Services.AddSingleton(settings.AgentSecurity);
+        builder.Services.AddSingleton(sp => new Mcp.McpHub(
+            settings.Mcp ?? new Mcp.McpSetup([], new Core.Mcp.McpServersStore(settings.StateRoot), []), daemon, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddMcpGateway();
 
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
@@ -138,6 +143,8 @@ internal static class DaemonHost
         app.MapSecurityEndpoints();
         app.MapConnectorsEndpoints();
         app.MapConnectorPlaneEndpoints();
+        app.MapMcpGateway();
+        app.MapMcpEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }

@@ -13,14 +13,14 @@ internal sealed record RouteView(
     string? AuthRef,
     bool IsDefault);
 
-internal sealed record RuntimeResponse(string? DefaultRoute, IReadOnlyList<RouteView> Routes);
+internal sealed record RuntimeResponse(string? DefaultRoute, IReadOnlyList<RouteView> Routes, Mcp.McpRuntimeView? Mcp = null);
 
 /// <summary><c>GET /v1/runtime</c>: the routes in force (driver, model, auth_ref — never a key).</summary>
 internal static class RuntimeEndpoints
 {
     public static void MapRuntimeEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/runtime", (DaemonContext daemon) =>
+        app.MapGet("/v1/runtime", (DaemonContext daemon, Mcp.McpHub mcp) =>
         {
             RoutesConfig? routes = daemon.Routes;
             IReadOnlyList<RouteView> views = routes is null
@@ -34,7 +34,8 @@ internal static class RuntimeEndpoints
                     r.Credential.Field,
                     (r.Credential as RouteCredential.AuthRef)?.SlotId,
                     r.Id == routes.DefaultRoute))];
-            return TypedResults.Ok(new RuntimeResponse(routes?.DefaultRoute.ToString(), views));
+            var servers = new Mcp.McpRuntimeView([.. mcp.Servers.Select(Mcp.McpServerView.Of)], mcp.Redactions);
+            return TypedResults.Ok(new RuntimeResponse(routes?.DefaultRoute.ToString(), views, servers));
         }).AllowReadOnly();
     }
 }

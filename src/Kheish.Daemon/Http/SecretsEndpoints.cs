@@ -61,7 +61,7 @@ internal static class SecretsEndpoints
             return stored.IsOk ? TypedResults.Ok(stored.Value) : ProblemResults.Result(stored.Error);
         }).Accepts<SecretWriteRequest>("application/json");
 
-        group.MapDelete("/{slotRef}", IResult (string slotRef, DaemonContext daemon) =>
+        group.MapDelete("/{slotRef}", IResult (string slotRef, DaemonContext daemon, Mcp.McpHub mcp) =>
         {
             if (!SlotId.Parse(slotRef).TryGetValue(out SlotId id, out KheishError? error))
             {
@@ -78,6 +78,12 @@ internal static class SecretsEndpoints
             {
                 return ProblemResults.Result(KheishError.Conflict("slot_in_use",
                     $"slot {id} is referenced by connector(s) {string.Join(", ", connectors)}; change or delete them first"));
+            }
+
+            if (mcp.ServersReferencing(id.Value) is { Count: > 0 } servers)
+            {
+                return ProblemResults.Result(KheishError.Conflict("slot_in_use",
+                    $"slot {id} is referenced by mcp server(s) {string.Join(", ", servers)}; remove or change them first"));
             }
 
             Result<bool> deleted = daemon.Slots.Delete(id);

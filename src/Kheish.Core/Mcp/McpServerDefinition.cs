@@ -1,0 +1,66 @@
+using System.Text.Json.Serialization;
+
+namespace Kheish.Core.Mcp;
+
+internal enum McpTransport
+{
+    Stdio,
+    Http,
+}
+
+/// <summary>
+/// One upstream MCP server, in the Codex-compatible <c>[mcp_servers.&lt;name&gt;]</c> shape.
+/// A stdio server has <see cref="Command"/>; an HTTP server has <see cref="Url"/>. Secrets
+/// appear only as slot references (<c>*_secret_ref(s)</c>); plain <see cref="Env"/> and
+/// <see cref="HttpHeaders"/> values are configuration, not credentials.
+/// </summary>
+internal sealed record McpServerDefinition
+{
+    public required string Name { get; init; }
+
+    public string? Command { get; init; }
+    public IReadOnlyList<string>? Args { get; init; }
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+    public IReadOnlyDictionary<string, string>? EnvSecretRefs { get; init; }
+    public string? Cwd { get; init; }
+    public bool? InheritEnv { get; init; }
+
+    public string? Url { get; init; }
+    public string? BearerTokenSecretRef { get; init; }
+    public IReadOnlyDictionary<string, string>? HttpHeaderSecretRefs { get; init; }
+    public IReadOnlyDictionary<string, string>? HttpHeaders { get; init; }
+
+    public int? StartupTimeoutSec { get; init; }
+    public int? ToolTimeoutSec { get; init; }
+
+    [JsonIgnore]
+    public McpTransport Transport => Url is null ? McpTransport.Stdio : McpTransport.Http;
+
+    [JsonIgnore]
+    public TimeSpan StartupTimeout => TimeSpan.FromSeconds(StartupTimeoutSec ?? 30);
+
+    [JsonIgnore]
+    public TimeSpan ToolTimeout => TimeSpan.FromSeconds(ToolTimeoutSec ?? 120);
+
+    /// <summary>Every slot this server draws on, sorted and distinct.</summary>
+    public IReadOnlyList<string> SecretRefs()
+    {
+        var refs = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (string r in EnvSecretRefs?.Values ?? [])
+        {
+            refs.Add(r);
+        }
+
+        foreach (string r in HttpHeaderSecretRefs?.Values ?? [])
+        {
+            refs.Add(r);
+        }
+
+        if (BearerTokenSecretRef is not null)
+        {
+            refs.Add(BearerTokenSecretRef);
+        }
+
+        return [.. refs];
+    }
+}

@@ -1,0 +1,228 @@
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Kheish.Core.Access;
+using Kheish.Core.Broker;
+using Kheish.Core.Egress;
+using Kheish.Core.Errors;
+using Kheish.Daemon.Http.AgentPlane;
+using ModelContextProtocol;
+using ModelContextProtocol.AspNetCore;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+
+namespace Kheish.Daemon.Http.Mcp;
+
+/// <summary>
+/// <c>/mcp</c> on the agent plane: the official SDK's Streamable HTTP server in hybrid session
+/// mode (2025-11-25 clients get an <c>initialize</c> session, 2026-07-28 clients are served
+/// statelessly), with handlers that aggregate the upstreams the caller's key may reach. Every
+/// request is re-authorized from its own HTTP request (API key, scope), and a session is bound
+/// to the principal that opened it.
+/// </summary>
+internal static class McpGateway
+{
+    public const string Path = "/mcp";
+    private const string ResourceScheme = "kheish-mcp";
+
+    public static void AddMcpGateway(this IServiceCollection services)
+    {
+        services.AddHttpContextAccessor();
+        services.AddMcpServer(o =>
+            {
+                o.ServerInfo = new Implementation { Name = "kheish-daemon", Version = Cli.KheishCli.Version };
+                o.ServerInstructions = "Tools of the MCP servers this API key may reach, named <server>__<tool>. Credentials are injected by the daemon.";
+            })
+            .WithHttpTransport(o => o.SessionMode = HttpServerSessionMode.StatefulForInitializeClients)
+            .WithListToolsHandler(async (request, ct) =>
+            {
+                McpCaller caller = Caller(request.Services, request.Params);
+                McpHub hub = Hub(request.Services);
+                return new ListToolsResult { Tools = [.. await hub.ListToolsAsync(caller, ct)], CacheScope = CacheScope.Private };
+            })
+            .WithCallToolHandler(async (request, ct) =>
+            {
+                McpCaller caller = Caller(request.Services, request.Params);
+                CallToolRequestParams p = request.Params ?? throw new McpProtocolException("tools/call needs params", McpErrorCode.InvalidParams);
+                Result<CallToolResult> result = await Hub(request.Services).CallToolAsync(caller, p.Name, p.Arguments, ct);
+                return result.TryGetValue(out CallToolResult? value, out KheishError? error) ? value : throw McpHub.ToProtocolError(error);
+            })
+            .WithListPromptsHandler(async (request, ct) =>
+            {
+                McpCaller caller = Caller(request.Services, request.Params);
+                McpHub hub = Hub(request.Services);
+                var prompts = new List<Prompt>();
+                foreach (McpUpstreamView up in Upstreams(hub, caller))
+                {
+                    Result<ListPromptsResult> page = await up.Upstream.RequestAsync((c, t) => c.ListPromptsAsync(new ListPromptsRequestParams(), t), ct);
+                    if (page.TryGetValue(out ListPromptsResult? list, out _))
+                    {
+                        prompts.AddRange(list.Prompts.Select(p => new Prompt
+                        {
+                            Name = up.Upstream.Name + McpHub.Separator + p.Name,
+                            Title = p.Title,
+                            Description = p.Description,
+                            Arguments = p.Arguments,
+                        }));
+                    }
+                }
+
+                return new ListPromptsResult { Prompts = prompts, CacheScope = CacheScope.Private };
+            })
+            .WithGetPromptHandler(async (request, ct) =>
+            {
+                McpCaller caller = Caller(request.Services, request.Params);
+                McpHub hub = Hub(request.Services);
+                GetPromptRequestParams p = request.Params ?? throw new McpProtocolException("prompts/get needs params", McpErrorCode.InvalidParams);
+                if (!hub.Route(caller, p.Name, "prompt").TryGetValue(out var routed, out KheishError? error))
+                {
+                    throw McpHub.ToProtocolError(error);
+                }
+
+                Result<GetPromptResult> result = await routed.Server.RequestAsync(
+                    (c, t) => c.GetPromptAsync(new GetPromptRequestParams { Name = routed.Name, Arguments = p.Arguments }, t), ct);
+                return result.TryGetValue(out GetPromptResult? value, out error)
+                    ? hub.Redact(routed.Server, value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<GetPromptResult>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(GetPromptResult)), out _)
+                    : throw McpHub.ToProtocolError(error);
+            })
+            .WithListResourcesHandler(async (request, ct) =>
+            {
+                McpCaller caller = Caller(request.Services, request.Params);
+                McpHub hub = Hub(request.Services);
+                var resources = new List<Resource>();
+                foreach (McpUpstreamView up in Upstreams(hub, caller))
+                {
+                    Result<ListResourcesResult> page = await up.Upstream.RequestAsync((c, t) => c.ListResourcesAsync(new ListResourcesRequestParams(), t), ct);
+                    if (page.TryGetValue(out ListResourcesResult? list, out _))
+                    {
+                        resources.AddRange(list.Resources.Select(r => new Resource
+                        {
+                            Uri = WrapUri(up.Upstream.Name, r.Uri),
+                            Name = up.Upstream.Name + McpHub.Separator + r.Name,
+                            Title = r.Title,
+                            Description = r.Description,
+                            MimeType = r.MimeType,
+                            Size = r.Size,
+                        }));
+                    }
+                }
+
+                return new ListResourcesResult { Resources = resources, CacheScope = CacheScope.Private };
+            })
+            .WithReadResourceHandler(async (request, ct) =>
+            {
+                McpCaller caller = Caller(request.Services, request.Params);
+                McpHub hub = Hub(request.Services);
+                ReadResourceRequestParams p = request.Params ?? throw new McpProtocolException("resources/read needs params", McpErrorCode.InvalidParams);
+                if (!UnwrapUri(p.Uri, out string server, out string original)
+                    || !hub.Route(caller, server + McpHub.Separator + "resource", "resource").TryGetValue(out var routed, out KheishError? error))
+                {
+                    throw new McpProtocolException($"no resource `{Core.Mcp.McpServerValidator.Printable(p.Uri)}` is available to this caller (read URIs from resources/list)", McpErrorCode.InvalidParams);
+                }
+
+                Result<ReadResourceResult> result = await routed.Server.RequestAsync(
+                    (c, t) => c.ReadResourceAsync(new ReadResourceRequestParams { Uri = original }, t), ct);
+                if (!result.TryGetValue(out ReadResourceResult? value, out error))
+                {
+                    throw McpHub.ToProtocolError(error);
+                }
+
+                ReadResourceResult safe = hub.Redact(routed.Server, value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<ReadResourceResult>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(ReadResourceResult)), out _);
+                foreach (ResourceContents c in safe.Contents)
+                {
+                    c.Uri = WrapUri(server, c.Uri);
+                }
+
+                safe.CacheScope = CacheScope.Private;
+                return safe;
+            });
+    }
+
+    public static void MapMcpGateway(this WebApplication app)
+    {
+        // Binds a stateful session to the principal that opened it: the SDK refuses a session id
+        // presented with another key's identity.
+        app.UseWhen(c => c.Request.Path.StartsWithSegments(Path), b => b.Use(async (context, next) =>
+        {
+            if (context.Features.Get<AgentAccessAllowed>() is { KeyId: not null } caller)
+            {
+                context.User = new ClaimsPrincipal(new ClaimsIdentity(
+                    [new Claim(ClaimTypes.NameIdentifier, caller.Principal + "#" + caller.KeyId)], "kheish-api-key"));
+            }
+
+            await next(context);
+        }));
+        app.MapMcp(Path);
+    }
+
+    private sealed record McpUpstreamView(Core.Mcp.McpUpstream Upstream);
+
+    private static IEnumerable<McpUpstreamView> Upstreams(McpHub hub, McpCaller caller) =>
+        hub.Visible(caller.Scope).Select(u => new McpUpstreamView(u));
+
+    private static McpHub Hub(IServiceProvider? services) =>
+        services?.GetService<McpHub>() ?? throw new McpProtocolException("the MCP gateway is not configured", McpErrorCode.InternalError);
+
+    /// <summary>The caller of this JSON-RPC request, from the HTTP request carrying it (never from the session).</summary>
+    private static McpCaller Caller(IServiceProvider? services, RequestParams? p)
+    {
+        HttpContext context = services?.GetService<IHttpContextAccessor>()?.HttpContext
+            ?? throw new McpProtocolException("no HTTP request context", McpErrorCode.InternalError);
+        Result<McpCaller> caller = ResolveCaller(context, p?.Meta);
+        return caller.TryGetValue(out McpCaller? value, out KheishError? error) ? value : throw McpHub.ToProtocolError(error);
+    }
+
+    public static Result<McpCaller> ResolveCaller(HttpContext context, JsonObject? meta)
+    {
+        if (context.Features.Get<AgentAccessAllowed>() is not { } allowed)
+        {
+            return KheishError.Unauthorized("missing_api_key", "the MCP gateway needs an agent-plane API key (X-API-Key)");
+        }
+
+        if (!ContextIds.Read(context.Request.Headers).TryGetValue(out ContextIds? ids, out KheishError? error))
+        {
+            return error;
+        }
+
+        ids = new ContextIds(
+            ids.RunId ?? Meta(meta, "run_id"),
+            ids.SessionId ?? Meta(meta, "session_id"),
+            ids.AgentId ?? Meta(meta, "agent_id"),
+            ids.ToolCallId ?? Meta(meta, "tool_call_id"));
+        DaemonContext daemon = context.RequestServices.GetRequiredService<DaemonContext>();
+        SessionRecord? session = ids.SessionId is { } sid && SessionRegistry.IsValidSessionId(sid) ? daemon.Sessions.Get(sid) : null;
+        if (!EgressSubject.Resolve(allowed.Principal, allowed.Scope, session).TryGetValue(out EgressSubject? subject, out error))
+        {
+            return error;
+        }
+
+        return new McpCaller(subject.Subject, subject.Scope, subject.Parent, ids);
+    }
+
+    /// <summary>An id from the request's <c>_meta</c> (<c>kheish/run_id</c>, ...), when it is a valid context id.</summary>
+    private static string? Meta(JsonObject? meta, string name) =>
+        meta?["kheish/" + name] is JsonValue v && v.TryGetValue(out string? s) && EgressRequestTarget.IsValidContextId(s) ? s : null;
+
+    private static string WrapUri(string server, string uri) => $"{ResourceScheme}://{server}/{Uri.EscapeDataString(uri)}";
+
+    private static bool UnwrapUri(string? uri, out string server, out string original)
+    {
+        server = original = "";
+        string prefix = ResourceScheme + "://";
+        if (uri is null || !uri.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        string rest = uri[prefix.Length..];
+        int slash = rest.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0)
+        {
+            return false;
+        }
+
+        server = rest[..slash];
+        original = Uri.UnescapeDataString(rest[(slash + 1)..]);
+        return original.Length > 0;
+    }
+}

@@ -1,0 +1,404 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Kheish.Core.Audit;
+using Kheish.Core.Broker;
+using Kheish.Core.Errors;
+using Kheish.Core.Mcp;
+using Kheish.Core.Secrets;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+
+namespace Kheish.Daemon.Http.Mcp;
+
+/// <summary>What <c>serve</c> validated about MCP before the host is built.</summary>
+internal sealed record McpSetup(IReadOnlyList<McpServerDefinition> ConfigServers, McpServersStore Managed, IReadOnlyList<McpServerDefinition> ManagedServers);
+
+/// <summary>
+/// Every upstream MCP server the daemon knows (from --mcp-config and mcp-servers.json), and the
+/// one path a tool call takes, from the gateway or the control plane: name → scope → MCP lease
+/// (issued and spent at once; revoked subjects and slots refuse) → <c>started</c> record durable
+/// → upstream call → echo redaction → <c>completed</c>/<c>failed</c> record.
+/// </summary>
+internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
+{
+    public const string Kind = "mcp_tool_call";
+    public const string Separator = "__";
+    private static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(5);
+
+    private static readonly JsonTypeInfo<CallToolResult> CallToolResultType = Type<CallToolResult>();
+    private static readonly JsonTypeInfo<IDictionary<string, JsonElement>> ArgumentsType = Type<IDictionary<string, JsonElement>>();
+
+    private readonly DaemonContext _daemon;
+    private readonly McpServersStore _managed;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly string _shimPath;
+    private readonly ConcurrentDictionary<string, McpUpstream> _upstreams = new(StringComparer.Ordinal);
+    private readonly Lock _writeGate = new();
+    private long _redactions;
+
+    public McpHub(McpSetup setup, DaemonContext daemon, ILoggerFactory loggers)
+    {
+        _daemon = daemon;
+        _managed = setup.Managed;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger("Kheish.Mcp");
+        _shimPath = Environment.ProcessPath ?? "kheish-daemon";
+        foreach (McpServerDefinition def in setup.ConfigServers)
+        {
+            _upstreams[def.Name] = NewUpstream(def, "config");
+        }
+
+        foreach (McpServerDefinition def in setup.ManagedServers)
+        {
+            _upstreams.TryAdd(def.Name, NewUpstream(def, "managed"));
+        }
+
+        daemon.Slots.SlotChanged += id => _ = OnSlotChangedAsync(id.Value);
+    }
+
+    /// <summary>Echo redactions so far (each replaced occurrence set, per result).</summary>
+    public long Redactions => Interlocked.Read(ref _redactions);
+
+    public IReadOnlyList<McpUpstream> Servers => [.. _upstreams.Values.OrderBy(u => u.Name, StringComparer.Ordinal)];
+
+    public McpUpstream? Find(string name) => _upstreams.GetValueOrDefault(name);
+
+    private McpUpstream NewUpstream(McpServerDefinition def, string origin) =>
+        new(def, origin, this, _loggers, _daemon.Clock, _shimPath);
+
+    /// <summary>Servers whose definition references <paramref name="slotId"/> (such a slot cannot be deleted).</summary>
+    public IReadOnlyList<string> ServersReferencing(string slotId) =>
+        [.. _upstreams.Values.Where(u => u.Definition.SecretRefs().Contains(slotId, StringComparer.Ordinal)).Select(u => u.Name).Order(StringComparer.Ordinal)];
+
+    // ------------------------------------------------------------------ managed definitions
+
+    /// <summary>Adds or replaces a daemon-managed server. A name from the --mcp-config file is refused.</summary>
+    public async Task<Result<McpUpstream>> PutManagedAsync(McpServerDefinition def)
+    {
+        var problems = new List<McpProblem>();
+        McpServerValidator.Validate(def, problems, SlotExists);
+        if (problems.Count > 0)
+        {
+            return new McpCheckResult("server definition", null, problems).ToError();
+        }
+
+        if (_upstreams.TryGetValue(def.Name, out McpUpstream? existing) && existing.Origin == "config")
+        {
+            return KheishError.Conflict("mcp_server_from_config", $"mcp server `{def.Name}` is defined in the --mcp-config file; change it there");
+        }
+
+        Result<IReadOnlyList<McpServerDefinition>> saved;
+        lock (_writeGate)
+        {
+            saved = _managed.Put(def);
+        }
+
+        if (!saved.IsOk)
+        {
+            return saved.Error;
+        }
+
+        McpUpstream upstream = NewUpstream(def, "managed");
+        if (_upstreams.TryGetValue(def.Name, out McpUpstream? old))
+        {
+            await old.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _upstreams[def.Name] = upstream;
+        return upstream;
+    }
+
+    public async Task<Result<bool>> RemoveManagedAsync(string name)
+    {
+        if (!_upstreams.TryGetValue(name, out McpUpstream? existing))
+        {
+            return KheishError.NotFound("mcp_server_not_found", $"no mcp server named `{McpServerValidator.Printable(name)}`");
+        }
+
+        if (existing.Origin == "config")
+        {
+            return KheishError.Conflict("mcp_server_from_config", $"mcp server `{name}` is defined in the --mcp-config file; remove it there and restart");
+        }
+
+        Result<bool> removed;
+        lock (_writeGate)
+        {
+            removed = _managed.Remove(name);
+        }
+
+        if (!removed.IsOk)
+        {
+            return removed.Error;
+        }
+
+        _upstreams.TryRemove(name, out _);
+        await existing.DisposeAsync().ConfigureAwait(false);
+        return true;
+    }
+
+    public bool SlotExists(string slotId) =>
+        SlotId.Parse(slotId).TryGetValue(out SlotId id, out _) && _daemon.Slots.Get(id) is not null;
+
+    // ------------------------------------------------------------------ secrets
+
+    public Result<IReadOnlyList<InjectedSecret>> Resolve(string server, IReadOnlyDictionary<string, string> refs)
+    {
+        if (refs.Count == 0)
+        {
+            return Result<IReadOnlyList<InjectedSecret>>.Ok([]);
+        }
+
+        if (_daemon.StoreUnavailable is not null)
+        {
+            return KheishError.Unavailable("credential_unavailable", $"mcp server `{server}`: the secret store is not readable (no master key configured)");
+        }
+
+        // The server's own lease: issued to the daemon for this server and spent at once, so a
+        // revoked slot or a revoked daemon subject refuses here.
+        string leaseSlot = refs.Values.Order(StringComparer.Ordinal).First();
+        if (!_daemon.Broker.IssueMcpLease(SubjectId.DaemonSubject, CredentialScope.Unrestricted, server, leaseSlot, [], LeaseTtl)
+                .TryGetValue(out IssuedLease? lease, out KheishError? error)
+            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(server, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
+        {
+            return error;
+        }
+
+        var secrets = new List<InjectedSecret>();
+        foreach (var (target, slot) in refs)
+        {
+            if (_daemon.Broker.CheckSlot(slot) is { } revoked)
+            {
+                return revoked;
+            }
+
+            if (!SlotId.Parse(slot).TryGetValue(out SlotId id, out error))
+            {
+                return error;
+            }
+
+            if (_daemon.Slots.Get(id) is not { } record)
+            {
+                return KheishError.Unavailable("mcp_secret_ref_missing", $"mcp server `{server}` references missing slot `{slot}`; set it with 'kheish-daemon mcp auth set' or 'secrets set'");
+            }
+
+            if (record.SecretValue() is not { Length: > 0 } value)
+            {
+                return KheishError.Unavailable("credential_unavailable", $"mcp server `{server}`: slot `{slot}` holds no single secret value (provider {record.Provider.Name()}, mode {record.Mode.Name()})");
+            }
+
+            secrets.Add(new InjectedSecret(target, slot, value));
+        }
+
+        return secrets;
+    }
+
+    private async Task OnSlotChangedAsync(string slotId)
+    {
+        foreach (McpUpstream up in _upstreams.Values.Where(u => u.Definition.SecretRefs().Contains(slotId, StringComparer.Ordinal)))
+        {
+            // Rotation: the running child holds the old value; the next use starts it with the new one.
+            LogRestartForSlot(_logger, up.Name, slotId);
+            await up.StopAsync(null).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>What is scrubbed from this server's answers: what it was given, and every stored value of 8+ characters.</summary>
+    private IEnumerable<RedactionSecret> SecretsFor(McpUpstream up)
+    {
+        foreach (InjectedSecret s in up.Injected)
+        {
+            yield return new RedactionSecret(s.SlotId, s.Value);
+        }
+
+        foreach (SlotRecord record in _daemon.Slots.List())
+        {
+            if (record.SecretValue() is { Length: >= McpRedactor.MinStoredLength } v)
+            {
+                yield return new RedactionSecret(record.SlotId.Value, v);
+            }
+        }
+    }
+
+    /// <summary>Serializes <paramref name="value"/> as the agent would receive it, scrubs echoed secrets, and reads it back.</summary>
+    public T Redact<T>(McpUpstream up, T value, JsonTypeInfo<T> type, out string digest)
+    {
+        string json = JsonSerializer.Serialize(value, type);
+        (string redacted, IReadOnlyList<string> slots) = McpRedactor.Redact(json, SecretsFor(up));
+        digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(redacted)));
+        if (slots.Count == 0)
+        {
+            return value;
+        }
+
+        Interlocked.Increment(ref _redactions);
+        LogRedacted(_logger, up.Name, string.Join(",", slots));
+        return JsonSerializer.Deserialize(redacted, type)!;
+    }
+
+    // ------------------------------------------------------------------ names and scope
+
+    public static bool TrySplit(string qualified, out string server, out string name)
+    {
+        int at = qualified.IndexOf(Separator, StringComparison.Ordinal);
+        server = at > 0 ? qualified[..at] : "";
+        name = at > 0 ? qualified[(at + Separator.Length)..] : "";
+        return at > 0 && name.Length > 0;
+    }
+
+    /// <summary>The upstreams a scope allows, in name order.</summary>
+    public IEnumerable<McpUpstream> Visible(CredentialScope scope) =>
+        Servers.Where(u => scope.AllowsMcpServer(u.Name));
+
+    /// <summary>The server named by a qualified name, when it exists and the scope allows it; unknown and denied look the same.</summary>
+    public Result<(McpUpstream Server, string Name)> Route(McpCaller caller, string qualified, string what)
+    {
+        if (TrySplit(qualified, out string server, out string name) && _upstreams.TryGetValue(server, out McpUpstream? up)
+            && caller.Scope.AllowsMcpServer(server))
+        {
+            return (up, name);
+        }
+
+        return KheishError.NotFound($"mcp_{what}_not_found",
+            $"no {what} named `{McpServerValidator.Printable(qualified)}` is available to this caller (names are <server>__<{what}>; list them first)");
+    }
+
+    /// <summary>Tools of every allowed server, renamed <c>&lt;server&gt;__&lt;tool&gt;</c>. A server that cannot start is skipped.</summary>
+    public async Task<IReadOnlyList<Tool>> ListToolsAsync(McpCaller caller, CancellationToken ct)
+    {
+        var tools = new List<Tool>();
+        foreach (McpUpstream up in Visible(caller.Scope))
+        {
+            if (!(await up.EnsureAsync(ct).ConfigureAwait(false)).IsOk)
+            {
+                continue;
+            }
+
+            foreach (Tool t in up.Tools)
+            {
+                tools.Add(new Tool
+                {
+                    Name = up.Name + Separator + t.Name,
+                    Title = t.Title,
+                    Description = t.Description,
+                    InputSchema = t.InputSchema,
+                    OutputSchema = t.OutputSchema,
+                    Annotations = t.Annotations,
+                });
+            }
+        }
+
+        return tools;
+    }
+
+    // ------------------------------------------------------------------ the call
+
+    public async Task<Result<CallToolResult>> CallToolAsync(McpCaller caller, string qualified, IDictionary<string, JsonElement>? arguments, CancellationToken ct)
+    {
+        if (!Route(caller, qualified, "tool").TryGetValue(out var routed, out KheishError? error))
+        {
+            return error;
+        }
+
+        (McpUpstream up, string tool) = routed;
+        if (caller.Parent is { } parent && _daemon.Broker.IsSubjectRevoked(parent))
+        {
+            return BrokerErrors.SubjectWasRevoked(parent.Value);
+        }
+
+        IReadOnlyList<string> refs = up.Definition.SecretRefs();
+        string leaseSlot = refs.Count > 0 ? refs[0] : "none:" + up.Name;
+        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, [], LeaseTtl).TryGetValue(out IssuedLease? lease, out error)
+            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(up.Name, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
+        {
+            return error;
+        }
+
+        foreach (string slot in up.Definition.SecretRefs())
+        {
+            if (_daemon.Broker.CheckSlot(slot) is { } revoked)
+            {
+                await up.StopAsync($"auth slot `{slot}` has been revoked; rewrite the slot to start it again").ConfigureAwait(false);
+                return revoked;
+            }
+        }
+
+        string requestDigest = Convert.ToHexStringLower(SHA256.HashData(
+            JsonSerializer.SerializeToUtf8Bytes(arguments ?? new Dictionary<string, JsonElement>(), ArgumentsType)));
+        var started = new ExternalActionEvent(ActionPhase.Started, Kind, up.Name + "/" + tool)
+        {
+            RunId = caller.Ids.RunId,
+            SessionId = caller.Ids.SessionId,
+            AgentId = caller.Ids.AgentId,
+            ToolCallId = caller.Ids.ToolCallId,
+            PrincipalId = caller.Subject.Value,
+            ParentPrincipalId = caller.Parent?.Value,
+            GrantId = lease.Grant.Id,
+            RequestDigest = requestDigest,
+        };
+        if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out error))
+        {
+            // Never unaudited: without a durable started record the call is not made.
+            LogAuditRefused(_logger, up.Name, error.Code);
+            return error;
+        }
+
+        Result<CallToolResult> result = await up.CallToolAsync(tool, arguments, ct).ConfigureAwait(false);
+        if (!result.TryGetValue(out CallToolResult? answer, out error))
+        {
+            await AppendOutcomeAsync(started with { Phase = ActionPhase.Failed, Outcome = error.Code }).ConfigureAwait(false);
+            return error with { Message = McpRedactor.Redact(error.Message, SecretsFor(up)).Json };
+        }
+
+        CallToolResult safe = Redact(up, answer, CallToolResultType, out string responseDigest);
+        await AppendOutcomeAsync(started with
+        {
+            Phase = ActionPhase.Completed,
+            ResponseDigest = responseDigest,
+            Outcome = safe.IsError == true ? "tool_error" : "ok",
+        }).ConfigureAwait(false);
+        return safe;
+    }
+
+    private async Task AppendOutcomeAsync(ExternalActionEvent ev)
+    {
+        if (!(await _daemon.Ledger.AppendAsync(ev, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out KheishError? error))
+        {
+            LogOutcomeNotRecorded(_logger, ev.Target, ExternalActionEvent.PhaseName(ev.Phase), error.Code);
+        }
+    }
+
+    /// <summary>Maps a refusal to the JSON-RPC error an MCP client gets.</summary>
+    public static McpProtocolException ToProtocolError(KheishError error) => new(
+        $"{error.Message} [{error.Code}]",
+        error.Kind switch
+        {
+            ErrorKind.NotFound or ErrorKind.BadRequest => McpErrorCode.InvalidParams,
+            _ => McpErrorCode.InternalError,
+        });
+
+    private static JsonTypeInfo<T> Type<T>() => (JsonTypeInfo<T>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(T));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (McpUpstream up in _upstreams.Values)
+        {
+            await up.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 1310, Level = LogLevel.Warning, Message = "mcp tool call on {Server} refused: the started record could not be written ({Code})")]
+    private static partial void LogAuditRefused(ILogger logger, string server, string code);
+
+    [LoggerMessage(EventId = 1311, Level = LogLevel.Warning, Message = "mcp tool call {Target}: the {Phase} record could not be written ({Code})")]
+    private static partial void LogOutcomeNotRecorded(ILogger logger, string target, string phase, string code);
+
+    [LoggerMessage(EventId = 1312, Level = LogLevel.Warning, Message = "mcp server {Server} echoed secret(s) of slot(s) {Slots}; redacted before reaching the caller")]
+    private static partial void LogRedacted(ILogger logger, string server, string slots);
+
+    [LoggerMessage(EventId = 1313, Level = LogLevel.Information, Message = "mcp server {Server} stopped: slot {Slot} changed; it starts again with the new value on next use")]
+    private static partial void LogRestartForSlot(ILogger logger, string server, string slot);
+}
