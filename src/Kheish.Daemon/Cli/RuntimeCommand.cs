@@ -69,6 +69,7 @@ internal static class RuntimeCommand
             (backend, pr, ct) => backend.RevokeSlotAsync(pr.GetValue(SlotArgument)!, ct),
             PrintSlotRevocation,
             BrokerJsonContext.Default.SlotRevocation));
+        auth.Subcommands.Add(AccountsCommand.Create());
         return runtime;
     }
 

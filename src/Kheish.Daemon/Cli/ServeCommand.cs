@@ -239,7 +239,23 @@ internal static partial class ServeCommand
         // Rewriting a slot lifts its revocation tombstone (Kheish reference §2).
         slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
 
-        var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable);
+        if (!Core.Accounts.AccountTokenEndpoints.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out var tokenEndpoints, out error)
+            || !AccountRefreshInterval().TryGetValue(out TimeSpan accountInterval, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        ILogger? accountLog = null;
+        using var accounts = new Core.Accounts.AccountManager(
+            slots,
+            new Core.Accounts.TokenRefreshClient(tokenEndpoints),
+            broker.CheckSlot,
+            TimeProvider.System,
+            e => { if (accountLog is { } log) { LogAccountRefresh(log, e.SlotId, e.Trigger, e.Success ? "success" : "failure", e.Reason ?? "-"); } });
+        var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable)
+        {
+            Accounts = storeUnavailable is null ? accounts : null,
+        };
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress);
 
         // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts
@@ -249,6 +265,7 @@ internal static partial class ServeCommand
 
         await using WebApplication app = DaemonHost.Build(settings, daemon);
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("kheish-daemon");
+        accountLog = logger;
         try
         {
             await app.StartAsync(ct);
@@ -261,6 +278,7 @@ internal static partial class ServeCommand
         // Issued leases are persisted lazily (a lease lost in a crash is simply invalid);
         // revocations are journaled durably at once. Flush every few seconds and at shutdown.
         using var flushTimer = new Timer(_ => broker.Flush(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        daemon.Accounts?.StartBackground(accountInterval);
 
         string address = app.Urls.FirstOrDefault() ?? $"http://{bind}";
         string authDescription = settings.Auth.Describe();
@@ -316,6 +334,24 @@ internal static partial class ServeCommand
 
         return true;
     }
+
+    /// <summary>How often accounts are checked for a proactive refresh (env KHEISH_ACCOUNT_REFRESH_INTERVAL_SECONDS, default 60).</summary>
+    private static Result<TimeSpan> AccountRefreshInterval()
+    {
+        const string variable = "KHEISH_ACCOUNT_REFRESH_INTERVAL_SECONDS";
+        string? text = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return TimeSpan.FromSeconds(60);
+        }
+
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int seconds) && seconds is >= 1 and <= 3600
+            ? TimeSpan.FromSeconds(seconds)
+            : KheishError.BadRequest("invalid_account_refresh_interval", $"{variable} must be a whole number of seconds between 1 and 3600");
+    }
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "account slot {SlotId}: {Trigger} refresh {Outcome} ({Reason})")]
+    private static partial void LogAccountRefresh(ILogger logger, string slotId, string trigger, string outcome, string reason);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "kheish-daemon listening on {Address} (state root {StateRoot}, control-plane auth: {Auth})", SkipEnabledCheck = true)]
     private static partial void LogReady(ILogger logger, string address, string stateRoot, string auth);

@@ -105,6 +105,7 @@ internal static class DaemonHost
         app.MapAgentEndpoints();
         app.MapEgressEndpoints();
         app.MapBrokerEndpoints();
+        app.MapAccountsEndpoints();
         app.MapRunsEndpoints();
         app.MapSecurityEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
