@@ -31,6 +31,8 @@ mkdir -p "$npm_dir"
 [ -f "$npm_dir/package.json" ] || echo '{"name":"kheish-test-peers","private":true}' > "$npm_dir/package.json"
 npm_pkgs=(
   openai@4
+  @anthropic-ai/claude-code@2
+  @openai/codex@0
 )
 missing=()
 for p in "${npm_pkgs[@]}"; do

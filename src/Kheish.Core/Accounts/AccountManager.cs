@@ -168,7 +168,7 @@ internal sealed class AccountManager : IDisposable
                 return failed;
             }
 
-            Result<AccountState> outcome = await RefreshAsync(id, record, state, ct).ConfigureAwait(false);
+            Result<AccountState> outcome = await RefreshAsync(id, record, state).ConfigureAwait(false);
             flight.Last = outcome;
             flight.LastAttemptMs = now;
             Interlocked.Increment(ref flight.Attempts);
@@ -181,9 +181,11 @@ internal sealed class AccountManager : IDisposable
         }
     }
 
-    private async Task<Result<AccountState>> RefreshAsync(SlotId id, SlotRecord record, AccountState state, CancellationToken ct)
+    private async Task<Result<AccountState>> RefreshAsync(SlotId id, SlotRecord record, AccountState state)
     {
-        Result<RefreshedTokens> response = await _client.RefreshAsync(state, ct).ConfigureAwait(false);
+        // Never cancelled by the caller going away: once sent, the old refresh token may be spent,
+        // and only saving the answer keeps the account alive. The client has its own timeout.
+        Result<RefreshedTokens> response = await _client.RefreshAsync(state, CancellationToken.None).ConfigureAwait(false);
         long now = NowMs();
         if (!response.TryGetValue(out RefreshedTokens? tokens, out KheishError? error))
         {

@@ -93,7 +93,7 @@ public sealed class AccountHarness : IAsyncDisposable
             base_url = "{h.Upstream.BaseUrl}"
             """);
 
-        CliResult key = await Cli.RunAsync(["security", "generate-key", "--project-root", h.Project, "--principal", "agent:coder", "-o", "json"], h.Env);
+        CliResult key = await Support.Cli.RunAsync(["security", "generate-key", "--project-root", h.Project, "--principal", "agent:coder", "-o", "json"], h.Env);
         Assert.True(key.ExitCode == 0, key.ToString());
         using (JsonDocument doc = JsonDocument.Parse(key.Stdout))
         {
@@ -114,10 +114,10 @@ public sealed class AccountHarness : IAsyncDisposable
     }
 
     public Task<CliResult> OfflineAsync(params string[] args) =>
-        Cli.RunAsync([.. args, "--offline", "--state-root", Dir.StateRoot], Env);
+        Support.Cli.RunAsync([.. args, "--offline", "--state-root", Dir.StateRoot], Env);
 
     public Task<CliResult> OnlineAsync(params string[] args) =>
-        Cli.RunAsync([.. args, "--base-url", Daemon.BaseUri.ToString(), "--token", AdminToken], Env);
+        Support.Cli.RunAsync([.. args, "--base-url", Daemon.BaseUri.ToString(), "--token", AdminToken], Env);
 
     public HttpClient Agent()
     {
@@ -158,8 +158,23 @@ public sealed class AccountHarness : IAsyncDisposable
             await Daemon.DisposeAsync();
         }
 
-        await Tokens.DisposeAsync();
-        await Upstream.DisposeAsync();
+        // HttpListener.Close can throw "address already in use" while unbinding; the test is over by then.
+        try
+        {
+            await Tokens.DisposeAsync();
+        }
+        catch (System.Net.HttpListenerException)
+        {
+        }
+
+        try
+        {
+            await Upstream.DisposeAsync();
+        }
+        catch (System.Net.HttpListenerException)
+        {
+        }
+
         Dir.Dispose();
     }
 }

@@ -17,7 +17,7 @@ public sealed class AccountImportTests
     private static string NewKey() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
     private static Task<CliResult> Offline(TempDir dir, Dictionary<string, string?> env, params string[] args) =>
-        Cli.RunAsync([.. args, "--offline", "--state-root", dir.StateRoot, "-o", "json"], env);
+        Support.Cli.RunAsync([.. args, "--offline", "--state-root", dir.StateRoot, "-o", "json"], env);
 
     [Fact]
     public async Task Codex_login_imports_as_an_openai_oauth_account_with_summary_and_details()

@@ -15,6 +15,12 @@ public sealed class AccountRefreshTests
         return await admin.PostAsync($"/v1/runtime/auth/accounts/{slot}/refresh", null);
     }
 
+    private static string ProblemDetail(string problem)
+    {
+        using JsonDocument doc = JsonDocument.Parse(problem);
+        return doc.RootElement.GetProperty("code").GetString() + ": " + doc.RootElement.GetProperty("detail").GetString();
+    }
+
     private static string Detail(JsonElement account, string key) => account.GetProperty("details").GetProperty(key).GetString()!;
 
     [Fact]
@@ -81,7 +87,6 @@ public sealed class AccountRefreshTests
             Content = new StringContent("{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":8,\"messages\":[]}", Encoding.UTF8, "application/json"),
         };
         request.Headers.TryAddWithoutValidation("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14");
-        request.Headers.TryAddWithoutValidation("x-api-key", "agent-tries-its-own");
 
         HttpResponseMessage r = await agent.SendAsync(request);
 
@@ -122,8 +127,8 @@ public sealed class AccountRefreshTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refresh.StatusCode);
         string problem = await refresh.Content.ReadAsStringAsync();
-        Assert.Contains("account_refresh_failed", problem);
-        Assert.Contains("import-claude-code anthropic.claude", problem);
+        Assert.Contains("account_refresh_failed", ProblemDetail(problem));
+        Assert.Contains("`kheish-daemon secrets import-claude-code anthropic.claude`", ProblemDetail(problem));
         JsonElement account = await h.AccountAsync(AccountHarness.ClaudeSlot);
         Assert.Equal("failure", Detail(account, "last_refresh_outcome"));
         Assert.Equal("the token endpoint answered 400 (invalid_grant)", Detail(account, "last_refresh_error"));
@@ -146,10 +151,9 @@ public sealed class AccountRefreshTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
         string problem = await r.Content.ReadAsStringAsync();
-        Assert.Contains("\"code\":\"account_refresh_failed\"", problem);
-        Assert.Contains("route `claude`", problem);
-        Assert.Contains("anthropic.claude", problem);
-        Assert.Contains("kheish-daemon secrets import-claude-code anthropic.claude", problem);
+        string detail = ProblemDetail(problem);
+        Assert.StartsWith("account_refresh_failed: route `claude`: account slot anthropic.claude (Claude Code) could not be refreshed: the token endpoint answered 401 (invalid_grant)", detail);
+        Assert.Contains("`kheish-daemon secrets import-claude-code anthropic.claude`", detail);
         Assert.Empty(h.Upstream.Received);
         h.AssertNoTokenLeaked(problem);
     }

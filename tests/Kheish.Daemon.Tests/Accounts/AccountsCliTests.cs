@@ -91,7 +91,7 @@ public sealed class AccountsCliTests
         using var dir = new TempDir();
         var env = new Dictionary<string, string?> { ["KHEISH_AUTH_STORE_MASTER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) };
         env["STATE"] = "{\"access_token\":\"" + Canary.New("or") + "\",\"refresh_token\":\"" + Canary.New("orr") + "\",\"expires_at_ms\":1}";
-        CliResult set = await Cli.RunAsync(
+        CliResult set = await Support.Cli.RunAsync(
             ["secrets", "set", "openrouter.acct", "--provider", "openrouter", "--mode", "oauth_account", "--from-env", "STATE", "--offline", "--state-root", dir.StateRoot], env);
         Assert.True(set.ExitCode == 0, set.ToString());
         File.WriteAllText(dir.File("routes.toml"), """
@@ -102,7 +102,7 @@ public sealed class AccountsCliTests
             auth_ref = "openrouter.acct"
             """);
 
-        CliResult check = await Cli.RunAsync(["routes", "check", "--routes-file", dir.File("routes.toml"), "--offline", "--state-root", dir.StateRoot], env);
+        CliResult check = await Support.Cli.RunAsync(["routes", "check", "--routes-file", dir.File("routes.toml"), "--offline", "--state-root", dir.StateRoot, "-o", "json"], env);
         CliResult serve = await DaemonProcess.RunExpectingRefusalAsync(dir.StateRoot, ["--routes-file", dir.File("routes.toml")], env);
 
         Assert.NotEqual(0, check.ExitCode);
