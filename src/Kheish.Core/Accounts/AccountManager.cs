@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Kheish.Core.Audit;
 using Kheish.Core.Errors;
 using Kheish.Core.Secrets;
 
@@ -17,7 +18,8 @@ namespace Kheish.Core.Accounts;
 /// <item>a background pass refreshes accounts ahead of expiry so calls rarely wait.</item>
 /// </list>
 /// A token rotation is not an operator rewrite: it never lifts a slot's revocation, and a
-/// revoked slot is never refreshed.
+/// revoked slot is never refreshed. Each token request is an external action in the signed
+/// ledger (kind <c>account_refresh</c>): started before it is sent, refused when that fails.
 /// </summary>
 internal sealed class AccountManager : IDisposable
 {
@@ -36,11 +38,21 @@ internal sealed class AccountManager : IDisposable
     private readonly Func<string, KheishError?> _slotRevoked;
     private readonly TimeProvider _time;
     private readonly Action<AccountRefreshEvent>? _observer;
+    private readonly ExternalActionLedger? _ledger;
     private ITimer? _background;
     private int _scanning;
 
-    public AccountManager(SlotStore slots, TokenRefreshClient client, Func<string, KheishError?> slotRevoked, TimeProvider? time = null, Action<AccountRefreshEvent>? observer = null)
+    public const string LedgerKind = "account_refresh";
+
+    public AccountManager(
+        SlotStore slots,
+        TokenRefreshClient client,
+        Func<string, KheishError?> slotRevoked,
+        TimeProvider? time = null,
+        Action<AccountRefreshEvent>? observer = null,
+        ExternalActionLedger? ledger = null)
     {
+        _ledger = ledger;
         _slots = slots;
         _client = client;
         _slotRevoked = slotRevoked;
@@ -185,6 +197,27 @@ internal sealed class AccountManager : IDisposable
     {
         // Never cancelled by the caller going away: once sent, the old refresh token may be spent,
         // and only saving the answer keeps the account alive. The client has its own timeout.
+        Uri url = _client.Endpoints.TokenUrl(state.Kind);
+        var started = new ExternalActionEvent(ActionPhase.Started, LedgerKind, $"{id.Value} POST {url.GetLeftPart(UriPartial.Path)}") { PrincipalId = "daemon" };
+        if (_ledger is { } ledger && !(await ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).IsOk)
+        {
+            // Never unaudited: nothing was sent, so the old tokens are intact.
+            return RecordFailure(id, record, state, NowMs(), "external action audit unavailable; the token request was not sent");
+        }
+
+        Result<AccountState> outcome = await SendAndSaveAsync(id, record, state).ConfigureAwait(false);
+        if (_ledger is { } done)
+        {
+            _ = await done.AppendAsync(
+                started with { Phase = outcome.IsOk ? ActionPhase.Completed : ActionPhase.Failed, Outcome = outcome.IsOk ? "refreshed" : "refresh_failed" },
+                CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return outcome;
+    }
+
+    private async Task<Result<AccountState>> SendAndSaveAsync(SlotId id, SlotRecord record, AccountState state)
+    {
         Result<RefreshedTokens> response = await _client.RefreshAsync(state, CancellationToken.None).ConfigureAwait(false);
         long now = NowMs();
         if (!response.TryGetValue(out RefreshedTokens? tokens, out KheishError? error))

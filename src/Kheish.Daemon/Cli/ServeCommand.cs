@@ -251,7 +251,8 @@ internal static partial class ServeCommand
             new Core.Accounts.TokenRefreshClient(tokenEndpoints),
             broker.CheckSlot,
             TimeProvider.System,
-            e => { if (accountLog is { } log) { LogAccountRefresh(log, e.SlotId, e.Trigger, e.Success ? "success" : "failure", e.Reason ?? "-"); } });
+            e => { if (accountLog is { } log) { LogAccountRefresh(log, e.SlotId, e.Trigger, e.Success ? "success" : "failure", e.Reason ?? "-"); } },
+            ledger);
         var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable)
         {
             Accounts = storeUnavailable is null ? accounts : null,

@@ -48,6 +48,13 @@ public sealed class AccountRefreshTests
         Assert.Equal(h.Tokens.Issued.First().Refresh, sent[1].Field("refresh_token"));
         JsonElement account = await h.AccountAsync(AccountHarness.CodexSlot);
         Assert.Equal("success", Detail(account, "last_refresh_outcome"));
+        // Each token request is an audited external action: started before it went out, then its outcome.
+        string ledger = await File.ReadAllTextAsync(Path.Combine(h.Dir.StateRoot, "external-actions", "unscoped.jsonl"));
+        string[] refreshRecords = [.. ledger.Split('\n').Where(l => l.Contains("\"kind\":\"account_refresh\"", StringComparison.Ordinal))];
+        Assert.Equal(4, refreshRecords.Length);
+        Assert.Equal(2, refreshRecords.Count(l => l.Contains("\"phase\":\"started\"", StringComparison.Ordinal)));
+        Assert.Equal(2, refreshRecords.Count(l => l.Contains("\"outcome\":\"refreshed\"", StringComparison.Ordinal)));
+        Assert.All(refreshRecords, l => Assert.Contains($"\"target\":\"{AccountHarness.CodexSlot} POST {h.Tokens.BaseUrl}/oauth/token\"", l));
 
         // The route now sends the newest access token with the account id header.
         using HttpClient agent = h.Agent();
