@@ -40,25 +40,26 @@ for proj in tests/*/*.csproj; do
   [ -x "$exe" ] || exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
   echo "== $name =="
   log=$(mktemp)
-  "$exe" -noColor ${KHEISH_TEST_ARGS:-} 2>&1 | tee "$log"
+  "$exe" --no-progress --disable-logo ${KHEISH_TEST_ARGS:-} 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  # xunit v3: "Kheish.Core.Tests  Total: 3, Errors: 0, Failed: 0, Skipped: 0, Not Run: 0, Time: ..."
-  line=$(grep -E "Total: [0-9]+, Errors: [0-9]+, Failed: [0-9]+, Skipped: [0-9]+" "$log" | tail -1)
+  # TUnit (Microsoft.Testing.Platform) ends with a summary block:
+  #   total: N / failed: N / succeeded: N / skipped: N
+  t=$(grep -E '^\s*total: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
+  f=$(grep -E '^\s*failed: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
+  p=$(grep -E '^\s*succeeded: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
+  s=$(grep -E '^\s*skipped: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
   rm -f "$log"
-  if [ -z "$line" ]; then
-    echo "$name: no summary line (exit $rc)"
+  if [ -z "$t" ] || [ -z "$f" ] || [ -z "$p" ] || [ -z "$s" ]; then
+    echo "$name: no TUnit summary (exit $rc)"
     broken=$((broken + 1))
     continue
   fi
-  t=$(sed -E 's/.*Total: ([0-9]+).*/\1/' <<<"$line")
-  e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
-  f=$(sed -E 's/.*Failed: ([0-9]+).*/\1/' <<<"$line")
-  s=$(sed -E 's/.*Skipped: ([0-9]+).*/\1/' <<<"$line")
-  n=$(sed -E 's/.*Not Run: ([0-9]+).*/\1/' <<<"$line")
-  passed=$((passed + t - f - s - n))
-  failed=$((failed + f + e))
-  skipped=$((skipped + s + n))
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "$e" -eq 0 ]; then
+  echo "$name summary: total $t, succeeded $p, failed $f, skipped $s"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  skipped=$((skipped + s))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "$name: exit $rc with no failed test"
     broken=$((broken + 1))
   fi
 done

@@ -10,16 +10,16 @@ public sealed class AgentAccessPolicyMatrixTests
     private static readonly string ValidKey = ApiKeys.Generate();
     private static readonly string RevokedKey = ApiKeys.Generate();
 
-    public static TheoryData<string, string, string, int> Matrix()
+    public static IEnumerable<(string, string, string, int)> Matrix()
     {
-        var data = new TheoryData<string, string, string, int>();
+        var data = new List<(string, string, string, int)>();
         foreach (string mode in new[] { "strict", "relaxed", "lax" })
         {
             foreach (string key in new[] { "none", "valid", "invalid", "revoked" })
             {
                 foreach (string ip in new[] { "allowed", "not_allowed", "spoofed_xff_from_untrusted_peer", "forwarded_by_trusted_proxy" })
                 {
-                    data.Add(mode, key, ip, Expected(mode, key, ip));
+                    data.Add((mode, key, ip, Expected(mode, key, ip)));
                 }
             }
         }
@@ -27,11 +27,11 @@ public sealed class AgentAccessPolicyMatrixTests
         return data;
     }
 
-    [Theory]
-    [MemberData(nameof(Matrix))]
-    public void Decision_status_matches_the_matrix(string mode, string key, string ip, int expectedStatus)
+    [Test]
+    [MethodDataSource(nameof(Matrix))]
+    public async Task Decision_status_matches_the_matrix(string mode, string key, string ip, int expectedStatus)
     {
-        Assert.True(SecurityModes.TryParse(mode, out SecurityMode parsed));
+        await Assert.That(SecurityModes.TryParse(mode, out SecurityMode parsed)).IsTrue();
         SecurityConfigSnapshot snapshot = Snapshot(Config(parsed));
         (IPAddress socket, string? xff) = ip switch
         {
@@ -53,21 +53,21 @@ public sealed class AgentAccessPolicyMatrixTests
         AgentAccessDecision decision = AgentAccessPolicy.Evaluate(snapshot, socket, xff, presented, null);
 
         int status = decision is AgentAccessDenied denied ? denied.Status : 200;
-        Assert.Equal(expectedStatus, status);
+        await Assert.That(status).IsEqualTo(expectedStatus);
         if (decision is AgentAccessAllowed allowed)
         {
-            Assert.Equal(key == "valid" ? "agent:matrix" : AgentAccessAllowed.AnonymousPrincipal, allowed.Principal);
+            await Assert.That(allowed.Principal).IsEqualTo(key == "valid" ? "agent:matrix" : AgentAccessAllowed.AnonymousPrincipal);
         }
         else if (expectedStatus == 401)
         {
             var d = (AgentAccessDenied)decision;
-            Assert.Equal(key == "none" ? "missing_api_key" : "invalid_api_key", d.Error.Code);
-            Assert.StartsWith("Bearer realm=", d.WwwAuthenticate);
+            await Assert.That(d.Error.Code).IsEqualTo(key == "none" ? "missing_api_key" : "invalid_api_key");
+            await Assert.That(d.WwwAuthenticate).StartsWith("Bearer realm=");
         }
         else
         {
-            Assert.Equal("ip_not_allowed", ((AgentAccessDenied)decision).Error.Code);
-            Assert.Contains("203.0.113.9", ((AgentAccessDenied)decision).Error.Message);
+            await Assert.That(((AgentAccessDenied)decision).Error.Code).IsEqualTo("ip_not_allowed");
+            await Assert.That(((AgentAccessDenied)decision).Error.Message).Contains("203.0.113.9");
         }
     }
 

@@ -23,50 +23,50 @@ public sealed class SecuritySetupWizardTests : IDisposable
         return new SecuritySetupWizard(new StringReader(answers), output, _location).Run(defaults ?? Defaults());
     }
 
-    [Fact]
-    public void Removing_loopback_needs_a_confirmation_and_no_keeps_it()
+    [Test]
+    public async Task Removing_loopback_needs_a_confirmation_and_no_keeps_it()
     {
         SecuritySetupChoices choices = Run("\n\n\n-127.0.0.1\nn\n\ny\n")!;
 
-        Assert.Equal(["127.0.0.1", "::1"], choices.AllowedIps.Select(r => r.ToString()));
+        await Assert.That(choices.AllowedIps.Select(r => r.ToString())).IsEquivalentTo(["127.0.0.1", "::1"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void An_invalid_allowlist_entry_is_explained_and_not_added()
+    [Test]
+    public async Task An_invalid_allowlist_entry_is_explained_and_not_added()
     {
         SecuritySetupChoices choices = Run("\n\n\n300.1.1.1\n\ny\n")!;
 
-        Assert.Equal(["127.0.0.1", "::1"], choices.AllowedIps.Select(r => r.ToString()));
+        await Assert.That(choices.AllowedIps.Select(r => r.ToString())).IsEquivalentTo(["127.0.0.1", "::1"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Lax_never_generates_a_key()
+    [Test]
+    public async Task Lax_never_generates_a_key()
     {
         SecuritySetupChoices choices = Run("\n3\n\ny\n")!;
 
-        Assert.Equal(SecurityMode.Lax, choices.Mode);
-        Assert.False(choices.GenerateKey);
+        await Assert.That(choices.Mode).IsEqualTo(SecurityMode.Lax);
+        await Assert.That(choices.GenerateKey).IsFalse();
     }
 
-    [Fact]
-    public void Quitting_at_any_prompt_returns_no_choices()
+    [Test]
+    public async Task Quitting_at_any_prompt_returns_no_choices()
     {
-        Assert.Null(Run("2\nq\n"));
+        await Assert.That(Run("2\nq\n")).IsNull();
     }
 
-    [Fact]
-    public void The_default_answer_at_the_review_is_no()
+    [Test]
+    public async Task The_default_answer_at_the_review_is_no()
     {
-        Assert.Null(Run("\n\n\n\n\n"));
+        await Assert.That(Run("\n\n\n\n\n")).IsNull();
     }
 
-    [Fact]
-    public void Choosing_global_targets_the_global_file()
+    [Test]
+    public async Task Choosing_global_targets_the_global_file()
     {
         SecuritySetupChoices choices = Run("2\n\n\n\ny\n")!;
 
-        Assert.Equal(SecurityConfigOrigin.Global, choices.Target);
-        Assert.Equal(_location.GlobalFile, choices.File);
+        await Assert.That(choices.Target).IsEqualTo(SecurityConfigOrigin.Global);
+        await Assert.That(choices.File).IsEqualTo(_location.GlobalFile);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

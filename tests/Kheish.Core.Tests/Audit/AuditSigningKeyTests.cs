@@ -19,28 +19,28 @@ public sealed class AuditSigningKeyTests : IDisposable
         _ => null,
     };
 
-    public static TheoryData<string> SeedForms => new()
-    {
+    public static IEnumerable<string> SeedForms =>
+    [
         SeedHex,
         SeedHex.ToUpperInvariant(),
         Convert.ToBase64String(Convert.FromHexString(SeedHex)),
         Convert.ToBase64String(Convert.FromHexString(SeedHex)).TrimEnd('=').Replace('+', '-').Replace('/', '_'),
         "{\"algorithm\":\"ed25519\",\"secret_key_hex\":\"" + SeedHex + "\"}",
         "  " + SeedHex + "\n",
-    };
+    ];
 
-    [Theory]
-    [MemberData(nameof(SeedForms))]
-    public void The_env_key_is_accepted_as_hex_base64_base64url_or_json(string value)
+    [Test]
+    [MethodDataSource(nameof(SeedForms))]
+    public async Task The_env_key_is_accepted_as_hex_base64_base64url_or_json(string value)
     {
         using AuditSigningKey key = AuditSigningKey.Resolve(_t.Root, Env(inline: value), createIfMissing: true).Value;
 
-        Assert.Equal(PublicHex, key.PublicKeyHex);
-        Assert.False(File.Exists(_t.Root.AuditSigningKeyFile));
+        await Assert.That(key.PublicKeyHex).IsEqualTo(PublicHex);
+        await Assert.That(File.Exists(_t.Root.AuditSigningKeyFile)).IsFalse();
     }
 
-    [Fact]
-    public void The_key_file_env_is_read()
+    [Test]
+    public async Task The_key_file_env_is_read()
     {
         string file = Path.Combine(_t.Path, "mounted.key");
         Directory.CreateDirectory(_t.Path);
@@ -48,58 +48,58 @@ public sealed class AuditSigningKeyTests : IDisposable
 
         using AuditSigningKey key = AuditSigningKey.Resolve(_t.Root, Env(file: file), createIfMissing: true).Value;
 
-        Assert.Equal(PublicHex, key.PublicKeyHex);
+        await Assert.That(key.PublicKeyHex).IsEqualTo(PublicHex);
     }
 
-    [Fact]
-    public void Both_env_variables_set_is_an_error()
+    [Test]
+    public async Task Both_env_variables_set_is_an_error()
     {
         KheishError? error = AuditSigningKey.Resolve(_t.Root, Env(SeedHex, "/x"), createIfMissing: true).Error;
 
-        Assert.Equal("audit_signing_key_conflict", error?.Code);
+        await Assert.That(error?.Code).IsEqualTo("audit_signing_key_conflict");
     }
 
-    [Theory]
-    [InlineData("abcd")]
-    [InlineData("AAAA")]
-    [InlineData("{\"algorithm\":\"rsa\",\"secret_key_hex\":\"" + SeedHex + "\"}")]
-    [InlineData("{\"algorithm\":\"ed25519\",\"secret_key_hex\":\"zz\"}")]
-    [InlineData("{not json")]
-    public void A_malformed_key_is_a_precise_error_that_never_echoes_the_value(string value)
+    [Test]
+    [Arguments("abcd")]
+    [Arguments("AAAA")]
+    [Arguments("{\"algorithm\":\"rsa\",\"secret_key_hex\":\"" + SeedHex + "\"}")]
+    [Arguments("{\"algorithm\":\"ed25519\",\"secret_key_hex\":\"zz\"}")]
+    [Arguments("{not json")]
+    public async Task A_malformed_key_is_a_precise_error_that_never_echoes_the_value(string value)
     {
         KheishError error = AuditSigningKey.Resolve(_t.Root, Env(inline: value), createIfMissing: true).Error!;
 
-        Assert.Equal("audit_signing_key_invalid", error.Code);
-        Assert.Contains(AuditSigningKey.EnvironmentVariable, error.Message);
-        Assert.DoesNotContain(SeedHex, error.Message);
+        await Assert.That(error.Code).IsEqualTo("audit_signing_key_invalid");
+        await Assert.That(error.Message).Contains(AuditSigningKey.EnvironmentVariable);
+        await Assert.That(error.Message).DoesNotContain(SeedHex);
         if (value.Length > 3)
         {
-            Assert.DoesNotContain(value, error.Message);
+            await Assert.That(error.Message).DoesNotContain(value);
         }
     }
 
-    [Fact]
-    public void A_missing_key_file_env_target_is_reported_with_its_path()
+    [Test]
+    public async Task A_missing_key_file_env_target_is_reported_with_its_path()
     {
         KheishError error = AuditSigningKey.Resolve(_t.Root, Env(file: "/nonexistent/key"), createIfMissing: true).Error!;
 
-        Assert.Equal("audit_signing_key_unreadable", error.Code);
-        Assert.Contains("/nonexistent/key", error.Message);
+        await Assert.That(error.Code).IsEqualTo("audit_signing_key_unreadable");
+        await Assert.That(error.Message).Contains("/nonexistent/key");
     }
 
-    [Fact]
-    public void A_fresh_state_root_gets_a_0600_json_key_file()
+    [Test]
+    public async Task A_fresh_state_root_gets_a_0600_json_key_file()
     {
         using AuditSigningKey key = AuditSigningKey.Resolve(_t.Root, Env(), createIfMissing: true).Value;
 
         string text = File.ReadAllText(_t.Root.AuditSigningKeyFile);
-        Assert.StartsWith("{\"algorithm\":\"ed25519\",\"secret_key_hex\":\"", text);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_t.Root.AuditSigningKeyFile));
+        await Assert.That(text).StartsWith("{\"algorithm\":\"ed25519\",\"secret_key_hex\":\"");
+        await Assert.That(File.GetUnixFileMode(_t.Root.AuditSigningKeyFile)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
         using AuditSigningKey again = AuditSigningKey.Resolve(_t.Root, Env(), createIfMissing: true).Value;
-        Assert.Equal(key.PublicKeyHex, again.PublicKeyHex);
+        await Assert.That(again.PublicKeyHex).IsEqualTo(key.PublicKeyHex);
     }
 
-    [Fact]
+    [Test]
     public async Task Concurrent_creators_agree_on_one_key()
     {
         var keys = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
@@ -108,25 +108,25 @@ public sealed class AuditSigningKeyTests : IDisposable
             return key.PublicKeyHex;
         })));
 
-        Assert.Single(keys.Distinct());
-        Assert.Equal(["audit-signing.key"], Directory.GetFiles(_t.Root.FullPath).Select(Path.GetFileName));
+        await Assert.That(keys.Distinct()).HasSingleItem();
+        await Assert.That(Directory.GetFiles(_t.Root.FullPath).Select(f => Path.GetFileName(f)!)).IsEquivalentTo(["audit-signing.key"], CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task A_ledger_with_records_and_no_key_refuses_to_invent_one()
     {
         await _t.FillAsync("run-1", 1);
 
         KheishError error = AuditSigningKey.Resolve(_t.Root, Env(), createIfMissing: true).Error!;
 
-        Assert.Equal("audit_signing_key_missing", error.Code);
-        Assert.Equal(ErrorKind.Misconfigured, error.Kind);
-        Assert.Contains("already has records", error.Message);
-        Assert.False(File.Exists(_t.Root.AuditSigningKeyFile));
+        await Assert.That(error.Code).IsEqualTo("audit_signing_key_missing");
+        await Assert.That(error.Kind).IsEqualTo(ErrorKind.Misconfigured);
+        await Assert.That(error.Message).Contains("already has records");
+        await Assert.That(File.Exists(_t.Root.AuditSigningKeyFile)).IsFalse();
     }
 
-    [Fact]
-    public void A_group_readable_key_file_is_refused()
+    [Test]
+    public async Task A_group_readable_key_file_is_refused()
     {
         using (AuditSigningKey.Resolve(_t.Root, Env(), createIfMissing: true).Value)
         {
@@ -134,27 +134,27 @@ public sealed class AuditSigningKeyTests : IDisposable
 
         File.SetUnixFileMode(_t.Root.AuditSigningKeyFile, (UnixFileMode)0b110_100_000);
 
-        Assert.Equal("audit_signing_key_exposed", AuditSigningKey.Resolve(_t.Root, Env(), createIfMissing: true).Error?.Code);
+        await Assert.That(AuditSigningKey.Resolve(_t.Root, Env(), createIfMissing: true).Error?.Code).IsEqualTo("audit_signing_key_exposed");
     }
 
-    [Fact]
+    [Test]
     public async Task The_daemon_refuses_a_configured_key_that_did_not_sign_the_ledger()
     {
         await _t.FillAsync("run-1", 1);
 
         var result = ExternalActionLedger.OpenForDaemon(_t.Root, Env(inline: SeedHex));
 
-        Assert.Equal("audit_signing_key_mismatch", result.Error?.Code);
-        Assert.Contains(PublicHex, result.Error!.Message);
+        await Assert.That(result.Error?.Code).IsEqualTo("audit_signing_key_mismatch");
+        await Assert.That(result.Error!.Message).Contains(PublicHex);
     }
 
-    [Fact]
+    [Test]
     public async Task The_daemon_opens_a_fresh_state_root_and_creates_its_key()
     {
         await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(_t.Root, Env()).Value;
 
-        Assert.True(File.Exists(_t.Root.AuditSigningKeyFile));
-        Assert.True(ledger.Health.Healthy);
-        Assert.True((await ledger.AppendAsync(LedgerTestRoot.Event())).IsOk);
+        await Assert.That(File.Exists(_t.Root.AuditSigningKeyFile)).IsTrue();
+        await Assert.That(ledger.Health.Healthy).IsTrue();
+        await Assert.That((await ledger.AppendAsync(LedgerTestRoot.Event())).IsOk).IsTrue();
     }
 }

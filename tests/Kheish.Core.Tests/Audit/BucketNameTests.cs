@@ -6,51 +6,51 @@ namespace Kheish.Core.Tests.Audit;
 
 public sealed class BucketNameTests
 {
-    [Theory]
-    [InlineData("run-1", null, "run-1")]
-    [InlineData("run-1", "s1", "run-1")]
-    [InlineData(null, "s1", "session-s1")]
-    [InlineData(null, null, "unscoped")]
-    public void Bucket_is_the_run_else_the_session_else_unscoped(string? run, string? session, string expected)
+    [Test]
+    [Arguments("run-1", null, "run-1")]
+    [Arguments("run-1", "s1", "run-1")]
+    [Arguments(null, "s1", "session-s1")]
+    [Arguments(null, null, "unscoped")]
+    public async Task Bucket_is_the_run_else_the_session_else_unscoped(string? run, string? session, string expected)
     {
-        Assert.Equal(expected, BucketName.For(run, session));
+        await Assert.That(BucketName.For(run, session)).IsEqualTo(expected);
     }
 
-    [Theory]
-    [InlineData("run-1")]
-    [InlineData("session-abc.DEF_9")]
-    [InlineData("unscoped")]
-    public void A_plainly_safe_bucket_is_its_own_file_stem(string bucket)
+    [Test]
+    [Arguments("run-1")]
+    [Arguments("session-abc.DEF_9")]
+    [Arguments("unscoped")]
+    public async Task A_plainly_safe_bucket_is_its_own_file_stem(string bucket)
     {
-        Assert.Equal(bucket, BucketName.FileStem(bucket));
+        await Assert.That(BucketName.FileStem(bucket)).IsEqualTo(bucket);
     }
 
-    [Theory]
-    [InlineData("../../etc/passwd")]
-    [InlineData("..")]
-    [InlineData(".")]
-    [InlineData(".hidden")]
-    [InlineData("a/b")]
-    [InlineData("a\\b")]
-    [InlineData("run 1")]
-    [InlineData("_h")]
-    [InlineData("-rf")]
-    [InlineData("ünïcode")]
-    [InlineData("nul\0byte")]
-    public void An_unsafe_bucket_is_stored_under_a_hashed_stem(string bucket)
+    [Test]
+    [Arguments("../../etc/passwd")]
+    [Arguments("..")]
+    [Arguments(".")]
+    [Arguments(".hidden")]
+    [Arguments("a/b")]
+    [Arguments("a\\b")]
+    [Arguments("run 1")]
+    [Arguments("_h")]
+    [Arguments("-rf")]
+    [Arguments("ünïcode")]
+    [Arguments("nul\0byte")]
+    public async Task An_unsafe_bucket_is_stored_under_a_hashed_stem(string bucket)
     {
         string stem = BucketName.FileStem(bucket);
 
-        Assert.Matches("^_[0-9a-f]{64}$", stem);
+        await Assert.That(stem).Matches("^_[0-9a-f]{64}$");
     }
 
-    [Fact]
-    public void A_very_long_bucket_is_hashed()
+    [Test]
+    public async Task A_very_long_bucket_is_hashed()
     {
-        Assert.Matches("^_[0-9a-f]{64}$", BucketName.FileStem(new string('a', 101)));
+        await Assert.That(BucketName.FileStem(new string('a', 101))).Matches("^_[0-9a-f]{64}$");
     }
 
-    [Fact]
+    [Test]
     public void Stems_never_escape_the_ledger_directory()
     {
         Prop.ForAll<string>(bucket =>
@@ -65,7 +65,7 @@ public sealed class BucketNameTests
         }).QuickCheckThrowOnFailure();
     }
 
-    [Fact]
+    [Test]
     public void Different_buckets_get_different_stems()
     {
         Prop.ForAll<string, string>((a, b) =>

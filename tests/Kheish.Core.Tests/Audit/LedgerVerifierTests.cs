@@ -11,7 +11,7 @@ public sealed class LedgerVerifierTests : IDisposable
 
     public void Dispose() => _t.Dispose();
 
-    [Fact]
+    [Test]
     public async Task An_untouched_ledger_verifies_with_counts()
     {
         await _t.FillAsync("run-1", 5);
@@ -19,13 +19,13 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
 
-        Assert.True(report.Ok, report.FirstFailure?.Reason);
-        Assert.Equal(2, report.Buckets);
-        Assert.Equal(8, report.Records);
-        Assert.Equal([_t.Key.PublicKeyHex], report.KeyIds);
+        await Assert.That(report.Ok).IsTrue();
+        await Assert.That(report.Buckets).IsEqualTo(2);
+        await Assert.That(report.Records).IsEqualTo(8);
+        await Assert.That(report.KeyIds).IsEquivalentTo([_t.Key.PublicKeyHex], CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task An_edited_field_is_reported_at_its_record_index()
     {
         await _t.FillAsync("run-1", 5);
@@ -35,13 +35,13 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.False(report.Ok);
-        Assert.Equal("hash_mismatch", report.FirstFailure!.Code);
-        Assert.Equal(2, report.FirstFailure.Index);
-        Assert.Equal("run-1", report.FirstFailureBucket);
+        await Assert.That(report.Ok).IsFalse();
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("hash_mismatch");
+        await Assert.That(report.FirstFailure.Index).IsEqualTo(2);
+        await Assert.That(report.FirstFailureBucket).IsEqualTo("run-1");
     }
 
-    [Fact]
+    [Test]
     public async Task An_edited_field_with_a_recomputed_hash_fails_the_signature()
     {
         await _t.FillAsync("run-1", 3);
@@ -54,11 +54,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("bad_signature", report.FirstFailure!.Code);
-        Assert.Equal(1, report.FirstFailure.Index);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("bad_signature");
+        await Assert.That(report.FirstFailure.Index).IsEqualTo(1);
     }
 
-    [Fact]
+    [Test]
     public async Task A_reformatted_line_is_reported_even_when_its_values_are_unchanged()
     {
         await _t.FillAsync("run-1", 3);
@@ -68,11 +68,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("non_canonical_record", report.FirstFailure!.Code);
-        Assert.Equal(1, report.FirstFailure.Index);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("non_canonical_record");
+        await Assert.That(report.FirstFailure.Index).IsEqualTo(1);
     }
 
-    [Fact]
+    [Test]
     public async Task A_deleted_record_breaks_the_link_at_its_position()
     {
         await _t.FillAsync("run-1", 5);
@@ -82,11 +82,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("broken_link", report.FirstFailure!.Code);
-        Assert.Equal(2, report.FirstFailure.Index);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("broken_link");
+        await Assert.That(report.FirstFailure.Index).IsEqualTo(2);
     }
 
-    [Fact]
+    [Test]
     public async Task A_deleted_first_record_is_reported()
     {
         await _t.FillAsync("run-1", 3);
@@ -94,11 +94,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("broken_link", report.FirstFailure!.Code);
-        Assert.Equal(0, report.FirstFailure.Index);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("broken_link");
+        await Assert.That(report.FirstFailure.Index).IsEqualTo(0);
     }
 
-    [Fact]
+    [Test]
     public async Task Reordered_records_are_reported()
     {
         await _t.FillAsync("run-1", 5);
@@ -108,11 +108,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("broken_link", report.FirstFailure!.Code);
-        Assert.Equal(1, report.FirstFailure.Index);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("broken_link");
+        await Assert.That(report.FirstFailure.Index).IsEqualTo(1);
     }
 
-    [Fact]
+    [Test]
     public async Task A_truncated_tail_is_reported_as_truncated()
     {
         await _t.FillAsync("run-1", 5);
@@ -120,11 +120,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("truncated", report.FirstFailure!.Code);
-        Assert.Contains("checkpoint records 5 records, the file has 3", report.FirstFailure.Reason);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("truncated");
+        await Assert.That(report.FirstFailure.Reason).Contains("checkpoint records 5 records, the file has 3");
     }
 
-    [Fact]
+    [Test]
     public async Task A_deleted_checkpoint_and_tail_are_detected_with_a_pinned_key()
     {
         await _t.FillAsync("run-1", 5);
@@ -133,11 +133,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
 
-        Assert.False(report.Ok);
-        Assert.Equal("checkpoint_missing", report.FirstFailure!.Code);
+        await Assert.That(report.Ok).IsFalse();
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("checkpoint_missing");
     }
 
-    [Fact]
+    [Test]
     public async Task A_deleted_bucket_is_detected_through_the_signed_index()
     {
         await _t.FillAsync("run-1", 2);
@@ -147,11 +147,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
 
-        Assert.Equal("bucket_missing", report.FirstFailure!.Code);
-        Assert.Equal("run-2", report.FirstFailureBucket);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("bucket_missing");
+        await Assert.That(report.FirstFailureBucket).IsEqualTo("run-2");
     }
 
-    [Fact]
+    [Test]
     public async Task A_deleted_index_is_detected()
     {
         await _t.FillAsync("run-1", 2);
@@ -159,10 +159,10 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
 
-        Assert.Equal("index_missing", report.FirstFailure!.Code);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("index_missing");
     }
 
-    [Fact]
+    [Test]
     public async Task A_ledger_re_signed_with_another_key_is_detected_with_the_pinned_key()
     {
         await _t.FillAsync("run-1", 3);
@@ -173,13 +173,13 @@ public sealed class LedgerVerifierTests : IDisposable
         VerifyReport unpinned = _t.Verify();
         VerifyReport pinned = _t.Verify(pinned: original);
 
-        Assert.True(unpinned.Ok, "a consistent re-signing is only detectable against a pinned key");
-        Assert.Equal([attacker.PublicKeyHex], unpinned.KeyIds);
-        Assert.False(pinned.Ok);
-        Assert.Equal("key_mismatch", pinned.FirstFailure!.Code);
+        await Assert.That(unpinned.Ok).IsTrue().Because("a consistent re-signing is only detectable against a pinned key");
+        await Assert.That(unpinned.KeyIds).IsEquivalentTo([attacker.PublicKeyHex], CollectionOrdering.Matching);
+        await Assert.That(pinned.Ok).IsFalse();
+        await Assert.That(pinned.FirstFailure!.Code).IsEqualTo("key_mismatch");
     }
 
-    [Fact]
+    [Test]
     public async Task A_checkpoint_signed_by_another_key_is_reported()
     {
         await _t.FillAsync("run-1", 2);
@@ -189,10 +189,10 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("key_mismatch", report.FirstFailure!.Code);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("key_mismatch");
     }
 
-    [Fact]
+    [Test]
     public async Task A_record_moved_to_another_bucket_is_reported()
     {
         await _t.FillAsync("run-1", 1);
@@ -201,10 +201,10 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify("run-2");
 
-        Assert.Equal("wrong_bucket", report.FirstFailure!.Code);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("wrong_bucket");
     }
 
-    [Fact]
+    [Test]
     public async Task An_unknown_field_is_a_malformed_record()
     {
         await _t.FillAsync("run-1", 2);
@@ -214,11 +214,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.Equal("malformed_record", report.FirstFailure!.Code);
-        Assert.Equal(1, report.FirstFailure.Index);
+        await Assert.That(report.FirstFailure!.Code).IsEqualTo("malformed_record");
+        await Assert.That(report.FirstFailure.Index).IsEqualTo(1);
     }
 
-    [Fact]
+    [Test]
     public async Task A_torn_final_line_is_tolerated_and_reported()
     {
         await _t.FillAsync("run-1", 2);
@@ -226,11 +226,11 @@ public sealed class LedgerVerifierTests : IDisposable
 
         VerifyReport report = _t.Verify();
 
-        Assert.True(report.Ok, report.FirstFailure?.Reason);
-        Assert.Equal(8, Assert.Single(report.Results).TornTailBytes);
+        await Assert.That(report.Ok).IsTrue();
+        await Assert.That((await Assert.That(report.Results).HasSingleItem())!.TornTailBytes).IsEqualTo(8);
     }
 
-    [Fact]
+    [Test]
     public async Task A_live_ledger_verifies_while_appends_and_new_buckets_are_written()
     {
         await using ExternalActionLedger ledger = _t.Open();
@@ -239,7 +239,7 @@ public sealed class LedgerVerifierTests : IDisposable
         {
             for (int i = 0; !stop.IsCancellationRequested; i++)
             {
-                Assert.True((await ledger.AppendAsync(LedgerTestRoot.Event($"run-{p}-{i / 5}"))).IsOk);
+                await Assert.That((await ledger.AppendAsync(LedgerTestRoot.Event($"run-{p}-{i / 5}"))).IsOk).IsTrue();
             }
         })));
 
@@ -253,17 +253,21 @@ public sealed class LedgerVerifierTests : IDisposable
         await stop.CancelAsync();
         await writers;
 
-        Assert.All(reports, r => Assert.True(r.Ok, $"{r.FirstFailureBucket}: {r.FirstFailure?.Code} {r.FirstFailure?.Reason}"));
-        Assert.True(reports[^1].Buckets >= 8, $"only {reports[^1].Buckets} buckets were created while verifying");
+        foreach (VerifyReport r in reports)
+        {
+            await Assert.That(r.Ok).IsTrue().Because($"{r.FirstFailureBucket}: {r.FirstFailure?.Code} {r.FirstFailure?.Reason}");
+        }
+
+        await Assert.That(reports[^1].Buckets >= 8).IsTrue().Because($"only {reports[^1].Buckets} buckets were created while verifying");
     }
 
-    [Fact]
-    public void Verifying_an_unknown_run_is_not_found()
+    [Test]
+    public async Task Verifying_an_unknown_run_is_not_found()
     {
-        Assert.Equal("run_not_found", LedgerVerifier.Verify(_t.Root, "nope", null).Error?.Code);
+        await Assert.That(LedgerVerifier.Verify(_t.Root, "nope", null).Error?.Code).IsEqualTo("run_not_found");
     }
 
-    [Fact]
+    [Test]
     public async Task Any_flipped_byte_in_a_record_line_is_reported_at_that_record()
     {
         await _t.FillAsync("run-1", 4);
@@ -284,8 +288,8 @@ public sealed class LedgerVerifierTests : IDisposable
 
             File.WriteAllBytes(_t.RecordFile("run-1"), tampered);
             VerifyReport report = _t.Verify();
-            Assert.False(report.Ok, $"byte {offset} of record {record} flipped and not detected");
-            Assert.Equal(record, report.FirstFailure!.Index);
+            await Assert.That(report.Ok).IsFalse().Because($"byte {offset} of record {record} flipped and not detected");
+            await Assert.That(report.FirstFailure!.Index).IsEqualTo(record);
         }
     }
 

@@ -15,7 +15,7 @@ public sealed class BrokerDurabilityPropertyTests
 
     private static readonly Gen<(int Op, int Arg)> OpGen = Gen.Zip(Gen.Choose(0, 7), Gen.Choose(0, 99));
 
-    [Fact]
+    [Test]
     public void Reopening_after_any_operation_sequence_keeps_every_durable_fact()
     {
         var sequences = Gen.ListOf(OpGen).Select(l => l.ToArray()).ToArbitrary();

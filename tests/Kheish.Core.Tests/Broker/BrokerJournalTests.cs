@@ -9,46 +9,46 @@ public sealed class BrokerJournalTests : IDisposable
     private static readonly RouteAudience OpenAi = new("openai", "openai.default");
     private readonly BrokerFixture _f = new();
 
-    [Fact]
-    public void Revocation_is_in_the_journal_before_it_returns_and_not_in_the_snapshot()
+    [Test]
+    public async Task Revocation_is_in_the_journal_before_it_returns_and_not_in_the_snapshot()
     {
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.Flush();
 
         _f.Broker.RevokeLease(LeaseId.Parse(issued.Lease.Id).Value);
 
-        Assert.Contains(issued.Lease.Id, File.ReadAllText(_f.JournalPath));
-        Assert.DoesNotContain("\"revoked_leases\":{\"" + issued.Lease.Id, File.ReadAllText(_f.StatePath));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_f.JournalPath));
+        await Assert.That(File.ReadAllText(_f.JournalPath)).Contains(issued.Lease.Id);
+        await Assert.That(File.ReadAllText(_f.StatePath)).DoesNotContain("\"revoked_leases\":{\"" + issued.Lease.Id);
+        await Assert.That(File.GetUnixFileMode(_f.JournalPath)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
-    [Fact]
-    public void Flush_compacts_the_journal_into_the_snapshot()
+    [Test]
+    public async Task Flush_compacts_the_journal_into_the_snapshot()
     {
         _f.Broker.RevokeSlot("openai.default");
 
-        Assert.Null(_f.Broker.Flush());
+        await Assert.That(_f.Broker.Flush()).IsNull();
 
-        Assert.Equal(0, new FileInfo(_f.JournalPath).Length);
-        Assert.Contains("\"revoked_slots\":{\"openai.default\"", File.ReadAllText(_f.StatePath));
-        Assert.Equal(BrokerErrors.SlotRevoked, _f.Reopen().CheckSlot("openai.default")?.Code);
+        await Assert.That(new FileInfo(_f.JournalPath).Length).IsEqualTo(0);
+        await Assert.That(File.ReadAllText(_f.StatePath)).Contains("\"revoked_slots\":{\"openai.default\"");
+        await Assert.That(_f.Reopen().CheckSlot("openai.default")?.Code).IsEqualTo(BrokerErrors.SlotRevoked);
     }
 
-    [Fact]
-    public void Journal_is_compacted_after_enough_records_so_it_stays_bounded()
+    [Test]
+    public async Task Journal_is_compacted_after_enough_records_so_it_stays_bounded()
     {
         for (int i = 0; i < CredentialBroker.CompactEvery + 10; i++)
         {
             _f.Broker.RevokeSlot("slot" + i);
         }
 
-        Assert.Equal(10, File.ReadAllLines(_f.JournalPath).Length);
-        Assert.Equal(CredentialBroker.CompactEvery, File.ReadAllText(_f.StatePath).Split("\"slot").Length - 1);
-        Assert.Equal(BrokerErrors.SlotRevoked, _f.Reopen().CheckSlot("slot" + (CredentialBroker.CompactEvery + 9))?.Code);
+        await Assert.That(File.ReadAllLines(_f.JournalPath).Length).IsEqualTo(10);
+        await Assert.That(File.ReadAllText(_f.StatePath).Split("\"slot").Length - 1).IsEqualTo(CredentialBroker.CompactEvery);
+        await Assert.That(_f.Reopen().CheckSlot("slot" + (CredentialBroker.CompactEvery + 9))?.Code).IsEqualTo(BrokerErrors.SlotRevoked);
     }
 
-    [Fact]
-    public void Replaying_a_journal_already_in_the_snapshot_changes_nothing()
+    [Test]
+    public async Task Replaying_a_journal_already_in_the_snapshot_changes_nothing()
     {
         // A crash between writing the snapshot and emptying the journal replays old records.
         _f.Broker.BumpSubjectEpoch(BrokerFixture.Agent);
@@ -61,13 +61,13 @@ public sealed class BrokerJournalTests : IDisposable
 
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(2, reopened.GetSubjectStatus(BrokerFixture.Agent).CurrentEpoch);
-        Assert.True(reopened.IsSubjectRevoked(BrokerFixture.Agent));
-        Assert.Null(reopened.CheckSlot("s"));
+        await Assert.That(reopened.GetSubjectStatus(BrokerFixture.Agent).CurrentEpoch).IsEqualTo(2);
+        await Assert.That(reopened.IsSubjectRevoked(BrokerFixture.Agent)).IsTrue();
+        await Assert.That(reopened.CheckSlot("s")).IsNull();
     }
 
-    [Fact]
-    public void Torn_last_record_is_ignored_and_cut_before_the_next_append()
+    [Test]
+    public async Task Torn_last_record_is_ignored_and_cut_before_the_next_append()
     {
         _f.Broker.RevokeSlot("kept");
         File.AppendAllText(_f.JournalPath, "{\"op\":\"revoke_sl");
@@ -76,25 +76,25 @@ public sealed class BrokerJournalTests : IDisposable
         reopened.RevokeSlot("after");
         CredentialBroker again = _f.Reopen();
 
-        Assert.Equal(BrokerErrors.SlotRevoked, again.CheckSlot("kept")?.Code);
-        Assert.Equal(BrokerErrors.SlotRevoked, again.CheckSlot("after")?.Code);
-        Assert.Equal(2, File.ReadAllLines(_f.JournalPath).Length);
+        await Assert.That(again.CheckSlot("kept")?.Code).IsEqualTo(BrokerErrors.SlotRevoked);
+        await Assert.That(again.CheckSlot("after")?.Code).IsEqualTo(BrokerErrors.SlotRevoked);
+        await Assert.That(File.ReadAllLines(_f.JournalPath).Length).IsEqualTo(2);
     }
 
-    [Fact]
-    public void Corrupt_complete_record_is_refused_naming_the_journal()
+    [Test]
+    public async Task Corrupt_complete_record_is_refused_naming_the_journal()
     {
         _f.Broker.RevokeSlot("kept");
         File.AppendAllText(_f.JournalPath, "{\"op\":\"revoke_sl\n");
 
         var result = CredentialBroker.Open(_f.StatePath, PlainStateFileCodec.Instance, _f.Clock);
 
-        Assert.Equal(ErrorKind.Misconfigured, result.Error?.Kind);
-        Assert.Contains(_f.JournalPath, result.Error!.Message);
+        await Assert.That(result.Error?.Kind).IsEqualTo(ErrorKind.Misconfigured);
+        await Assert.That(result.Error!.Message).Contains(_f.JournalPath);
     }
 
-    [Fact]
-    public void Revocation_of_an_unflushed_lease_survives_a_crash()
+    [Test]
+    public async Task Revocation_of_an_unflushed_lease_survives_a_crash()
     {
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.Flush();
@@ -103,12 +103,12 @@ public sealed class BrokerJournalTests : IDisposable
         _f.Broker.RevokeSubject(BrokerFixture.Agent);
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(BrokerErrors.SubjectRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
-        Assert.Equal(BrokerErrors.LeaseUnknown, reopened.Validate(later.Token, new RouteAudience("anthropic", "anthropic.default")).Error?.Code);
+        await Assert.That(reopened.Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.SubjectRevoked);
+        await Assert.That(reopened.Validate(later.Token, new RouteAudience("anthropic", "anthropic.default")).Error?.Code).IsEqualTo(BrokerErrors.LeaseUnknown);
     }
 
-    [Fact]
-    public void Concurrent_revocations_and_rewrites_replay_to_the_state_in_memory()
+    [Test]
+    public async Task Concurrent_revocations_and_rewrites_replay_to_the_state_in_memory()
     {
         string[] slots = Enumerable.Range(0, 6).Select(i => "slot" + i).ToArray();
         Parallel.For(0, 6 * 40, i =>
@@ -127,11 +127,11 @@ public sealed class BrokerJournalTests : IDisposable
 
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(live, slots.Select(s => reopened.CheckSlot(s)?.Code).ToArray());
+        await Assert.That(slots.Select(s => reopened.CheckSlot(s)?.Code).ToArray()).IsEquivalentTo(live, CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Codec_output_with_newlines_is_wrapped_and_read_back()
+    [Test]
+    public async Task Codec_output_with_newlines_is_wrapped_and_read_back()
     {
         using var f = new BrokerFixture(new MultiLineCodec());
         f.Broker.RevokeSlot("a");
@@ -139,9 +139,13 @@ public sealed class BrokerJournalTests : IDisposable
 
         CredentialBroker reopened = f.Reopen();
 
-        Assert.Equal(2, File.ReadAllLines(f.JournalPath).Length);
-        Assert.All(File.ReadAllLines(f.JournalPath), line => Assert.StartsWith("b64:", line));
-        Assert.Equal(BrokerErrors.SlotRevoked, reopened.CheckSlot("b")?.Code);
+        await Assert.That(File.ReadAllLines(f.JournalPath).Length).IsEqualTo(2);
+        foreach (string line in File.ReadAllLines(f.JournalPath))
+        {
+            await Assert.That(line).StartsWith("b64:");
+        }
+
+        await Assert.That(reopened.CheckSlot("b")?.Code).IsEqualTo(BrokerErrors.SlotRevoked);
     }
 
     public void Dispose() => _f.Dispose();

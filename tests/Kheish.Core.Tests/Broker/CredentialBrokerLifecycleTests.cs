@@ -11,65 +11,65 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
     private static readonly RouteAudience OpenAi = new("openai", "openai.default");
     private readonly BrokerFixture _f = new();
 
-    [Theory]
-    [InlineData("route", 60)]
-    [InlineData("mcp", 60)]
-    [InlineData("connector", 300)]
-    public void Default_ttl_is_the_audience_maximum(string kind, int seconds)
+    [Test]
+    [Arguments("route", 60)]
+    [Arguments("mcp", 60)]
+    [Arguments("connector", 300)]
+    public async Task Default_ttl_is_the_audience_maximum(string kind, int seconds)
     {
         IssuedLease issued = Issue(kind, ttl: null);
 
-        Assert.Equal(seconds * 1000L, issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs);
+        await Assert.That(issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs).IsEqualTo(seconds * 1000L);
     }
 
-    [Theory]
-    [InlineData("route", 3600, 60)]
-    [InlineData("mcp", 61, 60)]
-    [InlineData("connector", 301, 300)]
-    public void Longer_ttl_is_clamped_to_the_maximum(string kind, int askedSeconds, int gotSeconds)
+    [Test]
+    [Arguments("route", 3600, 60)]
+    [Arguments("mcp", 61, 60)]
+    [Arguments("connector", 301, 300)]
+    public async Task Longer_ttl_is_clamped_to_the_maximum(string kind, int askedSeconds, int gotSeconds)
     {
         IssuedLease issued = Issue(kind, TimeSpan.FromSeconds(askedSeconds));
 
-        Assert.Equal(gotSeconds * 1000L, issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs);
+        await Assert.That(issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs).IsEqualTo(gotSeconds * 1000L);
     }
 
-    [Fact]
-    public void Shorter_ttl_is_honoured()
+    [Test]
+    public async Task Shorter_ttl_is_honoured()
     {
         IssuedLease issued = Issue("route", TimeSpan.FromSeconds(5));
 
-        Assert.Equal(5000, issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs);
+        await Assert.That(issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs).IsEqualTo(5000);
     }
 
-    [Fact]
-    public void Ttl_below_one_second_is_raised_to_one_second()
+    [Test]
+    public async Task Ttl_below_one_second_is_raised_to_one_second()
     {
         IssuedLease issued = Issue("route", TimeSpan.FromMilliseconds(10));
 
-        Assert.Equal(1000, issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs);
+        await Assert.That(issued.Lease.ExpiresAtMs - issued.Lease.IssuedAtMs).IsEqualTo(1000);
     }
 
-    [Fact]
-    public void Zero_or_negative_ttl_is_refused()
+    [Test]
+    public async Task Zero_or_negative_ttl_is_refused()
     {
         var result = _f.Broker.IssueRouteLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "openai", "openai.default", TimeSpan.Zero);
 
-        Assert.Equal("invalid_ttl", result.Error?.Code);
+        await Assert.That(result.Error?.Code).IsEqualTo("invalid_ttl");
     }
 
-    [Fact]
-    public void Flushed_lease_survives_a_restart()
+    [Test]
+    public async Task Flushed_lease_survives_a_restart()
     {
         IssuedLease issued = _f.IssueRoute();
-        Assert.Null(_f.Broker.Flush());
+        await Assert.That(_f.Broker.Flush()).IsNull();
 
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(issued.Lease, reopened.Validate(issued.Token, OpenAi).Value);
+        await Assert.That(reopened.Validate(issued.Token, OpenAi).Value).IsEqualTo(issued.Lease);
     }
 
-    [Fact]
-    public void Lease_expires_across_a_restart()
+    [Test]
+    public async Task Lease_expires_across_a_restart()
     {
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.Flush();
@@ -78,22 +78,22 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         CredentialBroker reopened = _f.Reopen();
 
         // Loading prunes expired leases, so the token is no longer known at all.
-        Assert.Equal(BrokerErrors.LeaseUnknown, reopened.Validate(issued.Token, OpenAi).Error?.Code);
-        Assert.Equal(0, reopened.LeaseCount);
+        await Assert.That(reopened.Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.LeaseUnknown);
+        await Assert.That(reopened.LeaseCount).IsEqualTo(0);
     }
 
-    [Fact]
-    public void Unflushed_lease_is_unknown_after_a_crash()
+    [Test]
+    public async Task Unflushed_lease_is_unknown_after_a_crash()
     {
         IssuedLease issued = _f.IssueRoute();
 
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(BrokerErrors.LeaseUnknown, reopened.Validate(issued.Token, OpenAi).Error?.Code);
+        await Assert.That(reopened.Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.LeaseUnknown);
     }
 
-    [Fact]
-    public void Lease_revocation_is_durable_before_it_returns()
+    [Test]
+    public async Task Lease_revocation_is_durable_before_it_returns()
     {
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.Flush();
@@ -101,12 +101,12 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         _f.Broker.RevokeLease(LeaseId.Parse(issued.Lease.Id).Value);
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(BrokerErrors.LeaseRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
-        Assert.True(reopened.GetLeaseStatus(LeaseId.Parse(issued.Lease.Id).Value).Value.Revoked);
+        await Assert.That(reopened.Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.LeaseRevoked);
+        await Assert.That(reopened.GetLeaseStatus(LeaseId.Parse(issued.Lease.Id).Value).Value.Revoked).IsTrue();
     }
 
-    [Fact]
-    public void Subject_revocation_is_durable()
+    [Test]
+    public async Task Subject_revocation_is_durable()
     {
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.Flush();
@@ -114,37 +114,37 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         _f.Broker.RevokeSubject(BrokerFixture.Agent);
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.True(reopened.IsSubjectRevoked(BrokerFixture.Agent));
-        Assert.Equal(BrokerErrors.SubjectRevoked, reopened.Validate(issued.Token, OpenAi).Error?.Code);
-        Assert.True(reopened.GetLeaseStatus(LeaseId.Parse(issued.Lease.Id).Value).Value.Revoked);
-        Assert.Equal(1, reopened.GetSubjectStatus(BrokerFixture.Agent).CurrentEpoch);
+        await Assert.That(reopened.IsSubjectRevoked(BrokerFixture.Agent)).IsTrue();
+        await Assert.That(reopened.Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.SubjectRevoked);
+        await Assert.That(reopened.GetLeaseStatus(LeaseId.Parse(issued.Lease.Id).Value).Value.Revoked).IsTrue();
+        await Assert.That(reopened.GetSubjectStatus(BrokerFixture.Agent).CurrentEpoch).IsEqualTo(1);
     }
 
-    [Fact]
-    public void Slot_revocation_is_durable()
+    [Test]
+    public async Task Slot_revocation_is_durable()
     {
         _f.Broker.RevokeSlot("openai.default");
 
         CredentialBroker reopened = _f.Reopen();
 
-        Assert.Equal(BrokerErrors.SlotRevoked, reopened.CheckSlot("openai.default")?.Code);
+        await Assert.That(reopened.CheckSlot("openai.default")?.Code).IsEqualTo(BrokerErrors.SlotRevoked);
     }
 
-    [Fact]
-    public void State_file_is_private_and_holds_no_token()
+    [Test]
+    public async Task State_file_is_private_and_holds_no_token()
     {
         IssuedLease issued = _f.IssueRoute();
 
         _f.Broker.Flush();
 
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_f.StatePath));
+        await Assert.That(File.GetUnixFileMode(_f.StatePath)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
         string file = File.ReadAllText(_f.StatePath);
-        Assert.DoesNotContain(issued.Token, file);
-        Assert.Contains(LeaseToken.Encode(LeaseToken.Digest(issued.Token)), file);
+        await Assert.That(file).DoesNotContain(issued.Token);
+        await Assert.That(file).Contains(LeaseToken.Encode(LeaseToken.Digest(issued.Token)));
     }
 
-    [Fact]
-    public void Pruning_drops_expired_leases_and_their_grants_from_the_file()
+    [Test]
+    public async Task Pruning_drops_expired_leases_and_their_grants_from_the_file()
     {
         for (int i = 0; i < 50; i++)
         {
@@ -159,39 +159,39 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         _f.Broker.Flush();
 
         BrokerState state = ReadState();
-        Assert.Equal([live.Lease.Id], state.IssuedRouteLeases.Keys);
-        Assert.Equal([live.Lease.GrantId], state.IssuedGrants.Keys);
-        Assert.True(File.ReadAllBytes(_f.StatePath).Length < before / 10);
+        await Assert.That(state.IssuedRouteLeases.Keys).IsEquivalentTo([live.Lease.Id], CollectionOrdering.Matching);
+        await Assert.That(state.IssuedGrants.Keys).IsEquivalentTo([live.Lease.GrantId], CollectionOrdering.Matching);
+        await Assert.That(File.ReadAllBytes(_f.StatePath).Length < before / 10).IsTrue();
     }
 
-    [Fact]
-    public void Spent_lease_revocations_are_pruned_after_the_lease_expires()
+    [Test]
+    public async Task Spent_lease_revocations_are_pruned_after_the_lease_expires()
     {
         IssuedLease issued = _f.IssueRoute();
         _f.Broker.RevokeLease(LeaseId.Parse(issued.Lease.Id).Value);
         _f.Broker.Flush();
-        Assert.Contains(issued.Lease.Id, ReadState().RevokedLeases.Keys);
+        await Assert.That(ReadState().RevokedLeases.Keys).Contains(issued.Lease.Id);
 
         _f.Clock.Advance(TimeSpan.FromSeconds(60));
         _f.Broker.Flush();
 
-        Assert.Empty(ReadState().RevokedLeases);
-        Assert.Empty(ReadState().IssuedRouteLeases);
+        await Assert.That(ReadState().RevokedLeases).IsEmpty();
+        await Assert.That(ReadState().IssuedRouteLeases).IsEmpty();
     }
 
-    [Fact]
-    public void Subject_tombstones_are_never_pruned()
+    [Test]
+    public async Task Subject_tombstones_are_never_pruned()
     {
         _f.Broker.RevokeSubject(BrokerFixture.Agent);
 
         _f.Clock.Advance(TimeSpan.FromDays(400));
         _f.Broker.Flush();
 
-        Assert.True(_f.Reopen().IsSubjectRevoked(BrokerFixture.Agent));
+        await Assert.That(_f.Reopen().IsSubjectRevoked(BrokerFixture.Agent)).IsTrue();
     }
 
-    [Fact]
-    public void Memory_stays_bounded_under_sustained_issuing()
+    [Test]
+    public async Task Memory_stays_bounded_under_sustained_issuing()
     {
         for (int i = 0; i < 10_000; i++)
         {
@@ -200,26 +200,26 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
         }
 
         // Only ~100 leases are alive at any time; amortised pruning keeps at most a few thousand.
-        Assert.True(_f.Broker.LeaseCount <= 2100, $"{_f.Broker.LeaseCount} leases held");
+        await Assert.That(_f.Broker.LeaseCount <= 2100).IsTrue().Because($"{_f.Broker.LeaseCount} leases held");
     }
 
-    [Fact]
-    public void Lease_view_never_contains_the_token_or_its_digest()
+    [Test]
+    public async Task Lease_view_never_contains_the_token_or_its_digest()
     {
         IssuedLease issued = _f.IssueRoute();
         LeaseStatus status = _f.Broker.GetLeaseStatus(LeaseId.Parse(issued.Lease.Id).Value).Value;
 
         string json = JsonSerializer.Serialize(status, BrokerJsonContext.Default.LeaseStatus);
 
-        Assert.DoesNotContain("digest", json);
-        Assert.DoesNotContain(issued.Token, json);
-        Assert.DoesNotContain(LeaseToken.Encode(LeaseToken.Digest(issued.Token)), json);
-        Assert.Contains("\"audience\":{\"type\":\"route\",\"route_id\":\"openai\",\"slot_id\":\"openai.default\"}", json);
-        Assert.Contains("\"active\":true", json);
+        await Assert.That(json).DoesNotContain("digest");
+        await Assert.That(json).DoesNotContain(issued.Token);
+        await Assert.That(json).DoesNotContain(LeaseToken.Encode(LeaseToken.Digest(issued.Token)));
+        await Assert.That(json).Contains("\"audience\":{\"type\":\"route\",\"route_id\":\"openai\",\"slot_id\":\"openai.default\"}");
+        await Assert.That(json).Contains("\"active\":true");
     }
 
-    [Fact]
-    public void Subject_view_lists_active_leases_by_kind_and_omits_empty_lists()
+    [Test]
+    public async Task Subject_view_lists_active_leases_by_kind_and_omits_empty_lists()
     {
         IssuedLease route = _f.IssueRoute();
         IssuedLease revoked = _f.IssueRoute();
@@ -227,21 +227,19 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
 
         string json = JsonSerializer.Serialize(_f.Broker.GetSubjectStatus(BrokerFixture.Agent), BrokerJsonContext.Default.SubjectStatus);
 
-        Assert.Equal(
-            $"{{\"subject_id\":\"agent:coder\",\"current_epoch\":0,\"revoked\":false,\"active_route_lease_ids\":[\"{route.Lease.Id}\"]}}",
-            json);
+        await Assert.That(json).IsEqualTo($"{{\"subject_id\":\"agent:coder\",\"current_epoch\":0,\"revoked\":false,\"active_route_lease_ids\":[\"{route.Lease.Id}\"]}}");
     }
 
-    [Fact]
-    public void Lease_status_of_an_unknown_lease_is_not_found()
+    [Test]
+    public async Task Lease_status_of_an_unknown_lease_is_not_found()
     {
         var result = _f.Broker.GetLeaseStatus(LeaseId.Parse("mcp-lease-0123456789abcdef0123456789abcdef").Value);
 
-        Assert.Equal(ErrorKind.NotFound, result.Error?.Kind);
+        await Assert.That(result.Error?.Kind).IsEqualTo(ErrorKind.NotFound);
     }
 
-    [Fact]
-    public void Codec_sees_every_write_and_read_with_the_broker_purpose()
+    [Test]
+    public async Task Codec_sees_every_write_and_read_with_the_broker_purpose()
     {
         var codec = new ReversingCodec();
         using var f = new BrokerFixture(codec);
@@ -249,36 +247,36 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
 
         f.Broker.Flush();
 
-        Assert.StartsWith("}", File.ReadAllText(f.StatePath));
-        Assert.True(f.Reopen().Validate(issued.Token, OpenAi).IsOk);
-        Assert.Equal(["broker-state"], codec.Purposes.Distinct());
+        await Assert.That(File.ReadAllText(f.StatePath)).StartsWith("}");
+        await Assert.That(f.Reopen().Validate(issued.Token, OpenAi).IsOk).IsTrue();
+        await Assert.That(codec.Purposes.Distinct()).IsEquivalentTo(["broker-state"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Codec_failure_on_load_is_reported_as_is()
+    [Test]
+    public async Task Codec_failure_on_load_is_reported_as_is()
     {
         _f.Broker.RevokeSlot("x");
         _f.Broker.Flush();
 
         var result = CredentialBroker.Open(_f.StatePath, new FailingCodec(), _f.Clock);
 
-        Assert.Equal("wrong_key", result.Error?.Code);
+        await Assert.That(result.Error?.Code).IsEqualTo("wrong_key");
     }
 
-    [Fact]
-    public void Corrupt_state_file_is_refused_naming_the_file()
+    [Test]
+    public async Task Corrupt_state_file_is_refused_naming_the_file()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(_f.StatePath)!);
         File.WriteAllText(_f.StatePath, "{\"version\":1,\"revoked_subjects\":");
 
         var result = CredentialBroker.Open(_f.StatePath, PlainStateFileCodec.Instance, _f.Clock);
 
-        Assert.Equal(ErrorKind.Misconfigured, result.Error?.Kind);
-        Assert.Contains(_f.StatePath, result.Error!.Message);
+        await Assert.That(result.Error?.Kind).IsEqualTo(ErrorKind.Misconfigured);
+        await Assert.That(result.Error!.Message).Contains(_f.StatePath);
     }
 
-    [Fact]
-    public void Concurrent_issue_validate_and_revoke_never_lets_a_revoked_lease_through()
+    [Test]
+    public async Task Concurrent_issue_validate_and_revoke_never_lets_a_revoked_lease_through()
     {
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
         Parallel.For(0, 8, worker =>
@@ -303,9 +301,9 @@ public sealed class CredentialBrokerLifecycleTests : IDisposable
             }
         });
 
-        Assert.Empty(failures);
-        Assert.Null(_f.Broker.Flush());
-        Assert.Equal(8 * 4, ReadState().RevokedLeases.Count);
+        await Assert.That(failures).IsEmpty();
+        await Assert.That(_f.Broker.Flush()).IsNull();
+        await Assert.That(ReadState().RevokedLeases.Count).IsEqualTo(8 * 4);
     }
 
     private IssuedLease Issue(string kind, TimeSpan? ttl) => kind switch

@@ -52,7 +52,7 @@ public sealed class CredentialScopePropertyTests
         }
     }
 
-    [Fact]
+    [Test]
     public void Intersection_allows_only_what_both_sides_allow()
     {
         Check.One(Many, Prop.ForAll(Scopes, Scopes, (p, c) =>
@@ -64,7 +64,7 @@ public sealed class CredentialScopePropertyTests
         }));
     }
 
-    [Fact]
+    [Test]
     public void Narrowing_never_allows_more_than_the_parent()
     {
         Check.One(Many, Prop.ForAll(Scopes, Scopes, (p, c) =>
@@ -81,13 +81,13 @@ public sealed class CredentialScopePropertyTests
         }));
     }
 
-    [Fact]
+    [Test]
     public void Normalisation_is_idempotent()
     {
         Check.One(Many, Prop.ForAll(Scopes, s => s.Normalize().Normalize().Equals(s.Normalize())));
     }
 
-    [Fact]
+    [Test]
     public void Normalisation_keeps_every_decision_on_clean_values()
     {
         Check.One(Many, Prop.ForAll(Scopes, s =>
@@ -108,7 +108,7 @@ public sealed class CredentialScopePropertyTests
         }));
     }
 
-    [Fact]
+    [Test]
     public void Deny_always_wins()
     {
         var withDeny =
@@ -121,7 +121,7 @@ public sealed class CredentialScopePropertyTests
             && Keys.All(k => !x.Scope.AllowsConnectorCredential(x.Value, k))));
     }
 
-    [Fact]
+    [Test]
     public void Disjoint_non_empty_allow_lists_intersect_to_nothing()
     {
         var disjoint =

@@ -7,7 +7,7 @@ public sealed class SessionRegistryTests : IDisposable
 {
     private readonly BrokerFixture _f = new();
     private readonly string _path;
-    private SessionRegistry _sessions;
+    private readonly SessionRegistry _sessions;
 
     public SessionRegistryTests()
     {
@@ -15,102 +15,102 @@ public sealed class SessionRegistryTests : IDisposable
         _sessions = Open();
     }
 
-    [Fact]
-    public void Created_session_is_a_session_subject_with_its_normalised_scope()
+    [Test]
+    public async Task Created_session_is_a_session_subject_with_its_normalised_scope()
     {
         SessionRecord s = _sessions.Create("run-1", new CredentialScope { RouteAllow = ["openai ", "openai"] }, null).Value;
 
-        Assert.Equal("session:run-1", s.SubjectId);
-        Assert.Equal(["openai"], s.Scope.RouteAllow);
+        await Assert.That(s.SubjectId).IsEqualTo("session:run-1");
+        await Assert.That(s.Scope.RouteAllow).IsEquivalentTo(["openai"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Session_without_an_id_gets_a_random_one()
+    [Test]
+    public async Task Session_without_an_id_gets_a_random_one()
     {
         SessionRecord a = _sessions.Create(null, CredentialScope.Unrestricted, null).Value;
         SessionRecord b = _sessions.Create(null, CredentialScope.Unrestricted, null).Value;
 
-        Assert.Matches("^ses-[0-9a-f]{32}$", a.SessionId);
-        Assert.NotEqual(a.SessionId, b.SessionId);
+        await Assert.That(a.SessionId).Matches("^ses-[0-9a-f]{32}$");
+        await Assert.That(b.SessionId).IsNotEqualTo(a.SessionId);
     }
 
-    [Fact]
-    public void Child_scope_is_intersected_with_the_parent()
+    [Test]
+    public async Task Child_scope_is_intersected_with_the_parent()
     {
         _sessions.Create("parent", new CredentialScope { RouteAllow = ["openai", "anthropic"], McpServerDeny = ["prod"] }, null);
 
         SessionRecord child = _sessions.Create("child", new CredentialScope { RouteAllow = ["openai"] }, "parent").Value;
 
-        Assert.Equal(["openai"], child.Scope.RouteAllow);
-        Assert.Equal(["prod"], child.Scope.McpServerDeny);
-        Assert.Equal("parent", child.ParentSessionId);
+        await Assert.That(child.Scope.RouteAllow).IsEquivalentTo(["openai"], CollectionOrdering.Matching);
+        await Assert.That(child.Scope.McpServerDeny).IsEquivalentTo(["prod"], CollectionOrdering.Matching);
+        await Assert.That(child.ParentSessionId).IsEqualTo("parent");
     }
 
-    [Fact]
-    public void Child_asking_for_more_than_the_parent_is_rejected()
+    [Test]
+    public async Task Child_asking_for_more_than_the_parent_is_rejected()
     {
         _sessions.Create("parent", new CredentialScope { RouteAllow = ["openai"] }, null);
 
         var result = _sessions.Create("child", new CredentialScope { RouteAllow = ["anthropic"] }, "parent");
 
-        Assert.Equal("scope_widens_parent", result.Error?.Code);
-        Assert.Null(_sessions.Get("child"));
+        await Assert.That(result.Error?.Code).IsEqualTo("scope_widens_parent");
+        await Assert.That(_sessions.Get("child")).IsNull();
     }
 
-    [Fact]
-    public void Child_with_an_empty_scope_inherits_the_parent_restrictions()
+    [Test]
+    public async Task Child_with_an_empty_scope_inherits_the_parent_restrictions()
     {
         _sessions.Create("parent", new CredentialScope { RouteAllow = ["openai"] }, null);
 
         SessionRecord child = _sessions.Create("child", CredentialScope.Unrestricted, "parent").Value;
 
-        Assert.False(child.Scope.AllowsRoute("anthropic"));
+        await Assert.That(child.Scope.AllowsRoute("anthropic")).IsFalse();
     }
 
-    [Fact]
-    public void Missing_parent_is_not_found()
+    [Test]
+    public async Task Missing_parent_is_not_found()
     {
         var result = _sessions.Create("child", CredentialScope.Unrestricted, "nope");
 
-        Assert.Equal(ErrorKind.NotFound, result.Error?.Kind);
+        await Assert.That(result.Error?.Kind).IsEqualTo(ErrorKind.NotFound);
     }
 
-    [Fact]
-    public void Revoked_parent_cannot_get_children()
+    [Test]
+    public async Task Revoked_parent_cannot_get_children()
     {
         _sessions.Create("parent", CredentialScope.Unrestricted, null);
         _f.Broker.RevokeSubject(SubjectId.ForSession("parent"));
 
         var result = _sessions.Create("child", CredentialScope.Unrestricted, "parent");
 
-        Assert.Equal(BrokerErrors.SubjectRevoked, result.Error?.Code);
+        await Assert.That(result.Error?.Code).IsEqualTo(BrokerErrors.SubjectRevoked);
     }
 
-    [Fact]
-    public void Duplicate_session_id_is_a_conflict()
+    [Test]
+    public async Task Duplicate_session_id_is_a_conflict()
     {
         _sessions.Create("s", CredentialScope.Unrestricted, null);
 
-        Assert.Equal(ErrorKind.Conflict, _sessions.Create("s", CredentialScope.Unrestricted, null).Error?.Kind);
+        await Assert.That(_sessions.Create("s", CredentialScope.Unrestricted, null).Error?.Kind).IsEqualTo(ErrorKind.Conflict);
     }
 
-    [Fact]
-    public void Bad_session_id_is_refused()
+    [Test]
+    public async Task Bad_session_id_is_refused()
     {
-        Assert.Equal("invalid_session_id", _sessions.Create("../x", CredentialScope.Unrestricted, null).Error?.Code);
+        await Assert.That(_sessions.Create("../x", CredentialScope.Unrestricted, null).Error?.Code).IsEqualTo("invalid_session_id");
     }
 
-    [Fact]
-    public void Sessions_survive_a_restart()
+    [Test]
+    public async Task Sessions_survive_a_restart()
     {
         _sessions.Create("parent", new CredentialScope { RouteAllow = ["openai"] }, null);
         _sessions.Create("child", CredentialScope.Unrestricted, "parent");
 
-        _sessions = Open();
+        SessionRegistry reopened = Open();
 
-        Assert.Equal(["openai"], _sessions.Get("child")!.Scope.RouteAllow);
-        Assert.Equal(["child", "parent"], _sessions.WithDescendants("parent").Order(StringComparer.Ordinal));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_path));
+        await Assert.That(reopened.Get("child")!.Scope.RouteAllow).IsEquivalentTo(["openai"], CollectionOrdering.Matching);
+        await Assert.That(reopened.WithDescendants("parent").Order(StringComparer.Ordinal)).IsEquivalentTo(["child", "parent"], CollectionOrdering.Matching);
+        await Assert.That(File.GetUnixFileMode(_path)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
     private SessionRegistry Open() => SessionRegistry.Open(_path, PlainStateFileCodec.Instance, _f.Clock, _f.Broker).Value;

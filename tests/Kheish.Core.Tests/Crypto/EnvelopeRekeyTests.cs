@@ -21,36 +21,36 @@ public sealed class EnvelopeRekeyTests : IDisposable
         }
     }
 
-    private void AssertAllOpenWith(MasterKey key)
+    private async Task AssertAllOpenWith(MasterKey key)
     {
         foreach (string purpose in Purposes)
         {
             byte[] file = File.ReadAllBytes(Path.Combine(_root.FullPath, purpose));
-            Assert.Equal("plain " + purpose, Encoding.UTF8.GetString(EnvelopeCodec.Open(file, key, purpose).Value));
+            await Assert.That(Encoding.UTF8.GetString(EnvelopeCodec.Open(file, key, purpose).Value)).IsEqualTo("plain " + purpose);
         }
     }
 
-    [Fact]
-    public void Rekey_reencrypts_every_envelope_under_the_new_key()
+    [Test]
+    public async Task Rekey_reencrypts_every_envelope_under_the_new_key()
     {
         WriteAll(_old);
         File.WriteAllText(Path.Combine(_root.FullPath, "plain.json"), "{\"not\":\"encrypted\"}");
 
         RekeyReport report = EnvelopeRekey.Run(_root, _old, _new).Value;
 
-        Assert.Equal(Purposes.Length, report.Rekeyed);
-        Assert.Equal(0, report.AlreadyCurrent);
-        AssertAllOpenWith(_new);
-        Assert.Equal("{\"not\":\"encrypted\"}", File.ReadAllText(Path.Combine(_root.FullPath, "plain.json")));
+        await Assert.That(report.Rekeyed).IsEqualTo(Purposes.Length);
+        await Assert.That(report.AlreadyCurrent).IsEqualTo(0);
+        await AssertAllOpenWith(_new);
+        await Assert.That(File.ReadAllText(Path.Combine(_root.FullPath, "plain.json"))).IsEqualTo("{\"not\":\"encrypted\"}");
     }
 
-    [Fact]
-    public void An_interrupted_rekey_is_completed_by_running_it_again()
+    [Test]
+    public async Task An_interrupted_rekey_is_completed_by_running_it_again()
     {
         WriteAll(_old);
         int written = 0;
 
-        Assert.Throws<InvalidOperationException>(() => EnvelopeRekey.Run(_root, _old, _new, _ =>
+        Assert.ThrowsExactly<InvalidOperationException>(() => EnvelopeRekey.Run(_root, _old, _new, _ =>
         {
             if (++written == 2)
             {
@@ -59,13 +59,13 @@ public sealed class EnvelopeRekeyTests : IDisposable
         }));
         RekeyReport report = EnvelopeRekey.Run(_root, _old, _new).Value;
 
-        Assert.Equal(2, report.AlreadyCurrent);
-        Assert.Equal(Purposes.Length - 2, report.Rekeyed);
-        AssertAllOpenWith(_new);
+        await Assert.That(report.AlreadyCurrent).IsEqualTo(2);
+        await Assert.That(report.Rekeyed).IsEqualTo(Purposes.Length - 2);
+        await AssertAllOpenWith(_new);
     }
 
-    [Fact]
-    public void A_file_readable_with_neither_key_stops_the_rekey_before_any_write()
+    [Test]
+    public async Task A_file_readable_with_neither_key_stops_the_rekey_before_any_write()
     {
         WriteAll(_old);
         string stranger = Path.Combine(_root.FullPath, "zz-stranger.json");
@@ -74,15 +74,15 @@ public sealed class EnvelopeRekeyTests : IDisposable
 
         var result = EnvelopeRekey.Run(_root, _old, _new);
 
-        Assert.Equal("wrong_master_key", result.Error?.Code);
-        Assert.Contains(stranger, result.Error!.Message);
-        Assert.Equal(before, Purposes.Select(p => File.ReadAllBytes(Path.Combine(_root.FullPath, p))).ToList());
+        await Assert.That(result.Error?.Code).IsEqualTo("wrong_master_key");
+        await Assert.That(result.Error!.Message).Contains(stranger);
+        await Assert.That(Purposes.Select(p => File.ReadAllBytes(Path.Combine(_root.FullPath, p))).ToList()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Rekey_to_the_same_key_is_refused()
+    [Test]
+    public async Task Rekey_to_the_same_key_is_refused()
     {
-        Assert.Equal("rekey_same_key", EnvelopeRekey.Run(_root, _old, _old).Error?.Code);
+        await Assert.That(EnvelopeRekey.Run(_root, _old, _old).Error?.Code).IsEqualTo("rekey_same_key");
     }
 
     public void Dispose() => Directory.Delete(_root.FullPath, recursive: true);

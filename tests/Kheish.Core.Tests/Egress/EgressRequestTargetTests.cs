@@ -4,74 +4,74 @@ namespace Kheish.Core.Tests.Egress;
 
 public sealed class EgressRequestTargetTests
 {
-    [Fact]
-    public void Splits_the_upstream_path_and_keeps_the_agents_encoding()
+    [Test]
+    public async Task Splits_the_upstream_path_and_keeps_the_agents_encoding()
     {
         EgressRequestTarget t = EgressRequestTarget.Parse("/agent/v1/routes/openai/files/a%20b?x=1&y=%2F").Value;
 
-        Assert.Equal("/files/a%20b", t.Path);
-        Assert.Equal("x=1&y=%2F", t.Query);
-        Assert.Equal("http://h/v1/files/a%20b?x=1&y=%2F", t.UpstreamUri("http://h/v1").OriginalString);
+        await Assert.That(t.Path).IsEqualTo("/files/a%20b");
+        await Assert.That(t.Query).IsEqualTo("x=1&y=%2F");
+        await Assert.That(t.UpstreamUri("http://h/v1").OriginalString).IsEqualTo("http://h/v1/files/a%20b?x=1&y=%2F");
     }
 
-    [Fact]
-    public void A_route_without_a_path_calls_the_base_url()
+    [Test]
+    public async Task A_route_without_a_path_calls_the_base_url()
     {
         EgressRequestTarget t = EgressRequestTarget.Parse("/agent/v1/routes/openai").Value;
 
-        Assert.Equal(string.Empty, t.Path);
-        Assert.Equal("openai GET /", t.LedgerTarget("openai", "GET"));
+        await Assert.That(t.Path).IsEqualTo(string.Empty);
+        await Assert.That(t.LedgerTarget("openai", "GET")).IsEqualTo("openai GET /");
     }
 
-    [Theory]
-    [InlineData("key=abc&x=1", "x=1")]
-    [InlineData("API_KEY=abc", "")]
-    [InlineData("x=1&access_token=t&y=2", "x=1&y=2")]
-    [InlineData("k%65y=abc&x=1", "x=1")]
-    [InlineData("monkey=1", "monkey=1")]
-    public void Credential_query_parameters_are_dropped(string query, string expected)
+    [Test]
+    [Arguments("key=abc&x=1", "x=1")]
+    [Arguments("API_KEY=abc", "")]
+    [Arguments("x=1&access_token=t&y=2", "x=1&y=2")]
+    [Arguments("k%65y=abc&x=1", "x=1")]
+    [Arguments("monkey=1", "monkey=1")]
+    public async Task Credential_query_parameters_are_dropped(string query, string expected)
     {
-        Assert.Equal(expected, EgressRequestTarget.FilterQuery(query));
+        await Assert.That(EgressRequestTarget.FilterQuery(query)).IsEqualTo(expected);
     }
 
-    [Theory]
-    [InlineData("/agent/v1/routes/openai/../x")]
-    [InlineData("/agent/v1/routes/openai/%2e%2e/x")]
-    [InlineData("/agent/v1/routes/openai/a%2Fb")]
-    [InlineData("/agent/v1/routes/openai/a%5C..")]
-    [InlineData("/agent/v1/routes/openai/a%0Ab")]
-    public void Paths_that_could_escape_the_base_path_are_refused(string raw)
+    [Test]
+    [Arguments("/agent/v1/routes/openai/../x")]
+    [Arguments("/agent/v1/routes/openai/%2e%2e/x")]
+    [Arguments("/agent/v1/routes/openai/a%2Fb")]
+    [Arguments("/agent/v1/routes/openai/a%5C..")]
+    [Arguments("/agent/v1/routes/openai/a%0Ab")]
+    public async Task Paths_that_could_escape_the_base_path_are_refused(string raw)
     {
-        Assert.Equal("invalid_upstream_path", EgressRequestTarget.Parse(raw).Error!.Code);
+        await Assert.That(EgressRequestTarget.Parse(raw).Error!.Code).IsEqualTo("invalid_upstream_path");
     }
 
-    [Fact]
-    public void Ledger_target_keeps_query_parameter_names_only()
+    [Test]
+    public async Task Ledger_target_keeps_query_parameter_names_only()
     {
         EgressRequestTarget t = EgressRequestTarget.Parse("/agent/v1/routes/google/v1/models?alt=sse&pageToken=secret-value&alt=json").Value;
 
         string target = t.LedgerTarget("google", "POST");
 
-        Assert.Equal("google POST /v1/models?alt&pageToken", target);
-        Assert.DoesNotContain("secret-value", target);
+        await Assert.That(target).IsEqualTo("google POST /v1/models?alt&pageToken");
+        await Assert.That(target).DoesNotContain("secret-value");
     }
 
-    [Theory]
-    [InlineData("run-1", true)]
-    [InlineData("a.b:c@d_e", true)]
-    [InlineData("", false)]
-    [InlineData("has space", false)]
-    [InlineData("tab\there", false)]
-    [InlineData("é", false)]
-    public void Context_ids_are_short_visible_ascii(string id, bool valid)
+    [Test]
+    [Arguments("run-1", true)]
+    [Arguments("a.b:c@d_e", true)]
+    [Arguments("", false)]
+    [Arguments("has space", false)]
+    [Arguments("tab\there", false)]
+    [Arguments("é", false)]
+    public async Task Context_ids_are_short_visible_ascii(string id, bool valid)
     {
-        Assert.Equal(valid, EgressRequestTarget.IsValidContextId(id));
+        await Assert.That(EgressRequestTarget.IsValidContextId(id)).IsEqualTo(valid);
     }
 
-    [Fact]
-    public void Context_id_of_129_characters_is_refused()
+    [Test]
+    public async Task Context_id_of_129_characters_is_refused()
     {
-        Assert.True(EgressRequestTarget.IsValidContextId(new string('a', 128)));
-        Assert.False(EgressRequestTarget.IsValidContextId(new string('a', 129)));
+        await Assert.That(EgressRequestTarget.IsValidContextId(new string('a', 128))).IsTrue();
+        await Assert.That(EgressRequestTarget.IsValidContextId(new string('a', 129))).IsFalse();
     }
 }

@@ -18,14 +18,14 @@ public sealed class RoutesFileTests
     private static RoutesCheckResult Check(string toml, IAuthRefCatalog? catalog = null, string? defaultRoute = null) =>
         RoutesFile.Check(Encoding.UTF8.GetBytes(toml), "routes.toml", catalog ?? Slots, defaultRoute, name => Env.GetValueOrDefault(name));
 
-    private static string OnlyProblem(RoutesCheckResult result)
+    private static async Task<string> OnlyProblem(RoutesCheckResult result)
     {
-        Assert.False(result.IsOk);
-        return Assert.Single(result.Problems).Message;
+        await Assert.That(result.IsOk).IsFalse();
+        return (await Assert.That(result.Problems).HasSingleItem())!.Message;
     }
 
-    [Fact]
-    public void A_single_route_is_the_default_and_gets_its_drivers_base_url()
+    [Test]
+    public async Task A_single_route_is_the_default_and_gets_its_drivers_base_url()
     {
         RoutesCheckResult r = Check("""
             version = 1
@@ -35,17 +35,17 @@ public sealed class RoutesFileTests
             auth_ref = "anthropic.main"
             """);
 
-        Assert.True(r.IsOk, string.Join("\n", r.Problems));
-        Assert.Equal("main", r.Config.DefaultRoute.Value);
+        await Assert.That(r.IsOk).IsTrue();
+        await Assert.That(r.Config!.DefaultRoute!.Value).IsEqualTo("main");
         RouteDefinition route = r.Config.Default;
-        Assert.Same(ProviderDriver.Anthropic, route.Driver);
-        Assert.Equal("https://api.anthropic.com", route.BaseUrlText);
-        Assert.Equal(ModelSupport.Family, route.ModelSupport);
-        Assert.Equal(new RouteCredential.AuthRef("anthropic.main"), route.Credential);
+        await Assert.That(route.Driver).IsSameReferenceAs(ProviderDriver.Anthropic);
+        await Assert.That(route.BaseUrlText).IsEqualTo("https://api.anthropic.com");
+        await Assert.That(route.ModelSupport).IsEqualTo(ModelSupport.Family);
+        await Assert.That(route.Credential).IsEqualTo(new RouteCredential.AuthRef("anthropic.main"));
     }
 
-    [Fact]
-    public void Every_field_of_a_route_is_read()
+    [Test]
+    public async Task Every_field_of_a_route_is_read()
     {
         RoutesCheckResult r = Check("""
             version = 1
@@ -66,31 +66,31 @@ public sealed class RoutesFileTests
             anthropic_beta_headers = ["a-1", "b-2"]
             """);
 
-        Assert.True(r.IsOk, string.Join("\n", r.Problems));
-        RouteDefinition oa = r.Config.Routes[0];
-        Assert.Equal(ModelSupport.Any, oa.ModelSupport);
-        Assert.Equal("https://proxy.example.com/openai/v1", oa.BaseUrlText);
-        Assert.Equal(new RouteCredential.EnvApiKey("OPENAI_API_KEY"), oa.Credential);
-        Assert.Equal(new RouteSetting.FromEnvironment("OPENAI_ORG"), oa.Organization);
-        Assert.Equal(new RouteSetting.Literal("proj_1"), oa.Project);
+        await Assert.That(r.IsOk).IsTrue();
+        RouteDefinition oa = r.Config!.Routes[0];
+        await Assert.That(oa.ModelSupport).IsEqualTo(ModelSupport.Any);
+        await Assert.That(oa.BaseUrlText).IsEqualTo("https://proxy.example.com/openai/v1");
+        await Assert.That(oa.Credential).IsEqualTo(new RouteCredential.EnvApiKey("OPENAI_API_KEY"));
+        await Assert.That(oa.Organization).IsEqualTo(new RouteSetting.FromEnvironment("OPENAI_ORG"));
+        await Assert.That(oa.Project).IsEqualTo(new RouteSetting.Literal("proj_1"));
         RouteDefinition an = r.Config.Routes[1];
-        Assert.Equal("2024-01-01", an.AnthropicVersion);
-        Assert.Equal(["a-1", "b-2"], an.AnthropicBetaHeaders);
-        Assert.Equal("sk-inline", Assert.IsType<RouteCredential.InlineApiKey>(an.Credential).Reveal());
+        await Assert.That(an.AnthropicVersion).IsEqualTo("2024-01-01");
+        await Assert.That(an.AnthropicBetaHeaders).IsEquivalentTo(["a-1", "b-2"], CollectionOrdering.Matching);
+        await Assert.That((await Assert.That(an.Credential).IsTypeOf<RouteCredential.InlineApiKey>())!.Reveal()).IsEqualTo("sk-inline");
     }
 
-    [Fact]
-    public void Not_toml_is_one_problem_with_line_and_column()
+    [Test]
+    public async Task Not_toml_is_one_problem_with_line_and_column()
     {
-        string message = OnlyProblem(Check("version = 1\n[routes.a\n"));
+        string message = await OnlyProblem(Check("version = 1\n[routes.a\n"));
 
-        Assert.Contains("not valid TOML: line 2, column 10", message);
+        await Assert.That(message).Contains("not valid TOML: line 2, column 10");
     }
 
-    [Fact]
-    public void An_unknown_field_is_named_with_its_route()
+    [Test]
+    public async Task An_unknown_field_is_named_with_its_route()
     {
-        string message = OnlyProblem(Check("""
+        string message = await OnlyProblem(Check("""
             version = 1
             [routes.a]
             driver = "openai"
@@ -99,13 +99,13 @@ public sealed class RoutesFileTests
             colour = "blue"
             """));
 
-        Assert.Equal("route `a`: unknown field `colour`", message);
+        await Assert.That(message).IsEqualTo("route `a`: unknown field `colour`");
     }
 
-    [Fact]
-    public void An_unknown_top_level_field_is_rejected()
+    [Test]
+    public async Task An_unknown_top_level_field_is_rejected()
     {
-        string message = OnlyProblem(Check("""
+        string message = await OnlyProblem(Check("""
             version = 1
             extra = true
             [routes.a]
@@ -114,107 +114,107 @@ public sealed class RoutesFileTests
             auth_ref = "openai.prod"
             """));
 
-        Assert.StartsWith("unknown top-level field `extra`", message);
+        await Assert.That(message).StartsWith("unknown top-level field `extra`");
     }
 
-    [Theory]
-    [InlineData("auth_ref = \"openai.prod\"\napi_key = \"k\"", "auth_ref and api_key cannot both be set")]
-    [InlineData("auth_ref = \"openai.prod\"\napi_key_env = \"OPENAI_API_KEY\"", "auth_ref and api_key_env cannot both be set")]
-    [InlineData("api_key = \"k\"\napi_key_env = \"OPENAI_API_KEY\"", "api_key and api_key_env cannot both be set")]
-    [InlineData("api_key = \"k\"\norganization = \"o\"\norganization_env = \"OPENAI_ORG\"", "organization and organization_env cannot both be set")]
-    [InlineData("api_key = \"k\"\nproject = \"p\"\nproject_env = \"OPENAI_ORG\"", "project and project_env cannot both be set")]
-    public void Conflicting_fields_are_rejected(string fields, string expected)
+    [Test]
+    [Arguments("auth_ref = \"openai.prod\"\napi_key = \"k\"", "auth_ref and api_key cannot both be set")]
+    [Arguments("auth_ref = \"openai.prod\"\napi_key_env = \"OPENAI_API_KEY\"", "auth_ref and api_key_env cannot both be set")]
+    [Arguments("api_key = \"k\"\napi_key_env = \"OPENAI_API_KEY\"", "api_key and api_key_env cannot both be set")]
+    [Arguments("api_key = \"k\"\norganization = \"o\"\norganization_env = \"OPENAI_ORG\"", "organization and organization_env cannot both be set")]
+    [Arguments("api_key = \"k\"\nproject = \"p\"\nproject_env = \"OPENAI_ORG\"", "project and project_env cannot both be set")]
+    public async Task Conflicting_fields_are_rejected(string fields, string expected)
     {
-        string message = OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\n{fields}\n"));
+        string message = await OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\n{fields}\n"));
 
-        Assert.Equal($"route `a`: {expected}", message);
+        await Assert.That(message).IsEqualTo($"route `a`: {expected}");
     }
 
-    [Fact]
-    public void A_route_without_any_credential_is_rejected()
+    [Test]
+    public async Task A_route_without_any_credential_is_rejected()
     {
-        string message = OnlyProblem(Check("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\n"));
+        string message = await OnlyProblem(Check("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\n"));
 
-        Assert.Equal("route `a`: has no credential: set one of auth_ref, api_key, api_key_env", message);
+        await Assert.That(message).IsEqualTo("route `a`: has no credential: set one of auth_ref, api_key, api_key_env");
     }
 
-    [Theory]
-    [InlineData("version = 2", "routes file version 2 is not supported (this daemon reads version 1)")]
-    [InlineData("version = \"1\"", "`version` must be the integer 1")]
-    [InlineData("", "`version` is required (version = 1)")]
-    public void Only_version_1_is_read(string versionLine, string expected)
+    [Test]
+    [Arguments("version = 2", "routes file version 2 is not supported (this daemon reads version 1)")]
+    [Arguments("version = \"1\"", "`version` must be the integer 1")]
+    [Arguments("", "`version` is required (version = 1)")]
+    public async Task Only_version_1_is_read(string versionLine, string expected)
     {
-        string message = OnlyProblem(Check($"{versionLine}\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n"));
+        string message = await OnlyProblem(Check($"{versionLine}\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n"));
 
-        Assert.Equal(expected, message);
+        await Assert.That(message).IsEqualTo(expected);
     }
 
-    [Fact]
-    public void An_auth_ref_to_a_slot_of_another_provider_is_rejected()
+    [Test]
+    public async Task An_auth_ref_to_a_slot_of_another_provider_is_rejected()
     {
-        string message = OnlyProblem(Check("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"anthropic.main\"\n"));
+        string message = await OnlyProblem(Check("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"anthropic.main\"\n"));
 
-        Assert.Equal("route `a` (driver openai) references auth_ref `anthropic.main`, a slot of provider `anthropic`", message);
+        await Assert.That(message).IsEqualTo("route `a` (driver openai) references auth_ref `anthropic.main`, a slot of provider `anthropic`");
     }
 
-    [Fact]
-    public void A_missing_auth_ref_is_named_with_route_and_slot()
+    [Test]
+    public async Task A_missing_auth_ref_is_named_with_route_and_slot()
     {
-        string message = OnlyProblem(Check("version = 1\n[routes.openai]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.staging\"\n"));
+        string message = await OnlyProblem(Check("version = 1\n[routes.openai]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.staging\"\n"));
 
-        Assert.Equal("route `openai` references missing auth_ref `openai.staging`", message);
+        await Assert.That(message).IsEqualTo("route `openai` references missing auth_ref `openai.staging`");
     }
 
-    [Fact]
-    public void Without_a_connected_store_an_auth_ref_is_unverifiable()
+    [Test]
+    public async Task Without_a_connected_store_an_auth_ref_is_unverifiable()
     {
-        string message = OnlyProblem(Check(
+        string message = await OnlyProblem(Check(
             "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n",
             UnverifiableAuthRefCatalog.NotConnected));
 
-        Assert.StartsWith("route `a` references auth_ref `openai.prod`, which cannot be verified", message);
+        await Assert.That(message).StartsWith("route `a` references auth_ref `openai.prod`, which cannot be verified");
     }
 
-    [Theory]
-    [InlineData("api_key_env = \"NOPE_KEY\"", "api_key_env names environment variable `NOPE_KEY`, which is not set")]
-    [InlineData("api_key = \"k\"\norganization_env = \"NOPE_ORG\"", "organization_env names environment variable `NOPE_ORG`, which is not set")]
-    [InlineData("api_key = \"k\"\nproject_env = \"NOPE_PROJ\"", "project_env names environment variable `NOPE_PROJ`, which is not set")]
-    public void Env_backed_values_must_be_present(string fields, string expected)
+    [Test]
+    [Arguments("api_key_env = \"NOPE_KEY\"", "api_key_env names environment variable `NOPE_KEY`, which is not set")]
+    [Arguments("api_key = \"k\"\norganization_env = \"NOPE_ORG\"", "organization_env names environment variable `NOPE_ORG`, which is not set")]
+    [Arguments("api_key = \"k\"\nproject_env = \"NOPE_PROJ\"", "project_env names environment variable `NOPE_PROJ`, which is not set")]
+    public async Task Env_backed_values_must_be_present(string fields, string expected)
     {
-        string message = OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\n{fields}\n"));
+        string message = await OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\n{fields}\n"));
 
-        Assert.Equal($"route `a`: {expected}", message);
+        await Assert.That(message).IsEqualTo($"route `a`: {expected}");
     }
 
-    [Theory]
-    [InlineData("ftp://example.com", "must use http or https")]
-    [InlineData("https://user:pw@example.com", "must not contain user info")]
-    [InlineData("https://example.com/v1?key=abc", "must not contain a query")]
-    [InlineData("https://example.com/v1#frag", "must not contain a fragment")]
-    [InlineData("example.com/v1", "is not an absolute URL")]
-    public void A_bad_base_url_is_rejected_without_echoing_it(string url, string reason)
+    [Test]
+    [Arguments("ftp://example.com", "must use http or https")]
+    [Arguments("https://user:pw@example.com", "must not contain user info")]
+    [Arguments("https://example.com/v1?key=abc", "must not contain a query")]
+    [Arguments("https://example.com/v1#frag", "must not contain a fragment")]
+    [Arguments("example.com/v1", "is not an absolute URL")]
+    public async Task A_bad_base_url_is_rejected_without_echoing_it(string url, string reason)
     {
-        string message = OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\nbase_url = \"{url}\"\n"));
+        string message = await OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\nbase_url = \"{url}\"\n"));
 
-        Assert.StartsWith($"route `a`: base_url {reason}", message);
-        Assert.DoesNotContain("example.com", message);
+        await Assert.That(message).StartsWith($"route `a`: base_url {reason}");
+        await Assert.That(message).DoesNotContain("example.com");
     }
 
-    [Theory]
-    [InlineData("\"has space\"", "cannot contain whitespace")]
-    [InlineData("\"a/b\"", "cannot contain '/'")]
-    [InlineData("\"\"", "cannot be empty")]
-    public void Route_ids_without_whitespace_or_slash(string id, string reason)
+    [Test]
+    [Arguments("\"has space\"", "cannot contain whitespace")]
+    [Arguments("\"a/b\"", "cannot contain '/'")]
+    [Arguments("\"\"", "cannot be empty")]
+    public async Task Route_ids_without_whitespace_or_slash(string id, string reason)
     {
-        string message = OnlyProblem(Check($"version = 1\n[routes.{id}]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\n"));
+        string message = await OnlyProblem(Check($"version = 1\n[routes.{id}]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\n"));
 
-        Assert.Contains(reason, message);
+        await Assert.That(message).Contains(reason);
     }
 
-    [Fact]
-    public void Several_routes_need_a_default_route()
+    [Test]
+    public async Task Several_routes_need_a_default_route()
     {
-        string message = OnlyProblem(Check("""
+        string message = await OnlyProblem(Check("""
             version = 1
             [routes.a]
             driver = "openai"
@@ -226,19 +226,19 @@ public sealed class RoutesFileTests
             api_key = "k"
             """));
 
-        Assert.Equal("`default_route` is required when more than one route is defined", message);
+        await Assert.That(message).IsEqualTo("`default_route` is required when more than one route is defined");
     }
 
-    [Fact]
-    public void A_default_route_naming_no_route_is_rejected()
+    [Test]
+    public async Task A_default_route_naming_no_route_is_rejected()
     {
-        string message = OnlyProblem(Check("version = 1\ndefault_route = \"zz\"\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\n"));
+        string message = await OnlyProblem(Check("version = 1\ndefault_route = \"zz\"\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\n"));
 
-        Assert.Equal("`default_route` names route `zz`, which is not defined", message);
+        await Assert.That(message).IsEqualTo("`default_route` names route `zz`, which is not defined");
     }
 
-    [Fact]
-    public void The_default_route_override_wins_over_the_file()
+    [Test]
+    public async Task The_default_route_override_wins_over_the_file()
     {
         RoutesCheckResult r = Check("""
             version = 1
@@ -253,23 +253,23 @@ public sealed class RoutesFileTests
             api_key = "k"
             """, defaultRoute: "b");
 
-        Assert.True(r.IsOk);
-        Assert.Equal("b", r.Config.DefaultRoute.Value);
+        await Assert.That(r.IsOk).IsTrue();
+        await Assert.That(r.Config!.DefaultRoute!.Value).IsEqualTo("b");
     }
 
-    [Theory]
-    [InlineData("openrouter", "organization = \"o\"", "organization applies only to the openai driver")]
-    [InlineData("openai", "anthropic_version = \"2023-06-01\"", "anthropic_version applies only to the anthropic driver")]
-    [InlineData("bogus", "", "driver must be one of anthropic, google, openai, openrouter, xai")]
-    public void Fields_must_fit_the_driver(string driver, string field, string expected)
+    [Test]
+    [Arguments("openrouter", "organization = \"o\"", "organization applies only to the openai driver")]
+    [Arguments("openai", "anthropic_version = \"2023-06-01\"", "anthropic_version applies only to the anthropic driver")]
+    [Arguments("bogus", "", "driver must be one of anthropic, google, openai, openrouter, xai")]
+    public async Task Fields_must_fit_the_driver(string driver, string field, string expected)
     {
-        string message = OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"{driver}\"\ndefault_model = \"m\"\napi_key = \"k\"\n{field}\n"));
+        string message = await OnlyProblem(Check($"version = 1\n[routes.a]\ndriver = \"{driver}\"\ndefault_model = \"m\"\napi_key = \"k\"\n{field}\n"));
 
-        Assert.Equal($"route `a`: {expected}", message);
+        await Assert.That(message).IsEqualTo($"route `a`: {expected}");
     }
 
-    [Fact]
-    public void Every_problem_is_reported_not_just_the_first()
+    [Test]
+    public async Task Every_problem_is_reported_not_just_the_first()
     {
         RoutesCheckResult r = Check("""
             version = 2
@@ -284,13 +284,11 @@ public sealed class RoutesFileTests
             auth_ref = "anthropic.main"
             """);
 
-        Assert.Equal(
-            ["routes_version", "routes_unknown_field", "routes_default", "routes_auth_ref_missing", "routes_auth_ref_provider"],
-            r.Problems.Select(p => p.Code));
+        await Assert.That(r.Problems.Select(p => p.Code)).IsEquivalentTo(["routes_version", "routes_unknown_field", "routes_default", "routes_auth_ref_missing", "routes_auth_ref_provider"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void An_api_key_in_a_broken_file_never_reaches_a_message()
+    [Test]
+    public async Task An_api_key_in_a_broken_file_never_reaches_a_message()
     {
         string[] files =
         [
@@ -308,31 +306,34 @@ public sealed class RoutesFileTests
         foreach (string toml in files)
         {
             RoutesCheckResult r = Check(toml);
-            Assert.False(r.IsOk);
-            Assert.DoesNotContain("canary", r.ToError().Message);
-            Assert.All(r.Problems, p => Assert.DoesNotContain("canary", p.ToString()));
+            await Assert.That(r.IsOk).IsFalse();
+            await Assert.That(r.ToError().Message).DoesNotContain("canary");
+            foreach (RouteProblem p in r.Problems)
+            {
+                await Assert.That(p.ToString()).DoesNotContain("canary");
+            }
         }
     }
 
-    [Fact]
-    public void Printing_a_route_never_prints_its_inline_key()
+    [Test]
+    public async Task Printing_a_route_never_prints_its_inline_key()
     {
         RoutesCheckResult r = Check($"version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"{Canary}\"\n");
 
-        Assert.True(r.IsOk);
-        Assert.DoesNotContain(Canary, r.Config.ToString());
-        Assert.DoesNotContain(Canary, r.Config.Default.Credential.ToString());
+        await Assert.That(r.IsOk).IsTrue();
+        await Assert.That(r.Config!.ToString()).DoesNotContain(Canary);
+        await Assert.That(r.Config.Default.Credential.ToString()).DoesNotContain(Canary);
     }
 
-    [Fact]
-    public void A_missing_file_is_a_problem_naming_the_file()
+    [Test]
+    public async Task A_missing_file_is_a_problem_naming_the_file()
     {
         string path = Path.Combine(Path.GetTempPath(), "kheish-no-such-" + Guid.NewGuid().ToString("N") + ".toml");
 
         RoutesCheckResult r = RoutesFile.LoadAndCheck(path, Slots);
 
-        Assert.Contains(path, r.ToError().Message);
-        Assert.Equal("routes_file_missing", Assert.Single(r.Problems).Code);
+        await Assert.That(r.ToError().Message).Contains(path);
+        await Assert.That((await Assert.That(r.Problems).HasSingleItem())!.Code).IsEqualTo("routes_file_missing");
     }
 }
 

@@ -6,41 +6,41 @@ namespace Kheish.Core.Tests.Secrets;
 
 public sealed class SlotIdTests
 {
-    [Theory]
-    [InlineData("openai-main")]
-    [InlineData("mcp.linear.LINEAR_API_KEY")]
-    [InlineData("mcp.oauth.github:work")]
-    [InlineData("a")]
-    public void Valid_ids_parse(string id)
+    [Test]
+    [Arguments("openai-main")]
+    [Arguments("mcp.linear.LINEAR_API_KEY")]
+    [Arguments("mcp.oauth.github:work")]
+    [Arguments("a")]
+    public async Task Valid_ids_parse(string id)
     {
-        Assert.Equal(id, SlotId.Parse(id).Value.Value);
+        await Assert.That(SlotId.Parse(id).Value.Value).IsEqualTo(id);
     }
 
-    [Theory]
-    [InlineData("", "must not be empty")]
-    [InlineData("a/b", "a path separator '/' at position 2")]
-    [InlineData("a\\b", "a path separator '\\' at position 2")]
-    [InlineData("a\nb", "a control character (U+000A) at position 2")]
-    [InlineData("a b", "whitespace (U+0020) at position 2")]
-    [InlineData("é", "a non-ASCII character (U+00E9) at position 1")]
-    [InlineData(".hidden", "must not start with '.'")]
-    [InlineData("a..b", "must not contain \"..\"")]
-    public void Invalid_ids_get_a_precise_message(string id, string expected)
+    [Test]
+    [Arguments("", "must not be empty")]
+    [Arguments("a/b", "a path separator '/' at position 2")]
+    [Arguments("a\\b", "a path separator '\\' at position 2")]
+    [Arguments("a\nb", "a control character (U+000A) at position 2")]
+    [Arguments("a b", "whitespace (U+0020) at position 2")]
+    [Arguments("é", "a non-ASCII character (U+00E9) at position 1")]
+    [Arguments(".hidden", "must not start with '.'")]
+    [Arguments("a..b", "must not contain \"..\"")]
+    public async Task Invalid_ids_get_a_precise_message(string id, string expected)
     {
         var error = SlotId.Parse(id).Error!;
 
-        Assert.Equal("invalid_slot_id", error.Code);
-        Assert.Contains(expected, error.Message);
+        await Assert.That(error.Code).IsEqualTo("invalid_slot_id");
+        await Assert.That(error.Message).Contains(expected);
     }
 
-    [Fact]
-    public void Ids_longer_than_128_characters_are_rejected()
+    [Test]
+    public async Task Ids_longer_than_128_characters_are_rejected()
     {
-        Assert.True(SlotId.Parse(new string('a', 128)).IsOk);
-        Assert.Contains("at most 128 characters; this one has 129", SlotId.Parse(new string('a', 129)).Error!.Message);
+        await Assert.That(SlotId.Parse(new string('a', 128)).IsOk).IsTrue();
+        await Assert.That(SlotId.Parse(new string('a', 129)).Error!.Message).Contains("at most 128 characters; this one has 129");
     }
 
-    [Fact]
+    [Test]
     public void No_accepted_id_can_escape_a_directory_or_hold_a_control_character()
     {
         // Biased toward the characters that matter, so valid and invalid ids both occur often.

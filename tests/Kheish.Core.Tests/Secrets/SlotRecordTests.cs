@@ -7,54 +7,54 @@ public sealed class SlotRecordTests
 {
     private static SlotId Id(string s) => SlotId.Parse(s).Value;
 
-    [Fact]
-    public void An_api_key_slot_keeps_its_value_under_state_api_key()
+    [Test]
+    public async Task An_api_key_slot_keeps_its_value_under_state_api_key()
     {
         var record = SlotRecord.WithSecret(Id("k"), SlotProvider.OpenAi, SlotMode.ApiKey, "sk-1", 5);
 
-        Assert.Equal("sk-1", record.State.GetProperty("api_key").GetString());
-        Assert.Equal("sk-1", record.SecretValue());
+        await Assert.That(record.State.GetProperty("api_key").GetString()).IsEqualTo("sk-1");
+        await Assert.That(record.SecretValue()).IsEqualTo("sk-1");
     }
 
-    [Fact]
-    public void An_opaque_slot_keeps_its_value_under_state_value()
+    [Test]
+    public async Task An_opaque_slot_keeps_its_value_under_state_value()
     {
         var record = SlotRecord.WithSecret(Id("k"), SlotProvider.Generic, SlotMode.OpaqueSecret, "v", 5);
 
-        Assert.Equal("v", record.State.GetProperty("value").GetString());
-        Assert.Equal("v", record.SecretValue());
+        await Assert.That(record.State.GetProperty("value").GetString()).IsEqualTo("v");
+        await Assert.That(record.SecretValue()).IsEqualTo("v");
     }
 
-    [Fact]
-    public void ToString_never_shows_the_state()
+    [Test]
+    public async Task ToString_never_shows_the_state()
     {
         var record = SlotRecord.WithSecret(Id("k"), SlotProvider.OpenAi, SlotMode.ApiKey, "sk-secret-canary", 5);
 
-        Assert.DoesNotContain("sk-secret-canary", record.ToString());
+        await Assert.That(record.ToString()).DoesNotContain("sk-secret-canary");
     }
 
-    [Theory]
-    [InlineData("generic", "api_key", "provider generic takes mode opaque_secret, not api_key")]
-    [InlineData("openai", "opaque_secret", "provider openai takes mode api_key or oauth_account, not opaque_secret")]
-    public void Mismatched_provider_and_mode_are_rejected(string provider, string mode, string expected)
+    [Test]
+    [Arguments("generic", "api_key", "provider generic takes mode opaque_secret, not api_key")]
+    [Arguments("openai", "opaque_secret", "provider openai takes mode api_key or oauth_account, not opaque_secret")]
+    public async Task Mismatched_provider_and_mode_are_rejected(string provider, string mode, string expected)
     {
         using var doc = JsonDocument.Parse("{\"api_key\":\"x\",\"value\":\"x\"}");
         var record = new SlotRecord(Id("k"), SlotNames.ParseProvider(provider)!.Value, SlotNames.ParseMode(mode)!.Value, doc.RootElement.Clone(), 0);
 
-        Assert.Contains(expected, record.Validate()!.Message);
+        await Assert.That(record.Validate()!.Message).Contains(expected);
     }
 
-    [Fact]
-    public void An_api_key_slot_without_a_string_api_key_is_rejected()
+    [Test]
+    public async Task An_api_key_slot_without_a_string_api_key_is_rejected()
     {
         using var doc = JsonDocument.Parse("{\"value\":\"x\"}");
         var record = new SlotRecord(Id("k"), SlotProvider.Anthropic, SlotMode.ApiKey, doc.RootElement.Clone(), 0);
 
-        Assert.Equal("invalid_slot_state", record.Validate()!.Code);
+        await Assert.That(record.Validate()!.Code).IsEqualTo("invalid_slot_state");
     }
 
-    [Fact]
-    public void Status_of_an_mcp_oauth_account_shows_metadata_and_never_tokens()
+    [Test]
+    public async Task Status_of_an_mcp_oauth_account_shows_metadata_and_never_tokens()
     {
         using var doc = JsonDocument.Parse("""
             {"server_name":"linear","issuer":"https://auth.example","scopes":["read","write"],
@@ -65,20 +65,20 @@ public sealed class SlotRecordTests
         SlotStatus status = record.ToStatus();
         string json = JsonSerializer.Serialize(status, SecretsJsonContext.Default.SlotStatus);
 
-        Assert.Equal("mcp_oauth_account:linear", status.Summary);
-        Assert.Equal("read write", status.Details!["scopes"]);
-        Assert.Equal("123", status.Details["expires_at_ms"]);
-        Assert.DoesNotContain("canary", json);
+        await Assert.That(status.Summary).IsEqualTo("mcp_oauth_account:linear");
+        await Assert.That(status.Details!["scopes"]).IsEqualTo("read write");
+        await Assert.That(status.Details["expires_at_ms"]).IsEqualTo("123");
+        await Assert.That(json).DoesNotContain("canary");
     }
 
-    [Theory]
-    [InlineData("generic", "opaque_secret", "opaque_secret")]
-    [InlineData("xai", "api_key", "api_key")]
-    public void Status_summaries_follow_the_reference(string provider, string mode, string summary)
+    [Test]
+    [Arguments("generic", "opaque_secret", "opaque_secret")]
+    [Arguments("xai", "api_key", "api_key")]
+    public async Task Status_summaries_follow_the_reference(string provider, string mode, string summary)
     {
         var record = SlotRecord.WithSecret(Id("k"), SlotNames.ParseProvider(provider)!.Value, SlotNames.ParseMode(mode)!.Value, "v", 0);
 
-        Assert.Equal(summary, record.ToStatus().Summary);
-        Assert.Null(record.ToStatus().Details);
+        await Assert.That(record.ToStatus().Summary).IsEqualTo(summary);
+        await Assert.That(record.ToStatus().Details).IsNull();
     }
 }

@@ -18,14 +18,14 @@ public sealed class SlotStoreTests : IDisposable
 
     private SlotStore Load(MasterKey? key = null) => SlotStore.Load(_root, key ?? _key).Value;
 
-    [Fact]
-    public void A_missing_file_is_an_empty_store()
+    [Test]
+    public async Task A_missing_file_is_an_empty_store()
     {
-        Assert.Empty(Load().List());
+        await Assert.That(Load().List()).IsEmpty();
     }
 
-    [Fact]
-    public void Set_then_load_round_trips_every_field()
+    [Test]
+    public async Task Set_then_load_round_trips_every_field()
     {
         var time = new FixedTime(1_700_000_000_123);
         SlotStore store = SlotStore.Load(_root, _key, time).Value;
@@ -33,28 +33,28 @@ public sealed class SlotStoreTests : IDisposable
         store.Set(ApiKey("openai-main", "sk-round-trip"));
         SlotRecord loaded = Load().Get(Id("openai-main"))!;
 
-        Assert.Equal(SlotProvider.OpenAi, loaded.Provider);
-        Assert.Equal(SlotMode.ApiKey, loaded.Mode);
-        Assert.Equal("sk-round-trip", loaded.SecretValue());
-        Assert.Equal(1_700_000_000_123, loaded.UpdatedAtMs);
+        await Assert.That(loaded.Provider).IsEqualTo(SlotProvider.OpenAi);
+        await Assert.That(loaded.Mode).IsEqualTo(SlotMode.ApiKey);
+        await Assert.That(loaded.SecretValue()).IsEqualTo("sk-round-trip");
+        await Assert.That(loaded.UpdatedAtMs).IsEqualTo(1_700_000_000_123);
     }
 
-    [Fact]
-    public void The_file_is_an_envelope_that_holds_no_plaintext_and_is_0600_in_a_0700_tree()
+    [Test]
+    public async Task The_file_is_an_envelope_that_holds_no_plaintext_and_is_0600_in_a_0700_tree()
     {
         Load().Set(ApiKey("a", "sk-plaintext-canary"));
 
         byte[] file = File.ReadAllBytes(_root.SlotsFile);
-        Assert.True(EnvelopeCodec.IsEnvelope(file));
-        Assert.DoesNotContain("sk-plaintext-canary", Encoding.UTF8.GetString(file));
-        Assert.DoesNotContain("\"a\"", Encoding.UTF8.GetString(file));
-        Assert.Equal(AtomicFile.PrivateFileMode, File.GetUnixFileMode(_root.SlotsFile));
-        Assert.Equal(PrivateDirectory.Mode, File.GetUnixFileMode(_root.AuthDirectory));
-        Assert.Equal(PrivateDirectory.Mode, File.GetUnixFileMode(_root.FullPath));
+        await Assert.That(EnvelopeCodec.IsEnvelope(file)).IsTrue();
+        await Assert.That(Encoding.UTF8.GetString(file)).DoesNotContain("sk-plaintext-canary");
+        await Assert.That(Encoding.UTF8.GetString(file)).DoesNotContain("\"a\"");
+        await Assert.That(File.GetUnixFileMode(_root.SlotsFile)).IsEqualTo(AtomicFile.PrivateFileMode);
+        await Assert.That(File.GetUnixFileMode(_root.AuthDirectory)).IsEqualTo(PrivateDirectory.Mode);
+        await Assert.That(File.GetUnixFileMode(_root.FullPath)).IsEqualTo(PrivateDirectory.Mode);
     }
 
-    [Fact]
-    public void Legacy_plaintext_is_read_without_a_key_and_encrypted_on_the_next_save()
+    [Test]
+    public async Task Legacy_plaintext_is_read_without_a_key_and_encrypted_on_the_next_save()
     {
         Directory.CreateDirectory(_root.AuthDirectory);
         File.WriteAllText(_root.SlotsFile, """
@@ -62,20 +62,20 @@ public sealed class SlotStoreTests : IDisposable
             """);
 
         SlotStore readOnly = Load(key: null);
-        Assert.Equal("sk-legacy", SlotStore.Load(_root, null).Value.Get(Id("old"))!.SecretValue());
-        Assert.True(readOnly.IsLegacyPlaintext);
+        await Assert.That(SlotStore.Load(_root, null).Value.Get(Id("old"))!.SecretValue()).IsEqualTo("sk-legacy");
+        await Assert.That(readOnly.IsLegacyPlaintext).IsTrue();
 
         SlotStore store = Load();
         store.Set(ApiKey("new", "sk-new"));
 
-        Assert.True(EnvelopeCodec.IsEnvelope(File.ReadAllBytes(_root.SlotsFile)));
-        Assert.DoesNotContain("sk-legacy", File.ReadAllText(_root.SlotsFile));
-        Assert.Equal(["new", "old"], Load().List().Select(r => r.SlotId.Value));
-        Assert.Equal(7, Load().Get(Id("old"))!.UpdatedAtMs);
+        await Assert.That(EnvelopeCodec.IsEnvelope(File.ReadAllBytes(_root.SlotsFile))).IsTrue();
+        await Assert.That(File.ReadAllText(_root.SlotsFile)).DoesNotContain("sk-legacy");
+        await Assert.That(Load().List().Select(r => r.SlotId.Value)).IsEquivalentTo(["new", "old"], CollectionOrdering.Matching);
+        await Assert.That(Load().Get(Id("old"))!.UpdatedAtMs).IsEqualTo(7);
     }
 
-    [Fact]
-    public void Saving_without_a_master_key_fails_says_how_to_set_it_and_changes_nothing()
+    [Test]
+    public async Task Saving_without_a_master_key_fails_says_how_to_set_it_and_changes_nothing()
     {
         Directory.CreateDirectory(_root.AuthDirectory);
         const string legacy = """{"slots":{}}""";
@@ -84,23 +84,23 @@ public sealed class SlotStoreTests : IDisposable
 
         var result = store.Set(ApiKey("a", "sk-x"));
 
-        Assert.Equal("master_key_required", result.Error?.Code);
-        Assert.Contains(MasterKey.ValueVariable, result.Error!.Message);
-        Assert.Contains("secrets generate", result.Error.Message);
-        Assert.Equal(legacy, File.ReadAllText(_root.SlotsFile));
-        Assert.Empty(store.List());
+        await Assert.That(result.Error?.Code).IsEqualTo("master_key_required");
+        await Assert.That(result.Error!.Message).Contains(MasterKey.ValueVariable);
+        await Assert.That(result.Error.Message).Contains("secrets generate");
+        await Assert.That(File.ReadAllText(_root.SlotsFile)).IsEqualTo(legacy);
+        await Assert.That(store.List()).IsEmpty();
     }
 
-    [Fact]
-    public void An_encrypted_store_without_a_key_is_refused_on_load()
+    [Test]
+    public async Task An_encrypted_store_without_a_key_is_refused_on_load()
     {
         Load().Set(ApiKey("a", "sk-x"));
 
-        Assert.Equal("master_key_required", SlotStore.Load(_root, null).Error?.Code);
+        await Assert.That(SlotStore.Load(_root, null).Error?.Code).IsEqualTo("master_key_required");
     }
 
-    [Fact]
-    public void A_failed_write_leaves_memory_unchanged()
+    [Test]
+    public async Task A_failed_write_leaves_memory_unchanged()
     {
         SlotStore store = Load();
         store.Set(ApiKey("a", "sk-1"));
@@ -110,23 +110,23 @@ public sealed class SlotStoreTests : IDisposable
 
         var result = store.Set(ApiKey("b", "sk-2"));
 
-        Assert.Equal("state_write_failed", result.Error?.Code);
-        Assert.Equal(["a"], store.List().Select(r => r.SlotId.Value));
+        await Assert.That(result.Error?.Code).IsEqualTo("state_write_failed");
+        await Assert.That(store.List().Select(r => r.SlotId.Value)).IsEquivalentTo(["a"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Delete_removes_a_slot_and_reports_whether_it_existed()
+    [Test]
+    public async Task Delete_removes_a_slot_and_reports_whether_it_existed()
     {
         SlotStore store = Load();
         store.Set(ApiKey("a", "sk-1"));
 
-        Assert.True(store.Delete(Id("a")).Value);
-        Assert.False(store.Delete(Id("a")).Value);
-        Assert.Null(Load().Get(Id("a")));
+        await Assert.That(store.Delete(Id("a")).Value).IsTrue();
+        await Assert.That(store.Delete(Id("a")).Value).IsFalse();
+        await Assert.That(Load().Get(Id("a"))).IsNull();
     }
 
-    [Fact]
-    public void SlotChanged_fires_after_set_and_delete()
+    [Test]
+    public async Task SlotChanged_fires_after_set_and_delete()
     {
         SlotStore store = Load();
         var changed = new List<string>();
@@ -136,23 +136,26 @@ public sealed class SlotStoreTests : IDisposable
         store.Delete(Id("a"));
         store.Delete(Id("a"));
 
-        Assert.Equal(["a", "a"], changed);
+        await Assert.That(changed).IsEquivalentTo(["a", "a"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Concurrent_writers_lose_no_update()
+    [Test]
+    public async Task Concurrent_writers_lose_no_update()
     {
         SlotStore store = Load();
 
+        var outcomes = new bool[64];
         Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
-            Assert.True(store.Set(ApiKey($"slot-{i}", $"sk-{i}")).IsOk));
+            outcomes[i] = store.Set(ApiKey($"slot-{i}", $"sk-{i}")).IsOk);
 
-        Assert.Equal(64, store.List().Count);
-        Assert.Equal(64, Load().List().Count);
+        await Assert.That(outcomes).All(ok => ok);
+
+        await Assert.That(store.List().Count).IsEqualTo(64);
+        await Assert.That(Load().List().Count).IsEqualTo(64);
     }
 
-    [Fact]
-    public void A_flipped_byte_in_the_file_is_refused_and_the_file_kept()
+    [Test]
+    public async Task A_flipped_byte_in_the_file_is_refused_and_the_file_kept()
     {
         Load().Set(ApiKey("a", "sk-1"));
         byte[] file = File.ReadAllBytes(_root.SlotsFile);
@@ -162,41 +165,41 @@ public sealed class SlotStoreTests : IDisposable
 
         var result = SlotStore.Load(_root, _key);
 
-        Assert.Equal("envelope_tampered", result.Error?.Code);
-        Assert.Equal(file, File.ReadAllBytes(_root.SlotsFile));
+        await Assert.That(result.Error?.Code).IsEqualTo("envelope_tampered");
+        await Assert.That(File.ReadAllBytes(_root.SlotsFile)).IsEquivalentTo(file, CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Garbled_plaintext_is_reported_as_corrupt_without_echoing_content()
+    [Test]
+    public async Task Garbled_plaintext_is_reported_as_corrupt_without_echoing_content()
     {
         Directory.CreateDirectory(_root.AuthDirectory);
         File.WriteAllText(_root.SlotsFile, "{\"slots\":{\"a\":{\"slot_id\":\"a\",\"provider\":\"nope\",\"mode\":\"api_key\",\"state\":{\"api_key\":\"sk-garbled\"},\"updated_at_ms\":1}}}");
 
         var error = SlotStore.Load(_root, _key).Error!;
 
-        Assert.Equal("state_file_corrupt", error.Code);
-        Assert.Contains(_root.SlotsFile, error.Message);
-        Assert.DoesNotContain("sk-garbled", error.Message);
+        await Assert.That(error.Code).IsEqualTo("state_file_corrupt");
+        await Assert.That(error.Message).Contains(_root.SlotsFile);
+        await Assert.That(error.Message).DoesNotContain("sk-garbled");
     }
 
-    [Fact]
-    public void A_record_whose_key_differs_from_its_slot_id_is_corrupt()
+    [Test]
+    public async Task A_record_whose_key_differs_from_its_slot_id_is_corrupt()
     {
         Directory.CreateDirectory(_root.AuthDirectory);
         File.WriteAllText(_root.SlotsFile, "{\"slots\":{\"a\":{\"slot_id\":\"b\",\"provider\":\"openai\",\"mode\":\"api_key\",\"state\":{\"api_key\":\"k\"},\"updated_at_ms\":1}}}");
 
-        Assert.Equal("state_file_corrupt", SlotStore.Load(_root, _key).Error?.Code);
+        await Assert.That(SlotStore.Load(_root, _key).Error?.Code).IsEqualTo("state_file_corrupt");
     }
 
-    [Fact]
-    public void Plaintext_inside_the_envelope_is_the_slots_snapshot()
+    [Test]
+    public async Task Plaintext_inside_the_envelope_is_the_slots_snapshot()
     {
         Load().Set(ApiKey("a", "sk-1"));
 
         byte[] plain = EnvelopeCodec.Open(File.ReadAllBytes(_root.SlotsFile), _key, SlotStore.Purpose).Value;
         using var doc = JsonDocument.Parse(plain);
 
-        Assert.Equal("sk-1", doc.RootElement.GetProperty("slots").GetProperty("a").GetProperty("state").GetProperty("api_key").GetString());
+        await Assert.That(doc.RootElement.GetProperty("slots").GetProperty("a").GetProperty("state").GetProperty("api_key").GetString()).IsEqualTo("sk-1");
     }
 
     public void Dispose() => Directory.Delete(Path.GetDirectoryName(_root.FullPath)!, recursive: true);

@@ -6,39 +6,39 @@ public sealed class AtomicFileTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "kheish-test-" + Guid.NewGuid().ToString("N"));
 
-    [Fact]
-    public void Write_creates_a_0600_file_inside_a_0700_directory()
+    [Test]
+    public async Task Write_creates_a_0600_file_inside_a_0700_directory()
     {
         string path = Path.Combine(_dir, "sub", "state.json");
 
         AtomicFile.WriteText(path, "{}");
 
-        Assert.Equal("{}", File.ReadAllText(path));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
-        Assert.Equal(PrivateDirectory.Mode, File.GetUnixFileMode(Path.Combine(_dir, "sub")));
+        await Assert.That(File.ReadAllText(path)).IsEqualTo("{}");
+        await Assert.That(File.GetUnixFileMode(path)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await Assert.That(File.GetUnixFileMode(Path.Combine(_dir, "sub"))).IsEqualTo(PrivateDirectory.Mode);
     }
 
-    [Fact]
-    public void Write_replaces_the_previous_contents_and_leaves_no_temp_file()
+    [Test]
+    public async Task Write_replaces_the_previous_contents_and_leaves_no_temp_file()
     {
         string path = Path.Combine(_dir, "state.json");
         AtomicFile.WriteText(path, "old");
 
         AtomicFile.WriteText(path, "new");
 
-        Assert.Equal("new", File.ReadAllText(path));
-        Assert.Equal(["state.json"], Directory.GetFiles(_dir).Select(Path.GetFileName));
+        await Assert.That(File.ReadAllText(path)).IsEqualTo("new");
+        await Assert.That(Directory.GetFiles(_dir).Select(f => Path.GetFileName(f)!)).IsEquivalentTo(["state.json"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Ensure_tightens_a_world_readable_directory()
+    [Test]
+    public async Task Ensure_tightens_a_world_readable_directory()
     {
         Directory.CreateDirectory(_dir);
         File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
 
         PrivateDirectory.Ensure(_dir);
 
-        Assert.Equal(PrivateDirectory.Mode, File.GetUnixFileMode(_dir));
+        await Assert.That(File.GetUnixFileMode(_dir)).IsEqualTo(PrivateDirectory.Mode);
     }
 
     public void Dispose()

@@ -8,15 +8,15 @@ namespace Kheish.Core.Tests.Toml;
 /// Runs toml-test's TOML 1.0.0 file list: every valid case must decode to the expected
 /// type-tagged JSON (compared by meaning, as toml-test does), every invalid case must be rejected.
 /// </summary>
-public sealed class TomlConformanceTests(ITestOutputHelper output)
+public sealed class TomlConformanceTests()
 {
-    [Fact]
-    public void Every_toml_test_case_of_the_1_0_0_list_is_decoded_or_rejected_as_expected()
+    [Test]
+    public async Task Every_toml_test_case_of_the_1_0_0_list_is_decoded_or_rejected_as_expected()
     {
         string? dir = ConformanceData.Directory("toml-test");
         if (dir is null)
         {
-            Assert.Skip($"toml-test data not found under {ConformanceData.Root} (set KHEISH_CONFORMANCE_DIR)");
+            Skip.Test($"toml-test data not found under {ConformanceData.Root} (set KHEISH_CONFORMANCE_DIR)");
         }
 
         string listFile = File.Exists(Path.Combine(dir, "files-toml-1.0.0"))
@@ -67,15 +67,15 @@ public sealed class TomlConformanceTests(ITestOutputHelper output)
         }
 
         string summary = $"valid: {validPassed}/{valid}, invalid: {invalidPassed}/{invalid}";
-        output.WriteLine(summary);
+        Console.WriteLine(summary);
         Console.Error.WriteLine("toml-test " + summary);
         foreach (string miss in misses)
         {
-            output.WriteLine(miss);
+            Console.WriteLine(miss);
         }
 
-        Assert.True(valid > 0 && invalid > 0, "the toml-test file list named no cases");
-        Assert.True(misses.Count == 0, summary + "\n" + string.Join('\n', misses));
+        await Assert.That(valid > 0 && invalid > 0).IsTrue().Because("the toml-test file list named no cases");
+        await Assert.That(misses.Count == 0).IsTrue();
     }
 }
 

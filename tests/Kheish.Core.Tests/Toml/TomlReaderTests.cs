@@ -8,8 +8,8 @@ namespace Kheish.Core.Tests.Toml;
 
 public sealed class TomlReaderTests
 {
-    [Fact]
-    public void Scalars_are_read_as_their_typed_values()
+    [Test]
+    public async Task Scalars_are_read_as_their_typed_values()
     {
         TomlTable t = TomlReader.Parse("""
             i = 0x7f_ff
@@ -24,29 +24,29 @@ public sealed class TomlReaderTests
             lt = 00:32:00.5
             """);
 
-        Assert.Equal(0x7fffL, t["i"]);
-        Assert.Equal(long.MaxValue, t["big"]);
-        Assert.Equal(6.626e-34, t["f"]);
-        Assert.Equal(double.PositiveInfinity, t["pinf"]);
-        Assert.True(double.IsNaN((double)t["nnan"]));
-        Assert.Equal(true, t["b"]);
-        var odt = Assert.IsType<TomlOffsetDateTime>(t["odt"]);
-        Assert.Equal(new DateTimeOffset(1979, 5, 27, 7, 32, 0, 999, TimeSpan.FromHours(-7)).AddTicks(9990), odt.ToDateTimeOffset());
-        Assert.Equal(new DateTime(1979, 5, 27, 7, 32, 0), Assert.IsType<TomlLocalDateTime>(t["ldt"]).ToDateTime());
-        Assert.Equal(new DateOnly(1979, 5, 27), Assert.IsType<TomlLocalDate>(t["ld"]).ToDateOnly());
-        Assert.Equal(new TimeOnly(0, 32, 0, 500), Assert.IsType<TomlLocalTime>(t["lt"]).ToTimeOnly());
+        await Assert.That(t["i"]).IsEqualTo(0x7fffL);
+        await Assert.That(t["big"]).IsEqualTo(long.MaxValue);
+        await Assert.That(t["f"]).IsEqualTo(6.626e-34);
+        await Assert.That(t["pinf"]).IsEqualTo(double.PositiveInfinity);
+        await Assert.That(double.IsNaN((double)t["nnan"])).IsTrue();
+        await Assert.That((bool)t["b"]).IsTrue();
+        var odt = (await Assert.That(t["odt"]).IsTypeOf<TomlOffsetDateTime>())!;
+        await Assert.That(odt.ToDateTimeOffset()).IsEqualTo(new DateTimeOffset(1979, 5, 27, 7, 32, 0, 999, TimeSpan.FromHours(-7)).AddTicks(9990));
+        await Assert.That((await Assert.That(t["ldt"]).IsTypeOf<TomlLocalDateTime>())!.ToDateTime()).IsEqualTo(new DateTime(1979, 5, 27, 7, 32, 0));
+        await Assert.That((await Assert.That(t["ld"]).IsTypeOf<TomlLocalDate>())!.ToDateOnly()).IsEqualTo(new DateOnly(1979, 5, 27));
+        await Assert.That((await Assert.That(t["lt"]).IsTypeOf<TomlLocalTime>())!.ToTimeOnly()).IsEqualTo(new TimeOnly(0, 32, 0, 500));
     }
 
-    [Fact]
-    public void Tables_keep_their_keys_in_document_order()
+    [Test]
+    public async Task Tables_keep_their_keys_in_document_order()
     {
         TomlTable t = TomlReader.Parse("z = 1\na = 2\nm = 3\n");
 
-        Assert.Equal(["z", "a", "m"], t.Keys);
+        await Assert.That(t.Keys).IsEquivalentTo(["z", "a", "m"], CollectionOrdering.Matching);
     }
 
-    [Fact]
-    public void Arrays_of_tables_and_dotted_keys_build_nested_tables()
+    [Test]
+    public async Task Arrays_of_tables_and_dotted_keys_build_nested_tables()
     {
         TomlTable t = TomlReader.Parse("""
             [[fruit]]
@@ -56,64 +56,64 @@ public sealed class TomlReaderTests
             name = "banana"
             """);
 
-        var fruit = Assert.IsType<TomlArray>(t["fruit"]);
-        Assert.Equal(2, fruit.Count);
-        var apple = Assert.IsType<TomlTable>(fruit[0]);
-        Assert.Equal("red", Assert.IsType<TomlTable>(apple["physical"])["color"]);
-        Assert.Equal("banana", Assert.IsType<TomlTable>(fruit[1])["name"]);
+        var fruit = (await Assert.That(t["fruit"]).IsTypeOf<TomlArray>())!;
+        await Assert.That(fruit.Count).IsEqualTo(2);
+        var apple = (await Assert.That(fruit[0]).IsTypeOf<TomlTable>())!;
+        await Assert.That((await Assert.That(apple["physical"]).IsTypeOf<TomlTable>())!["color"]).IsEqualTo("red");
+        await Assert.That((await Assert.That(fruit[1]).IsTypeOf<TomlTable>())!["name"]).IsEqualTo("banana");
     }
 
-    [Theory]
-    [InlineData("[a]\nx = 1\n[a]\n", 3)]
-    [InlineData("a = {x = 1}\n[a]\n", 2)]
-    [InlineData("[a]\nb.c = 1\n[a.b]\n", 3)]
-    [InlineData("a = [1]\n[[a]]\n", 2)]
-    [InlineData("a = 1\na = 2\n", 2)]
-    [InlineData("a = {b = 1}\na.c = 2\n", 2)]
-    public void Redefinitions_are_rejected_at_their_line(string toml, int line)
+    [Test]
+    [Arguments("[a]\nx = 1\n[a]\n", 3)]
+    [Arguments("a = {x = 1}\n[a]\n", 2)]
+    [Arguments("[a]\nb.c = 1\n[a.b]\n", 3)]
+    [Arguments("a = [1]\n[[a]]\n", 2)]
+    [Arguments("a = 1\na = 2\n", 2)]
+    [Arguments("a = {b = 1}\na.c = 2\n", 2)]
+    public async Task Redefinitions_are_rejected_at_their_line(string toml, int line)
     {
-        Assert.False(TomlReader.TryParse(toml, out _, out TomlError? error));
-        Assert.Equal(line, error.Line);
+        await Assert.That(TomlReader.TryParse(toml, out _, out TomlError? error)).IsFalse();
+        await Assert.That(error!.Line).IsEqualTo(line);
     }
 
-    [Fact]
-    public void A_syntax_error_names_line_column_and_reason()
+    [Test]
+    public async Task A_syntax_error_names_line_column_and_reason()
     {
-        Assert.False(TomlReader.TryParse("a = 1\nb = 1979-13-01\n", out _, out TomlError? error));
+        await Assert.That(TomlReader.TryParse("a = 1\nb = 1979-13-01\n", out _, out TomlError? error)).IsFalse();
 
-        Assert.Equal(2, error.Line);
-        Assert.Equal(5, error.Column);
-        Assert.Equal("date out of range", error.Reason);
+        await Assert.That(error!.Line).IsEqualTo(2);
+        await Assert.That(error.Column).IsEqualTo(5);
+        await Assert.That(error.Reason).IsEqualTo("date out of range");
     }
 
-    [Theory]
-    [InlineData("key = \"sk-canary-1234567890\n")]
-    [InlineData("key = 'sk-canary-1234567890\n")]
-    [InlineData("key = \"sk-canary-1234567890\\q\"\n")]
-    [InlineData("sk-canary-1234567890 = \n")]
-    [InlineData("key = sk-canary-1234567890\n")]
-    [InlineData("[sk-canary-1234567890\n")]
-    [InlineData("key = \"\"\"sk-canary-1234567890")]
-    public void Error_messages_never_quote_the_source(string toml)
+    [Test]
+    [Arguments("key = \"sk-canary-1234567890\n")]
+    [Arguments("key = 'sk-canary-1234567890\n")]
+    [Arguments("key = \"sk-canary-1234567890\\q\"\n")]
+    [Arguments("sk-canary-1234567890 = \n")]
+    [Arguments("key = sk-canary-1234567890\n")]
+    [Arguments("[sk-canary-1234567890\n")]
+    [Arguments("key = \"\"\"sk-canary-1234567890")]
+    public async Task Error_messages_never_quote_the_source(string toml)
     {
         Kheish.Core.Errors.Result<TomlTable> result = TomlReader.Read(toml, "routes.toml");
 
-        Assert.False(result.IsOk);
-        Assert.DoesNotContain("canary", result.Error.Message, StringComparison.Ordinal);
-        Assert.Contains("line 1", result.Error.Message, StringComparison.Ordinal);
+        await Assert.That(result.IsOk).IsFalse();
+        await Assert.That(result.Error!.Message).DoesNotContain("canary");
+        await Assert.That(result.Error.Message).Contains("line 1");
     }
 
-    [Fact]
-    public void A_ten_thousand_deep_array_is_a_clean_error()
+    [Test]
+    public async Task A_ten_thousand_deep_array_is_a_clean_error()
     {
         string toml = "a = " + new string('[', 10_000) + new string(']', 10_000) + "\n";
 
-        Assert.False(TomlReader.TryParse(toml, out _, out TomlError? error));
-        Assert.Contains("nested deeper than 128", error.Reason, StringComparison.Ordinal);
+        await Assert.That(TomlReader.TryParse(toml, out _, out TomlError? error)).IsFalse();
+        await Assert.That(error!.Reason).Contains("nested deeper than 128");
     }
 
-    [Fact]
-    public void A_ten_thousand_deep_inline_table_is_a_clean_error()
+    [Test]
+    public async Task A_ten_thousand_deep_inline_table_is_a_clean_error()
     {
         var sb = new StringBuilder("a = ");
         for (int i = 0; i < 10_000; i++)
@@ -121,29 +121,29 @@ public sealed class TomlReaderTests
             sb.Append("{b = ");
         }
 
-        Assert.False(TomlReader.TryParse(sb.ToString(), out _, out TomlError? error));
-        Assert.Contains("nested deeper", error.Reason, StringComparison.Ordinal);
+        await Assert.That(TomlReader.TryParse(sb.ToString(), out _, out TomlError? error)).IsFalse();
+        await Assert.That(error!.Reason).Contains("nested deeper");
     }
 
-    [Fact]
-    public void A_header_ten_thousand_tables_deep_is_a_clean_error()
+    [Test]
+    public async Task A_header_ten_thousand_tables_deep_is_a_clean_error()
     {
         string toml = "[" + string.Join('.', Enumerable.Repeat("a", 10_000)) + "]\n";
 
-        Assert.False(TomlReader.TryParse(toml, out _, out TomlError? error));
-        Assert.Contains("nested deeper", error.Reason, StringComparison.Ordinal);
+        await Assert.That(TomlReader.TryParse(toml, out _, out TomlError? error)).IsFalse();
+        await Assert.That(error!.Reason).Contains("nested deeper");
     }
 
-    [Fact]
-    public void Nesting_up_to_the_limit_is_accepted()
+    [Test]
+    public async Task Nesting_up_to_the_limit_is_accepted()
     {
         string toml = "a = " + new string('[', TomlReader.MaxDepth - 1) + new string(']', TomlReader.MaxDepth - 1) + "\n";
 
-        Assert.True(TomlReader.TryParse(toml, out _, out TomlError? error), error?.ToString());
+        await Assert.That(TomlReader.TryParse(toml, out _, out TomlError? error)).IsTrue();
     }
 
-    [Fact]
-    public void Parsing_time_grows_linearly_with_input_size()
+    [Test]
+    public async Task Parsing_time_grows_linearly_with_input_size()
     {
         string one = Generate(1 << 20);
         string four = Generate(4 << 20);
@@ -153,31 +153,31 @@ public sealed class TomlReaderTests
         double t4 = Time(() => TomlReader.Parse(four));
 
         // Quadratic behaviour would make the 4x input ~16x slower; allow generous noise on a shared machine.
-        Assert.True(t4 < t1 * 10, $"1 MiB: {t1:F1} ms, 4 MiB: {t4:F1} ms");
+        await Assert.That(t4 < t1 * 10).IsTrue().Because($"1 MiB: {t1:F1} ms, 4 MiB: {t4:F1} ms");
     }
 
-    [Fact]
-    public void Huge_single_values_parse_in_bounded_time()
+    [Test]
+    public async Task Huge_single_values_parse_in_bounded_time()
     {
         string toml = "s = \"" + new string('x', 1 << 20) + "\"\na = [" + string.Join(',', Enumerable.Repeat("1", 200_000)) + "]\n";
 
         TomlTable t = TomlReader.Parse(toml);
 
-        Assert.Equal(1 << 20, ((string)t["s"]).Length);
-        Assert.Equal(200_000, ((TomlArray)t["a"]).Count);
+        await Assert.That(((string)t["s"]).Length).IsEqualTo(1 << 20);
+        await Assert.That(((TomlArray)t["a"]).Count).IsEqualTo(200_000);
     }
 
-    [Fact]
-    public void Invalid_utf8_is_rejected_with_its_position()
+    [Test]
+    public async Task Invalid_utf8_is_rejected_with_its_position()
     {
         byte[] bytes = [.. "a = 1\nb = \""u8, 0xC3, 0x28, .. "\"\n"u8];
 
-        Assert.False(TomlReader.TryParse(bytes, out _, out TomlError? error));
-        Assert.Equal(2, error.Line);
-        Assert.Equal("invalid UTF-8", error.Reason);
+        await Assert.That(TomlReader.TryParse(bytes, out _, out TomlError? error)).IsFalse();
+        await Assert.That(error!.Line).IsEqualTo(2);
+        await Assert.That(error.Reason).IsEqualTo("invalid UTF-8");
     }
 
-    [Fact]
+    [Test]
     public void Any_string_written_with_escapes_reads_back_unchanged()
     {
         Prop.ForAll(ArbMap.Default.ArbFor<string>(), s =>
@@ -193,7 +193,7 @@ public sealed class TomlReaderTests
         }).QuickCheckThrowOnFailure();
     }
 
-    [Fact]
+    [Test]
     public void Any_long_reads_back_unchanged()
     {
         Prop.ForAll(ArbMap.Default.ArbFor<long>(), n =>
@@ -201,13 +201,13 @@ public sealed class TomlReaderTests
             .QuickCheckThrowOnFailure();
     }
 
-    [Fact]
-    public void Tagged_json_comparison_detects_a_wrong_value()
+    [Test]
+    public async Task Tagged_json_comparison_detects_a_wrong_value()
     {
         using var want = System.Text.Json.JsonDocument.Parse("""{"a":{"type":"integer","value":"1"}}""");
         using var have = System.Text.Json.JsonDocument.Parse(TomlTaggedJson.ToJson(TomlReader.Parse("a = 2")));
 
-        Assert.NotNull(TaggedJson.Difference(want.RootElement, have.RootElement, "$"));
+        await Assert.That(TaggedJson.Difference(want.RootElement, have.RootElement, "$")).IsNotNull();
     }
 
     internal static string Generate(int bytes)

@@ -5,7 +5,7 @@ using Kheish.Daemon.Tests.Support;
 namespace Kheish.Daemon.Tests.AgentPlane;
 
 /// <summary>The agent plane on a real daemon: API keys from security.json, hot reload, planes kept apart.</summary>
-public sealed class AgentPlaneHttpTests : IAsyncLifetime
+public sealed class AgentPlaneHttpTests
 {
     private readonly TempDir _dir = new();
     private readonly string _admin = "adm-" + Guid.NewGuid().ToString("N");
@@ -17,14 +17,16 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
 
     private Dictionary<string, string?> Env => new() { ["XDG_CONFIG_HOME"] = _dir.File("xdg") };
 
-    public async ValueTask InitializeAsync()
+    [Before(Test)]
+    public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Project);
         (_key, _keyId) = await GenerateKeyAsync("agent:coder");
         _daemon = await DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token", _admin, "--project-root", Project], Env);
     }
 
-    public async ValueTask DisposeAsync()
+    [After(Test)]
+    public async Task DisposeAsync()
     {
         await _daemon.DisposeAsync();
         _dir.Dispose();
@@ -33,7 +35,7 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
     private async Task<(string Key, string Id)> GenerateKeyAsync(string principal)
     {
         CliResult r = await Support.Cli.RunAsync(["security", "generate-key", "--project-root", Project, "--principal", principal, "-o", "json"], Env);
-        Assert.True(r.ExitCode == 0, r.ToString());
+        await Assert.That(r.ExitCode == 0).IsTrue();
         using JsonDocument doc = JsonDocument.Parse(r.Stdout);
         return (doc.RootElement.GetProperty("key").GetString()!, doc.RootElement.GetProperty("id").GetString()!);
     }
@@ -55,53 +57,53 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
         return doc.RootElement.GetProperty("code").GetString()!;
     }
 
-    [Fact]
+    [Test]
     public async Task Whoami_names_the_principal_of_a_valid_key()
     {
         using HttpClient agent = AgentClient(_key);
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/whoami");
 
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
         string body = await r.Content.ReadAsStringAsync();
-        Assert.Contains("\"principal\":\"agent:coder\"", body);
-        Assert.Contains($"\"key_id\":\"{_keyId}\"", body);
-        Assert.Contains("\"mode\":\"strict\"", body);
+        await Assert.That(body).Contains("\"principal\":\"agent:coder\"");
+        await Assert.That(body).Contains($"\"key_id\":\"{_keyId}\"");
+        await Assert.That(body).Contains("\"mode\":\"strict\"");
         Canary.AssertAbsent(_key, body + _daemon.Logs, "whoami response and daemon logs");
     }
 
-    [Fact]
+    [Test]
     public async Task Bearer_form_of_the_api_key_works_too()
     {
         using HttpClient agent = _daemon.Client(_key);
 
-        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/agent/v1/whoami")).StatusCode);
+        await Assert.That((await agent.GetAsync("/agent/v1/whoami")).StatusCode).IsEqualTo(HttpStatusCode.OK);
     }
 
-    [Fact]
+    [Test]
     public async Task Strict_mode_without_a_key_is_401_missing_api_key()
     {
         using HttpClient agent = AgentClient(null);
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/whoami");
 
-        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
-        Assert.Equal("missing_api_key", await CodeOf(r));
-        Assert.NotEmpty(r.Headers.WwwAuthenticate);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await CodeOf(r)).IsEqualTo("missing_api_key");
+        await Assert.That(r.Headers.WwwAuthenticate).IsNotEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task The_admin_token_does_not_open_the_agent_plane()
     {
         using HttpClient withAdmin = _daemon.Client(_admin);
 
         HttpResponseMessage r = await withAdmin.GetAsync("/agent/v1/whoami");
 
-        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
-        Assert.Equal("invalid_api_key", await CodeOf(r));
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await CodeOf(r)).IsEqualTo("invalid_api_key");
     }
 
-    [Fact]
+    [Test]
     public async Task An_api_key_does_not_open_the_control_plane()
     {
         using HttpClient bearer = _daemon.Client(_key);
@@ -110,28 +112,28 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
         HttpResponseMessage a = await bearer.GetAsync("/v1/status");
         HttpResponseMessage b = await header.GetAsync("/v1/status");
 
-        Assert.Equal(HttpStatusCode.Unauthorized, a.StatusCode);
-        Assert.Equal("invalid_token", await CodeOf(a));
-        Assert.Equal(HttpStatusCode.Unauthorized, b.StatusCode);
-        Assert.Equal("missing_token", await CodeOf(b));
+        await Assert.That(a.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await CodeOf(a)).IsEqualTo("invalid_token");
+        await Assert.That(b.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await CodeOf(b)).IsEqualTo("missing_token");
     }
 
-    [Fact]
+    [Test]
     public async Task A_revoked_key_is_refused_on_the_next_request_without_restart()
     {
         (string key, string id) = await GenerateKeyAsync("agent:temp");
         using HttpClient agent = AgentClient(key);
-        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/agent/v1/whoami")).StatusCode);
+        await Assert.That((await agent.GetAsync("/agent/v1/whoami")).StatusCode).IsEqualTo(HttpStatusCode.OK);
 
         CliResult revoke = await Support.Cli.RunAsync(["security", "revoke-key", id, "--project-root", Project], Env);
         HttpResponseMessage after = await agent.GetAsync("/agent/v1/whoami");
 
-        Assert.Equal(0, revoke.ExitCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
-        Assert.Equal("invalid_api_key", await CodeOf(after));
+        await Assert.That(revoke.ExitCode).IsEqualTo(0);
+        await Assert.That(after.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await CodeOf(after)).IsEqualTo("invalid_api_key");
     }
 
-    [Fact]
+    [Test]
     public async Task A_malformed_security_file_closes_the_agent_plane_but_not_the_control_plane()
     {
         string file = Path.Combine(Project, ".kheish", "security.json");
@@ -146,11 +148,11 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
             HttpResponseMessage status = await admin.GetAsync("/v1/status");
             HttpResponseMessage ready = await admin.GetAsync("/readyz");
 
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
             string body = await refused.Content.ReadAsStringAsync();
-            Assert.Contains("security.json", body);
-            Assert.Equal(HttpStatusCode.OK, status.StatusCode);
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            await Assert.That(body).Contains("security.json");
+            await Assert.That(status.StatusCode).IsEqualTo(HttpStatusCode.OK);
+            await Assert.That(ready.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
         }
         finally
         {
@@ -158,26 +160,26 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
         }
     }
 
-    [Theory]
-    [InlineData("/.well-known/oauth-protected-resource")]
-    [InlineData("/.well-known/oauth-authorization-server")]
-    [InlineData("/register")]
+    [Test]
+    [Arguments("/.well-known/oauth-protected-resource")]
+    [Arguments("/.well-known/oauth-authorization-server")]
+    [Arguments("/register")]
     public async Task Oauth_discovery_probes_get_a_404_pointing_at_api_keys(string path)
     {
         using HttpClient agent = AgentClient(null);
 
         HttpResponseMessage r = await agent.GetAsync(path);
 
-        Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
-        Assert.Equal("oauth_not_supported", await CodeOf(r));
-        Assert.Contains("X-API-Key", await r.Content.ReadAsStringAsync());
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.NotFound);
+        await Assert.That(await CodeOf(r)).IsEqualTo("oauth_not_supported");
+        await Assert.That(await r.Content.ReadAsStringAsync()).Contains("X-API-Key");
     }
 
-    [Fact]
+    [Test]
     public async Task A_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored()
     {
         CliResult allow = await Support.Cli.RunAsync(["security", "allow-ip", "10.1.2.3", "--project-root", Project], Env);
-        Assert.Equal(0, allow.ExitCode);
+        await Assert.That(allow.ExitCode).IsEqualTo(0);
         try
         {
             using HttpClient agent = AgentClient(_key);
@@ -185,9 +187,9 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
 
             HttpResponseMessage r = await agent.GetAsync("/agent/v1/whoami");
 
-            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-            Assert.Equal("ip_not_allowed", await CodeOf(r));
-            Assert.Contains("127.0.0.1", await r.Content.ReadAsStringAsync());
+            await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
+            await Assert.That(await CodeOf(r)).IsEqualTo("ip_not_allowed");
+            await Assert.That(await r.Content.ReadAsStringAsync()).Contains("127.0.0.1");
         }
         finally
         {
@@ -195,22 +197,22 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [Test]
     public async Task Lax_mode_on_a_network_bind_refuses_to_start_without_the_flag()
     {
         using var other = new TempDir();
         Directory.CreateDirectory(other.File("p"));
         var env = new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = other.File("xdg"), ["KHEISH_DAEMON_ADMIN_TOKEN"] = "adm-token-123456" };
         CliResult mode = await Support.Cli.RunAsync(["security", "set-mode", "lax", "--project-root", other.File("p")], env);
-        Assert.Equal(0, mode.ExitCode);
+        await Assert.That(mode.ExitCode).IsEqualTo(0);
 
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(other.StateRoot, ["--bind", "0.0.0.0:0", "--project-root", other.File("p")], env);
 
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("--allow-lax-on-network", r.Stderr);
+        await Assert.That(r.ExitCode).IsNotEqualTo(0);
+        await Assert.That(r.Stderr).Contains("--allow-lax-on-network");
     }
 
-    [Fact]
+    [Test]
     public async Task Keys_made_and_revoked_over_the_admin_api_take_effect_at_once()
     {
         using HttpClient admin = _daemon.Client(_admin);
@@ -226,11 +228,11 @@ public sealed class AgentPlaneHttpTests : IAsyncLifetime
         HttpResponseMessage revoked = await admin.DeleteAsync($"/v1/runtime/security/keys/{id}");
         HttpResponseMessage after = await agent.GetAsync("/agent/v1/whoami");
 
-        Assert.Equal(HttpStatusCode.OK, made.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, before.StatusCode);
-        Assert.Contains("agent:http-made", status);
+        await Assert.That(made.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(before.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(status).Contains("agent:http-made");
         Canary.AssertAbsent(key, status, "security status");
-        Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
+        await Assert.That(revoked.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(after.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
     }
 }

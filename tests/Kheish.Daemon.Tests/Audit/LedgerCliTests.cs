@@ -21,25 +21,25 @@ public sealed class LedgerCliTests : IDisposable
     private async Task<string> FillAsync(string run, int count)
     {
         CliResult stress = await Run("audit", "stress", "--count", count.ToString(), "--producers", "2", "--run", run);
-        Assert.True(stress.ExitCode == 0, stress.ToString());
+        await Assert.That(stress.ExitCode == 0).IsTrue();
         CliResult key = await Run("audit", "public-key");
-        Assert.Equal(0, key.ExitCode);
+        await Assert.That(key.ExitCode).IsEqualTo(0);
         return key.Stdout.Trim();
     }
 
-    [Fact]
+    [Test]
     public async Task Audit_public_key_prints_the_key_derived_from_the_env_seed()
     {
         CliResult result = await Support.Cli.RunAsync(
             ["--state-root", _dir.StateRoot, "audit", "public-key"],
             new Dictionary<string, string?> { ["KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY"] = SeedHex });
 
-        Assert.Equal(0, result.ExitCode);
-        Assert.Equal(PublicHex, result.Stdout.Trim());
+        await Assert.That(result.ExitCode).IsEqualTo(0);
+        await Assert.That(result.Stdout.Trim()).IsEqualTo(PublicHex);
         Canary.AssertAbsent(SeedHex, result.All, "audit public-key output");
     }
 
-    [Fact]
+    [Test]
     public async Task Audit_public_key_with_both_key_variables_fails_and_names_them()
     {
         CliResult result = await Support.Cli.RunAsync(
@@ -50,24 +50,24 @@ public sealed class LedgerCliTests : IDisposable
                 ["KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE"] = "/tmp/x",
             });
 
-        Assert.NotEqual(0, result.ExitCode);
+        await Assert.That(result.ExitCode).IsNotEqualTo(0);
         using JsonDocument doc = JsonDocument.Parse(result.Stdout);
-        Assert.Equal("audit_signing_key_conflict", doc.RootElement.GetProperty("error").GetProperty("code").GetString());
+        await Assert.That(doc.RootElement.GetProperty("error").GetProperty("code").GetString()).IsEqualTo("audit_signing_key_conflict");
         Canary.AssertAbsent(SeedHex, result.All, "error output");
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_verify_all_with_the_pinned_key_prints_ok_with_counts()
     {
         string key = await FillAsync("run-1", 12);
 
         CliResult result = await Run("runs", "verify", "--all", "--public-key", key);
 
-        Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.StartsWith($"OK: 1 bucket(s), 12 record(s) verified; signed by pinned key {key}", result.Stdout);
+        await Assert.That(result.ExitCode == 0).IsTrue();
+        await Assert.That(result.Stdout).StartsWith($"OK: 1 bucket(s), 12 record(s) verified; signed by pinned key {key}");
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_verify_reads_the_pinned_key_from_a_file_and_prints_json()
     {
         string key = await FillAsync("run-1", 3);
@@ -75,14 +75,14 @@ public sealed class LedgerCliTests : IDisposable
 
         CliResult result = await Run("-o", "json", "runs", "verify", "run-1", "--public-key-file", _dir.File("pub"));
 
-        Assert.Equal(0, result.ExitCode);
+        await Assert.That(result.ExitCode).IsEqualTo(0);
         using JsonDocument doc = JsonDocument.Parse(result.Stdout);
-        Assert.True(doc.RootElement.GetProperty("ok").GetBoolean());
-        Assert.Equal(3, doc.RootElement.GetProperty("records").GetInt64());
-        Assert.Equal(key, doc.RootElement.GetProperty("pinned_key_id").GetString());
+        await Assert.That(doc.RootElement.GetProperty("ok").GetBoolean()).IsTrue();
+        await Assert.That(doc.RootElement.GetProperty("records").GetInt64()).IsEqualTo(3);
+        await Assert.That(doc.RootElement.GetProperty("pinned_key_id").GetString()).IsEqualTo(key);
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_verify_reports_the_first_tampered_record_and_exits_1()
     {
         await FillAsync("run-1", 5);
@@ -93,89 +93,89 @@ public sealed class LedgerCliTests : IDisposable
         CliResult result = await Run("runs", "verify", "run-1");
         CliResult json = await Run("-o", "json", "runs", "verify", "--all");
 
-        Assert.Equal(1, result.ExitCode);
-        Assert.StartsWith("FAILED: bucket run-1, record 3 (line 4): hash_mismatch:", result.Stdout);
-        Assert.Equal(1, json.ExitCode);
+        await Assert.That(result.ExitCode).IsEqualTo(1);
+        await Assert.That(result.Stdout).StartsWith("FAILED: bucket run-1, record 3 (line 4): hash_mismatch:");
+        await Assert.That(json.ExitCode).IsEqualTo(1);
         using JsonDocument doc = JsonDocument.Parse(json.Stdout);
-        Assert.False(doc.RootElement.GetProperty("ok").GetBoolean());
-        Assert.Equal(3, doc.RootElement.GetProperty("first_failure").GetProperty("index").GetInt64());
+        await Assert.That(doc.RootElement.GetProperty("ok").GetBoolean()).IsFalse();
+        await Assert.That(doc.RootElement.GetProperty("first_failure").GetProperty("index").GetInt64()).IsEqualTo(3);
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_verify_with_another_pinned_key_exits_1()
     {
         await FillAsync("run-1", 2);
 
         CliResult result = await Run("runs", "verify", "--all", "--public-key", PublicHex);
 
-        Assert.Equal(1, result.ExitCode);
-        Assert.Contains("key_mismatch", result.Stdout);
+        await Assert.That(result.ExitCode).IsEqualTo(1);
+        await Assert.That(result.Stdout).Contains("key_mismatch");
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_verify_needs_exactly_one_of_run_id_and_all()
     {
         CliResult both = await Run("runs", "verify", "run-1", "--all");
         CliResult neither = await Run("runs", "verify");
 
-        Assert.Equal(2, both.ExitCode);
-        Assert.Equal(2, neither.ExitCode);
+        await Assert.That(both.ExitCode).IsEqualTo(2);
+        await Assert.That(neither.ExitCode).IsEqualTo(2);
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_verify_an_unknown_run_exits_not_found()
     {
         await FillAsync("run-1", 1);
 
         CliResult result = await Run("runs", "verify", "nope");
 
-        Assert.Equal(5, result.ExitCode);
+        await Assert.That(result.ExitCode).IsEqualTo(5);
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_external_actions_offline_lists_the_records_as_json()
     {
         await FillAsync("run-1", 4);
 
         CliResult result = await Run("-o", "json", "runs", "external-actions", "run-1", "--offline");
 
-        Assert.Equal(0, result.ExitCode);
+        await Assert.That(result.ExitCode).IsEqualTo(0);
         using JsonDocument doc = JsonDocument.Parse(result.Stdout);
-        Assert.Equal("run-1", doc.RootElement.GetProperty("run_id").GetString());
-        Assert.Equal(4, doc.RootElement.GetProperty("count").GetInt32());
+        await Assert.That(doc.RootElement.GetProperty("run_id").GetString()).IsEqualTo("run-1");
+        await Assert.That(doc.RootElement.GetProperty("count").GetInt32()).IsEqualTo(4);
         JsonElement first = doc.RootElement.GetProperty("external_actions")[0];
-        Assert.Equal("probe", first.GetProperty("kind").GetString());
-        Assert.Equal(first.GetProperty("record_hash").GetString(), first.GetProperty("action_id").GetString());
-        Assert.False(first.TryGetProperty("prev_hash", out _));
+        await Assert.That(first.GetProperty("kind").GetString()).IsEqualTo("probe");
+        await Assert.That(first.GetProperty("action_id").GetString()).IsEqualTo(first.GetProperty("record_hash").GetString());
+        await Assert.That(first.TryGetProperty("prev_hash", out _)).IsFalse();
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_external_actions_without_offline_points_to_offline_for_now()
     {
         CliResult result = await Run("runs", "external-actions", "run-1");
 
-        Assert.Equal(3, result.ExitCode);
-        Assert.Contains("--offline", result.Stderr);
+        await Assert.That(result.ExitCode).IsEqualTo(3);
+        await Assert.That(result.Stderr).Contains("--offline");
     }
 
-    [Fact]
+    [Test]
     public async Task Runs_external_actions_for_an_unknown_run_exits_not_found()
     {
         CliResult result = await Run("runs", "external-actions", "nope", "--offline");
 
-        Assert.Equal(5, result.ExitCode);
+        await Assert.That(result.ExitCode).IsEqualTo(5);
     }
 
-    [Fact]
+    [Test]
     public async Task The_stress_verb_is_hidden_from_help()
     {
         CliResult help = await Support.Cli.RunAsync("audit", "--help");
 
-        Assert.Contains("public-key", help.Stdout);
-        Assert.DoesNotContain("stress", help.Stdout);
+        await Assert.That(help.Stdout).Contains("public-key");
+        await Assert.That(help.Stdout).DoesNotContain("stress");
     }
 
-    [Fact]
+    [Test]
     public async Task A_ledger_whose_key_file_is_gone_refuses_to_start_appending()
     {
         await FillAsync("run-1", 1);
@@ -183,8 +183,8 @@ public sealed class LedgerCliTests : IDisposable
 
         CliResult result = await Run("audit", "stress", "--count", "1", "--run", "run-1");
 
-        Assert.Equal(1, result.ExitCode);
-        Assert.Contains("already has records", result.Stderr);
-        Assert.False(File.Exists(Path.Combine(_dir.StateRoot, "audit-signing.key")));
+        await Assert.That(result.ExitCode).IsEqualTo(1);
+        await Assert.That(result.Stderr).Contains("already has records");
+        await Assert.That(File.Exists(Path.Combine(_dir.StateRoot, "audit-signing.key"))).IsFalse();
     }
 }

@@ -15,7 +15,7 @@ public sealed class LedgerCrashTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    [Fact]
+    [Test]
     public async Task Kill_9_during_an_append_storm_loses_no_acknowledged_record()
     {
         var acked = new HashSet<string>(StringComparer.Ordinal);
@@ -26,21 +26,21 @@ public sealed class LedgerCrashTests : IDisposable
 
         CliResult key = await Run("audit", "public-key");
         CliResult verified = await Run("runs", "verify", "--all", "--public-key", key.Stdout.Trim());
-        Assert.True(verified.ExitCode == 0, verified.ToString());
+        await Assert.That(verified.ExitCode == 0).IsTrue();
 
         CliResult restarted = await Run("audit", "stress", "--count", "20", "--producers", "4", "--run", "crash");
-        Assert.True(restarted.ExitCode == 0, restarted.ToString());
+        await Assert.That(restarted.ExitCode == 0).IsTrue();
         CliResult verifiedAgain = await Run("runs", "verify", "--all", "--public-key", key.Stdout.Trim());
-        Assert.True(verifiedAgain.ExitCode == 0, verifiedAgain.ToString());
+        await Assert.That(verifiedAgain.ExitCode == 0).IsTrue();
 
         CliResult listed = await Run("-o", "json", "runs", "external-actions", "crash", "--offline");
-        Assert.Equal(0, listed.ExitCode);
+        await Assert.That(listed.ExitCode).IsEqualTo(0);
         using JsonDocument doc = JsonDocument.Parse(listed.Stdout);
         var present = doc.RootElement.GetProperty("external_actions").EnumerateArray()
             .Select(r => r.GetProperty("action_id").GetString()!)
             .ToHashSet(StringComparer.Ordinal);
-        Assert.True(acked.Count >= 3900, $"only {acked.Count} acknowledgements observed");
-        Assert.Empty(acked.Except(present));
+        await Assert.That(acked.Count >= 3900).IsTrue().Because($"only {acked.Count} acknowledgements observed");
+        await Assert.That(acked.Except(present)).IsEmpty();
     }
 
     private Task<CliResult> Run(params string[] args) => Support.Cli.RunAsync(["--state-root", _dir.StateRoot, .. args]);
@@ -61,7 +61,7 @@ public sealed class LedgerCrashTests : IDisposable
                 Assert.Fail($"stress exited early ({await stderr})");
             }
 
-            if (line.StartsWith("ack ", StringComparison.Ordinal))
+            if (line!.StartsWith("ack ", StringComparison.Ordinal))
             {
                 acked.Add(line[4..]);
             }

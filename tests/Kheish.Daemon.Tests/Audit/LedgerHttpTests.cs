@@ -12,7 +12,7 @@ public sealed class LedgerHttpTests : IDisposable
     private readonly string _admin = "adm-" + Guid.NewGuid().ToString("N");
     private readonly string _readonly = "ro-" + Guid.NewGuid().ToString("N");
 
-    [Fact]
+    [Test]
     public async Task Probe_actions_are_listed_to_read_only_callers_and_verify_after_stop()
     {
         DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token", _admin, "--http-readonly-token", _readonly]);
@@ -22,7 +22,7 @@ public sealed class LedgerHttpTests : IDisposable
         {
             HttpResponseMessage probe = await admin.PostAsync("/v1/runtime/audit/test-action",
                 new StringContent("{\"run_id\":\"run-42\",\"target\":\"probe-" + i + "\"}", Encoding.UTF8, "application/json"));
-            Assert.Equal(HttpStatusCode.OK, probe.StatusCode);
+            await Assert.That(probe.StatusCode).IsEqualTo(HttpStatusCode.OK);
         }
 
         using JsonDocument listing = JsonDocument.Parse(await ro.GetStringAsync("/v1/runs/run-42/external-actions"));
@@ -34,16 +34,16 @@ public sealed class LedgerHttpTests : IDisposable
         CliResult verify = await Support.Cli.RunAsync(["runs", "verify", "--all", "--state-root", _dir.StateRoot, "--public-key", key.Stdout.Trim()]);
 
         JsonElement records = listing.RootElement.GetProperty("external_actions");
-        Assert.Equal(6, records.GetArrayLength());
-        Assert.Equal("started", records[0].GetProperty("phase").GetString());
-        Assert.Equal("completed", records[1].GetProperty("phase").GetString());
-        Assert.Equal(records[0].GetProperty("record_hash").GetString(), records[1].GetProperty("prev_hash").GetString());
-        Assert.True(cli.ExitCode == 0, cli.ToString());
-        Assert.Contains("run-42", cli.Stdout);
-        Assert.True(verify.ExitCode == 0, verify.ToString());
+        await Assert.That(records.GetArrayLength()).IsEqualTo(6);
+        await Assert.That(records[0].GetProperty("phase").GetString()).IsEqualTo("started");
+        await Assert.That(records[1].GetProperty("phase").GetString()).IsEqualTo("completed");
+        await Assert.That(records[1].GetProperty("prev_hash").GetString()).IsEqualTo(records[0].GetProperty("record_hash").GetString());
+        await Assert.That(cli.ExitCode == 0).IsTrue();
+        await Assert.That(cli.Stdout).Contains("run-42");
+        await Assert.That(verify.ExitCode == 0).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task Serve_refuses_to_start_when_records_exist_but_the_signing_key_is_gone()
     {
         DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
@@ -58,8 +58,8 @@ public sealed class LedgerHttpTests : IDisposable
 
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, []);
 
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("audit-signing.key", r.Stderr);
+        await Assert.That(r.ExitCode).IsNotEqualTo(0);
+        await Assert.That(r.Stderr).Contains("audit-signing.key");
     }
 
     public void Dispose() => _dir.Dispose();

@@ -19,14 +19,14 @@ public sealed class BrokerHttpTests : IDisposable
     private Task<DaemonProcess> StartAsync() =>
         DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token", _admin, "--http-readonly-token", _readonly], _env);
 
-    [Fact]
+    [Test]
     public async Task A_revocation_acknowledged_before_sigkill_survives_the_restart()
     {
         DaemonProcess first = await StartAsync();
         using (HttpClient admin = first.Client(_admin))
         {
             HttpResponseMessage revoke = await admin.PostAsync("/v1/runtime/auth/subjects/agent:rogue/revoke", null);
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+            await Assert.That(revoke.StatusCode).IsEqualTo(HttpStatusCode.OK);
         }
 
         await first.StopAsync(kill: true);
@@ -36,11 +36,11 @@ public sealed class BrokerHttpTests : IDisposable
         using HttpClient again = second.Client(_admin);
         using JsonDocument status = JsonDocument.Parse(await again.GetStringAsync("/v1/runtime/auth/subjects/agent:rogue"));
 
-        Assert.True(status.RootElement.GetProperty("revoked").GetBoolean());
-        Assert.True(status.RootElement.GetProperty("current_epoch").GetInt64() >= 1);
+        await Assert.That(status.RootElement.GetProperty("revoked").GetBoolean()).IsTrue();
+        await Assert.That(status.RootElement.GetProperty("current_epoch").GetInt64() >= 1).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task Runtime_auth_cli_talks_to_the_daemon_with_the_admin_token()
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -50,12 +50,12 @@ public sealed class BrokerHttpTests : IDisposable
         CliResult show = await Support.Cli.RunAsync(["runtime", "auth", "subject", "session:demo", "-o", "json"], env);
         CliResult missingLease = await Support.Cli.RunAsync(["runtime", "auth", "lease", "route-lease-0123456789abcdef0123456789abcdef"], env);
 
-        Assert.True(revoke.ExitCode == 0, revoke.ToString());
-        Assert.Contains("\"revoked\":true", show.Stdout);
-        Assert.Equal(5, missingLease.ExitCode);
+        await Assert.That(revoke.ExitCode == 0).IsTrue();
+        await Assert.That(show.Stdout).Contains("\"revoked\":true");
+        await Assert.That(missingLease.ExitCode).IsEqualTo(5);
     }
 
-    [Fact]
+    [Test]
     public async Task Auth_inspection_is_admin_only_even_for_get()
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -63,10 +63,10 @@ public sealed class BrokerHttpTests : IDisposable
 
         HttpResponseMessage r = await ro.GetAsync("/v1/runtime/auth/subjects/agent:x");
 
-        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
     }
 
-    [Fact]
+    [Test]
     public async Task Broker_state_is_encrypted_under_the_master_key()
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -75,14 +75,14 @@ public sealed class BrokerHttpTests : IDisposable
         string status = await admin.GetStringAsync("/v1/status");
         await daemon.StopAsync();
 
-        Assert.Contains("\"broker_state_encrypted\":true", status);
+        await Assert.That(status).Contains("\"broker_state_encrypted\":true");
         foreach (var (path, bytes) in _dir.AllFiles().Where(f => f.Path.Contains("broker-state", StringComparison.Ordinal)))
         {
-            Assert.DoesNotContain("secretive-name", Encoding.UTF8.GetString(bytes));
+            await Assert.That(Encoding.UTF8.GetString(bytes)).DoesNotContain("secretive-name");
         }
     }
 
-    [Fact]
+    [Test]
     public async Task A_child_session_cannot_widen_its_parent()
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -93,14 +93,14 @@ public sealed class BrokerHttpTests : IDisposable
         HttpResponseMessage child = await admin.PostAsync("/v1/sessions",
             new StringContent("{\"session_id\":\"child\",\"parent_session_id\":\"parent\",\"scope\":{\"route_allow\":[\"anthropic\"]}}", Encoding.UTF8, "application/json"));
 
-        Assert.Equal(HttpStatusCode.OK, parent.StatusCode);
-        Assert.Equal(HttpStatusCode.BadRequest, child.StatusCode);
-        Assert.Contains("outside the parent scope", await child.Content.ReadAsStringAsync());
+        await Assert.That(parent.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(child.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
+        await Assert.That(await child.Content.ReadAsStringAsync()).Contains("outside the parent scope");
     }
 
-    [Theory]
-    [InlineData("/v1/runtime/auth/subjects/not-a-subject")]
-    [InlineData("/v1/runtime/auth/leases/..%2F..%2Fetc")]
+    [Test]
+    [Arguments("/v1/runtime/auth/subjects/not-a-subject")]
+    [Arguments("/v1/runtime/auth/leases/..%2F..%2Fetc")]
     public async Task Bad_ids_get_a_400_problem(string path)
     {
         await using DaemonProcess daemon = await StartAsync();
@@ -108,8 +108,8 @@ public sealed class BrokerHttpTests : IDisposable
 
         HttpResponseMessage r = await admin.GetAsync(path);
 
-        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
-        Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
+        await Assert.That(r.Content.Headers.ContentType?.MediaType).IsEqualTo("application/problem+json");
     }
 
     public void Dispose() => _dir.Dispose();

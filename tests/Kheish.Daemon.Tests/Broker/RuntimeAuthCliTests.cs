@@ -17,120 +17,118 @@ public sealed class RuntimeAuthCliTests : IDisposable
 
     private StateRoot Root => new(_dir.StateRoot);
 
-    [Fact]
+    [Test]
     public async Task Offline_revoke_lease_is_seen_by_the_next_broker_and_leaks_no_token()
     {
-        IssuedLease issued = Seed();
+        IssuedLease issued = await Seed();
 
         CliResult r = await Run("revoke-lease", issued.Lease.Id, "--offline", "--output", "json");
 
-        Assert.Equal(0, r.ExitCode);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
         using JsonDocument doc = JsonDocument.Parse(r.Stdout);
-        Assert.Equal(issued.Lease.Id, doc.RootElement.GetProperty("lease").GetProperty("id").GetString());
-        Assert.True(doc.RootElement.GetProperty("revoked").GetBoolean());
-        Assert.False(doc.RootElement.GetProperty("active").GetBoolean());
+        await Assert.That(doc.RootElement.GetProperty("lease").GetProperty("id").GetString()).IsEqualTo(issued.Lease.Id);
+        await Assert.That(doc.RootElement.GetProperty("revoked").GetBoolean()).IsTrue();
+        await Assert.That(doc.RootElement.GetProperty("active").GetBoolean()).IsFalse();
         Canary.AssertAbsent(issued.Token, r.All, "CLI output");
-        Assert.DoesNotContain("digest", r.Stdout);
-        Assert.Equal(BrokerErrors.LeaseRevoked, OpenBroker().Validate(issued.Token, OpenAi).Error?.Code);
+        await Assert.That(r.Stdout).DoesNotContain("digest");
+        await Assert.That(OpenBroker().Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.LeaseRevoked);
     }
 
-    [Fact]
+    [Test]
     public async Task Offline_lease_view_shows_the_lease_without_its_digest()
     {
-        IssuedLease issued = Seed();
+        IssuedLease issued = await Seed();
 
         CliResult r = await Run("lease", issued.Lease.Id, "--offline");
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Contains("route openai via slot openai.default", r.Stdout);
-        Assert.Contains("active            yes", r.Stdout);
-        Assert.DoesNotContain(LeaseToken.Encode(LeaseToken.Digest(issued.Token)), r.All);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(r.Stdout).Contains("route openai via slot openai.default");
+        await Assert.That(r.Stdout).Contains("active            yes");
+        await Assert.That(r.All).DoesNotContain(LeaseToken.Encode(LeaseToken.Digest(issued.Token)));
         Canary.AssertAbsent(issued.Token, r.All, "CLI output");
     }
 
-    [Fact]
+    [Test]
     public async Task Offline_revoke_subject_reports_its_leases_and_persists_the_tombstone()
     {
-        IssuedLease issued = Seed();
+        IssuedLease issued = await Seed();
 
         CliResult r = await Run("revoke-subject", "agent:coder", "--offline", "-o", "json");
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Equal(
-            $"{{\"subject_id\":\"agent:coder\",\"current_epoch\":1,\"revoked_leases\":[\"{issued.Lease.Id}\"]}}",
-            r.Stdout.Trim());
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(r.Stdout.Trim()).IsEqualTo($"{{\"subject_id\":\"agent:coder\",\"current_epoch\":1,\"revoked_leases\":[\"{issued.Lease.Id}\"]}}");
         CliResult view = await Run("subject", "agent:coder", "--offline", "-o", "json");
-        Assert.Equal("{\"subject_id\":\"agent:coder\",\"current_epoch\":1,\"revoked\":true}", view.Stdout.Trim());
-        Assert.True(OpenBroker().IsSubjectRevoked(Agent));
+        await Assert.That(view.Stdout.Trim()).IsEqualTo("{\"subject_id\":\"agent:coder\",\"current_epoch\":1,\"revoked\":true}");
+        await Assert.That(OpenBroker().IsSubjectRevoked(Agent)).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task Offline_revoke_slot_returns_the_slot_and_revoked_leases()
     {
-        IssuedLease issued = Seed();
+        IssuedLease issued = await Seed();
 
         CliResult r = await Run("revoke-slot", "openai.default", "--offline", "-o", "json");
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Equal($"{{\"slot_id\":\"openai.default\",\"revoked_leases\":[\"{issued.Lease.Id}\"]}}", r.Stdout.Trim());
-        Assert.Equal(BrokerErrors.SlotRevoked, OpenBroker().CheckSlot("openai.default")?.Code);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(r.Stdout.Trim()).IsEqualTo($"{{\"slot_id\":\"openai.default\",\"revoked_leases\":[\"{issued.Lease.Id}\"]}}");
+        await Assert.That(OpenBroker().CheckSlot("openai.default")?.Code).IsEqualTo(BrokerErrors.SlotRevoked);
     }
 
-    [Fact]
+    [Test]
     public async Task Offline_revocation_is_refused_while_a_daemon_holds_the_lock()
     {
-        IssuedLease issued = Seed();
+        IssuedLease issued = await Seed();
         using DaemonLock held = DaemonLock.TryAcquire(Root, "test").Value;
 
         CliResult r = await Run("revoke-lease", issued.Lease.Id, "--offline");
 
-        Assert.Equal(6, r.ExitCode);
-        Assert.Contains("drop --offline", r.Stderr);
-        Assert.True(OpenBroker().Validate(issued.Token, OpenAi).IsOk);
+        await Assert.That(r.ExitCode).IsEqualTo(6);
+        await Assert.That(r.Stderr).Contains("drop --offline");
+        await Assert.That(OpenBroker().Validate(issued.Token, OpenAi).IsOk).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task Offline_read_works_while_a_daemon_holds_the_lock()
     {
-        IssuedLease issued = Seed();
+        IssuedLease issued = await Seed();
         using DaemonLock held = DaemonLock.TryAcquire(Root, "test").Value;
 
         CliResult r = await Run("lease", issued.Lease.Id, "--offline", "-o", "json");
 
-        Assert.Equal(0, r.ExitCode);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
     }
 
-    [Fact]
+    [Test]
     public async Task Without_offline_the_verb_exits_3_and_suggests_offline()
     {
         CliResult r = await Run("subject", "agent:coder");
 
-        Assert.Equal(3, r.ExitCode);
-        Assert.Contains("--offline", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(3);
+        await Assert.That(r.Stderr).Contains("--offline");
     }
 
-    [Fact]
+    [Test]
     public async Task Unknown_lease_exits_5_with_a_json_error()
     {
         CliResult r = await Run("lease", "route-lease-0123456789abcdef0123456789abcdef", "--offline", "-o", "json");
 
-        Assert.Equal(5, r.ExitCode);
+        await Assert.That(r.ExitCode).IsEqualTo(5);
         using JsonDocument doc = JsonDocument.Parse(r.Stdout);
-        Assert.Equal("lease_not_found", doc.RootElement.GetProperty("error").GetProperty("code").GetString());
+        await Assert.That(doc.RootElement.GetProperty("error").GetProperty("code").GetString()).IsEqualTo("lease_not_found");
     }
 
-    [Fact]
+    [Test]
     public async Task Malformed_ids_exit_2_without_touching_state()
     {
         CliResult lease = await Run("revoke-lease", "not-a-lease", "--offline");
         CliResult subject = await Run("revoke-subject", "robot:x", "--offline");
         CliResult slot = await Run("revoke-slot", "a/b", "--offline");
 
-        Assert.Equal([2, 2, 2], new[] { lease.ExitCode, subject.ExitCode, slot.ExitCode });
-        Assert.False(File.Exists(Root.BrokerStateFile));
+        await Assert.That(new[] { lease.ExitCode, subject.ExitCode, slot.ExitCode }).IsEquivalentTo([2, 2, 2], CollectionOrdering.Matching);
+        await Assert.That(File.Exists(Root.BrokerStateFile)).IsFalse();
     }
 
-    [Fact]
+    [Test]
     public async Task Unreadable_state_file_exits_1_naming_the_file()
     {
         Directory.CreateDirectory(Root.AuthDirectory);
@@ -138,15 +136,15 @@ public sealed class RuntimeAuthCliTests : IDisposable
 
         CliResult r = await Run("subject", "agent:coder", "--offline");
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Contains(Root.BrokerStateFile, r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(r.Stderr).Contains(Root.BrokerStateFile);
     }
 
-    private IssuedLease Seed()
+    private async Task<IssuedLease> Seed()
     {
         CredentialBroker broker = OpenBroker();
         IssuedLease issued = broker.IssueRouteLease(Agent, CredentialScope.Unrestricted, "openai", "openai.default").Value;
-        Assert.Null(broker.Flush());
+        await Assert.That(broker.Flush()).IsNull();
         return issued;
     }
 

@@ -73,7 +73,7 @@ public sealed class EgressHarness : IAsyncDisposable
         setEnv["PROVIDER_KEY"] = harness.ProviderKey;
         CliResult set = await Support.Cli.RunAsync(
             ["secrets", "set", Slot, "--offline", "--state-root", harness.Dir.StateRoot, "--provider", "openai", "--from-env", "PROVIDER_KEY"], setEnv);
-        Assert.True(set.ExitCode == 0, set.ToString());
+        await Assert.That(set.ExitCode).IsEqualTo(0).Because(set.ToString());
 
         List<string> keyArgs = ["security", "generate-key", "--project-root", harness.Project, "--principal", principal, "-o", "json"];
         if (scopeJson is not null)
@@ -83,7 +83,7 @@ public sealed class EgressHarness : IAsyncDisposable
         }
 
         CliResult key = await Support.Cli.RunAsync(keyArgs, harness.Env);
-        Assert.True(key.ExitCode == 0, key.ToString());
+        await Assert.That(key.ExitCode).IsEqualTo(0).Because(key.ToString());
         using (JsonDocument doc = JsonDocument.Parse(key.Stdout))
         {
             harness.ApiKey = doc.RootElement.GetProperty("key").GetString()!;

@@ -19,7 +19,7 @@ public sealed class EgressProxyTests
 
     internal static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
-    [Fact]
+    [Test]
     public async Task Injects_the_provider_key_and_strips_every_credential_the_agent_sent()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -34,24 +34,24 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        UpstreamRequest got = Assert.Single(h.Upstream.Received);
-        Assert.Equal("POST", got.Method);
-        Assert.Equal("/v1/chat/completions?foo=bar&x=1", got.PathAndQuery);
-        Assert.Equal(ChatBody, got.BodyText);
-        Assert.Equal("Bearer " + h.ProviderKey, got.Header("Authorization"));
-        Assert.Null(got.Header("X-API-Key"));
-        Assert.Null(got.Header("x-goog-api-key"));
-        Assert.Null(got.Header("Cookie"));
-        Assert.Null(got.Header("X-Kheish-Run-Id"));
-        Assert.Equal("kept", got.Header("X-Custom-Header"));
-        Assert.Equal("application/json; charset=utf-8", got.Header("Content-Type"));
-        Assert.DoesNotContain(got.Headers.Values, v => v.Contains(h.ApiKey, StringComparison.Ordinal));
-        Assert.True(r.Headers.Contains("X-Kheish-Action-Id"));
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        UpstreamRequest got = (await Assert.That(h.Upstream.Received).HasSingleItem())!;
+        await Assert.That(got.Method).IsEqualTo("POST");
+        await Assert.That(got.PathAndQuery).IsEqualTo("/v1/chat/completions?foo=bar&x=1");
+        await Assert.That(got.BodyText).IsEqualTo(ChatBody);
+        await Assert.That(got.Header("Authorization")).IsEqualTo("Bearer " + h.ProviderKey);
+        await Assert.That(got.Header("X-API-Key")).IsNull();
+        await Assert.That(got.Header("x-goog-api-key")).IsNull();
+        await Assert.That(got.Header("Cookie")).IsNull();
+        await Assert.That(got.Header("X-Kheish-Run-Id")).IsNull();
+        await Assert.That(got.Header("X-Custom-Header")).IsEqualTo("kept");
+        await Assert.That(got.Header("Content-Type")).IsEqualTo("application/json; charset=utf-8");
+        await Assert.That(got.Headers.Values).DoesNotContain(v => v.Contains(h.ApiKey, StringComparison.Ordinal));
+        await Assert.That(r.Headers.Contains("X-Kheish-Action-Id")).IsTrue();
         Canary.AssertAbsent(h.ProviderKey, await r.Content.ReadAsStringAsync() + r.Headers + h.Daemon.Logs, "response and daemon logs");
     }
 
-    [Fact]
+    [Test]
     public async Task Upstream_cookies_and_credential_headers_are_not_relayed_to_the_agent()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -68,15 +68,15 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/openai/models");
 
-        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
-        Assert.False(r.Headers.Contains("Set-Cookie"));
-        Assert.False(r.Headers.Contains("X-Auth-Token"));
-        Assert.Equal("999", r.Headers.GetValues("x-ratelimit-remaining-tokens").Single());
-        Assert.Equal("req-42", r.Headers.GetValues("X-Request-Id").Single());
-        Assert.Equal("{\"id\":1}", await r.Content.ReadAsStringAsync());
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Created);
+        await Assert.That(r.Headers.Contains("Set-Cookie")).IsFalse();
+        await Assert.That(r.Headers.Contains("X-Auth-Token")).IsFalse();
+        await Assert.That(r.Headers.GetValues("x-ratelimit-remaining-tokens").Single()).IsEqualTo("999");
+        await Assert.That(r.Headers.GetValues("X-Request-Id").Single()).IsEqualTo("req-42");
+        await Assert.That(await r.Content.ReadAsStringAsync()).IsEqualTo("{\"id\":1}");
     }
 
-    [Fact]
+    [Test]
     public async Task Default_route_name_uses_the_routes_file_default_route()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -84,11 +84,11 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/default/models");
 
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        Assert.Equal("/v1/models", Assert.Single(h.Upstream.Received).PathAndQuery);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That((await Assert.That(h.Upstream.Received).HasSingleItem())!.PathAndQuery).IsEqualTo("/v1/models");
     }
 
-    [Fact]
+    [Test]
     public async Task Unknown_route_is_a_404_route_not_found()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -96,11 +96,11 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/nope/models");
 
-        Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
-        Assert.Equal("route_not_found", await CodeOf(r));
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.NotFound);
+        await Assert.That(await CodeOf(r)).IsEqualTo("route_not_found");
     }
 
-    [Fact]
+    [Test]
     public async Task A_request_without_an_api_key_never_reaches_the_upstream()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -108,11 +108,11 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await anonymous.PostAsync("/agent/v1/routes/openai/chat/completions", Json(ChatBody));
 
-        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task A_key_whose_scope_denies_the_route_gets_403()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(scopeJson: "{\"route_deny\":[\"openai\"]}");
@@ -120,12 +120,12 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.PostAsync("/agent/v1/routes/openai/chat/completions", Json(ChatBody));
 
-        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-        Assert.Equal("scope_denied", await CodeOf(r));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
+        await Assert.That(await CodeOf(r)).IsEqualTo("scope_denied");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task Invalid_context_id_header_is_a_400()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -135,12 +135,12 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
-        Assert.Equal("invalid_context_id", await CodeOf(r));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
+        await Assert.That(await CodeOf(r)).IsEqualTo("invalid_context_id");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task Encoded_slashes_that_would_climb_out_of_the_base_path_are_refused()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -148,12 +148,12 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/openai/x%2F..%2F..%2Fadmin");
 
-        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
-        Assert.Equal("invalid_upstream_path", await CodeOf(r));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
+        await Assert.That(await CodeOf(r)).IsEqualTo("invalid_upstream_path");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task Dot_segments_never_reach_the_upstream()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -162,12 +162,12 @@ public sealed class EgressProxyTests
         // The server normalises the path first: what is left names another route, unknown here.
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/openai/%2e%2e/admin");
 
-        Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
-        Assert.Equal("route_not_found", await CodeOf(r));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.NotFound);
+        await Assert.That(await CodeOf(r)).IsEqualTo("route_not_found");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task Body_over_the_egress_limit_is_413_payload_too_large()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(serveArgs: ["--egress-max-body-bytes", "2048"]);
@@ -175,12 +175,12 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.PostAsync("/agent/v1/routes/openai/chat/completions", Json(new string('x', 5000)));
 
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
-        Assert.Equal("payload_too_large", await CodeOf(r));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.RequestEntityTooLarge);
+        await Assert.That(await CodeOf(r)).IsEqualTo("payload_too_large");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task Body_larger_than_the_control_plane_limit_but_within_the_egress_limit_is_forwarded()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(serveArgs: ["--max-body-bytes", "4096"]);
@@ -189,11 +189,11 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.PostAsync("/agent/v1/routes/openai/chat/completions", Json(big));
 
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        Assert.Equal(big, Assert.Single(h.Upstream.Received).BodyText);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That((await Assert.That(h.Upstream.Received).HasSingleItem())!.BodyText).IsEqualTo(big);
     }
 
-    [Fact]
+    [Test]
     public async Task Unreachable_upstream_is_502_upstream_unreachable()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -201,11 +201,11 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/dead/models");
 
-        Assert.Equal(HttpStatusCode.BadGateway, r.StatusCode);
-        Assert.Equal("upstream_unreachable", await CodeOf(r));
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.BadGateway);
+        await Assert.That(await CodeOf(r)).IsEqualTo("upstream_unreachable");
     }
 
-    [Fact]
+    [Test]
     public async Task Upstream_slower_than_the_timeout_is_504_upstream_timeout()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(serveArgs: ["--egress-timeout-seconds", "1"]);
@@ -218,11 +218,11 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/openai/models");
 
-        Assert.Equal(HttpStatusCode.GatewayTimeout, r.StatusCode);
-        Assert.Equal("upstream_timeout", await CodeOf(r));
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.GatewayTimeout);
+        await Assert.That(await CodeOf(r)).IsEqualTo("upstream_timeout");
     }
 
-    [Fact]
+    [Test]
     public async Task Calls_beyond_the_route_concurrency_limit_get_429_route_busy()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(serveArgs: ["--egress-max-concurrency", "1"]);
@@ -241,12 +241,12 @@ public sealed class EgressProxyTests
         HttpResponseMessage second = await agent.GetAsync("/agent/v1/routes/openai/models");
         release.SetResult();
 
-        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
-        Assert.Equal("route_busy", await CodeOf(second));
-        Assert.Equal(HttpStatusCode.OK, (await first).StatusCode);
+        await Assert.That(second.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
+        await Assert.That(await CodeOf(second)).IsEqualTo("route_busy");
+        await Assert.That((await first).StatusCode).IsEqualTo(HttpStatusCode.OK);
     }
 
-    [Fact]
+    [Test]
     public async Task Server_sent_events_reach_the_client_before_the_upstream_finishes()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -269,29 +269,29 @@ public sealed class EgressProxyTests
         firstSeen.SetResult();
         string rest = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10));
 
-        Assert.Equal("data: one", line1);
-        Assert.Contains("data: two", rest);
-        Assert.Equal("text/event-stream", r.Content.Headers.ContentType?.MediaType);
+        await Assert.That(line1).IsEqualTo("data: one");
+        await Assert.That(rest).Contains("data: two");
+        await Assert.That(r.Content.Headers.ContentType?.MediaType).IsEqualTo("text/event-stream");
     }
 
-    [Fact]
+    [Test]
     public async Task Revoking_the_keys_subject_refuses_the_next_call()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(principal: "agent:revoked-one");
         using HttpClient agent = h.Agent();
         using HttpClient admin = h.Admin();
-        Assert.Equal(HttpStatusCode.OK, (await agent.GetAsync("/agent/v1/routes/openai/models")).StatusCode);
+        await Assert.That((await agent.GetAsync("/agent/v1/routes/openai/models")).StatusCode).IsEqualTo(HttpStatusCode.OK);
 
         HttpResponseMessage revoke = await admin.PostAsync("/v1/runtime/auth/subjects/agent:revoked-one/revoke", null);
         HttpResponseMessage r = await agent.GetAsync("/agent/v1/routes/openai/models");
 
-        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
-        Assert.Equal("subject_revoked", await CodeOf(r));
-        Assert.Single(h.Upstream.Received);
+        await Assert.That(revoke.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await CodeOf(r)).IsEqualTo("subject_revoked");
+        await Assert.That(h.Upstream.Received).HasSingleItem();
     }
 
-    [Fact]
+    [Test]
     public async Task Revoking_the_slot_refuses_calls_until_the_slot_is_rewritten()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -307,15 +307,15 @@ public sealed class EgressProxyTests
             ["secrets", "set", EgressHarness.Slot, "--provider", "openai", "--from-env", "NEW_KEY", "--base-url", h.Daemon.BaseUri.ToString(), "--token", h.AdminToken], env);
         HttpResponseMessage after = await agent.GetAsync("/agent/v1/routes/openai/models");
 
-        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
-        Assert.Equal("slot_revoked", await CodeOf(refused));
-        Assert.True(set.ExitCode == 0, set.ToString());
-        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
-        Assert.Equal("Bearer " + newKey, Assert.Single(h.Upstream.Received).Header("Authorization"));
+        await Assert.That(revoke.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
+        await Assert.That(await CodeOf(refused)).IsEqualTo("slot_revoked");
+        await Assert.That(set.ExitCode == 0).IsTrue();
+        await Assert.That(after.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That((await Assert.That(h.Upstream.Received).HasSingleItem())!.Header("Authorization")).IsEqualTo("Bearer " + newKey);
     }
 
-    [Fact]
+    [Test]
     public async Task An_unavailable_ledger_refuses_the_call_and_the_upstream_is_never_hit()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(beforeStart: harness =>
@@ -334,12 +334,12 @@ public sealed class EgressProxyTests
 
         HttpResponseMessage r = await agent.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
-        Assert.Equal("audit_unavailable", await CodeOf(r));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
+        await Assert.That(await CodeOf(r)).IsEqualTo("audit_unavailable");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task A_client_that_disconnects_cancels_the_upstream_call_and_the_action_is_recorded_failed()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -358,7 +358,7 @@ public sealed class EgressProxyTests
         await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         await cts.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        await Assert.That(async () => await call).Throws<OperationCanceledException>();
         string outcome = string.Empty;
         for (int attempt = 0; attempt < 50 && outcome.Length == 0; attempt++)
         {
@@ -370,10 +370,10 @@ public sealed class EgressProxyTests
                 .Select(e => e.GetProperty("outcome").GetString()!).FirstOrDefault() ?? string.Empty;
         }
 
-        Assert.Equal("client_aborted", outcome);
+        await Assert.That(outcome).IsEqualTo("client_aborted");
     }
 
-    [Fact]
+    [Test]
     public async Task Every_call_is_a_started_completed_pair_the_ledger_verifies_and_the_key_leaks_nowhere()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -390,7 +390,7 @@ public sealed class EgressProxyTests
             request.Headers.Add("X-Kheish-Agent-Id", "coder-1");
             request.Headers.Add("X-Kheish-Tool-Call-Id", "call-" + i);
             HttpResponseMessage r = await agent.SendAsync(request);
-            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
             actionIds.Add(r.Headers.GetValues("X-Kheish-Action-Id").Single());
             responses.Append(r.Headers).Append(await r.Content.ReadAsStringAsync());
         }
@@ -400,7 +400,7 @@ public sealed class EgressProxyTests
         for (int attempt = 0; attempt < 40 && records.Length < 6; attempt++)
         {
             CliResult listing = await h.OnlineAsync("runs", "external-actions", "run-ledger", "-o", "json");
-            Assert.True(listing.ExitCode == 0, listing.ToString());
+            await Assert.That(listing.ExitCode == 0).IsTrue();
             responses.Append(listing.All);
             using JsonDocument doc = JsonDocument.Parse(listing.Stdout);
             records = [.. doc.RootElement.GetProperty("external_actions").EnumerateArray().Select(e => e.Clone())];
@@ -410,34 +410,32 @@ public sealed class EgressProxyTests
             }
         }
 
-        Assert.Equal(6, records.Length);
+        await Assert.That(records.Length).IsEqualTo(6);
         JsonElement[] started = [.. records.Where(e => e.GetProperty("phase").GetString() == "started")];
         JsonElement[] completed = [.. records.Where(e => e.GetProperty("phase").GetString() == "completed")];
-        Assert.Equal(3, started.Length);
-        Assert.Equal(3, completed.Length);
-        Assert.Equal(actionIds, started.Select(s => s.GetProperty("action_id").GetString()));
+        await Assert.That(started.Length).IsEqualTo(3);
+        await Assert.That(completed.Length).IsEqualTo(3);
+        await Assert.That(started.Select(s => s.GetProperty("action_id").GetString()!)).IsEquivalentTo(actionIds, CollectionOrdering.Matching);
         for (int i = 0; i < 3; i++)
         {
             string expectedDigest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
                 Encoding.UTF8.GetBytes(ChatBody.Replace("hi", "hi " + i, StringComparison.Ordinal))));
-            Assert.Equal("provider_request", started[i].GetProperty("kind").GetString());
-            Assert.Equal("openai POST /chat/completions?n", started[i].GetProperty("target").GetString());
-            Assert.Equal(expectedDigest, started[i].GetProperty("request_digest").GetString());
+            await Assert.That(started[i].GetProperty("kind").GetString()).IsEqualTo("provider_request");
+            await Assert.That(started[i].GetProperty("target").GetString()).IsEqualTo("openai POST /chat/completions?n");
+            await Assert.That(started[i].GetProperty("request_digest").GetString()).IsEqualTo(expectedDigest);
             // The completed record is written after the response, off the request path: pair by digest.
-            JsonElement done = Assert.Single(completed, c => c.GetProperty("request_digest").GetString() == expectedDigest);
-            Assert.Equal("http_200", done.GetProperty("outcome").GetString());
-            Assert.Equal(
-                Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("{\"ok\":true}"u8)),
-                done.GetProperty("response_digest").GetString());
-            Assert.Equal("agent:coder", started[i].GetProperty("principal_id").GetString());
-            Assert.Equal("coder-1", started[i].GetProperty("agent_id").GetString());
-            Assert.Equal("call-" + i, started[i].GetProperty("tool_call_id").GetString());
-            Assert.StartsWith("grant-", started[i].GetProperty("grant_id").GetString());
+            JsonElement done = await Assert.That(completed).HasSingleItem(c => c.GetProperty("request_digest").GetString() == expectedDigest);
+            await Assert.That(done.GetProperty("outcome").GetString()).IsEqualTo("http_200");
+            await Assert.That(done.GetProperty("response_digest").GetString()).IsEqualTo(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("{\"ok\":true}"u8)));
+            await Assert.That(started[i].GetProperty("principal_id").GetString()).IsEqualTo("agent:coder");
+            await Assert.That(started[i].GetProperty("agent_id").GetString()).IsEqualTo("coder-1");
+            await Assert.That(started[i].GetProperty("tool_call_id").GetString()).IsEqualTo("call-" + i);
+            await Assert.That(started[i].GetProperty("grant_id").GetString()).StartsWith("grant-");
         }
 
-        Assert.Equal(0, await h.Daemon.StopAsync());
+        await Assert.That(await h.Daemon.StopAsync()).IsEqualTo(0);
         CliResult verify = await Support.Cli.RunAsync(["runs", "verify", "--all", "--state-root", h.Dir.StateRoot], h.Env);
-        Assert.True(verify.ExitCode == 0, verify.ToString());
+        await Assert.That(verify.ExitCode == 0).IsTrue();
         Canary.AssertAbsent(h.ProviderKey, responses + verify.All + h.Daemon.Logs, "responses, CLI output and daemon logs");
         Canary.AssertAbsentFromFiles(h.ProviderKey, h.Dir, "global-slots.json");
     }

@@ -11,7 +11,7 @@ public sealed class EgressSessionTests
     {
         using HttpClient admin = h.Admin();
         HttpResponseMessage r = await admin.PostAsync("/v1/sessions", EgressProxyTests.Json($"{{\"session_id\":\"{id}\",\"scope\":{scopeJson}}}"));
-        Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+        await Assert.That(r.IsSuccessStatusCode).IsTrue();
     }
 
     private static HttpRequestMessage ForSession(string session) => new(HttpMethod.Get, "/agent/v1/routes/openai/models")
@@ -19,7 +19,7 @@ public sealed class EgressSessionTests
         Headers = { { "X-Kheish-Session-Id", session } },
     };
 
-    [Fact]
+    [Test]
     public async Task A_session_scope_that_denies_the_route_refuses_a_key_acting_for_it()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -28,12 +28,12 @@ public sealed class EgressSessionTests
 
         HttpResponseMessage r = await agent.SendAsync(ForSession("s-narrow"));
 
-        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-        Assert.Equal("scope_denied", await EgressProxyTests.CodeOf(r));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
+        await Assert.That(await EgressProxyTests.CodeOf(r)).IsEqualTo("scope_denied");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task Calls_for_a_session_are_issued_to_the_session_and_stop_when_it_is_revoked()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -46,20 +46,20 @@ public sealed class EgressSessionTests
         HttpResponseMessage refused = await agent.SendAsync(ForSession("s-live"));
         CliResult listing = await h.OnlineAsync("runs", "external-actions", "session-s-live", "-o", "json");
 
-        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
-        Assert.Equal("subject_revoked", await EgressProxyTests.CodeOf(refused));
-        Assert.Single(h.Upstream.Received);
-        Assert.True(listing.ExitCode == 0, listing.ToString());
+        await Assert.That(ok.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(revoke.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await EgressProxyTests.CodeOf(refused)).IsEqualTo("subject_revoked");
+        await Assert.That(h.Upstream.Received).HasSingleItem();
+        await Assert.That(listing.ExitCode == 0).IsTrue();
         using JsonDocument doc = JsonDocument.Parse(listing.Stdout);
         JsonElement started = doc.RootElement.GetProperty("external_actions")[0];
-        Assert.Equal("session:s-live", started.GetProperty("principal_id").GetString());
-        Assert.Equal("agent:coder", started.GetProperty("parent_principal_id").GetString());
-        Assert.Equal("s-live", started.GetProperty("session_id").GetString());
+        await Assert.That(started.GetProperty("principal_id").GetString()).IsEqualTo("session:s-live");
+        await Assert.That(started.GetProperty("parent_principal_id").GetString()).IsEqualTo("agent:coder");
+        await Assert.That(started.GetProperty("session_id").GetString()).IsEqualTo("s-live");
     }
 
-    [Fact]
+    [Test]
     public async Task Revoking_the_keys_principal_also_stops_it_acting_for_a_session()
     {
         await using EgressHarness h = await EgressHarness.StartAsync();
@@ -70,9 +70,9 @@ public sealed class EgressSessionTests
         HttpResponseMessage revoke = await admin.PostAsync("/v1/runtime/auth/subjects/agent:coder/revoke", null);
         HttpResponseMessage refused = await agent.SendAsync(ForSession("s-parent"));
 
-        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
-        Assert.Equal("subject_revoked", await EgressProxyTests.CodeOf(refused));
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(revoke.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await EgressProxyTests.CodeOf(refused)).IsEqualTo("subject_revoked");
+        await Assert.That(h.Upstream.Received).IsEmpty();
     }
 }

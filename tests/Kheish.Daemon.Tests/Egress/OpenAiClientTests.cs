@@ -71,12 +71,12 @@ public sealed class OpenAiClientTests
             "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":3,\"total_tokens\":4}}");
     }
 
-    [Fact]
+    [Test]
     public async Task Official_openai_client_gets_normal_and_streamed_completions_through_the_proxy()
     {
         if (NodeModules() is not { } modules)
         {
-            Assert.Skip("the openai npm package is not installed (run scripts/test-deps.sh or set KHEISH_NODE_MODULES)");
+            Skip.Test("the openai npm package is not installed (run scripts/test-deps.sh or set KHEISH_NODE_MODULES)");
             return;
         }
 
@@ -94,16 +94,24 @@ public sealed class OpenAiClientTests
         Task<string> stderr = node.StandardError.ReadToEndAsync();
         await node.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
 
-        Assert.True(node.ExitCode == 0, await stderr + "\n" + h.Daemon.Logs);
+        await Assert.That(node.ExitCode == 0).IsTrue();
         string output = await stdout;
         using JsonDocument doc = JsonDocument.Parse(output);
-        Assert.Equal("Hello from upstream", doc.RootElement.GetProperty("normal").GetString());
-        Assert.True(doc.RootElement.GetProperty("streamed").GetString() == "Hello from SSE", output);
-        Assert.Equal(4, doc.RootElement.GetProperty("chunks").GetInt32());
+        await Assert.That(doc.RootElement.GetProperty("normal").GetString()).IsEqualTo("Hello from upstream");
+        await Assert.That(doc.RootElement.GetProperty("streamed").GetString() == "Hello from SSE").IsTrue();
+        await Assert.That(doc.RootElement.GetProperty("chunks").GetInt32()).IsEqualTo(4);
         UpstreamRequest[] received = [.. h.Upstream.Received];
-        Assert.Equal(2, received.Length);
-        Assert.All(received, r => Assert.Equal("/v1/chat/completions", r.PathAndQuery));
-        Assert.All(received, r => Assert.Equal("Bearer " + h.ProviderKey, r.Header("Authorization")));
+        await Assert.That(received.Length).IsEqualTo(2);
+        foreach (UpstreamRequest r in received)
+        {
+            await Assert.That(r.PathAndQuery).IsEqualTo("/v1/chat/completions");
+        }
+
+        foreach (UpstreamRequest r in received)
+        {
+            await Assert.That(r.Header("Authorization")).IsEqualTo("Bearer " + h.ProviderKey);
+        }
+
         Canary.AssertAbsent(h.ProviderKey, await stdout + await stderr + h.Daemon.Logs, "client output and daemon logs");
         Canary.AssertAbsent(h.ApiKey, string.Join('\n', received.SelectMany(r => r.Headers.Values)), "headers sent upstream");
     }

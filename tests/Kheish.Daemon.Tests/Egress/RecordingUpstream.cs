@@ -19,24 +19,33 @@ public sealed record UpstreamRequest(string Method, string PathAndQuery, Diction
 /// </summary>
 public sealed class RecordingUpstream : IAsyncDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly Task _loop;
 
     public RecordingUpstream()
     {
-        // A free port can be taken by a parallel test between the probe and Start: try again.
+        // A free port can be taken by a parallel test between the probe and Start: try again, with
+        // a fresh listener (one whose Start failed keeps the half-registered prefix and throws on Stop).
         for (int attempt = 0; ; attempt++)
         {
             Port = FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
             try
             {
-                _listener.Start();
+                listener.Start();
+                _listener = listener;
                 break;
             }
             catch (HttpListenerException) when (attempt < 20)
             {
+                try
+                {
+                    listener.Close();
+                }
+                catch (HttpListenerException)
+                {
+                }
             }
         }
 

@@ -22,38 +22,38 @@ public sealed class RoutesCheckAgainstStoreTests : IDisposable
     {
         CliResult r = await Support.Cli.RunAsync(
             ["secrets", "set", slot, "--provider", provider, "--stdin", "--offline", "--state-root", _dir.StateRoot], _env, stdin: "value-123456");
-        Assert.True(r.ExitCode == 0, r.ToString());
+        await Assert.That(r.ExitCode == 0).IsTrue();
     }
 
-    [Fact]
+    [Test]
     public async Task An_auth_ref_to_a_slot_of_another_provider_exits_2()
     {
         await StoreAsync("claude.main", "anthropic");
 
         CliResult r = await CheckAsync("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"claude.main\"\n");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("route `a`", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("route `a`");
     }
 
-    [Fact]
+    [Test]
     public async Task An_auth_ref_to_a_matching_slot_passes()
     {
         await StoreAsync("openai.prod", "openai");
 
         CliResult r = await CheckAsync("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n");
 
-        Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Contains("openai.prod", r.Stdout);
+        await Assert.That(r.ExitCode == 0).IsTrue();
+        await Assert.That(r.Stdout).Contains("openai.prod");
     }
 
-    [Fact]
+    [Test]
     public async Task A_missing_auth_ref_names_route_and_slot()
     {
         CliResult r = await CheckAsync("version = 1\n[routes.openai]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("route `openai` references missing auth_ref `openai.prod`", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("route `openai` references missing auth_ref `openai.prod`");
     }
 
     public void Dispose() => _dir.Dispose();

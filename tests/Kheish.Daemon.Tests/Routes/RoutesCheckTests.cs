@@ -30,7 +30,7 @@ public sealed class RoutesCheckTests
             new Dictionary<string, string?> { ["KHEISH_TEST_OPENAI_KEY"] = "from-env" });
     }
 
-    [Fact]
+    [Test]
     public async Task A_valid_file_prints_each_route_without_its_key_and_exits_0()
     {
         using var dir = new TempDir();
@@ -38,78 +38,78 @@ public sealed class RoutesCheckTests
 
         CliResult r = await CheckAsync(dir, Valid.Replace("API_KEY_PLACEHOLDER", canary));
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Contains("openai (default)", r.Stdout);
-        Assert.Contains("driver:    anthropic", r.Stdout);
-        Assert.Contains("model:     claude-sonnet-4", r.Stdout);
-        Assert.Contains("base_url:  https://api.openai.com/v1", r.Stdout);
-        Assert.Contains("auth:      api_key_env KHEISH_TEST_OPENAI_KEY", r.Stdout);
-        Assert.Contains("auth:      api_key (inline in the routes file)", r.Stdout);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(r.Stdout).Contains("openai (default)");
+        await Assert.That(r.Stdout).Contains("driver:    anthropic");
+        await Assert.That(r.Stdout).Contains("model:     claude-sonnet-4");
+        await Assert.That(r.Stdout).Contains("base_url:  https://api.openai.com/v1");
+        await Assert.That(r.Stdout).Contains("auth:      api_key_env KHEISH_TEST_OPENAI_KEY");
+        await Assert.That(r.Stdout).Contains("auth:      api_key (inline in the routes file)");
         Canary.AssertAbsent(canary, r.All, "routes check output");
     }
 
-    [Fact]
+    [Test]
     public async Task Json_output_is_one_document_describing_the_routes()
     {
         using var dir = new TempDir();
 
         CliResult r = await CheckAsync(dir, Valid, "--output", "json");
 
-        Assert.Equal(0, r.ExitCode);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
         using JsonDocument doc = JsonDocument.Parse(r.Stdout);
-        Assert.True(doc.RootElement.GetProperty("ok").GetBoolean());
-        Assert.Equal("openai", doc.RootElement.GetProperty("default_route").GetString());
+        await Assert.That(doc.RootElement.GetProperty("ok").GetBoolean()).IsTrue();
+        await Assert.That(doc.RootElement.GetProperty("default_route").GetString()).IsEqualTo("openai");
         JsonElement claude = doc.RootElement.GetProperty("routes")[1];
-        Assert.Equal("claude", claude.GetProperty("id").GetString());
-        Assert.Equal("api_key", claude.GetProperty("auth_source").GetString());
-        Assert.Equal("https://api.anthropic.com", claude.GetProperty("base_url").GetString());
+        await Assert.That(claude.GetProperty("id").GetString()).IsEqualTo("claude");
+        await Assert.That(claude.GetProperty("auth_source").GetString()).IsEqualTo("api_key");
+        await Assert.That(claude.GetProperty("base_url").GetString()).IsEqualTo("https://api.anthropic.com");
     }
 
-    [Fact]
+    [Test]
     public async Task A_file_that_is_not_toml_reports_line_and_column_and_exits_2()
     {
         using var dir = new TempDir();
 
         CliResult r = await CheckAsync(dir, "version = 1\n[routes.a\ndriver = \"openai\"\n");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("not valid TOML: line 2, column 10", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("not valid TOML: line 2, column 10");
     }
 
-    [Fact]
+    [Test]
     public async Task An_unknown_field_is_named_with_its_route_and_exits_2()
     {
         using var dir = new TempDir();
 
         CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\nmodle = \"x\"\n");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("route `a`: unknown field `modle`", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("route `a`: unknown field `modle`");
     }
 
-    [Fact]
+    [Test]
     public async Task Auth_ref_with_api_key_is_a_conflict_and_exits_2()
     {
         using var dir = new TempDir();
 
         CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\napi_key = \"k\"\n");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("route `a`: auth_ref and api_key cannot both be set", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("route `a`: auth_ref and api_key cannot both be set");
     }
 
-    [Fact]
+    [Test]
     public async Task Version_2_is_rejected_with_exit_2()
     {
         using var dir = new TempDir();
 
         CliResult r = await CheckAsync(dir, "version = 2\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"k\"\n");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("routes file version 2 is not supported", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("routes file version 2 is not supported");
     }
 
-    [Fact]
+    [Test]
     public async Task An_encrypted_store_without_the_master_key_makes_an_auth_ref_unverifiable()
     {
         using var dir = new TempDir();
@@ -118,43 +118,43 @@ public sealed class RoutesCheckTests
             ["secrets", "set", "openai.prod", "--provider", "openai", "--stdin", "--offline", "--state-root", dir.StateRoot],
             new Dictionary<string, string?> { ["KHEISH_AUTH_STORE_MASTER_KEY"] = key },
             stdin: "sk-value-123456");
-        Assert.Equal(0, set.ExitCode);
+        await Assert.That(set.ExitCode).IsEqualTo(0);
 
         CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n", "--offline");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("route `a` references auth_ref `openai.prod`, which cannot be verified", r.Stderr);
-        Assert.Contains("KHEISH_AUTH_STORE_MASTER_KEY", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("route `a` references auth_ref `openai.prod`, which cannot be verified");
+        await Assert.That(r.Stderr).Contains("KHEISH_AUTH_STORE_MASTER_KEY");
     }
 
-    [Fact]
+    [Test]
     public async Task Without_offline_and_without_a_daemon_an_auth_ref_is_unverifiable_and_offline_is_suggested()
     {
         using var dir = new TempDir();
 
         CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\nauth_ref = \"openai.prod\"\n", "--base-url", "http://127.0.0.1:1");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("cannot be verified", r.Stderr);
-        Assert.Contains("--offline", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("cannot be verified");
+        await Assert.That(r.Stderr).Contains("--offline");
     }
 
-    [Fact]
+    [Test]
     public async Task A_missing_environment_variable_is_named_and_exits_2()
     {
         using var dir = new TempDir();
 
         CliResult r = await CheckAsync(dir, "version = 1\n[routes.a]\ndriver = \"xai\"\ndefault_model = \"grok\"\napi_key_env = \"KHEISH_TEST_UNSET_VAR\"\n");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("route `a`: api_key_env names environment variable `KHEISH_TEST_UNSET_VAR`, which is not set", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("route `a`: api_key_env names environment variable `KHEISH_TEST_UNSET_VAR`, which is not set");
     }
 
-    [Theory]
-    [InlineData("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\n")]
-    [InlineData("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\"\nauth_ref = \"x\"\n")]
-    [InlineData("version = 2\n[routes.a]\ndriver = \"nope\"\napi_key = \"CANARY\"\nbase_url = \"https://u:CANARY@h/\"\n")]
-    [InlineData("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\u0001\"\n")]
+    [Test]
+    [Arguments("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\n")]
+    [Arguments("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\"\nauth_ref = \"x\"\n")]
+    [Arguments("version = 2\n[routes.a]\ndriver = \"nope\"\napi_key = \"CANARY\"\nbase_url = \"https://u:CANARY@h/\"\n")]
+    [Arguments("version = 1\n[routes.a]\ndriver = \"openai\"\ndefault_model = \"m\"\napi_key = \"CANARY\u0001\"\n")]
     public async Task An_api_key_in_a_broken_file_never_appears_in_any_output(string template)
     {
         using var dir = new TempDir();
@@ -164,25 +164,25 @@ public sealed class RoutesCheckTests
         CliResult pretty = await CheckAsync(dir, toml);
         CliResult json = await CheckAsync(dir, toml, "--output", "json");
 
-        Assert.Equal(2, pretty.ExitCode);
-        Assert.Equal(2, json.ExitCode);
+        await Assert.That(pretty.ExitCode).IsEqualTo(2);
+        await Assert.That(json.ExitCode).IsEqualTo(2);
         Canary.AssertAbsent(canary, pretty.All, "routes check output");
         Canary.AssertAbsent(canary, json.All, "routes check --output json output");
     }
 
-    [Fact]
+    [Test]
     public async Task A_missing_routes_file_exits_2_naming_the_file()
     {
         using var dir = new TempDir();
 
         CliResult r = await Support.Cli.RunAsync("routes", "check", "--routes-file", dir.File("none.toml"));
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("none.toml", r.Stderr);
-        Assert.Contains("does not exist", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("none.toml");
+        await Assert.That(r.Stderr).Contains("does not exist");
     }
 
-    [Fact]
+    [Test]
     public async Task An_inline_key_in_a_file_others_can_read_gets_a_warning()
     {
         using var dir = new TempDir();
@@ -192,8 +192,8 @@ public sealed class RoutesCheckTests
 
         CliResult r = await Support.Cli.RunAsync("routes", "check", "--routes-file", file);
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Contains("warning: routes file", r.Stderr);
-        Assert.Contains("chmod 600", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(r.Stderr).Contains("warning: routes file");
+        await Assert.That(r.Stderr).Contains("chmod 600");
     }
 }

@@ -23,7 +23,7 @@ public sealed class SecretsBadInputTests
 
     private static string[] Set(params string[] extra) => ["set", "new", "--provider", "openai", "--offline", "--output", "json", .. extra];
 
-    [Fact]
+    [Test]
     public async Task A_wrong_master_key_names_both_key_ids_and_exits_1()
     {
         using var h = await WithOneSlot();
@@ -33,13 +33,13 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(env, null, Set("--from-env", "V"));
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Equal("wrong_master_key", ErrorCode(r));
-        Assert.Contains($"is encrypted with key id {h.Key.KeyId}; the configured key has id {other.KeyId}", r.Stderr);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(ErrorCode(r)).IsEqualTo("wrong_master_key");
+        await Assert.That(r.Stderr).Contains($"is encrypted with key id {h.Key.KeyId}; the configured key has id {other.KeyId}");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task A_flipped_byte_is_refused_as_tampered_and_exits_1()
     {
         using var h = await WithOneSlot();
@@ -51,13 +51,13 @@ public sealed class SecretsBadInputTests
         CliResult r = await h.Run("list", "--offline", "--output", "json");
         CliResult w = await h.RunWith(new(h.Env) { ["V"] = "x" }, null, Set("--from-env", "V"));
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Equal("envelope_tampered", ErrorCode(r));
-        Assert.Equal(1, w.ExitCode);
-        Assert.Equal(file, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(ErrorCode(r)).IsEqualTo("envelope_tampered");
+        await Assert.That(w.ExitCode).IsEqualTo(1);
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(file, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task An_unknown_envelope_version_exits_8()
     {
         using var h = await WithOneSlot();
@@ -66,13 +66,13 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(new(h.Env) { ["V"] = "x" }, null, Set("--from-env", "V"));
 
-        Assert.Equal(8, r.ExitCode);
-        Assert.Equal("envelope_version_unsupported", ErrorCode(r));
-        Assert.Contains("envelope version 9", r.Stderr);
-        Assert.Equal(file, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(8);
+        await Assert.That(ErrorCode(r)).IsEqualTo("envelope_version_unsupported");
+        await Assert.That(r.Stderr).Contains("envelope version 9");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(file, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task Truncated_json_is_reported_as_corrupt_naming_the_file()
     {
         using var h = await WithOneSlot();
@@ -81,27 +81,27 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(new(h.Env) { ["V"] = "x" }, null, Set("--from-env", "V"));
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Equal("state_file_corrupt", ErrorCode(r));
-        Assert.Contains(h.SlotsFile, r.Stderr);
-        Assert.Contains("Restore it from a backup", r.Stderr);
-        Assert.Equal(file, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(ErrorCode(r)).IsEqualTo("state_file_corrupt");
+        await Assert.That(r.Stderr).Contains(h.SlotsFile);
+        await Assert.That(r.Stderr).Contains("Restore it from a backup");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(file, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task A_write_without_a_master_key_says_how_to_set_one_and_creates_nothing()
     {
         using var h = new SecretsHarness();
 
         CliResult r = await h.RunWith(new() { ["V"] = "x" }, null, Set("--from-env", "V"));
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Equal("master_key_required", ErrorCode(r));
-        Assert.Contains(MasterKey.ValueVariable, r.Stderr);
-        Assert.False(Directory.Exists(h.Root.FullPath));
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(ErrorCode(r)).IsEqualTo("master_key_required");
+        await Assert.That(r.Stderr).Contains(MasterKey.ValueVariable);
+        await Assert.That(Directory.Exists(h.Root.FullPath)).IsFalse();
     }
 
-    [Fact]
+    [Test]
     public async Task A_write_without_a_master_key_leaves_a_legacy_file_unchanged()
     {
         using var h = new SecretsHarness();
@@ -110,11 +110,11 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(new() { ["V"] = "x" }, null, Set("--from-env", "V"));
 
-        Assert.Equal("master_key_required", ErrorCode(r));
-        Assert.Equal("""{"slots":{}}""", File.ReadAllText(h.SlotsFile));
+        await Assert.That(ErrorCode(r)).IsEqualTo("master_key_required");
+        await Assert.That(File.ReadAllText(h.SlotsFile)).IsEqualTo("""{"slots":{}}""");
     }
 
-    [Fact]
+    [Test]
     public async Task An_invalid_master_key_is_reported_precisely()
     {
         using var h = await WithOneSlot();
@@ -122,24 +122,24 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(new() { [MasterKey.ValueVariable] = "too-short" }, null, "list", "--offline", "--output", "json");
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Equal("master_key_invalid", ErrorCode(r));
-        Assert.DoesNotContain("too-short", r.All);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(ErrorCode(r)).IsEqualTo("master_key_invalid");
+        await Assert.That(r.All).DoesNotContain("too-short");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task Both_master_key_variables_are_refused()
     {
         using var h = await WithOneSlot();
 
         CliResult r = await h.RunWith(new(h.Env) { [MasterKey.FileVariable] = "/dev/null" }, null, "list", "--offline", "--output", "json");
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Equal("master_key_conflict", ErrorCode(r));
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(ErrorCode(r)).IsEqualTo("master_key_conflict");
     }
 
-    [Fact]
+    [Test]
     public async Task An_empty_value_is_refused_with_exit_2()
     {
         using var h = await WithOneSlot();
@@ -147,13 +147,13 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(null, "\n", Set("--stdin"));
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Equal("secret_value_empty", ErrorCode(r));
-        Assert.Contains("standard input", r.Stderr);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(ErrorCode(r)).IsEqualTo("secret_value_empty");
+        await Assert.That(r.Stderr).Contains("standard input");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task From_env_and_stdin_together_are_refused_with_exit_2()
     {
         using var h = await WithOneSlot();
@@ -161,35 +161,35 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(new(h.Env) { ["V"] = "x" }, "y", Set("--from-env", "V", "--stdin"));
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Equal("secret_source_ambiguous", ErrorCode(r));
-        Assert.Contains("--from-env and --stdin were both given", r.Stderr);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(ErrorCode(r)).IsEqualTo("secret_source_ambiguous");
+        await Assert.That(r.Stderr).Contains("--from-env and --stdin were both given");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task No_value_source_is_refused_with_exit_2()
     {
         using var h = await WithOneSlot();
 
         CliResult r = await h.Run(Set());
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Equal("secret_source_ambiguous", ErrorCode(r));
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(ErrorCode(r)).IsEqualTo("secret_source_ambiguous");
     }
 
-    [Fact]
+    [Test]
     public async Task An_unset_environment_variable_is_refused_with_exit_2()
     {
         using var h = await WithOneSlot();
 
         CliResult r = await h.Run(Set("--from-env", "NOT_SET_ANYWHERE"));
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("NOT_SET_ANYWHERE", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("NOT_SET_ANYWHERE");
     }
 
-    [Fact]
+    [Test]
     public async Task A_missing_value_file_is_refused_naming_it()
     {
         using var h = await WithOneSlot();
@@ -197,14 +197,14 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.Run(Set("--from-file", missing));
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains($"cannot read {missing}", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains($"cannot read {missing}");
     }
 
-    [Theory]
-    [InlineData("../escape")]
-    [InlineData(".hidden")]
-    [InlineData("a b")]
+    [Test]
+    [Arguments("../escape")]
+    [Arguments(".hidden")]
+    [Arguments("a b")]
     public async Task An_invalid_slot_id_is_refused_with_exit_2(string id)
     {
         using var h = await WithOneSlot();
@@ -212,23 +212,23 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(new(h.Env) { ["V"] = "x" }, null, "set", id, "--provider", "openai", "--from-env", "V", "--offline", "--output", "json");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Equal("invalid_slot_id", ErrorCode(r));
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(ErrorCode(r)).IsEqualTo("invalid_slot_id");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task An_unknown_provider_is_a_usage_error()
     {
         using var h = await WithOneSlot();
 
         CliResult r = await h.Run("set", "k", "--provider", "nope", "--value", "x", "--offline");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("nope", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("nope");
     }
 
-    [Fact]
+    [Test]
     public async Task A_provider_mode_mismatch_is_refused()
     {
         using var h = await WithOneSlot();
@@ -236,12 +236,12 @@ public sealed class SecretsBadInputTests
 
         CliResult r = await h.RunWith(new(h.Env) { ["V"] = "x" }, null, Set("--from-env", "V", "--mode", "opaque_secret"));
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Equal("invalid_slot_mode", ErrorCode(r));
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(ErrorCode(r)).IsEqualTo("invalid_slot_mode");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task Get_and_delete_of_a_missing_slot_exit_5()
     {
         using var h = await WithOneSlot();
@@ -250,21 +250,21 @@ public sealed class SecretsBadInputTests
         CliResult get = await h.Run("get", "absent", "--offline", "--output", "json");
         CliResult delete = await h.Run("delete", "absent", "--offline", "--output", "json");
 
-        Assert.Equal(5, get.ExitCode);
-        Assert.Equal("slot_not_found", ErrorCode(get));
-        Assert.Equal(5, delete.ExitCode);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(get.ExitCode).IsEqualTo(5);
+        await Assert.That(ErrorCode(get)).IsEqualTo("slot_not_found");
+        await Assert.That(delete.ExitCode).IsEqualTo(5);
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task Without_offline_the_daemon_is_unreachable_with_exit_3_and_a_hint()
     {
         using var h = new SecretsHarness();
 
         CliResult r = await h.Run("list", "--base-url", "http://127.0.0.1:9");
 
-        Assert.Equal(3, r.ExitCode);
-        Assert.Contains("http://127.0.0.1:9", r.Stderr);
-        Assert.Contains("--offline", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(3);
+        await Assert.That(r.Stderr).Contains("http://127.0.0.1:9");
+        await Assert.That(r.Stderr).Contains("--offline");
     }
 }

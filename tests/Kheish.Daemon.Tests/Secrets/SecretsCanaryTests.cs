@@ -5,11 +5,11 @@ namespace Kheish.Daemon.Tests.Secrets;
 /// <summary>A canary secret stored through every source never shows in any output or file but the encrypted store.</summary>
 public sealed class SecretsCanaryTests
 {
-    [Theory]
-    [InlineData("env")]
-    [InlineData("file")]
-    [InlineData("stdin")]
-    [InlineData("value")]
+    [Test]
+    [Arguments("env")]
+    [Arguments("file")]
+    [Arguments("stdin")]
+    [Arguments("value")]
     public async Task A_canary_never_appears_in_any_output_or_file(string source)
     {
         using var h = new SecretsHarness();
@@ -46,7 +46,7 @@ public sealed class SecretsCanaryTests
             File.Delete(secretFile);
         }
 
-        Assert.Contains(results, r => r.ExitCode == 0);
+        await Assert.That(results).Contains(r => r.ExitCode == 0);
         foreach (CliResult r in results)
         {
             Canary.AssertAbsent(canary, r.Stdout, "stdout");

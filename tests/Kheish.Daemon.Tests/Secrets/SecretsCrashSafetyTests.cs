@@ -8,11 +8,11 @@ namespace Kheish.Daemon.Tests.Secrets;
 /// A loop of real <c>secrets set</c> processes SIGKILLed at random moments: after every kill the
 /// store decodes, and to a complete state (the one before that set, or the one after).
 /// </summary>
-public sealed class SecretsCrashSafetyTests(ITestOutputHelper output)
+public sealed class SecretsCrashSafetyTests()
 {
     private const int Kills = 30;
 
-    [Fact]
+    [Test]
     public async Task Sigkill_during_set_always_leaves_a_complete_earlier_or_later_store()
     {
         using var h = new SecretsHarness();
@@ -47,7 +47,7 @@ public sealed class SecretsCrashSafetyTests(ITestOutputHelper output)
             await process.WaitForExitAsync();
 
             var store = SlotStore.Load(h.Root, h.Key);
-            Assert.True(store.IsOk, $"kill {i}: store does not decode: {store.Error?.Message}");
+            await Assert.That(store.IsOk).IsTrue().Because($"kill {i}: store does not decode: {store.Error?.Message}");
             var actual = store.Value.List().ToDictionary(r => r.SlotId.Value, r => r.SecretValue());
             if (actual.ContainsKey(id))
             {
@@ -59,9 +59,9 @@ public sealed class SecretsCrashSafetyTests(ITestOutputHelper output)
                 before++;
             }
 
-            Assert.Equal(expected.OrderBy(p => p.Key), actual.OrderBy(p => p.Key));
+            await Assert.That(actual.OrderBy(p => p.Key)).IsEquivalentTo(expected.OrderBy(p => p.Key), CollectionOrdering.Matching);
         }
 
-        output.WriteLine($"{Kills} kills (run ~{runMs} ms): {before} left the earlier state, {after} the later one");
+        Console.WriteLine($"{Kills} kills (run ~{runMs} ms): {before} left the earlier state, {after} the later one");
     }
 }

@@ -36,7 +36,7 @@ internal sealed class SecretsHarness : IDisposable
     {
         var env = new Dictionary<string, string?>(Env) { ["SECRET_VALUE"] = value };
         CliResult r = await RunWith(env, null, "set", id, "--provider", provider, "--from-env", "SECRET_VALUE", "--offline");
-        Assert.True(r.ExitCode == 0, r.ToString());
+        await Assert.That(r.ExitCode).IsEqualTo(0).Because(r.ToString());
     }
 
     public SlotStore LoadStore() => SlotStore.Load(Root, Key).Value;

@@ -16,7 +16,7 @@ public sealed class SecretsLockTests
         Share = FileShare.None,
     });
 
-    [Fact]
+    [Test]
     public async Task An_offline_write_is_refused_with_exit_6_while_another_process_holds_the_lock()
     {
         using var h = new SecretsHarness();
@@ -29,14 +29,14 @@ public sealed class SecretsLockTests
             r = await h.RunWith(new(h.Env) { ["V"] = "sk-new" }, null, "set", "new", "--provider", "openai", "--from-env", "V", "--offline", "--output", "json");
         }
 
-        Assert.Equal(6, r.ExitCode);
-        Assert.Equal("state_root_locked", JsonDocument.Parse(r.Stdout).RootElement.GetProperty("error").GetProperty("code").GetString());
-        Assert.Contains("a daemon is running on this state root", r.Stderr);
-        Assert.Contains("drop --offline", r.Stderr);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(6);
+        await Assert.That(JsonDocument.Parse(r.Stdout).RootElement.GetProperty("error").GetProperty("code").GetString()).IsEqualTo("state_root_locked");
+        await Assert.That(r.Stderr).Contains("a daemon is running on this state root");
+        await Assert.That(r.Stderr).Contains("drop --offline");
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task An_offline_delete_is_refused_while_the_lock_is_held()
     {
         using var h = new SecretsHarness();
@@ -49,11 +49,11 @@ public sealed class SecretsLockTests
             r = await h.Run("delete", "existing", "--offline");
         }
 
-        Assert.Equal(6, r.ExitCode);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(6);
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task Reads_work_while_the_lock_is_held()
     {
         using var h = new SecretsHarness();
@@ -65,7 +65,7 @@ public sealed class SecretsLockTests
             r = await h.Run("list", "--offline");
         }
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Contains("existing", r.Stdout);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(r.Stdout).Contains("existing");
     }
 }

@@ -7,7 +7,7 @@ using Kheish.Daemon.Tests.Support;
 
 namespace Kheish.Daemon.Tests.Secrets;
 
-public sealed class SecretsRekeyTests(ITestOutputHelper output)
+public sealed class SecretsRekeyTests()
 {
     private const string BrokerPurpose = "auth/global-slots.broker-state.json";
 
@@ -17,7 +17,7 @@ public sealed class SecretsRekeyTests(ITestOutputHelper output)
     private static Dictionary<string, string?> KeyEnv(MasterKey key) =>
         new() { [MasterKey.ValueVariable] = Convert.ToBase64String(key.Bytes) };
 
-    [Fact]
+    [Test]
     public async Task Rekey_moves_every_envelope_to_the_new_key()
     {
         using var h = new SecretsHarness();
@@ -30,18 +30,18 @@ public sealed class SecretsRekeyTests(ITestOutputHelper output)
         CliResult withNew = await h.RunWith(KeyEnv(next), null, "list", "--offline", "--output", "json");
         CliResult withOld = await h.Run("list", "--offline");
 
-        Assert.Equal(0, r.ExitCode);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
         using var doc = JsonDocument.Parse(r.Stdout);
-        Assert.Equal(2, doc.RootElement.GetProperty("rekeyed").GetInt32());
-        Assert.Equal(next.KeyId, doc.RootElement.GetProperty("new_key_id").GetString());
-        Assert.Equal(0, withNew.ExitCode);
-        Assert.Equal(2, JsonDocument.Parse(withNew.Stdout).RootElement.GetProperty("slots").GetArrayLength());
-        Assert.Equal(1, withOld.ExitCode);
-        Assert.Contains($"encrypted with key id {next.KeyId}", withOld.Stderr);
-        Assert.Equal("{\"broker\":1}", Encoding.UTF8.GetString(EnvelopeCodec.Open(File.ReadAllBytes(h.Root.BrokerStateFile), next, BrokerPurpose).Value));
+        await Assert.That(doc.RootElement.GetProperty("rekeyed").GetInt32()).IsEqualTo(2);
+        await Assert.That(doc.RootElement.GetProperty("new_key_id").GetString()).IsEqualTo(next.KeyId);
+        await Assert.That(withNew.ExitCode).IsEqualTo(0);
+        await Assert.That(JsonDocument.Parse(withNew.Stdout).RootElement.GetProperty("slots").GetArrayLength()).IsEqualTo(2);
+        await Assert.That(withOld.ExitCode).IsEqualTo(1);
+        await Assert.That(withOld.Stderr).Contains($"encrypted with key id {next.KeyId}");
+        await Assert.That(Encoding.UTF8.GetString(EnvelopeCodec.Open(File.ReadAllBytes(h.Root.BrokerStateFile), next, BrokerPurpose).Value)).IsEqualTo("{\"broker\":1}");
     }
 
-    [Fact]
+    [Test]
     public async Task Rekey_without_a_new_key_changes_nothing()
     {
         using var h = new SecretsHarness();
@@ -50,23 +50,23 @@ public sealed class SecretsRekeyTests(ITestOutputHelper output)
 
         CliResult r = await h.Run("rekey", "--offline");
 
-        Assert.Equal(1, r.ExitCode);
-        Assert.Contains(MasterKey.NewValueVariable, r.Stderr);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(1);
+        await Assert.That(r.Stderr).Contains(MasterKey.NewValueVariable);
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task Rekey_requires_offline()
     {
         using var h = new SecretsHarness();
 
         CliResult r = await h.RunWith(RekeyEnv(h, MasterKey.Generate()), null, "rekey");
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("--offline", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("--offline");
     }
 
-    [Fact]
+    [Test]
     public async Task Rekey_is_refused_while_a_daemon_holds_the_lock()
     {
         using var h = new SecretsHarness();
@@ -79,11 +79,11 @@ public sealed class SecretsRekeyTests(ITestOutputHelper output)
             r = await h.RunWith(RekeyEnv(h, MasterKey.Generate()), null, "rekey", "--offline");
         }
 
-        Assert.Equal(6, r.ExitCode);
-        Assert.Equal(before, h.SlotsBytes());
+        await Assert.That(r.ExitCode).IsEqualTo(6);
+        await Assert.That(h.SlotsBytes()).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
-    [Fact]
+    [Test]
     public async Task A_rekey_killed_at_any_moment_is_completed_by_running_it_again()
     {
         const int files = 300;
@@ -112,7 +112,7 @@ public sealed class SecretsRekeyTests(ITestOutputHelper output)
             process.Kill();
             await process.WaitForExitAsync();
             int underNew = CountUnder(h, next);
-            Assert.Equal(files + 1, underNew + CountUnder(h, h.Key));
+            await Assert.That(underNew + CountUnder(h, h.Key)).IsEqualTo(files + 1);
             if (underNew is > 0 and < files + 1)
             {
                 interrupted++;
@@ -121,11 +121,11 @@ public sealed class SecretsRekeyTests(ITestOutputHelper output)
 
         CliResult finish = await h.RunWith(env, null, "rekey", "--offline", "--output", "json");
 
-        output.WriteLine($"{interrupted} of 6 kills landed mid-rekey");
-        Assert.Equal(0, finish.ExitCode);
+        Console.WriteLine($"{interrupted} of 6 kills landed mid-rekey");
+        await Assert.That(finish.ExitCode).IsEqualTo(0);
         using var doc = JsonDocument.Parse(finish.Stdout);
-        Assert.Equal(files + 1, doc.RootElement.GetProperty("rekeyed").GetInt32() + doc.RootElement.GetProperty("already_current").GetInt32());
-        Assert.Equal(files + 1, CountUnder(h, next));
+        await Assert.That(doc.RootElement.GetProperty("rekeyed").GetInt32() + doc.RootElement.GetProperty("already_current").GetInt32()).IsEqualTo(files + 1);
+        await Assert.That(CountUnder(h, next)).IsEqualTo(files + 1);
     }
 
     private static int CountUnder(SecretsHarness h, MasterKey key) =>

@@ -10,7 +10,7 @@ public sealed class SecretsRoundTripTests
 {
     private static SlotId Id(string s) => SlotId.Parse(s).Value;
 
-    [Fact]
+    [Test]
     public async Task Set_list_get_delete_round_trip_through_the_binary()
     {
         using var h = new SecretsHarness();
@@ -21,35 +21,35 @@ public sealed class SecretsRoundTripTests
         CliResult delete = await h.Run("delete", "openai-main", "--offline");
         CliResult after = await h.Run("list", "--offline", "--output", "json");
 
-        Assert.Equal(0, list.ExitCode);
+        await Assert.That(list.ExitCode).IsEqualTo(0);
         using var listDoc = JsonDocument.Parse(list.Stdout);
         JsonElement slot = listDoc.RootElement.GetProperty("slots")[0];
-        Assert.Equal("openai-main", slot.GetProperty("slot_id").GetString());
-        Assert.Equal("openai", slot.GetProperty("provider").GetString());
-        Assert.Equal("api_key", slot.GetProperty("mode").GetString());
-        Assert.Equal("api_key", slot.GetProperty("summary").GetString());
-        Assert.True(slot.GetProperty("updated_at_ms").GetInt64() > 1_600_000_000_000);
-        Assert.Equal(0, get.ExitCode);
-        Assert.Equal("openai-main", JsonDocument.Parse(get.Stdout).RootElement.GetProperty("slot_id").GetString());
-        Assert.Equal(0, delete.ExitCode);
-        Assert.Equal("{\"slots\":[]}", after.Stdout.Trim());
+        await Assert.That(slot.GetProperty("slot_id").GetString()).IsEqualTo("openai-main");
+        await Assert.That(slot.GetProperty("provider").GetString()).IsEqualTo("openai");
+        await Assert.That(slot.GetProperty("mode").GetString()).IsEqualTo("api_key");
+        await Assert.That(slot.GetProperty("summary").GetString()).IsEqualTo("api_key");
+        await Assert.That(slot.GetProperty("updated_at_ms").GetInt64() > 1_600_000_000_000).IsTrue();
+        await Assert.That(get.ExitCode).IsEqualTo(0);
+        await Assert.That(JsonDocument.Parse(get.Stdout).RootElement.GetProperty("slot_id").GetString()).IsEqualTo("openai-main");
+        await Assert.That(delete.ExitCode).IsEqualTo(0);
+        await Assert.That(after.Stdout.Trim()).IsEqualTo("{\"slots\":[]}");
     }
 
-    [Fact]
+    [Test]
     public async Task The_stored_value_is_exactly_the_value_given()
     {
         using var h = new SecretsHarness();
 
         await h.SetOk("k", "sk-exact value with spaces ");
 
-        Assert.Equal("sk-exact value with spaces ", h.LoadStore().Get(Id("k"))!.SecretValue());
+        await Assert.That(h.LoadStore().Get(Id("k"))!.SecretValue()).IsEqualTo("sk-exact value with spaces ");
     }
 
-    [Theory]
-    [InlineData("sk-file\n", "sk-file")]
-    [InlineData("sk-file\r\n", "sk-file")]
-    [InlineData("sk-file\n\n", "sk-file\n")]
-    [InlineData("sk-file", "sk-file")]
+    [Test]
+    [Arguments("sk-file\n", "sk-file")]
+    [Arguments("sk-file\r\n", "sk-file")]
+    [Arguments("sk-file\n\n", "sk-file\n")]
+    [Arguments("sk-file", "sk-file")]
     public async Task A_file_value_loses_exactly_one_trailing_newline(string contents, string stored)
     {
         using var h = new SecretsHarness();
@@ -57,36 +57,36 @@ public sealed class SecretsRoundTripTests
 
         CliResult r = await h.Run("set", "k", "--provider", "anthropic", "--from-file", h.Dir.File("secret.txt"), "--offline");
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Equal(stored, h.LoadStore().Get(Id("k"))!.SecretValue());
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(h.LoadStore().Get(Id("k"))!.SecretValue()).IsEqualTo(stored);
     }
 
-    [Fact]
+    [Test]
     public async Task A_stdin_value_loses_exactly_one_trailing_newline()
     {
         using var h = new SecretsHarness();
 
         CliResult r = await h.RunWith(null, "opaque\n\n", "set", "g", "--provider", "generic", "--stdin", "--offline");
 
-        Assert.Equal(0, r.ExitCode);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
         SlotRecord record = h.LoadStore().Get(Id("g"))!;
-        Assert.Equal(SlotMode.OpaqueSecret, record.Mode);
-        Assert.Equal("opaque\n", record.SecretValue());
+        await Assert.That(record.Mode).IsEqualTo(SlotMode.OpaqueSecret);
+        await Assert.That(record.SecretValue()).IsEqualTo("opaque\n");
     }
 
-    [Fact]
+    [Test]
     public async Task Value_works_but_warns_that_argv_is_visible()
     {
         using var h = new SecretsHarness();
 
         CliResult r = await h.Run("set", "k", "--provider", "xai", "--value", "sk-argv", "--offline");
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Contains("warning: --value puts the secret in argv", r.Stderr);
-        Assert.Equal("sk-argv", h.LoadStore().Get(Id("k"))!.SecretValue());
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(r.Stderr).Contains("warning: --value puts the secret in argv");
+        await Assert.That(h.LoadStore().Get(Id("k"))!.SecretValue()).IsEqualTo("sk-argv");
     }
 
-    [Fact]
+    [Test]
     public async Task An_oauth_account_value_is_stored_as_the_state_object()
     {
         using var h = new SecretsHarness();
@@ -94,24 +94,24 @@ public sealed class SecretsRoundTripTests
         CliResult r = await h.RunWith(null, "{\"server_name\":\"linear\",\"access_token\":\"at\"}", "set", "mcp.oauth.linear", "--provider", "mcp_oauth", "--stdin", "--offline");
         CliResult get = await h.Run("get", "mcp.oauth.linear", "--offline");
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Contains("summary:    mcp_oauth_account:linear", get.Stdout);
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(get.Stdout).Contains("summary:    mcp_oauth_account:linear");
     }
 
-    [Fact]
+    [Test]
     public async Task State_root_is_0700_and_every_file_0600()
     {
         using var h = new SecretsHarness();
 
         await h.SetOk("k", "sk-modes");
 
-        Assert.Equal(PrivateDirectory.Mode, File.GetUnixFileMode(h.Root.FullPath));
-        Assert.Equal(PrivateDirectory.Mode, File.GetUnixFileMode(h.Root.AuthDirectory));
-        Assert.Equal(AtomicFile.PrivateFileMode, File.GetUnixFileMode(h.SlotsFile));
-        Assert.Equal(AtomicFile.PrivateFileMode, File.GetUnixFileMode(h.Root.LockFile));
+        await Assert.That(File.GetUnixFileMode(h.Root.FullPath)).IsEqualTo(PrivateDirectory.Mode);
+        await Assert.That(File.GetUnixFileMode(h.Root.AuthDirectory)).IsEqualTo(PrivateDirectory.Mode);
+        await Assert.That(File.GetUnixFileMode(h.SlotsFile)).IsEqualTo(AtomicFile.PrivateFileMode);
+        await Assert.That(File.GetUnixFileMode(h.Root.LockFile)).IsEqualTo(AtomicFile.PrivateFileMode);
     }
 
-    [Fact]
+    [Test]
     public async Task Legacy_plaintext_is_listed_without_a_key_and_encrypted_by_the_next_set()
     {
         using var h = new SecretsHarness();
@@ -121,14 +121,14 @@ public sealed class SecretsRoundTripTests
         CliResult list = await h.RunWith([], null, "list", "--offline", "--output", "json");
         await h.SetOk("new", "sk-new");
 
-        Assert.Equal(0, list.ExitCode);
-        Assert.Contains("\"slot_id\":\"old\"", list.Stdout);
-        Assert.True(EnvelopeCodec.IsEnvelope(h.SlotsBytes()));
-        Assert.Equal("sk-legacy", h.LoadStore().Get(Id("old"))!.SecretValue());
-        Assert.Equal("sk-new", h.LoadStore().Get(Id("new"))!.SecretValue());
+        await Assert.That(list.ExitCode).IsEqualTo(0);
+        await Assert.That(list.Stdout).Contains("\"slot_id\":\"old\"");
+        await Assert.That(EnvelopeCodec.IsEnvelope(h.SlotsBytes())).IsTrue();
+        await Assert.That(h.LoadStore().Get(Id("old"))!.SecretValue()).IsEqualTo("sk-legacy");
+        await Assert.That(h.LoadStore().Get(Id("new"))!.SecretValue()).IsEqualTo("sk-new");
     }
 
-    [Fact]
+    [Test]
     public async Task The_key_can_come_from_a_file()
     {
         using var h = new SecretsHarness();
@@ -137,17 +137,17 @@ public sealed class SecretsRoundTripTests
 
         CliResult r = await h.RunWith(env, null, "set", "k", "--provider", "openai", "--from-env", "V", "--offline");
 
-        Assert.Equal(0, r.ExitCode);
-        Assert.Equal("sk-from-file-key", h.LoadStore().Get(Id("k"))!.SecretValue());
+        await Assert.That(r.ExitCode).IsEqualTo(0);
+        await Assert.That(h.LoadStore().Get(Id("k"))!.SecretValue()).IsEqualTo("sk-from-file-key");
     }
 
-    [Fact]
+    [Test]
     public async Task Generate_json_prints_the_key_and_its_id()
     {
         CliResult r = await Support.Cli.RunAsync("secrets", "generate", "--output", "json");
 
         using var doc = JsonDocument.Parse(r.Stdout);
         byte[] key = Convert.FromBase64String(doc.RootElement.GetProperty("master_key").GetString()!);
-        Assert.Equal(MasterKey.FromBytes(key).KeyId, doc.RootElement.GetProperty("key_id").GetString());
+        await Assert.That(doc.RootElement.GetProperty("key_id").GetString()).IsEqualTo(MasterKey.FromBytes(key).KeyId);
     }
 }

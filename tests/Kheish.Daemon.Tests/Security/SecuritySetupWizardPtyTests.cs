@@ -5,6 +5,7 @@ using Kheish.Daemon.Tests.Support;
 namespace Kheish.Daemon.Tests.Security;
 
 /// <summary>The interactive wizard driven through a real pseudo-terminal (tmux), as a person would.</summary>
+[NotInParallel("tmux")]
 public sealed partial class SecuritySetupWizardPtyTests : IDisposable
 {
     private readonly SecurityEnv _env = new();
@@ -12,12 +13,12 @@ public sealed partial class SecuritySetupWizardPtyTests : IDisposable
     [GeneratedRegex("kheish_[0-9a-f]{64}")]
     private static partial Regex KeyPattern();
 
-    [Fact]
+    [Test]
     public async Task Happy_path_writes_the_chosen_global_file_and_shows_a_working_key_once()
     {
         if (!Tmux.Available)
         {
-            Assert.Skip("tmux is not installed (scripts/test-deps.sh installs it)");
+            Skip.Test("tmux is not installed (scripts/test-deps.sh installs it)");
         }
 
         using Tmux pty = await Tmux.StartAsync(_env.Project, _env.Environment, DaemonBinary.Path, "security", "setup");
@@ -36,31 +37,31 @@ public sealed partial class SecuritySetupWizardPtyTests : IDisposable
         await pty.WaitForAsync("Enter when done:", 3);
         await pty.SendLineAsync("");
         string review = await pty.WaitForAsync("Write this configuration? [y/N]:");
-        Assert.Contains("relaxed", review);
-        Assert.Contains("127.0.0.1, 10.20.0.0/16", review);
+        await Assert.That(review).Contains("relaxed");
+        await Assert.That(review).Contains("127.0.0.1, 10.20.0.0/16");
         await pty.SendLineAsync("y");
         string screen = await pty.WaitForAsync("EXIT=");
 
-        Assert.Contains("EXIT=0", screen);
-        string key = Assert.Single(KeyPattern().Matches(screen)).Value;
+        await Assert.That(screen).Contains("EXIT=0");
+        string key = (await Assert.That(KeyPattern().Matches(screen)).HasSingleItem())!.Value;
         SecurityConfig config = SecurityConfigFile.Load(_env.GlobalFile)!.Value.Value;
-        Assert.Equal(SecurityMode.Relaxed, config.Mode);
-        Assert.Equal(["127.0.0.1", "10.20.0.0/16"], config.AllowedIps.Entries);
-        Assert.NotNull(config.FindByDigest(ApiKeys.Digest(key)));
-        Assert.False(File.Exists(_env.ProjectFile));
+        await Assert.That(config.Mode).IsEqualTo(SecurityMode.Relaxed);
+        await Assert.That(config.AllowedIps.Entries).IsEquivalentTo(["127.0.0.1", "10.20.0.0/16"], CollectionOrdering.Matching);
+        await Assert.That(config.FindByDigest(ApiKeys.Digest(key))).IsNotNull();
+        await Assert.That(File.Exists(_env.ProjectFile)).IsFalse();
         Canary.AssertAbsentFromFiles(key, _env.Dir);
 
         CliResult status = await _env.RunAsync("security", "status");
         Canary.AssertAbsent(key, status.All, "status after setup");
-        Assert.Contains(_env.GlobalFile, status.Stdout);
+        await Assert.That(status.Stdout).Contains(_env.GlobalFile);
     }
 
-    [Fact]
+    [Test]
     public async Task Declining_at_the_review_writes_nothing()
     {
         if (!Tmux.Available)
         {
-            Assert.Skip("tmux is not installed (scripts/test-deps.sh installs it)");
+            Skip.Test("tmux is not installed (scripts/test-deps.sh installs it)");
         }
 
         using Tmux pty = await Tmux.StartAsync(_env.Project, _env.Environment, DaemonBinary.Path, "security", "setup");
@@ -76,18 +77,18 @@ public sealed partial class SecuritySetupWizardPtyTests : IDisposable
         await pty.SendLineAsync("n");
         string screen = await pty.WaitForAsync("EXIT=");
 
-        Assert.Contains("nothing was written", screen);
-        Assert.DoesNotMatch(KeyPattern(), screen);
-        Assert.False(Directory.Exists(Path.Combine(_env.Project, ".kheish")));
-        Assert.False(Directory.Exists(_env.Xdg));
+        await Assert.That(screen).Contains("nothing was written");
+        await Assert.That(screen).DoesNotMatch(KeyPattern());
+        await Assert.That(Directory.Exists(Path.Combine(_env.Project, ".kheish"))).IsFalse();
+        await Assert.That(Directory.Exists(_env.Xdg)).IsFalse();
     }
 
-    [Fact]
+    [Test]
     public async Task Ctrl_D_mid_wizard_cancels_and_writes_nothing()
     {
         if (!Tmux.Available)
         {
-            Assert.Skip("tmux is not installed (scripts/test-deps.sh installs it)");
+            Skip.Test("tmux is not installed (scripts/test-deps.sh installs it)");
         }
 
         using Tmux pty = await Tmux.StartAsync(_env.Project, _env.Environment, DaemonBinary.Path, "security", "setup");
@@ -97,9 +98,9 @@ public sealed partial class SecuritySetupWizardPtyTests : IDisposable
         await pty.SendCtrlDAsync();
         string screen = await pty.WaitForAsync("EXIT=");
 
-        Assert.Contains("EXIT=2", screen);
-        Assert.Contains("nothing was written", screen);
-        Assert.False(Directory.Exists(Path.Combine(_env.Project, ".kheish")));
+        await Assert.That(screen).Contains("EXIT=2");
+        await Assert.That(screen).Contains("nothing was written");
+        await Assert.That(Directory.Exists(Path.Combine(_env.Project, ".kheish"))).IsFalse();
     }
 
     public void Dispose() => _env.Dispose();

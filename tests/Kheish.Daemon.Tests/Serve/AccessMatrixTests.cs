@@ -8,14 +8,15 @@ namespace Kheish.Daemon.Tests.Serve;
 /// (no token, wrong token, read-only, admin) × every control-plane endpoint. Read-only opens
 /// exactly the safe inspection GETs; everything else needs admin; nothing opens without a token.
 /// </summary>
-public sealed class AccessMatrixTests : IAsyncLifetime
+public sealed class AccessMatrixTests
 {
     private readonly TempDir _dir = new();
     private readonly string _admin = "adm-" + Guid.NewGuid().ToString("N");
     private readonly string _readonly = "ro-" + Guid.NewGuid().ToString("N");
     private DaemonProcess _daemon = null!;
 
-    public async ValueTask InitializeAsync()
+    [Before(Test)]
+    public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir.File("project"));
         _daemon = await DaemonProcess.StartAsync(
@@ -28,36 +29,37 @@ public sealed class AccessMatrixTests : IAsyncLifetime
             });
     }
 
-    public async ValueTask DisposeAsync()
+    [After(Test)]
+    public async Task DisposeAsync()
     {
         await _daemon.DisposeAsync();
         _dir.Dispose();
     }
 
-    public static TheoryData<string, string, string?, bool> Endpoints => new()
-    {
+    public static IEnumerable<(string, string, string?, bool)> Endpoints =>
+    [
         // method, path, JSON body, read-only allowed
-        { "GET", "/v1/status", null, true },
-        { "GET", "/v1/runtime", null, true },
-        { "GET", "/v1/openapi.json", null, true },
-        { "GET", "/v1/runs/run-1/external-actions", null, true },
-        { "GET", "/v1/runtime/secrets", null, false },
-        { "GET", "/v1/runtime/secrets/a.b", null, false },
-        { "POST", "/v1/runtime/secrets", "{\"slot_id\":\"m.x\",\"provider\":\"generic\",\"value\":\"v-123456\"}", false },
-        { "DELETE", "/v1/runtime/secrets/m.x", null, false },
-        { "GET", "/v1/runtime/auth/subjects/agent:a", null, false },
-        { "POST", "/v1/runtime/auth/subjects/agent:a/revoke", null, false },
-        { "GET", "/v1/runtime/auth/leases/route-lease-0123456789abcdef0123456789abcdef", null, false },
-        { "POST", "/v1/runtime/auth/leases/route-lease-0123456789abcdef0123456789abcdef/revoke", null, false },
-        { "POST", "/v1/runtime/auth/slots/a.b/revoke", null, false },
-        { "POST", "/v1/sessions", "{}", false },
-        { "POST", "/v1/runtime/audit/test-action", "{}", false },
-        { "GET", "/v1/runtime/security", null, false },
-        { "POST", "/v1/runtime/security/keys", "{}", false },
-        { "PUT", "/v1/runtime/security/mode", "{\"mode\":\"strict\"}", false },
-        { "GET", "/v1/does-not-exist", null, false },
-        { "GET", "/", null, false },
-    };
+        ("GET", "/v1/status", null, true),
+        ("GET", "/v1/runtime", null, true),
+        ("GET", "/v1/openapi.json", null, true),
+        ("GET", "/v1/runs/run-1/external-actions", null, true),
+        ("GET", "/v1/runtime/secrets", null, false),
+        ("GET", "/v1/runtime/secrets/a.b", null, false),
+        ("POST", "/v1/runtime/secrets", "{\"slot_id\":\"m.x\",\"provider\":\"generic\",\"value\":\"v-123456\"}", false),
+        ("DELETE", "/v1/runtime/secrets/m.x", null, false),
+        ("GET", "/v1/runtime/auth/subjects/agent:a", null, false),
+        ("POST", "/v1/runtime/auth/subjects/agent:a/revoke", null, false),
+        ("GET", "/v1/runtime/auth/leases/route-lease-0123456789abcdef0123456789abcdef", null, false),
+        ("POST", "/v1/runtime/auth/leases/route-lease-0123456789abcdef0123456789abcdef/revoke", null, false),
+        ("POST", "/v1/runtime/auth/slots/a.b/revoke", null, false),
+        ("POST", "/v1/sessions", "{}", false),
+        ("POST", "/v1/runtime/audit/test-action", "{}", false),
+        ("GET", "/v1/runtime/security", null, false),
+        ("POST", "/v1/runtime/security/keys", "{}", false),
+        ("PUT", "/v1/runtime/security/mode", "{\"mode\":\"strict\"}", false),
+        ("GET", "/v1/does-not-exist", null, false),
+        ("GET", "/", null, false),
+    ];
 
     private async Task<HttpResponseMessage> SendAsync(string method, string path, string? body, string? token)
     {
@@ -71,17 +73,17 @@ public sealed class AccessMatrixTests : IAsyncLifetime
         return await client.SendAsync(request);
     }
 
-    [Theory]
-    [MemberData(nameof(Endpoints))]
+    [Test]
+    [MethodDataSource(nameof(Endpoints))]
     public async Task No_token_and_a_wrong_token_are_401(string method, string path, string? body, bool readOnlyAllowed)
     {
         _ = readOnlyAllowed;
-        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(method, path, body, null)).StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(method, path, body, "wrong-" + Guid.NewGuid().ToString("N"))).StatusCode);
+        await Assert.That((await SendAsync(method, path, body, null)).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That((await SendAsync(method, path, body, "wrong-" + Guid.NewGuid().ToString("N"))).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
     }
 
-    [Theory]
-    [MemberData(nameof(Endpoints))]
+    [Test]
+    [MethodDataSource(nameof(Endpoints))]
     public async Task Read_only_opens_exactly_the_inspection_gets(string method, string path, string? body, bool readOnlyAllowed)
     {
         HttpResponseMessage r = await SendAsync(method, path, body, _readonly);
@@ -89,26 +91,26 @@ public sealed class AccessMatrixTests : IAsyncLifetime
         if (readOnlyAllowed)
         {
             // Allowed through auth; the endpoint itself may answer 404 (e.g. an unknown run).
-            Assert.NotEqual(HttpStatusCode.Unauthorized, r.StatusCode);
-            Assert.NotEqual(HttpStatusCode.Forbidden, r.StatusCode);
-            Assert.True((int)r.StatusCode < 500);
+            await Assert.That(r.StatusCode).IsNotEqualTo(HttpStatusCode.Unauthorized);
+            await Assert.That(r.StatusCode).IsNotEqualTo(HttpStatusCode.Forbidden);
+            await Assert.That((int)r.StatusCode < 500).IsTrue();
         }
         else
         {
-            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-            Assert.Contains("insufficient_access", await r.Content.ReadAsStringAsync());
+            await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
+            await Assert.That(await r.Content.ReadAsStringAsync()).Contains("insufficient_access");
         }
     }
 
-    [Theory]
-    [MemberData(nameof(Endpoints))]
+    [Test]
+    [MethodDataSource(nameof(Endpoints))]
     public async Task Admin_is_never_refused_by_auth(string method, string path, string? body, bool readOnlyAllowed)
     {
         _ = readOnlyAllowed;
         HttpResponseMessage r = await SendAsync(method, path, body, _admin);
 
-        Assert.NotEqual(HttpStatusCode.Unauthorized, r.StatusCode);
-        Assert.NotEqual(HttpStatusCode.Forbidden, r.StatusCode);
-        Assert.True((int)r.StatusCode < 500, $"{method} {path} answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+        await Assert.That(r.StatusCode).IsNotEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(r.StatusCode).IsNotEqualTo(HttpStatusCode.Forbidden);
+        await Assert.That((int)r.StatusCode < 500).IsTrue().Because($"{method} {path} answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
     }
 }

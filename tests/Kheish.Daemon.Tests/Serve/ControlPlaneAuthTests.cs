@@ -4,14 +4,15 @@ using Kheish.Daemon.Tests.Support;
 
 namespace Kheish.Daemon.Tests.Serve;
 
-public sealed class ControlPlaneAuthTests : IAsyncLifetime
+public sealed class ControlPlaneAuthTests
 {
     private readonly TempDir _dir = new();
     private readonly string _admin = "adm-" + Guid.NewGuid().ToString("N");
     private readonly string _readonly = "ro-" + Guid.NewGuid().ToString("N");
     private DaemonProcess _daemon = null!;
 
-    public async ValueTask InitializeAsync()
+    [Before(Test)]
+    public async Task InitializeAsync()
     {
         File.WriteAllText(_dir.File("admin.token"), _admin + "\n");
         File.WriteAllText(_dir.File("ro.token"), _readonly);
@@ -19,7 +20,8 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
             ["--http-admin-token-file", _dir.File("admin.token"), "--http-readonly-token-file", _dir.File("ro.token")]);
     }
 
-    public async ValueTask DisposeAsync()
+    [After(Test)]
+    public async Task DisposeAsync()
     {
         await _daemon.DisposeAsync();
         _dir.Dispose();
@@ -33,48 +35,48 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
         _ => throw new ArgumentOutOfRangeException(nameof(who)),
     };
 
-    [Theory]
-    [InlineData("GET", "/v1/status", "none", 401, "missing_token")]
-    [InlineData("GET", "/v1/status", "wrong", 401, "invalid_token")]
-    [InlineData("GET", "/v1/status", "readonly", 200, null)]
-    [InlineData("GET", "/v1/status", "admin", 200, null)]
-    [InlineData("POST", "/v1/status", "readonly", 403, "insufficient_access")]
-    [InlineData("GET", "/v1/no-such-endpoint", "readonly", 403, "insufficient_access")]
-    [InlineData("GET", "/v1/no-such-endpoint", "admin", 404, null)]
-    [InlineData("GET", "/v1/no-such-endpoint", "none", 401, "missing_token")]
-    [InlineData("GET", "/healthz", "none", 200, null)]
-    [InlineData("GET", "/readyz", "none", 200, null)]
+    [Test]
+    [Arguments("GET", "/v1/status", "none", 401, "missing_token")]
+    [Arguments("GET", "/v1/status", "wrong", 401, "invalid_token")]
+    [Arguments("GET", "/v1/status", "readonly", 200, null)]
+    [Arguments("GET", "/v1/status", "admin", 200, null)]
+    [Arguments("POST", "/v1/status", "readonly", 403, "insufficient_access")]
+    [Arguments("GET", "/v1/no-such-endpoint", "readonly", 403, "insufficient_access")]
+    [Arguments("GET", "/v1/no-such-endpoint", "admin", 404, null)]
+    [Arguments("GET", "/v1/no-such-endpoint", "none", 401, "missing_token")]
+    [Arguments("GET", "/healthz", "none", 200, null)]
+    [Arguments("GET", "/readyz", "none", 200, null)]
     public async Task Access_matrix(string method, string path, string who, int status, string? code)
     {
         using HttpClient client = _daemon.Client(who == "none" ? null : Token(who));
 
         HttpResponseMessage r = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
 
-        Assert.Equal(status, (int)r.StatusCode);
+        await Assert.That((int)r.StatusCode).IsEqualTo(status);
         if (code is not null)
         {
-            Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+            await Assert.That(r.Content.Headers.ContentType?.MediaType).IsEqualTo("application/problem+json");
             using JsonDocument body = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
-            Assert.Equal(code, body.RootElement.GetProperty("code").GetString());
-            Assert.Equal("urn:kheish:problem:" + code, body.RootElement.GetProperty("type").GetString());
-            Assert.Equal(status, body.RootElement.GetProperty("status").GetInt32());
+            await Assert.That(body.RootElement.GetProperty("code").GetString()).IsEqualTo(code);
+            await Assert.That(body.RootElement.GetProperty("type").GetString()).IsEqualTo("urn:kheish:problem:" + code);
+            await Assert.That(body.RootElement.GetProperty("status").GetInt32()).IsEqualTo(status);
         }
     }
 
-    [Fact]
+    [Test]
     public async Task Unauthorized_answers_carry_www_authenticate()
     {
         using HttpClient client = _daemon.Client();
 
         HttpResponseMessage r = await client.GetAsync("/v1/status");
 
-        Assert.Equal("Bearer realm=\"kheish-daemon\"", r.Headers.WwwAuthenticate.ToString());
+        await Assert.That(r.Headers.WwwAuthenticate.ToString()).IsEqualTo("Bearer realm=\"kheish-daemon\"");
     }
 
-    [Theory]
-    [InlineData("Basic dXNlcjpwYXNz")]
-    [InlineData("Bearer")]
-    [InlineData("Bearer    ")]
+    [Test]
+    [Arguments("Basic dXNlcjpwYXNz")]
+    [Arguments("Bearer")]
+    [Arguments("Bearer    ")]
     public async Task Malformed_authorization_is_malformed_token(string header)
     {
         using HttpClient client = _daemon.Client();
@@ -83,11 +85,11 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
 
         HttpResponseMessage r = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
-        Assert.Contains("malformed_token", await r.Content.ReadAsStringAsync());
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That(await r.Content.ReadAsStringAsync()).Contains("malformed_token");
     }
 
-    [Fact]
+    [Test]
     public async Task Bearer_scheme_is_case_insensitive()
     {
         using HttpClient client = _daemon.Client();
@@ -96,10 +98,10 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
 
         HttpResponseMessage r = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
     }
 
-    [Fact]
+    [Test]
     public async Task Rotating_the_admin_token_file_takes_effect_without_restart()
     {
         string rotated = "adm2-" + Guid.NewGuid().ToString("N");
@@ -109,11 +111,11 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
         using HttpClient oldClient = _daemon.Client(_admin);
         using HttpClient newClient = _daemon.Client(rotated);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, (await oldClient.GetAsync("/v1/status")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await newClient.GetAsync("/v1/status")).StatusCode);
+        await Assert.That((await oldClient.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That((await newClient.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.OK);
     }
 
-    [Fact]
+    [Test]
     public async Task Non_loopback_origin_is_refused_and_audited()
     {
         using HttpClient client = _daemon.Client(_admin);
@@ -122,14 +124,14 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
 
         HttpResponseMessage r = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-        Assert.Contains("origin_not_allowed", await r.Content.ReadAsStringAsync());
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
+        await Assert.That(await r.Content.ReadAsStringAsync()).Contains("origin_not_allowed");
         string audit = File.ReadAllText(Path.Combine(_dir.StateRoot, "control-plane-auth", "audit.jsonl"));
-        Assert.Contains("\"event\":\"cors_rejected\"", audit);
-        Assert.Contains("https://evil.example", audit);
+        await Assert.That(audit).Contains("\"event\":\"cors_rejected\"");
+        await Assert.That(audit).Contains("https://evil.example");
     }
 
-    [Fact]
+    [Test]
     public async Task Loopback_origin_is_allowed_and_echoed()
     {
         using HttpClient client = _daemon.Client(_admin);
@@ -138,31 +140,31 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
 
         HttpResponseMessage r = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        Assert.Equal("http://localhost:5173", r.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(r.Headers.GetValues("Access-Control-Allow-Origin").Single()).IsEqualTo("http://localhost:5173");
     }
 
-    [Fact]
+    [Test]
     public async Task Failures_are_rate_limited_before_the_token_is_checked()
     {
         using HttpClient wrong = _daemon.Client("guess-" + Guid.NewGuid().ToString("N"));
         using HttpClient admin = _daemon.Client(_admin);
         for (int i = 0; i < 60; i++)
         {
-            Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("/v1/status")).StatusCode);
+            await Assert.That((await wrong.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
         }
 
         HttpResponseMessage limited = await wrong.GetAsync("/v1/status");
         HttpResponseMessage evenValid = await admin.GetAsync("/v1/status");
 
-        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
-        Assert.True(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60);
-        Assert.Contains("rate_limited", await limited.Content.ReadAsStringAsync());
+        await Assert.That(limited.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
+        await Assert.That(int.Parse(limited.Headers.GetValues("Retry-After").Single()) is > 0 and <= 60).IsTrue();
+        await Assert.That(await limited.Content.ReadAsStringAsync()).Contains("rate_limited");
         // The limit applies before any token is examined, so a guesser learns nothing more.
-        Assert.Equal(HttpStatusCode.TooManyRequests, evenValid.StatusCode);
+        await Assert.That(evenValid.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
     }
 
-    [Fact]
+    [Test]
     public async Task The_auth_audit_log_is_0600_and_never_holds_a_presented_token()
     {
         string guess = "guess-" + Guid.NewGuid().ToString("N");
@@ -174,9 +176,9 @@ public sealed class ControlPlaneAuthTests : IAsyncLifetime
         string path = Path.Combine(_dir.StateRoot, "control-plane-auth", "audit.jsonl");
         string audit = File.ReadAllText(path);
 
-        Assert.Contains("\"reason\":\"invalid_token\"", audit);
-        Assert.Contains("\"remote_addr\":\"127.0.0.1\"", audit);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        await Assert.That(audit).Contains("\"reason\":\"invalid_token\"");
+        await Assert.That(audit).Contains("\"remote_addr\":\"127.0.0.1\"");
+        await Assert.That(File.GetUnixFileMode(path)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
         Canary.AssertAbsentFromFiles(guess, _dir);
         Canary.AssertAbsentFromFiles(_admin, _dir, "admin.token");
         Canary.AssertAbsent(_admin, _daemon.Logs, "daemon logs");

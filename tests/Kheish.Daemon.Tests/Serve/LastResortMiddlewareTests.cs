@@ -19,7 +19,7 @@ public sealed class LastResortMiddlewareTests
             Lines.Add(formatter(state, exception) + (exception is null ? "" : " " + exception));
     }
 
-    [Fact]
+    [Test]
     public async Task An_escaping_exception_becomes_a_500_problem_without_its_message_in_body_or_log()
     {
         string canary = Canary.New("exception");
@@ -34,10 +34,10 @@ public sealed class LastResortMiddlewareTests
 
         context.Response.Body.Position = 0;
         string body = await new StreamReader(context.Response.Body).ReadToEndAsync();
-        Assert.Equal(500, context.Response.StatusCode);
-        Assert.Equal("application/problem+json", context.Response.ContentType);
-        Assert.Contains("\"code\":\"internal_error\"", body);
-        Assert.Contains("InvalidOperationException", string.Join("\n", logger.Lines));
+        await Assert.That(context.Response.StatusCode).IsEqualTo(500);
+        await Assert.That(context.Response.ContentType).IsEqualTo("application/problem+json");
+        await Assert.That(body).Contains("\"code\":\"internal_error\"");
+        await Assert.That(string.Join("\n", logger.Lines)).Contains("InvalidOperationException");
         Canary.AssertAbsent(canary, body, "problem body");
         Canary.AssertAbsent(canary, string.Join("\n", logger.Lines), "log");
     }

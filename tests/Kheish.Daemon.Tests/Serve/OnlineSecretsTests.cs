@@ -5,7 +5,7 @@ using Kheish.Daemon.Tests.Support;
 namespace Kheish.Daemon.Tests.Serve;
 
 /// <summary>The secrets verbs without --offline, against a real running daemon.</summary>
-public sealed class OnlineSecretsTests : IAsyncLifetime
+public sealed class OnlineSecretsTests
 {
     private readonly TempDir _dir = new();
     private readonly string _admin = "adm-" + Guid.NewGuid().ToString("N");
@@ -13,7 +13,8 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
     private readonly string _masterKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     private DaemonProcess _daemon = null!;
 
-    public async ValueTask InitializeAsync()
+    [Before(Test)]
+    public async Task InitializeAsync()
     {
         File.WriteAllText(_dir.File("admin.token"), _admin);
         _daemon = await DaemonProcess.StartAsync(
@@ -22,7 +23,8 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
             new Dictionary<string, string?> { ["KHEISH_AUTH_STORE_MASTER_KEY"] = _masterKey });
     }
 
-    public async ValueTask DisposeAsync()
+    [After(Test)]
+    public async Task DisposeAsync()
     {
         await _daemon.DisposeAsync();
         _dir.Dispose();
@@ -34,7 +36,7 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
         ["KHEISH_DAEMON_TOKEN"] = token,
     };
 
-    [Fact]
+    [Test]
     public async Task Set_list_get_delete_round_trip_through_the_daemon_without_leaking_the_value()
     {
         string canary = Canary.New("online");
@@ -47,14 +49,14 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
         CliResult del = await Support.Cli.RunAsync(["secrets", "delete", "openai.prod"], env);
         CliResult gone = await Support.Cli.RunAsync(["secrets", "get", "openai.prod"], env);
 
-        Assert.True(set.ExitCode == 0, set.ToString());
-        Assert.Equal(0, list.ExitCode);
-        Assert.Contains("\"slot_id\":\"openai.prod\"", list.Stdout);
-        Assert.Contains("\"provider\":\"openai\"", list.Stdout);
-        Assert.Equal(0, get.ExitCode);
-        Assert.Contains("openai.prod", get.Stdout);
-        Assert.Equal(0, del.ExitCode);
-        Assert.Equal(5, gone.ExitCode);
+        await Assert.That(set.ExitCode == 0).IsTrue();
+        await Assert.That(list.ExitCode).IsEqualTo(0);
+        await Assert.That(list.Stdout).Contains("\"slot_id\":\"openai.prod\"");
+        await Assert.That(list.Stdout).Contains("\"provider\":\"openai\"");
+        await Assert.That(get.ExitCode).IsEqualTo(0);
+        await Assert.That(get.Stdout).Contains("openai.prod");
+        await Assert.That(del.ExitCode).IsEqualTo(0);
+        await Assert.That(gone.ExitCode).IsEqualTo(5);
         foreach (CliResult r in new[] { set, list, get, del, gone })
         {
             Canary.AssertAbsent(canary, r.All, "CLI output");
@@ -64,7 +66,7 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
         Canary.AssertAbsentFromFiles(canary, _dir);
     }
 
-    [Fact]
+    [Test]
     public async Task The_value_sits_only_in_the_encrypted_store()
     {
         string canary = Canary.New("stored");
@@ -75,42 +77,42 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
         string listBody = await admin.GetStringAsync("/v1/runtime/secrets");
         string oneBody = await admin.GetStringAsync("/v1/runtime/secrets/anthropic.prod");
 
-        Assert.True(set.ExitCode == 0, set.ToString());
-        Assert.Contains("anthropic.prod", listBody);
+        await Assert.That(set.ExitCode == 0).IsTrue();
+        await Assert.That(listBody).Contains("anthropic.prod");
         Canary.AssertAbsent(canary, listBody + oneBody, "HTTP responses");
         Canary.AssertAbsentFromFiles(canary, _dir); // includes the store: it is encrypted
-        Assert.True(File.Exists(Path.Combine(_dir.StateRoot, "auth", "global-slots.json")));
+        await Assert.That(File.Exists(Path.Combine(_dir.StateRoot, "auth", "global-slots.json"))).IsTrue();
     }
 
-    [Theory]
-    [InlineData(null, 4)]
-    [InlineData("readonly", 4)]
-    [InlineData("wrong", 4)]
+    [Test]
+    [Arguments(null, 4)]
+    [Arguments("readonly", 4)]
+    [Arguments("wrong", 4)]
     public async Task Online_secrets_need_the_admin_token(string? who, int exit)
     {
         string? token = who switch { "readonly" => _readonly, "wrong" => "nope-nope-nope", _ => null };
 
         CliResult r = await Support.Cli.RunAsync(["secrets", "list"], ClientEnv(token));
 
-        Assert.Equal(exit, r.ExitCode);
+        await Assert.That(r.ExitCode).IsEqualTo(exit);
     }
 
-    [Fact]
+    [Test]
     public async Task Readonly_token_cannot_read_secret_metadata_over_http()
     {
         using HttpClient ro = _daemon.Client(_readonly);
 
         HttpResponseMessage r = await ro.GetAsync("/v1/runtime/secrets");
 
-        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
     }
 
-    [Theory]
-    [InlineData("{not json", "invalid_body")]
-    [InlineData("{\"slot_id\":\"a\",\"provider\":\"openai\",\"value\":\"x\",\"surprise\":1}", "invalid_body")]
-    [InlineData("{\"slot_id\":\"../etc\",\"provider\":\"openai\",\"value\":\"x\"}", "invalid_slot_id")]
-    [InlineData("{\"slot_id\":\"a\",\"provider\":\"nope\",\"value\":\"x\"}", "invalid_provider")]
-    [InlineData("{\"slot_id\":\"a\",\"provider\":\"openai\"}", "invalid_body")]
+    [Test]
+    [Arguments("{not json", "invalid_body")]
+    [Arguments("{\"slot_id\":\"a\",\"provider\":\"openai\",\"value\":\"x\",\"surprise\":1}", "invalid_body")]
+    [Arguments("{\"slot_id\":\"../etc\",\"provider\":\"openai\",\"value\":\"x\"}", "invalid_slot_id")]
+    [Arguments("{\"slot_id\":\"a\",\"provider\":\"nope\",\"value\":\"x\"}", "invalid_provider")]
+    [Arguments("{\"slot_id\":\"a\",\"provider\":\"openai\"}", "invalid_body")]
     public async Task Bad_bodies_get_a_precise_problem_and_change_nothing(string body, string code)
     {
         using HttpClient admin = _daemon.Client(_admin);
@@ -118,12 +120,12 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
 
         HttpResponseMessage r = await admin.PostAsync("/v1/runtime/secrets", new StringContent(body, Encoding.UTF8, "application/json"));
 
-        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
-        Assert.Contains($"\"code\":\"{code}\"", await r.Content.ReadAsStringAsync());
-        Assert.Equal(before, await admin.GetStringAsync("/v1/runtime/secrets"));
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
+        await Assert.That(await r.Content.ReadAsStringAsync()).Contains($"\"code\":\"{code}\"");
+        await Assert.That(await admin.GetStringAsync("/v1/runtime/secrets")).IsEqualTo(before);
     }
 
-    [Fact]
+    [Test]
     public async Task Oversized_body_gets_413()
     {
         using HttpClient admin = _daemon.Client(_admin);
@@ -138,16 +140,16 @@ public sealed class OnlineSecretsTests : IAsyncLifetime
 
         HttpResponseMessage r = await admin.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
-        Assert.Contains("payload_too_large", await r.Content.ReadAsStringAsync());
+        await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.RequestEntityTooLarge);
+        await Assert.That(await r.Content.ReadAsStringAsync()).Contains("payload_too_large");
     }
 
-    [Fact]
+    [Test]
     public async Task Unreachable_daemon_exits_3_and_suggests_offline()
     {
         CliResult r = await Support.Cli.RunAsync(["secrets", "list"], new Dictionary<string, string?> { ["KHEISH_DAEMON_URL"] = "http://127.0.0.1:1" });
 
-        Assert.Equal(3, r.ExitCode);
-        Assert.Contains("--offline", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(3);
+        await Assert.That(r.Stderr).Contains("--offline");
     }
 }

@@ -7,7 +7,7 @@ public sealed class OpenApiTests : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    [Fact]
+    [Test]
     public async Task The_openapi_document_describes_every_endpoint_with_its_methods()
     {
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
@@ -31,11 +31,11 @@ public sealed class OpenApiTests : IDisposable
         ];
         foreach (var (path, method) in expected)
         {
-            Assert.True(paths.TryGetProperty(path, out JsonElement item), $"OpenAPI lacks {path}");
-            Assert.True(item.TryGetProperty(method, out _), $"OpenAPI lacks {method.ToUpperInvariant()} {path}");
+            await Assert.That(paths.TryGetProperty(path, out JsonElement item)).IsTrue().Because($"OpenAPI lacks {path}");
+            await Assert.That(item.TryGetProperty(method, out _)).IsTrue().Because($"OpenAPI lacks {method.ToUpperInvariant()} {path}");
         }
 
-        Assert.True(paths.GetProperty("/v1/runtime/secrets").GetProperty("post").TryGetProperty("requestBody", out _));
+        await Assert.That(paths.GetProperty("/v1/runtime/secrets").GetProperty("post").TryGetProperty("requestBody", out _)).IsTrue();
     }
 
     public void Dispose() => _dir.Dispose();

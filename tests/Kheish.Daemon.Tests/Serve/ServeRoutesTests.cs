@@ -30,33 +30,33 @@ public sealed class ServeRoutesTests : IDisposable
         return env;
     }
 
-    [Fact]
+    [Test]
     public async Task Serve_refuses_a_routes_file_with_a_missing_auth_ref()
     {
         File.WriteAllText(_dir.File("routes.toml"), Routes);
 
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, ["--routes-file", _dir.File("routes.toml")], Env());
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("route `openai` references missing auth_ref `openai.prod`", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("route `openai` references missing auth_ref `openai.prod`");
     }
 
-    [Fact]
+    [Test]
     public async Task Serve_refuses_an_auth_ref_of_another_provider()
     {
         File.WriteAllText(_dir.File("routes.toml"), Routes);
         CliResult set = await Support.Cli.RunAsync(
             ["secrets", "set", "openai.prod", "--offline", "--state-root", _dir.StateRoot, "--provider", "anthropic", "--stdin"], Env(), stdin: "k-123456");
-        Assert.Equal(0, set.ExitCode);
+        await Assert.That(set.ExitCode).IsEqualTo(0);
 
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, ["--routes-file", _dir.File("routes.toml")], Env());
 
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("anthropic", r.Stderr);
-        Assert.Contains("openai", r.Stderr);
+        await Assert.That(r.ExitCode).IsEqualTo(2);
+        await Assert.That(r.Stderr).Contains("anthropic");
+        await Assert.That(r.Stderr).Contains("openai");
     }
 
-    [Fact]
+    [Test]
     public async Task Serve_starts_with_a_valid_routes_file_shows_routes_and_refuses_deleting_a_referenced_slot()
     {
         string canary = Canary.New("route");
@@ -69,15 +69,15 @@ public sealed class ServeRoutesTests : IDisposable
         string runtime = await client.GetStringAsync("/v1/runtime");
         HttpResponseMessage delete = await client.DeleteAsync("/v1/runtime/secrets/openai.prod");
 
-        Assert.Contains("\"auth_ref\":\"openai.prod\"", runtime);
-        Assert.Contains("\"driver\":\"openai\"", runtime);
-        Assert.Contains("\"default_route\":\"openai\"", runtime);
-        Assert.Equal(HttpStatusCode.Conflict, delete.StatusCode);
-        Assert.Contains("slot_in_use", await delete.Content.ReadAsStringAsync());
+        await Assert.That(runtime).Contains("\"auth_ref\":\"openai.prod\"");
+        await Assert.That(runtime).Contains("\"driver\":\"openai\"");
+        await Assert.That(runtime).Contains("\"default_route\":\"openai\"");
+        await Assert.That(delete.StatusCode).IsEqualTo(HttpStatusCode.Conflict);
+        await Assert.That(await delete.Content.ReadAsStringAsync()).Contains("slot_in_use");
         Canary.AssertAbsent(canary, runtime + daemon.Logs, "runtime view and logs");
     }
 
-    [Fact]
+    [Test]
     public async Task Without_a_master_key_an_encrypted_store_is_reported_and_writes_refused()
     {
         await Support.Cli.RunAsync(
@@ -90,11 +90,11 @@ public sealed class ServeRoutesTests : IDisposable
         HttpResponseMessage write = await client.PostAsync("/v1/runtime/secrets",
             new StringContent("{\"slot_id\":\"x.y\",\"provider\":\"generic\",\"value\":\"new-value\"}", Encoding.UTF8, "application/json"));
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
-        Assert.Contains("no master key", await ready.Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.InternalServerError, write.StatusCode);
-        Assert.Contains("KHEISH_AUTH_STORE_MASTER_KEY", await write.Content.ReadAsStringAsync());
-        Assert.Equal(before, File.ReadAllBytes(Path.Combine(_dir.StateRoot, "auth", "global-slots.json")));
+        await Assert.That(ready.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
+        await Assert.That(await ready.Content.ReadAsStringAsync()).Contains("no master key");
+        await Assert.That(write.StatusCode).IsEqualTo(HttpStatusCode.InternalServerError);
+        await Assert.That(await write.Content.ReadAsStringAsync()).Contains("KHEISH_AUTH_STORE_MASTER_KEY");
+        await Assert.That(File.ReadAllBytes(Path.Combine(_dir.StateRoot, "auth", "global-slots.json"))).IsEquivalentTo(before, CollectionOrdering.Matching);
     }
 
     public void Dispose() => _dir.Dispose();

@@ -7,32 +7,32 @@ public sealed class ServeStartupTests : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    public static TheoryData<string[], string> Refusals => new()
-    {
-        { ["--http-auth-mode", "none", "--bind", "0.0.0.0:0"], "only allowed on a loopback bind" },
-        { ["--http-auth-mode", "bearer"], "needs an admin token" },
-        { ["--http-auth-mode", "sometimes"], "unknown --http-auth-mode 'sometimes'" },
-        { ["--bind", "0.0.0.0:0"], "exposes the control plane beyond loopback" },
-        { ["--http-readonly-token", "ro-token-1234"], "read-only token was given without an admin token" },
-        { ["--http-admin-token", "same-token-1234", "--http-readonly-token", "same-token-1234"], "identical" },
-        { ["--http-admin-token", "a-token-1234", "--http-admin-token-file", "/nonexistent"], "not both" },
-        { ["--http-admin-token-file", "/nonexistent/admin.token"], "cannot read the admin token file /nonexistent/admin.token" },
-        { ["--bind", "not-an-address"], "is not host:port" },
-    };
+    public static IEnumerable<(string[], string)> Refusals =>
+    [
+        (["--http-auth-mode", "none", "--bind", "0.0.0.0:0"], "only allowed on a loopback bind"),
+        (["--http-auth-mode", "bearer"], "needs an admin token"),
+        (["--http-auth-mode", "sometimes"], "unknown --http-auth-mode 'sometimes'"),
+        (["--bind", "0.0.0.0:0"], "exposes the control plane beyond loopback"),
+        (["--http-readonly-token", "ro-token-1234"], "read-only token was given without an admin token"),
+        (["--http-admin-token", "same-token-1234", "--http-readonly-token", "same-token-1234"], "identical"),
+        (["--http-admin-token", "a-token-1234", "--http-admin-token-file", "/nonexistent"], "not both"),
+        (["--http-admin-token-file", "/nonexistent/admin.token"], "cannot read the admin token file /nonexistent/admin.token"),
+        (["--bind", "not-an-address"], "is not host:port"),
+    ];
 
-    [Theory]
-    [MemberData(nameof(Refusals))]
+    [Test]
+    [MethodDataSource(nameof(Refusals))]
     public async Task Serve_refuses_to_start_with_one_clear_message(string[] args, string expected)
     {
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, args);
 
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains(expected, r.Stderr);
-        Assert.DoesNotContain("listening on", r.All);
-        Assert.DoesNotContain("   at ", r.All); // no stack trace
+        await Assert.That(r.ExitCode).IsNotEqualTo(0);
+        await Assert.That(r.Stderr).Contains(expected);
+        await Assert.That(r.All).DoesNotContain("listening on");
+        await Assert.That(r.All).DoesNotContain("   at "); // no stack trace
     }
 
-    [Fact]
+    [Test]
     public async Task Env_admin_token_and_env_admin_token_file_together_are_refused()
     {
         CliResult r = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, [], new Dictionary<string, string?>
@@ -41,22 +41,22 @@ public sealed class ServeStartupTests : IDisposable
             ["KHEISH_DAEMON_ADMIN_TOKEN_FILE"] = _dir.File("t"),
         });
 
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("KHEISH_DAEMON_ADMIN_TOKEN and KHEISH_DAEMON_ADMIN_TOKEN_FILE are both set", r.Stderr);
+        await Assert.That(r.ExitCode).IsNotEqualTo(0);
+        await Assert.That(r.Stderr).Contains("KHEISH_DAEMON_ADMIN_TOKEN and KHEISH_DAEMON_ADMIN_TOKEN_FILE are both set");
     }
 
-    [Fact]
+    [Test]
     public async Task A_second_daemon_on_the_same_state_root_is_refused()
     {
         await using DaemonProcess first = await DaemonProcess.StartAsync(_dir.StateRoot);
 
         CliResult second = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, []);
 
-        Assert.Equal(6, second.ExitCode);
-        Assert.Contains("a daemon is running on this state root", second.Stderr);
+        await Assert.That(second.ExitCode).IsEqualTo(6);
+        await Assert.That(second.Stderr).Contains("a daemon is running on this state root");
     }
 
-    [Fact]
+    [Test]
     public async Task Serve_creates_a_0700_state_root_and_answers_health_without_auth()
     {
         string admin = "admin-" + Guid.NewGuid().ToString("N");
@@ -66,14 +66,14 @@ public sealed class ServeStartupTests : IDisposable
         HttpResponseMessage health = await client.GetAsync("/healthz");
         HttpResponseMessage ready = await client.GetAsync("/readyz");
 
-        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-        Assert.Equal("{\"status\":\"ok\"}", await health.Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_dir.StateRoot));
+        await Assert.That(health.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(await health.Content.ReadAsStringAsync()).IsEqualTo("{\"status\":\"ok\"}");
+        await Assert.That(ready.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        await Assert.That(File.GetUnixFileMode(_dir.StateRoot)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Canary.AssertAbsent(admin, daemon.Logs, "daemon logs");
     }
 
-    [Fact]
+    [Test]
     public async Task Sigterm_stops_cleanly_and_releases_the_lock()
     {
         DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
@@ -81,13 +81,13 @@ public sealed class ServeStartupTests : IDisposable
         int exit = await daemon.StopAsync();
         await daemon.DisposeAsync();
 
-        Assert.Equal(0, exit);
-        Assert.Contains("stopped", daemon.Logs);
+        await Assert.That(exit).IsEqualTo(0);
+        await Assert.That(daemon.Logs).Contains("stopped");
         await using DaemonProcess again = await DaemonProcess.StartAsync(_dir.StateRoot);
-        Assert.False(again.HasExited);
+        await Assert.That(again.HasExited).IsFalse();
     }
 
-    [Fact]
+    [Test]
     public async Task A_token_rotated_by_swapping_a_symlink_takes_effect_on_the_next_request()
     {
         // How orchestrators rotate mounted secrets: the path is a symlink that is re-pointed.
@@ -99,13 +99,13 @@ public sealed class ServeStartupTests : IDisposable
         await using DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token-file", _dir.File("admin.token")]);
         using HttpClient a = daemon.Client(first);
         using HttpClient b = daemon.Client(second);
-        Assert.Equal(HttpStatusCode.OK, (await a.GetAsync("/v1/status")).StatusCode);
+        await Assert.That((await a.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.OK);
 
         File.CreateSymbolicLink(_dir.File("admin.token.new"), _dir.File("b.token"));
         File.Move(_dir.File("admin.token.new"), _dir.File("admin.token"), overwrite: true);
 
-        Assert.Equal(HttpStatusCode.Unauthorized, (await a.GetAsync("/v1/status")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await b.GetAsync("/v1/status")).StatusCode);
+        await Assert.That((await a.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That((await b.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.OK);
     }
 
     public void Dispose() => _dir.Dispose();

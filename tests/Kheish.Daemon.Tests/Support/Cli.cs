@@ -96,7 +96,10 @@ public static class Canary
 
     public static void AssertAbsent(string canary, string text, string where)
     {
-        Assert.False(text.Contains(canary, StringComparison.Ordinal), $"canary secret leaked into {where}");
+        if (text.Contains(canary, StringComparison.Ordinal))
+        {
+            Assert.Fail($"canary secret leaked into {where}");
+        }
     }
 
     /// <summary>Fails when any file (except those allowed, e.g. the encrypted store) contains the canary bytes.</summary>
@@ -110,7 +113,10 @@ public static class Canary
                 continue;
             }
 
-            Assert.False(bytes.AsSpan().IndexOf(needle) >= 0, $"canary secret leaked into file {path}");
+            if (bytes.AsSpan().IndexOf(needle) >= 0)
+            {
+                Assert.Fail($"canary secret leaked into file {path}");
+            }
         }
     }
 }
