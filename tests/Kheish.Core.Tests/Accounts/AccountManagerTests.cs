@@ -65,7 +65,7 @@ public sealed class AccountManagerTests : IDisposable
 
     private AccountState Stored() => AccountState.FromSlot(_store.Get(Slot)!).Value;
 
-    [Fact]
+    [Test]
     public async Task A_refresh_saves_the_new_pair_before_handing_out_the_access_token()
     {
         _store.Set(Claude("at-old-123456", "rt-old-123456", 1).ToRecord(Slot));
@@ -74,16 +74,16 @@ public sealed class AccountManagerTests : IDisposable
 
         Result<AccountAccess> access = await manager.GetAccessAsync(Slot, CancellationToken.None);
 
-        Assert.True(access.IsOk);
-        Assert.Equal(Stored().AccessToken, access.Value.AccessToken);
-        Assert.NotEqual("rt-old-123456", Stored().RefreshToken);
-        Assert.Equal(["rt-old-123456"], endpoint.SentRefreshTokens);
+        await Assert.That(access.IsOk).IsTrue();
+        await Assert.That(access.Value.AccessToken).IsEqualTo(Stored().AccessToken);
+        await Assert.That(Stored().RefreshToken).IsNotEqualTo("rt-old-123456");
+        await Assert.That(endpoint.SentRefreshTokens).IsEquivalentTo(["rt-old-123456"], CollectionOrdering.Matching);
         // What was handed out is already on disk: a fresh load of the file holds it.
         SlotStore reloaded = SlotStore.Load(new StateRoot(Path.Combine(_dir, "state")), _key).Value;
-        Assert.Equal(access.Value.AccessToken, AccountState.FromSlot(reloaded.Get(Slot)!).Value.AccessToken);
+        await Assert.That(AccountState.FromSlot(reloaded.Get(Slot)!).Value.AccessToken).IsEqualTo(access.Value.AccessToken);
     }
 
-    [Fact]
+    [Test]
     public async Task A_slot_reimported_while_its_refresh_was_in_flight_keeps_the_reimport()
     {
         _store.Set(Claude("at-old-123456", "rt-old-123456", 1).ToRecord(Slot));
@@ -93,12 +93,12 @@ public sealed class AccountManagerTests : IDisposable
 
         Result<AccountState> refreshed = await manager.ForceRefreshAsync(Slot, CancellationToken.None);
 
-        Assert.False(refreshed.IsOk);
-        Assert.Equal("rt-operator-123456", Stored().RefreshToken);
-        Assert.Equal("at-operator-123456", Stored().AccessToken);
+        await Assert.That(refreshed.IsOk).IsFalse();
+        await Assert.That(Stored().RefreshToken).IsEqualTo("rt-operator-123456");
+        await Assert.That(Stored().AccessToken).IsEqualTo("at-operator-123456");
     }
 
-    [Fact]
+    [Test]
     public async Task A_revoked_slot_is_not_refreshed_and_a_rotation_raises_no_slot_change()
     {
         _store.Set(Claude("at-old-123456", "rt-old-123456", 1).ToRecord(Slot));
@@ -108,17 +108,17 @@ public sealed class AccountManagerTests : IDisposable
         using (AccountManager revoked = Manager(endpoint, _ => KheishError.Forbidden("slot_revoked", "revoked")))
         {
             Result<AccountState> refused = await revoked.ForceRefreshAsync(Slot, CancellationToken.None);
-            Assert.Equal("slot_revoked", refused.Error!.Code);
-            Assert.Equal(0, endpoint.Requests);
+            await Assert.That(refused.Error!.Code).IsEqualTo("slot_revoked");
+            await Assert.That(endpoint.Requests).IsEqualTo(0);
         }
 
         using AccountManager manager = Manager(endpoint);
-        Assert.True((await manager.ForceRefreshAsync(Slot, CancellationToken.None)).IsOk);
-        Assert.Equal(1, endpoint.Requests);
-        Assert.Equal(0, changes);
+        await Assert.That((await manager.ForceRefreshAsync(Slot, CancellationToken.None)).IsOk).IsTrue();
+        await Assert.That(endpoint.Requests).IsEqualTo(1);
+        await Assert.That(changes).IsEqualTo(0);
     }
 
-    [Fact]
+    [Test]
     public async Task Concurrent_calls_on_an_expired_token_share_one_refresh()
     {
         _store.Set(Claude("at-old-123456", "rt-old-123456", 1).ToRecord(Slot));
@@ -127,8 +127,11 @@ public sealed class AccountManagerTests : IDisposable
 
         Result<AccountAccess>[] all = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(() => manager.GetAccessAsync(Slot, CancellationToken.None))));
 
-        Assert.All(all, a => Assert.True(a.IsOk));
-        Assert.Equal(1, endpoint.Requests);
-        Assert.Single(all.Select(a => a.Value.AccessToken).Distinct());
+        foreach (var a in all)
+        {
+            await Assert.That(a.IsOk).IsTrue();
+        }
+        await Assert.That(endpoint.Requests).IsEqualTo(1);
+        await Assert.That(all.Select(a => a.Value.AccessToken).Distinct()).HasSingleItem();
     }
 }

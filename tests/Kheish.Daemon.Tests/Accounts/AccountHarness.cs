@@ -72,9 +72,9 @@ public sealed class AccountHarness : IAsyncDisposable
             AccountFixtures.ClaudeCredentialsJson(h.ClaudeAccess, h.ClaudeRefresh, claudeExpires ?? DateTimeOffset.UtcNow.AddHours(1)));
 
         CliResult codex = await h.OfflineAsync("secrets", "import-codex", CodexSlot, "--file", h.CodexFile);
-        Assert.True(codex.ExitCode == 0, codex.ToString());
+        await Assert.That(codex.ExitCode == 0).IsTrue().Because(codex.ToString());
         CliResult claude = await h.OfflineAsync("secrets", "import-claude-code", ClaudeSlot, "--file", h.ClaudeFile);
-        Assert.True(claude.ExitCode == 0, claude.ToString());
+        await Assert.That(claude.ExitCode == 0).IsTrue().Because(claude.ToString());
 
         File.WriteAllText(h.Dir.File("routes.toml"), $"""
             version = 1
@@ -94,7 +94,7 @@ public sealed class AccountHarness : IAsyncDisposable
             """);
 
         CliResult key = await Support.Cli.RunAsync(["security", "generate-key", "--project-root", h.Project, "--principal", "agent:coder", "-o", "json"], h.Env);
-        Assert.True(key.ExitCode == 0, key.ToString());
+        await Assert.That(key.ExitCode == 0).IsTrue().Because(key.ToString());
         using (JsonDocument doc = JsonDocument.Parse(key.Stdout))
         {
             h.ApiKey = doc.RootElement.GetProperty("key").GetString()!;

@@ -19,7 +19,7 @@ public sealed class AccountImportTests
     private static Task<CliResult> Offline(TempDir dir, Dictionary<string, string?> env, params string[] args) =>
         Support.Cli.RunAsync([.. args, "--offline", "--state-root", dir.StateRoot, "-o", "json"], env);
 
-    [Fact]
+    [Test]
     public async Task Codex_login_imports_as_an_openai_oauth_account_with_summary_and_details()
     {
         using var dir = new TempDir();
@@ -31,18 +31,17 @@ public sealed class AccountImportTests
 
         CliResult import = await Offline(dir, env, "secrets", "import-codex", "openai.codex", "--file", path);
 
-        Assert.True(import.ExitCode == 0, import.ToString());
+        await Assert.That(import.ExitCode == 0).IsTrue().Because(import.ToString());
         using JsonDocument doc = JsonDocument.Parse(import.Stdout);
         JsonElement s = doc.RootElement;
-        Assert.Equal("openai", s.GetProperty("provider").GetString());
-        Assert.Equal("oauth_account", s.GetProperty("mode").GetString());
-        Assert.Equal($"codex_account:{AccountFixtures.CodexAccountId} ({path})", s.GetProperty("summary").GetString());
-        Assert.Equal((expires.ToUnixTimeSeconds() * 1000).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            s.GetProperty("details").GetProperty("expires_at_ms").GetString());
-        Assert.Equal("email offline_access openid profile", s.GetProperty("details").GetProperty("scopes").GetString());
+        await Assert.That(s.GetProperty("provider").GetString()).IsEqualTo("openai");
+        await Assert.That(s.GetProperty("mode").GetString()).IsEqualTo("oauth_account");
+        await Assert.That(s.GetProperty("summary").GetString()).IsEqualTo($"codex_account:{AccountFixtures.CodexAccountId} ({path})");
+        await Assert.That(s.GetProperty("details").GetProperty("expires_at_ms").GetString()).IsEqualTo((expires.ToUnixTimeSeconds() * 1000).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Assert.That(s.GetProperty("details").GetProperty("scopes").GetString()).IsEqualTo("email offline_access openid profile");
         CliResult list = await Offline(dir, env, "runtime", "auth", "accounts", "list");
-        Assert.True(list.ExitCode == 0, list.ToString());
-        Assert.Contains("\"slot_id\":\"openai.codex\"", list.Stdout);
+        await Assert.That(list.ExitCode == 0).IsTrue().Because(list.ToString());
+        await Assert.That(list.Stdout).Contains("\"slot_id\":\"openai.codex\"");
         foreach (string token in new[] { access, refresh })
         {
             Canary.AssertAbsent(token, import.All + list.All, "CLI output");
@@ -50,7 +49,7 @@ public sealed class AccountImportTests
         }
     }
 
-    [Fact]
+    [Test]
     public async Task Claude_code_login_imports_as_an_anthropic_oauth_account()
     {
         using var dir = new TempDir();
@@ -66,18 +65,17 @@ public sealed class AccountImportTests
 
         CliResult import = await Offline(dir, env, "secrets", "import-claude-code", "anthropic.claude");
 
-        Assert.True(import.ExitCode == 0, import.ToString());
-        Assert.DoesNotContain("warning", import.Stderr);
+        await Assert.That(import.ExitCode == 0).IsTrue().Because(import.ToString());
+        await Assert.That(import.Stderr).DoesNotContain("warning");
         CliResult get = await Offline(dir, env, "runtime", "auth", "accounts", "get", "anthropic.claude");
-        Assert.True(get.ExitCode == 0, get.ToString());
+        await Assert.That(get.ExitCode == 0).IsTrue().Because(get.ToString());
         using JsonDocument doc = JsonDocument.Parse(get.Stdout);
         JsonElement s = doc.RootElement;
-        Assert.Equal("anthropic", s.GetProperty("provider").GetString());
-        Assert.Equal("oauth_account", s.GetProperty("mode").GetString());
-        Assert.Equal($"claude_code_account:max ({path})", s.GetProperty("summary").GetString());
-        Assert.Equal(expires.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            s.GetProperty("details").GetProperty("expires_at_ms").GetString());
-        Assert.Equal("user:inference user:profile", s.GetProperty("details").GetProperty("scopes").GetString());
+        await Assert.That(s.GetProperty("provider").GetString()).IsEqualTo("anthropic");
+        await Assert.That(s.GetProperty("mode").GetString()).IsEqualTo("oauth_account");
+        await Assert.That(s.GetProperty("summary").GetString()).IsEqualTo($"claude_code_account:max ({path})");
+        await Assert.That(s.GetProperty("details").GetProperty("expires_at_ms").GetString()).IsEqualTo(expires.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Assert.That(s.GetProperty("details").GetProperty("scopes").GetString()).IsEqualTo("user:inference user:profile");
         foreach (string token in new[] { access, refresh })
         {
             Canary.AssertAbsent(token, import.All + get.All, "CLI output");
@@ -85,21 +83,21 @@ public sealed class AccountImportTests
         }
     }
 
-    public static TheoryData<string, string, string, string> Refusals => new()
-    {
-        // kind, file contents ("" = no file), expected code, expected message fragment
-        { "import-claude-code", "SCOPELESS", "account_scope_missing", "lacks the user:inference scope" },
-        { "import-claude-code", "{\"claudeAiOauth\":{\"accessToken\":\"TOKEN\",\"refreshToken\":\"TOKEN\",\"scopes\":[\"user:inference\"]}}", "invalid_account_file", "claudeAiOauth.expiresAt" },
-        { "import-claude-code", "{\"somethingElse\":{}}", "invalid_account_file", "no \"claudeAiOauth\" object" },
-        { "import-codex", "{\"tokens\":{\"access_token\":\"TOKEN\"}}", "invalid_account_file", "tokens.refresh_token must be a non-empty string" },
-        { "import-codex", "{\"OPENAI_API_KEY\":\"TOKEN\"}", "account_not_oauth", "holds an OpenAI API key login" },
-        { "import-codex", "{\"tokens\": TOKEN", "invalid_account_file", "is not valid JSON (line 1)" },
-        { "import-codex", "", "account_file_missing", "keyring" },
-        { "import-claude-code", "", "account_file_missing", "does not exist" },
-    };
+    public static IEnumerable<(string, string, string, string)> Refusals =>
+    [
+        // verb, file contents ("" = no file), expected code, expected message fragment
+        ("import-claude-code", "SCOPELESS", "account_scope_missing", "lacks the user:inference scope"),
+        ("import-claude-code", "{\"claudeAiOauth\":{\"accessToken\":\"TOKEN\",\"refreshToken\":\"TOKEN\",\"scopes\":[\"user:inference\"]}}", "invalid_account_file", "claudeAiOauth.expiresAt"),
+        ("import-claude-code", "{\"somethingElse\":{}}", "invalid_account_file", "no \"claudeAiOauth\" object"),
+        ("import-codex", "{\"tokens\":{\"access_token\":\"TOKEN\"}}", "invalid_account_file", "tokens.refresh_token must be a non-empty string"),
+        ("import-codex", "{\"OPENAI_API_KEY\":\"TOKEN\"}", "account_not_oauth", "holds an OpenAI API key login"),
+        ("import-codex", "{\"tokens\": TOKEN", "invalid_account_file", "is not valid JSON (line 1)"),
+        ("import-codex", "", "account_file_missing", "keyring"),
+        ("import-claude-code", "", "account_file_missing", "does not exist"),
+    ];
 
-    [Theory]
-    [MemberData(nameof(Refusals))]
+    [Test]
+    [MethodDataSource(nameof(Refusals))]
     public async Task Refused_imports_name_the_problem_never_the_token_and_change_nothing(string verb, string contents, string code, string fragment)
     {
         using var dir = new TempDir();
@@ -119,21 +117,21 @@ public sealed class AccountImportTests
         // An existing slot that a refused import must leave alone.
         env["EXISTING"] = Canary.New("existing");
         CliResult set = await Offline(dir, env, "secrets", "set", "acct", "--provider", "anthropic", "--from-env", "EXISTING");
-        Assert.True(set.ExitCode == 0, set.ToString());
+        await Assert.That(set.ExitCode == 0).IsTrue().Because(set.ToString());
         byte[] before = File.ReadAllBytes(Path.Combine(dir.StateRoot, "auth", "global-slots.json"));
 
         CliResult import = await Offline(dir, env, "secrets", verb, "acct", "--file", path);
 
-        Assert.Equal(2, import.ExitCode);
-        Assert.Contains(code, import.All);
-        Assert.Contains(fragment, import.All);
+        await Assert.That(import.ExitCode).IsEqualTo(2);
+        await Assert.That(import.All).Contains(code);
+        await Assert.That(import.All).Contains(fragment);
         Canary.AssertAbsent(token, import.All, "refusal output");
-        Assert.Equal(before, File.ReadAllBytes(Path.Combine(dir.StateRoot, "auth", "global-slots.json")));
+        await Assert.That(File.ReadAllBytes(Path.Combine(dir.StateRoot, "auth", "global-slots.json"))).IsEqualTo(before);
         CliResult get = await Offline(dir, env, "secrets", "get", "acct");
-        Assert.Contains("\"mode\":\"api_key\"", get.Stdout);
+        await Assert.That(get.Stdout).Contains("\"mode\":\"api_key\"");
     }
 
-    [Fact]
+    [Test]
     public async Task A_group_readable_login_file_is_imported_with_a_warning()
     {
         using var dir = new TempDir();
@@ -143,11 +141,11 @@ public sealed class AccountImportTests
 
         CliResult import = await Offline(dir, env, "secrets", "import-codex", "openai.codex", "--file", path);
 
-        Assert.True(import.ExitCode == 0, import.ToString());
-        Assert.Contains($"warning: {path} is readable by group or others (mode 0644)", import.Stderr);
+        await Assert.That(import.ExitCode == 0).IsTrue().Because(import.ToString());
+        await Assert.That(import.Stderr).Contains($"warning: {path} is readable by group or others (mode 0644)");
     }
 
-    [Fact]
+    [Test]
     public async Task Import_without_a_master_key_is_refused_before_anything_is_written()
     {
         using var dir = new TempDir();
@@ -157,8 +155,8 @@ public sealed class AccountImportTests
 
         CliResult import = await Offline(dir, env, "secrets", "import-codex", "openai.codex", "--file", path);
 
-        Assert.NotEqual(0, import.ExitCode);
-        Assert.Contains("master_key_required", import.All);
-        Assert.False(File.Exists(Path.Combine(dir.StateRoot, "auth", "global-slots.json")));
+        await Assert.That(import.ExitCode).IsNotEqualTo(0);
+        await Assert.That(import.All).Contains("master_key_required");
+        await Assert.That(File.Exists(Path.Combine(dir.StateRoot, "auth", "global-slots.json"))).IsFalse();
     }
 }

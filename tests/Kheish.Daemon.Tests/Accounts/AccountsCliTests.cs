@@ -8,7 +8,7 @@ namespace Kheish.Daemon.Tests.Accounts;
 /// <summary><c>runtime auth accounts ...</c>, the account endpoints, online import, and the routes check's account rules.</summary>
 public sealed class AccountsCliTests
 {
-    [Fact]
+    [Test]
     public async Task Accounts_list_get_refresh_and_revoke_through_the_daemon_show_metadata_only()
     {
         await using AccountHarness h = await AccountHarness.StartAsync();
@@ -18,37 +18,37 @@ public sealed class AccountsCliTests
         CliResult get = await h.OnlineAsync("runtime", "auth", "accounts", "get", AccountHarness.CodexSlot);
         CliResult refresh = await h.OnlineAsync("runtime", "auth", "accounts", "refresh", AccountHarness.ClaudeSlot, "-o", "json");
 
-        Assert.True(list.ExitCode == 0, list.ToString());
+        await Assert.That(list.ExitCode == 0).IsTrue().Because(list.ToString());
         using (JsonDocument doc = JsonDocument.Parse(list.Stdout))
         {
             string[] ids = [.. doc.RootElement.GetProperty("accounts").EnumerateArray().Select(a => a.GetProperty("slot_id").GetString()!)];
-            Assert.Equal([AccountHarness.ClaudeSlot, AccountHarness.CodexSlot], ids);
+            await Assert.That(ids).IsEquivalentTo([AccountHarness.ClaudeSlot, AccountHarness.CodexSlot], CollectionOrdering.Matching);
         }
 
-        Assert.Contains($"claude_code_account:max ({h.ClaudeFile})", pretty.Stdout);
-        Assert.True(get.ExitCode == 0, get.ToString());
-        Assert.Contains($"summary:    codex_account:{AccountFixtures.CodexAccountId} ({h.CodexFile})", get.Stdout);
-        Assert.True(refresh.ExitCode == 0, refresh.ToString());
-        Assert.Contains("\"last_refresh_outcome\":\"success\"", refresh.Stdout);
-        Assert.Single(h.Tokens.Requests);
+        await Assert.That(pretty.Stdout).Contains($"claude_code_account:max ({h.ClaudeFile})");
+        await Assert.That(get.ExitCode == 0).IsTrue().Because(get.ToString());
+        await Assert.That(get.Stdout).Contains($"summary:    codex_account:{AccountFixtures.CodexAccountId} ({h.CodexFile})");
+        await Assert.That(refresh.ExitCode == 0).IsTrue().Because(refresh.ToString());
+        await Assert.That(refresh.Stdout).Contains("\"last_refresh_outcome\":\"success\"");
+        await Assert.That(h.Tokens.Requests).HasSingleItem();
 
         CliResult refreshOffline = await h.OfflineAsync("runtime", "auth", "accounts", "refresh", AccountHarness.ClaudeSlot);
-        Assert.Equal(2, refreshOffline.ExitCode);
-        Assert.Contains("drop --offline", refreshOffline.Stderr);
+        await Assert.That(refreshOffline.ExitCode).IsEqualTo(2);
+        await Assert.That(refreshOffline.Stderr).Contains("drop --offline");
 
         CliResult revoke = await h.OnlineAsync("runtime", "auth", "accounts", "revoke", AccountHarness.ClaudeSlot, "-o", "json");
-        Assert.True(revoke.ExitCode == 0, revoke.ToString());
-        Assert.Contains("\"deleted\":true", revoke.Stdout);
+        await Assert.That(revoke.ExitCode == 0).IsTrue().Because(revoke.ToString());
+        await Assert.That(revoke.Stdout).Contains("\"deleted\":true");
         CliResult gone = await h.OnlineAsync("runtime", "auth", "accounts", "get", AccountHarness.ClaudeSlot);
-        Assert.Equal(5, gone.ExitCode);
+        await Assert.That(gone.ExitCode).IsEqualTo(5);
         using HttpClient agent = h.Agent();
         HttpResponseMessage call = await agent.PostAsync("/agent/v1/routes/claude/v1/messages", new StringContent("{}", Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, call.StatusCode);
-        Assert.Empty(h.Upstream.Received);
+        await Assert.That(call.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
+        await Assert.That(h.Upstream.Received).IsEmpty();
         h.AssertNoTokenLeaked(list.All, pretty.All, get.All, refresh.All, refreshOffline.All, revoke.All, gone.All, await call.Content.ReadAsStringAsync());
     }
 
-    [Fact]
+    [Test]
     public async Task Account_endpoints_are_admin_only_and_unknown_slots_are_404()
     {
         await using AccountHarness h = await AccountHarness.StartAsync();
@@ -56,16 +56,16 @@ public sealed class AccountsCliTests
         using HttpClient agent = h.Agent();
         using HttpClient admin = h.Admin();
 
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/runtime/auth/accounts")).StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await agent.PostAsync($"/v1/runtime/auth/accounts/{AccountHarness.ClaudeSlot}/refresh", null)).StatusCode);
+        await Assert.That((await anonymous.GetAsync("/v1/runtime/auth/accounts")).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+        await Assert.That((await agent.PostAsync($"/v1/runtime/auth/accounts/{AccountHarness.ClaudeSlot}/refresh", null)).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
         HttpResponseMessage missing = await admin.GetAsync("/v1/runtime/auth/accounts/no.such.slot");
-        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
-        Assert.Contains("account_not_found", await missing.Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.BadRequest, (await admin.PostAsync("/v1/runtime/auth/accounts/..%2Fx/refresh", null)).StatusCode);
-        Assert.Empty(h.Tokens.Requests);
+        await Assert.That(missing.StatusCode).IsEqualTo(HttpStatusCode.NotFound);
+        await Assert.That(await missing.Content.ReadAsStringAsync()).Contains("account_not_found");
+        await Assert.That((await admin.PostAsync("/v1/runtime/auth/accounts/..%2Fx/refresh", null)).StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
+        await Assert.That(h.Tokens.Requests).IsEmpty();
     }
 
-    [Fact]
+    [Test]
     public async Task Online_import_goes_through_the_daemon_and_replaces_the_slot()
     {
         await using AccountHarness h = await AccountHarness.StartAsync();
@@ -76,16 +76,16 @@ public sealed class AccountsCliTests
 
         CliResult import = await h.OnlineAsync("secrets", "import-claude-code", AccountHarness.ClaudeSlot, "--file", path);
 
-        Assert.True(import.ExitCode == 0, import.ToString());
-        Assert.Contains($"claude_code_account:pro ({path})", import.Stdout);
+        await Assert.That(import.ExitCode == 0).IsTrue().Because(import.ToString());
+        await Assert.That(import.Stdout).Contains($"claude_code_account:pro ({path})");
         using HttpClient agent = h.Agent();
         await agent.PostAsync("/agent/v1/routes/claude/v1/messages", new StringContent("{}", Encoding.UTF8, "application/json"));
-        Assert.Equal("Bearer " + access, Assert.Single(h.Upstream.Received).Header("Authorization"));
+        await Assert.That((await Assert.That(h.Upstream.Received).HasSingleItem())!.Header("Authorization")).IsEqualTo("Bearer " + access);
         Canary.AssertAbsent(access, import.All + h.Daemon.Logs, "import output and logs");
         Canary.AssertAbsent(refresh, import.All + h.Daemon.Logs, "import output and logs");
     }
 
-    [Fact]
+    [Test]
     public async Task An_openrouter_route_on_an_account_slot_is_refused_by_routes_check_and_serve()
     {
         using var dir = new TempDir();
@@ -93,7 +93,7 @@ public sealed class AccountsCliTests
         env["STATE"] = "{\"access_token\":\"" + Canary.New("or") + "\",\"refresh_token\":\"" + Canary.New("orr") + "\",\"expires_at_ms\":1}";
         CliResult set = await Support.Cli.RunAsync(
             ["secrets", "set", "openrouter.acct", "--provider", "openrouter", "--mode", "oauth_account", "--from-env", "STATE", "--offline", "--state-root", dir.StateRoot], env);
-        Assert.True(set.ExitCode == 0, set.ToString());
+        await Assert.That(set.ExitCode == 0).IsTrue().Because(set.ToString());
         File.WriteAllText(dir.File("routes.toml"), """
             version = 1
             [routes.or]
@@ -105,10 +105,10 @@ public sealed class AccountsCliTests
         CliResult check = await Support.Cli.RunAsync(["routes", "check", "--routes-file", dir.File("routes.toml"), "--offline", "--state-root", dir.StateRoot, "-o", "json"], env);
         CliResult serve = await DaemonProcess.RunExpectingRefusalAsync(dir.StateRoot, ["--routes-file", dir.File("routes.toml")], env);
 
-        Assert.NotEqual(0, check.ExitCode);
-        Assert.Contains("routes_auth_ref_account", check.All);
-        Assert.Contains("openrouter routes take API-key slots only", check.All);
-        Assert.NotEqual(0, serve.ExitCode);
-        Assert.Contains("openrouter routes take API-key slots only", serve.All);
+        await Assert.That(check.ExitCode).IsNotEqualTo(0);
+        await Assert.That(check.All).Contains("routes_auth_ref_account");
+        await Assert.That(check.All).Contains("openrouter routes take API-key slots only");
+        await Assert.That(serve.ExitCode).IsNotEqualTo(0);
+        await Assert.That(serve.All).Contains("openrouter routes take API-key slots only");
     }
 }

@@ -128,12 +128,12 @@ public sealed class RealCliTests
         }
     }
 
-    [Fact]
+    [Test]
     public async Task Claude_code_talks_to_an_account_route_with_an_agent_key_and_never_sees_the_account_token()
     {
         if (Binary("@anthropic-ai/claude-code/bin/claude.exe") is not { } claude)
         {
-            Assert.Skip("@anthropic-ai/claude-code is not installed (run scripts/test-deps.sh)");
+            Skip.Test("@anthropic-ai/claude-code is not installed (run scripts/test-deps.sh)");
             return;
         }
 
@@ -152,24 +152,30 @@ public sealed class RealCliTests
 
         var (exit, stdout, stderr) = await RunAsync(claude, ["-p", "Say the word from the stand-in.", "--model", "claude-sonnet-4-5"], env, home);
 
-        Assert.True(exit == 0, $"claude exited {exit}\n{stdout}\n{stderr}\n{h.Daemon.Logs}");
-        Assert.Contains(Answer, stdout);
+        await Assert.That(exit == 0).IsTrue().Because($"claude exited {exit}\n{stdout}\n{stderr}\n{h.Daemon.Logs}");
+        await Assert.That(stdout).Contains(Answer);
         UpstreamRequest[] received = [.. h.Upstream.Received];
-        Assert.NotEmpty(received);
-        Assert.All(received, r => Assert.Equal("Bearer " + h.ClaudeAccess, r.Header("Authorization")));
-        Assert.All(received, r => Assert.Null(r.Header("x-api-key")));
-        Assert.Contains(received, r => r.PathAndQuery.StartsWith("/v1/messages", StringComparison.Ordinal)
-            && (r.Header("anthropic-beta") ?? "").Split(',').Contains("oauth-2025-04-20"));
-        Assert.DoesNotContain(h.ApiKey, string.Join('\n', received.SelectMany(r => r.Headers.Values)));
+        await Assert.That(received).IsNotEmpty();
+        foreach (var r in received)
+        {
+            await Assert.That(r.Header("Authorization")).IsEqualTo("Bearer " + h.ClaudeAccess);
+        }
+        foreach (var r in received)
+        {
+            await Assert.That(r.Header("x-api-key")).IsNull();
+        }
+        await Assert.That(received.Any(r => r.PathAndQuery.StartsWith("/v1/messages", StringComparison.Ordinal)
+            && (r.Header("anthropic-beta") ?? "").Split(',').Contains("oauth-2025-04-20"))).IsTrue();
+        await Assert.That(string.Join('\n', received.SelectMany(r => r.Headers.Values))).DoesNotContain(h.ApiKey);
         h.AssertNoTokenLeaked(stdout, stderr);
     }
 
-    [Fact]
+    [Test]
     public async Task Codex_exec_talks_to_an_account_route_with_an_agent_key_and_never_sees_the_account_token()
     {
         if (Binary("@openai/codex/bin/codex.js") is not { } codex)
         {
-            Assert.Skip("@openai/codex is not installed (run scripts/test-deps.sh)");
+            Skip.Test("@openai/codex is not installed (run scripts/test-deps.sh)");
             return;
         }
 
@@ -196,13 +202,19 @@ public sealed class RealCliTests
 
         var (exit, stdout, stderr) = await RunAsync("node", [codex, "exec", "--skip-git-repo-check", "Say the word from the stand-in."], env, home);
 
-        Assert.True(exit == 0, $"codex exited {exit}\n{stdout}\n{stderr}\n{h.Daemon.Logs}");
-        Assert.Contains(Answer, stdout + stderr);
+        await Assert.That(exit == 0).IsTrue().Because($"codex exited {exit}\n{stdout}\n{stderr}\n{h.Daemon.Logs}");
+        await Assert.That(stdout + stderr).Contains(Answer);
         UpstreamRequest[] received = [.. h.Upstream.Received];
-        Assert.Contains(received, r => r.PathAndQuery == "/backend-api/codex/responses");
-        Assert.All(received, r => Assert.Equal("Bearer " + h.CodexAccess, r.Header("Authorization")));
-        Assert.All(received, r => Assert.Equal(AccountFixtures.CodexAccountId, r.Header("ChatGPT-Account-ID")));
-        Assert.DoesNotContain(h.ApiKey, string.Join('\n', received.SelectMany(r => r.Headers.Values)));
+        await Assert.That(received.Any(r => r.PathAndQuery == "/backend-api/codex/responses")).IsTrue();
+        foreach (var r in received)
+        {
+            await Assert.That(r.Header("Authorization")).IsEqualTo("Bearer " + h.CodexAccess);
+        }
+        foreach (var r in received)
+        {
+            await Assert.That(r.Header("ChatGPT-Account-ID")).IsEqualTo(AccountFixtures.CodexAccountId);
+        }
+        await Assert.That(string.Join('\n', received.SelectMany(r => r.Headers.Values))).DoesNotContain(h.ApiKey);
         h.AssertNoTokenLeaked(stdout, stderr);
     }
 }
