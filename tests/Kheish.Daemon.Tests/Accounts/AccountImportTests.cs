@@ -126,7 +126,7 @@ public sealed class AccountImportTests
         await Assert.That(import.All).Contains(code);
         await Assert.That(import.All).Contains(fragment);
         Canary.AssertAbsent(token, import.All, "refusal output");
-        await Assert.That(File.ReadAllBytes(Path.Combine(dir.StateRoot, "auth", "global-slots.json"))).IsEqualTo(before);
+        await Assert.That(Convert.ToHexString(File.ReadAllBytes(Path.Combine(dir.StateRoot, "auth", "global-slots.json")))).IsEqualTo(Convert.ToHexString(before));
         CliResult get = await Offline(dir, env, "secrets", "get", "acct");
         await Assert.That(get.Stdout).Contains("\"mode\":\"api_key\"");
     }
