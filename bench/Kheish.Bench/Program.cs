@@ -19,7 +19,7 @@ using System.Text;
 //   Kheish.Bench bdn | latency [n]                     broker lease issue/validate, revocation (issue 5)
 //   Kheish.Bench fsync|fdatasync <dir> <seconds>       raw write(600 B)+sync loop, one thread (issue 6)
 //   Kheish.Bench append <state_root> <producers> <seconds>   durable ledger appends (issue 6)
-//   Kheish.Bench ed25519 <seconds>                     our OpenSSL binding: sign/s, verify/s (issue 6)
+//   Kheish.Bench ed25519 <seconds>                     our Ed25519 (NSec + embedded libsodium): sign/s, verify/s (issues 6, 11)
 //   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, single-producer appends, interleaved (issue 6)
 return args switch
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ledger benchmark (issue 6): the raw limits of this machine next to ours, in one run.
-#   raw:  openssl speed ed25519 (sign/s, verify/s, one core); write+fsync per 600-byte line, one thread
+#   raw:  openssl speed ed25519 (sign/s, verify/s, one core) beside NSec's rate in the same run; write+fsync per 600-byte line, one thread
 #   ours: single-producer durable appends/s, 16-producer group-committed appends/s,
 #         `kheish-daemon runs verify --all` records/s
 # Prints the ratios against the targets: single >= 0.8 x fsync loop; group >= 10,000/s;
@@ -16,13 +16,12 @@ mkdir -p "$dir"
 
 echo "== build (Release) ==" >&2
 dotnet build bench/Kheish.Bench/Kheish.Bench.csproj -c Release -nologo -v q >/dev/null
-tfm=$(cat artifacts/kheish-daemon.tfm 2>/dev/null || echo net10.0)
 bench=bench/Kheish.Bench/bin/Release/net10.0/Kheish.Bench
 daemon=${KHEISH_DAEMON_BIN:-artifacts/kheish-daemon}
 if [ ! -x "$daemon" ]; then
   echo "artifacts/kheish-daemon missing; run scripts/publish.sh for the native AOT numbers (using the JIT build)" >&2
   dotnet build src/Kheish.Daemon/Kheish.Daemon.csproj -c Release -nologo -v q >/dev/null
-  daemon=src/Kheish.Daemon/bin/Release/$tfm/kheish-daemon
+  daemon=src/Kheish.Daemon/bin/Release/net10.0/kheish-daemon
 fi
 
 rate() { sed -E 's/.* rate=([0-9.]+).*/\1/'; }
@@ -41,6 +40,7 @@ ossl_verify=$(awk '{print $NF}' <<<"$line")
 ours=$("$bench" ed25519 2)
 our_sign=$(grep ed25519_sign <<<"$ours" | rate)
 our_verify=$(grep ed25519_verify <<<"$ours" | rate)
+ed_backend=$(sed -nE 's/^ed25519_backend (.*)/\1/p' <<<"$ours")
 
 echo "== fsync loop, appends, fsync loop ==" >&2
 # Ours syncs with fdatasync (enough for appended data and the file size); the fdatasync loop is
@@ -86,12 +86,13 @@ ossl_after=$(openssl speed -elapsed -seconds 2 ed25519 2>/dev/null | grep -E "Ed
 ossl_around=$(python3 -c "print(($ossl_before + $ossl_after) / 2)")
 
 echo "== results ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
-python3 - "$ossl_sign" "$ossl_verify" "$f1" "$f2" "$fsync" "$p1" "$p16" "$records" "$verify" "$ossl_sign_cpu" "$ossl_verify_cpu" "$our_sign" "$our_verify" "$fdatasync" "$p16cpu" "$verify_cpu" "$pf" "$pd" "$pa" "$p16batch" "$ossl_around" <<'PY'
+python3 - "$ossl_sign" "$ossl_verify" "$f1" "$f2" "$fsync" "$p1" "$p16" "$records" "$verify" "$ossl_sign_cpu" "$ossl_verify_cpu" "$our_sign" "$our_verify" "$fdatasync" "$p16cpu" "$verify_cpu" "$pf" "$pd" "$pa" "$p16batch" "$ossl_around" "$ed_backend" <<'PY'
 import sys
+ed_backend = sys.argv.pop()
 sign, ver, f1, f2, fs, p1, p16, n, v, sign_cpu, ver_cpu, our_sign, our_ver, fds, p16cpu, vcpu, pf, pd, pa, batch, around = map(float, sys.argv[1:])
 def mark(ok): return "ok" if ok else "MISS"
 print(f"openssl ed25519 (1 core)   sign {sign:10.1f}/s   verify {ver:10.1f}/s   (wall clock; per cpu-second: sign {sign_cpu:.1f}, verify {ver_cpu:.1f})")
-print(f"our binding (1 thread)     sign {our_sign:10.1f}/s   verify {our_ver:10.1f}/s   (ratio {our_sign/sign:.2f} / {our_ver/ver:.2f})")
+print(f"NSec (1 thread)            sign {our_sign:10.1f}/s   verify {our_ver:10.1f}/s   (ratio to openssl {our_sign/sign:.2f} / {our_ver/ver:.2f}; {ed_backend})")
 print(f"fsync-per-append loop      {fs:10.1f}/s   (before {f1:.1f}, after {f2:.1f}); fdatasync loop {fds:.1f}/s")
 print(f"single-producer appends    {p1:10.1f}/s   ratio {p1/fs:5.2f} x fsync loop ({p1/fds:.2f} x fdatasync loop), separate runs")
 print(f"  interleaved (same disk)  {pa:10.1f}/s   ratio {pa/pf:5.2f} x fsync loop {pf:.1f}/s ({pa/pd:.2f} x fdatasync loop {pd:.1f}/s)   target >= 0.80  {mark(pa >= 0.8*pf)}")

@@ -25,6 +25,16 @@ internal static class KheishCli
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
 
+        // --version names the signing backend too: which Ed25519 code signs the ledger is part of
+        // what a build is.
+        foreach (Option option in root.Options)
+        {
+            if (option is VersionOption version)
+            {
+                version.Action = new VersionAction();
+            }
+        }
+
         return root;
     }
 
@@ -71,6 +81,18 @@ internal static class KheishCli
 
     public static string Version { get; } =
         typeof(KheishCli).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    /// <summary>"0.1.0" then "ed25519: NSec.Cryptography 26.4.0, libsodium 1.0.22 (embedded)".</summary>
+    private sealed class VersionAction : System.CommandLine.Invocation.SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            TextWriter output = parseResult.InvocationConfiguration.Output;
+            output.WriteLine(Version);
+            output.WriteLine($"ed25519: {Kheish.Core.Crypto.Libsodium.Ed25519Backend}");
+            return 0;
+        }
+    }
 
     private static Stack<string> CommandPath(ParseResult parseResult)
     {

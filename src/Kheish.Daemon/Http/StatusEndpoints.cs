@@ -16,6 +16,7 @@ internal sealed record StatusResponse(
     string AgentPlaneMode,
     string AgentPlaneConfig,
     string AuditKeyId,
+    string Ed25519Backend,
     IReadOnlyList<Kheish.Core.Audit.UnavailableBucket> UnavailableAuditBuckets,
     IReadOnlyDictionary<string, string> Checks);
 
@@ -40,6 +41,7 @@ internal static class StatusEndpoints
                 agent.IsValid ? agent.Config!.Mode.Name() : "invalid",
                 agent.Describe(),
                 audit.KeyId,
+                Kheish.Core.Crypto.Libsodium.Ed25519Backend,
                 audit.UnavailableBuckets,
                 daemon.ReadinessChecks(agent, audit)));
         }).AllowReadOnly();
