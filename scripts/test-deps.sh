@@ -33,6 +33,8 @@ npm_pkgs=(
   openai@4
   @modelcontextprotocol/server-everything
   @modelcontextprotocol/sdk
+  @anthropic-ai/claude-code@2
+  @openai/codex@0
 )
 missing=()
 for p in "${npm_pkgs[@]}"; do

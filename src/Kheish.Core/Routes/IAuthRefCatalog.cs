@@ -14,6 +14,9 @@ internal interface IAuthRefCatalog
 
     /// <summary>The provider name of the slot (<c>openai</c>, <c>anthropic</c>, ...), or null when there is no such slot.</summary>
     string? ProviderOf(string slotId);
+
+    /// <summary>The slot's mode name (<c>api_key</c>, <c>oauth_account</c>, ...), or null when unknown.</summary>
+    string? ModeOf(string slotId) => null;
 }
 
 /// <summary>The catalog used until a secret store is connected: every auth_ref is unverifiable, so routes using one fail the check.</summary>

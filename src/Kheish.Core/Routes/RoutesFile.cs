@@ -444,6 +444,12 @@ internal static class RoutesFile
                     {
                         problems.Add(new RouteProblem("routes_auth_ref_provider", $"route `{id}` (driver {route.Driver.Name}) references auth_ref {Echo(authRef.SlotId)}, a slot of provider {Show(provider)}", id, "auth_ref"));
                     }
+                    else if (route.Driver is not null && !Accounts.AccountRouteHeaders.DriverTakesAccounts(route.Driver)
+                        && catalog.ModeOf(authRef.SlotId) == "oauth_account")
+                    {
+                        // OpenRouter (and Google, xAI) have no account login to import: their slots hold API keys.
+                        problems.Add(new RouteProblem("routes_auth_ref_account", $"route `{id}` (driver {route.Driver.Name}) references auth_ref {Echo(authRef.SlotId)}, an oauth_account slot; {route.Driver.Name} routes take API-key slots only", id, "auth_ref"));
+                    }
 
                     break;
                 case RouteCredential.EnvApiKey env:

@@ -86,6 +86,13 @@ internal sealed record SlotRecord(SlotId SlotId, SlotProvider Provider, SlotMode
                 $"slot {id}: mode {Mode.Name()} needs state.{required} as a non-empty string");
         }
 
+        // A Codex or Claude Code account must be one the refresher and the routes can use.
+        if (Accounts.AccountKinds.Of(Provider, Mode) is { } kind
+            && !Accounts.AccountState.FromJson(kind, State, id).TryGetValue(out _, out KheishError? accountError))
+        {
+            return accountError;
+        }
+
         return null;
     }
 
@@ -106,6 +113,10 @@ internal sealed record SlotRecord(SlotId SlotId, SlotProvider Provider, SlotMode
         {
             details = McpOauthDetails(State);
         }
+        else if (Accounts.AccountKinds.Of(Provider, Mode) is not null && State.ValueKind == JsonValueKind.Object)
+        {
+            details = Details(State, AccountDetailKeys);
+        }
 
         return new SlotStatus(SlotId.Value, Provider, Mode, summary, UpdatedAtMs, details is { Count: > 0 } ? details : null);
     }
@@ -123,10 +134,18 @@ internal sealed record SlotRecord(SlotId SlotId, SlotProvider Provider, SlotMode
         "expires_at_ms", "scopes", "last_refresh_at_ms", "last_refresh_outcome", "last_refresh_error",
     ];
 
-    private static Dictionary<string, string> McpOauthDetails(JsonElement state)
+    /// <summary>The non-secret members of a Codex or Claude Code account (tokens never are).</summary>
+    private static readonly string[] AccountDetailKeys =
+    [
+        "expires_at_ms", "scopes", "last_refresh_at_ms", "last_refresh_outcome", "last_refresh_error",
+    ];
+
+    private static Dictionary<string, string> McpOauthDetails(JsonElement state) => Details(state, McpOauthDetailKeys);
+
+    private static Dictionary<string, string> Details(JsonElement state, string[] keys)
     {
         var details = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (string key in McpOauthDetailKeys)
+        foreach (string key in keys)
         {
             if (!state.TryGetProperty(key, out JsonElement value))
             {

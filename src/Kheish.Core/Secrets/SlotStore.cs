@@ -157,6 +157,42 @@ internal sealed class SlotStore
         return stamped.ToStatus();
     }
 
+    /// <summary>
+    /// Replaces <paramref name="expected"/> with <paramref name="next"/> only while it is still the
+    /// slot's current record (a compare-and-swap: a slot re-imported or deleted meanwhile is left
+    /// alone). Raises no <see cref="SlotChanged"/>: an account rotating its own tokens is not an
+    /// operator rewrite, so a revocation tombstone stays in force.
+    /// </summary>
+    public Result<SlotRecord> ReplaceIfCurrent(SlotRecord expected, SlotRecord next)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        ArgumentNullException.ThrowIfNull(next);
+        if (next.Validate() is { } invalid)
+        {
+            return invalid;
+        }
+
+        SlotRecord stamped = next with { UpdatedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() };
+        lock (_writeGate)
+        {
+            if (!ReferenceEquals(_slots.GetValueOrDefault(expected.SlotId.Value), expected) || stamped.SlotId != expected.SlotId)
+            {
+                return KheishError.Conflict("slot_changed", $"slot {expected.SlotId} changed while it was being updated; the update was dropped");
+            }
+
+            var updated = new Dictionary<string, SlotRecord>(_slots, StringComparer.Ordinal)
+            {
+                [stamped.SlotId.Value] = stamped,
+            };
+            if (Save(updated) is { } failed)
+            {
+                return failed;
+            }
+        }
+
+        return stamped;
+    }
+
     /// <summary>Removes a slot. False (and no write) when it does not exist.</summary>
     public Result<bool> Delete(SlotId id)
     {

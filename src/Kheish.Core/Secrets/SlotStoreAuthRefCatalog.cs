@@ -11,6 +11,11 @@ internal sealed class SlotStoreAuthRefCatalog(SlotStore store, string? unavailab
         SlotId.Parse(slotId).TryGetValue(out SlotId id, out _) && store.Get(id) is { } record
             ? record.Provider.Name()
             : null;
+
+    public string? ModeOf(string slotId) =>
+        SlotId.Parse(slotId).TryGetValue(out SlotId id, out _) && store.Get(id) is { } record
+            ? record.Mode.Name()
+            : null;
 }
 
 /// <summary>A catalog built from slot metadata (the online CLI asks the daemon for it).</summary>
@@ -21,5 +26,10 @@ internal sealed class SlotStatusAuthRefCatalog(IReadOnlyList<SlotStatus> slots) 
 
     public string? UnavailableReason => null;
 
+    private readonly Dictionary<string, string> _modes =
+        slots.ToDictionary(s => s.SlotId, s => s.Mode.Name(), StringComparer.Ordinal);
+
     public string? ProviderOf(string slotId) => _providers.GetValueOrDefault(slotId);
+
+    public string? ModeOf(string slotId) => _modes.GetValueOrDefault(slotId);
 }

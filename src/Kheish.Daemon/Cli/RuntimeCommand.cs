@@ -77,6 +77,7 @@ internal static class RuntimeCommand
             PrintSlotRevocation,
             BrokerJsonContext.Default.SlotRevocation));
         auth.Subcommands.First(c => c.Name == "revoke-slot").Options.Add(Force);
+        auth.Subcommands.Add(AccountsCommand.Create());
         return runtime;
     }
 

@@ -53,6 +53,8 @@ internal static class SecretsCommand
         command.Subcommands.Add(CreateGet());
         command.Subcommands.Add(CreateDelete());
         command.Subcommands.Add(CreateRekey());
+        command.Subcommands.Add(AccountImportCommands.CreateCodex());
+        command.Subcommands.Add(AccountImportCommands.CreateClaudeCode());
         return command;
     }
 

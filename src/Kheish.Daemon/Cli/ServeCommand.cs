@@ -269,6 +269,21 @@ internal static partial class ServeCommand
         // Rewriting a slot lifts its revocation tombstone (Kheish reference §2).
         slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
 
+        if (!Core.Accounts.AccountTokenEndpoints.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out var tokenEndpoints, out error)
+            || !AccountRefreshInterval().TryGetValue(out TimeSpan accountInterval, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        ILogger? accountLog = null;
+        using var accounts = new Core.Accounts.AccountManager(
+            slots,
+            new Core.Accounts.TokenRefreshClient(tokenEndpoints),
+            broker.CheckSlot,
+            TimeProvider.System,
+            e => { if (accountLog is { } log) { LogAccountRefresh(log, e.SlotId, e.Trigger, e.Success ? "success" : "failure", e.Reason ?? "-"); } },
+            ledger);
+
         // Token files, security.json and the state root are consulted on every request; inotify
         // tells when one may have changed, so an unchanged request skips their stat calls.
         using var watch = FileChangeWatch.Create();
@@ -276,7 +291,11 @@ internal static partial class ServeCommand
         agentSecurity.WatchWith(watch);
         auth.Admin?.WatchWith(watch);
         auth.Readonly?.WatchWith(watch);
-        var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable) { Watch = watch };
+        var daemon = new DaemonContext(root, TimeProvider.System, slots, broker, sessions, ledger, agentSecurity, routes, masterKey is not null, storeUnavailable)
+        {
+            Watch = watch,
+            Accounts = storeUnavailable is null ? accounts : null,
+        };
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress,
             parseResult.GetValue(AllowedHost) ?? [], mcp);
 
@@ -291,6 +310,7 @@ internal static partial class ServeCommand
             root, connectorStore, slots, broker, ledger, TimeProvider.System, Environment.GetEnvironmentVariable,
             (name, message) => LogConnector(logger, name, message));
         daemon.Connectors = connectors;
+        accountLog = logger;
         try
         {
             await app.StartAsync(ct);
@@ -303,6 +323,7 @@ internal static partial class ServeCommand
         // Issued leases are persisted lazily (a lease lost in a crash is simply invalid);
         // revocations are journaled durably at once. Flush every few seconds and at shutdown.
         using var flushTimer = new Timer(_ => broker.Flush(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        daemon.Accounts?.StartBackground(accountInterval);
 
         string address = app.Urls.FirstOrDefault() ?? $"http://{bind}";
         string authDescription = settings.Auth.Describe();
@@ -383,6 +404,24 @@ internal static partial class ServeCommand
 
         return true;
     }
+
+    /// <summary>How often accounts are checked for a proactive refresh (env KHEISH_ACCOUNT_REFRESH_INTERVAL_SECONDS, default 60).</summary>
+    private static Result<TimeSpan> AccountRefreshInterval()
+    {
+        const string variable = "KHEISH_ACCOUNT_REFRESH_INTERVAL_SECONDS";
+        string? text = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return TimeSpan.FromSeconds(60);
+        }
+
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int seconds) && seconds is >= 1 and <= 3600
+            ? TimeSpan.FromSeconds(seconds)
+            : KheishError.BadRequest("invalid_account_refresh_interval", $"{variable} must be a whole number of seconds between 1 and 3600");
+    }
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "account slot {SlotId}: {Trigger} refresh {Outcome} ({Reason})")]
+    private static partial void LogAccountRefresh(ILogger logger, string slotId, string trigger, string outcome, string reason);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "kheish-daemon listening on {Address} (state root {StateRoot}, control-plane auth: {Auth})", SkipEnabledCheck = true)]
     private static partial void LogReady(ILogger logger, string address, string stateRoot, string auth);

@@ -35,6 +35,9 @@ internal sealed class DaemonContext(
 
     public RoutesConfig? Routes { get; } = routes;
 
+    /// <summary>Refreshes Codex and Claude Code account slots; null when the daemon serves none (no store key).</summary>
+    public Core.Accounts.AccountManager? Accounts { get; init; }
+
     public bool MasterKeyConfigured { get; } = masterKeyConfigured;
 
     /// <summary>Set when the store is encrypted but no master key is configured.</summary>

@@ -139,6 +139,7 @@ internal static class DaemonHost
         app.MapAgentEndpoints();
         app.MapEgressEndpoints();
         app.MapBrokerEndpoints();
+        app.MapAccountsEndpoints();
         app.MapRunsEndpoints();
         app.MapSecurityEndpoints();
         app.MapConnectorsEndpoints();

@@ -193,7 +193,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             return;
         }
 
-        if (!Authorize(call).TryGetValue(out Authorized? auth, out error))
+        if (!(await AuthorizeAsync(call, context.Request, aborted)).TryGetValue(out Authorized? auth, out error))
         {
             await ProblemResults.WriteAsync(context, error);
             return;
@@ -371,7 +371,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
     }
 
     /// <summary>Issues a route lease, spends it at once (revocations refuse here), and resolves the key.</summary>
-    private Result<Authorized> Authorize(Prepared call)
+    private async Task<Result<Authorized>> AuthorizeAsync(Prepared call, HttpRequest request, CancellationToken ct)
     {
         RouteDefinition route = call.Route;
         string leaseSlot = LeaseSlotOf(route);
@@ -386,6 +386,11 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         if (daemon.Broker.CheckSlot(leaseSlot) is { } revoked)
         {
             return revoked;
+        }
+
+        if (AccountSlotOf(route) is { } account)
+        {
+            return await AuthorizeAccountAsync(call, account, issued.Grant.Id, request, ct);
         }
 
         if (!ResolveKey(route).TryGetValue(out string? key, out error))
@@ -403,6 +408,50 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         {
             return KheishError.Misconfigured(
                 "credential_invalid", $"the credential of route `{route.Id}` ({route.Credential}) cannot be sent in an HTTP header; rewrite it");
+        }
+    }
+
+    /// <summary>The Codex or Claude Code account a route's auth_ref names, or null for key-backed routes.</summary>
+    private (SlotId Id, Core.Accounts.AccountKind Kind)? AccountSlotOf(RouteDefinition route) =>
+        route.Credential is RouteCredential.AuthRef a && daemon.StoreUnavailable is null
+            && SlotId.Parse(a.SlotId).TryGetValue(out SlotId id, out _)
+            && daemon.Slots.Get(id) is { } record && Core.Accounts.AccountKinds.Of(record) is { } kind
+            ? (id, kind)
+            : null;
+
+    /// <summary>An account route: a fresh access token (refreshed first when due) and the headers its CLI sends.</summary>
+    private async Task<Result<Authorized>> AuthorizeAccountAsync(
+        Prepared call, (SlotId Id, Core.Accounts.AccountKind Kind) account, string grantId, HttpRequest request, CancellationToken ct)
+    {
+        RouteDefinition route = call.Route;
+        if (!Core.Accounts.AccountRouteHeaders.DriverTakesAccounts(route.Driver) || route.Driver.Name != Core.Accounts.AccountKinds.Provider(account.Kind).Name())
+        {
+            return KheishError.Misconfigured("credential_unavailable",
+                $"route `{route.Id}` (driver {route.Driver.Name}) cannot use account slot {account.Id}; {route.Driver.Name} routes take API-key slots only");
+        }
+
+        if (daemon.Accounts is not { } accounts)
+        {
+            return KheishError.Unavailable("credential_unavailable", $"route `{route.Id}`: account slots are not served by this daemon");
+        }
+
+        Result<Core.Accounts.AccountAccess> access = await accounts.GetAccessAsync(account.Id, ct);
+        if (!access.TryGetValue(out Core.Accounts.AccountAccess? granted, out KheishError? error))
+        {
+            return new KheishError(error.Code, error.Kind == ErrorKind.NotFound ? ErrorKind.Unavailable : error.Kind, $"route `{route.Id}`: {error.Message}");
+        }
+
+        try
+        {
+            call.Secret = System.Text.Encoding.UTF8.GetBytes(granted.AccessToken);
+            return new Authorized(
+                grantId,
+                Core.Accounts.AccountRouteHeaders.For(route, granted, request.Headers["anthropic-beta"]),
+                Core.Accounts.AccountRouteHeaders.BaseUrlText(route, granted.Kind));
+        }
+        catch (ArgumentException)
+        {
+            return KheishError.Misconfigured("credential_invalid", $"the access token of account slot {account.Id} cannot be sent in an HTTP header; import it again");
         }
     }
 
@@ -505,7 +554,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
     private static HttpRequestMessage BuildUpstreamRequest(HttpRequest request, Prepared call, RequestBody body, Authorized auth)
     {
-        var message = new HttpRequestMessage(new HttpMethod(request.Method), call.Target.UpstreamUri(call.Route.BaseUrlText));
+        var message = new HttpRequestMessage(new HttpMethod(request.Method), call.Target.UpstreamUri(auth.BaseUrlText ?? call.Route.BaseUrlText));
         if (body.Bytes is { } bytes)
         {
             message.Content = new ByteArrayContent(bytes.Array!, bytes.Offset, bytes.Count);
@@ -600,7 +649,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         public byte[] Secret { get; set; } = [];
     }
 
-    private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers)
+    private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers, string? BaseUrlText = null)
     {
         public override string ToString() => $"Authorized {{ GrantId = {GrantId}, Headers = <redacted> }}";
     }

@@ -1,0 +1,103 @@
+using System.Text.Json.Serialization;
+using Kheish.Core.Accounts;
+using Kheish.Core.Errors;
+using Kheish.Core.Secrets;
+
+namespace Kheish.Daemon.Http;
+
+internal sealed record AccountListResponse(IReadOnlyList<SlotStatus> Accounts);
+
+/// <summary>What <c>POST .../{slot}/revoke</c> did: the slot is gone and these leases are revoked.</summary>
+internal sealed record AccountRevocation(string SlotId, bool Deleted, IReadOnlyList<string> RevokedLeases);
+
+/// <summary>The account endpoints' wire types; options identical to <see cref="HttpJsonContext"/>.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(AccountListResponse))]
+[JsonSerializable(typeof(AccountRevocation))]
+[JsonSerializable(typeof(SlotStatus))]
+internal sealed partial class AccountsJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// <c>/v1/runtime/auth/accounts</c>: the <c>oauth_account</c> slots (admin only, even for GET,
+/// like everything under <c>/v1/runtime/auth</c>). Status metadata only: no token ever leaves.
+/// </summary>
+internal static class AccountsEndpoints
+{
+    public static void MapAccountsEndpoints(this IEndpointRouteBuilder app)
+    {
+        RouteGroupBuilder accounts = app.MapGroup("/v1/runtime/auth/accounts");
+
+        accounts.MapGet("/", (DaemonContext daemon) => TypedResults.Json(
+            new AccountListResponse([.. daemon.Slots.List().Where(r => r.Mode == SlotMode.OauthAccount).Select(r => r.ToStatus())]),
+            AccountsJsonContext.Default.AccountListResponse));
+
+        accounts.MapGet("/{slotRef}", IResult (string slotRef, DaemonContext daemon) =>
+            Find(slotRef, daemon).TryGetValue(out SlotRecord? record, out KheishError? error)
+                ? TypedResults.Json(record.ToStatus(), AccountsJsonContext.Default.SlotStatus)
+                : ProblemResults.Result(error));
+
+        accounts.MapPost("/{slotRef}/refresh", async Task<IResult> (string slotRef, DaemonContext daemon, CancellationToken ct) =>
+        {
+            if (!Find(slotRef, daemon).TryGetValue(out SlotRecord? record, out KheishError? error))
+            {
+                return ProblemResults.Result(error);
+            }
+
+            if (AccountKinds.Of(record) is null)
+            {
+                return ProblemResults.Result(KheishError.BadRequest(
+                    "account_refresh_unsupported", $"slot {record.SlotId} is an MCP OAuth account; refresh it with `kheish-daemon mcp oauth refresh`"));
+            }
+
+            if (daemon.Accounts is not { } manager)
+            {
+                return ProblemResults.Result(KheishError.Unavailable("account_refresh_unavailable", "this daemon serves no accounts (no master key configured)"));
+            }
+
+            Result<AccountState> refreshed = await manager.ForceRefreshAsync(record.SlotId, ct);
+            if (!refreshed.IsOk)
+            {
+                return ProblemResults.Result(refreshed.Error);
+            }
+
+            return daemon.Slots.Get(record.SlotId) is { } current
+                ? TypedResults.Json(current.ToStatus(), AccountsJsonContext.Default.SlotStatus)
+                : ProblemResults.Result(NotFound(record.SlotId.Value));
+        });
+
+        accounts.MapPost("/{slotRef}/revoke", IResult (string slotRef, DaemonContext daemon) =>
+        {
+            if (!Find(slotRef, daemon).TryGetValue(out SlotRecord? record, out KheishError? error))
+            {
+                return ProblemResults.Result(error);
+            }
+
+            // Leases first (durable tombstone), then the slot: no lease outlives the account.
+            if (!daemon.Broker.RevokeSlot(record.SlotId.Value).TryGetValue(out Core.Broker.SlotRevocation? revocation, out error))
+            {
+                return ProblemResults.Result(error);
+            }
+
+            Result<bool> deleted = daemon.Slots.Delete(record.SlotId);
+            return deleted.IsOk
+                ? TypedResults.Json(new AccountRevocation(record.SlotId.Value, deleted.Value, revocation.RevokedLeases), AccountsJsonContext.Default.AccountRevocation)
+                : ProblemResults.Result(deleted.Error);
+        });
+    }
+
+    private static Result<SlotRecord> Find(string slotRef, DaemonContext daemon)
+    {
+        if (!SlotId.Parse(slotRef).TryGetValue(out SlotId id, out KheishError? error))
+        {
+            return error;
+        }
+
+        return daemon.Slots.Get(id) is { Mode: SlotMode.OauthAccount } record ? record : NotFound(id.Value);
+    }
+
+    private static KheishError NotFound(string slotId) =>
+        KheishError.NotFound("account_not_found", $"no account slot named {slotId} (import one with `kheish-daemon secrets import-codex` or `import-claude-code`)");
+}
