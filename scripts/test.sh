@@ -40,8 +40,10 @@ for proj in tests/*/*.csproj; do
   [ -x "$exe" ] || exe="$(dirname "$proj")/bin/Debug/net10.0/$name"
   echo "== $name =="
   log=$(mktemp)
-  "$exe" --no-progress --disable-logo ${KHEISH_TEST_ARGS:-} 2>&1 | tee "$log"
+  "$exe" --progress off --no-ansi --disable-logo ${KHEISH_TEST_ARGS:-} 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
+  # Colour codes (CI=true makes the platform emit them) would hide the summary from grep.
+  sed -i 's/\x1b\[[0-9;]*m//g' "$log"
   # TUnit (Microsoft.Testing.Platform) ends with a summary block:
   #   total: N / failed: N / succeeded: N / skipped: N
   t=$(grep -E '^\s*total: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')

@@ -138,8 +138,16 @@ public sealed class RecordingUpstream : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
-        _listener.Close();
+        // Close alone: managed HttpListener's Stop-then-Close unregisters the prefix twice, and the
+        // second time re-binds the port, which by then may belong to another test.
+        try
+        {
+            _listener.Close();
+        }
+        catch (HttpListenerException)
+        {
+        }
+
         await Task.WhenAny(_loop, Task.Delay(2000));
     }
 }
