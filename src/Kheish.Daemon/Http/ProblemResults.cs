@@ -52,13 +52,7 @@ internal static class ProblemResults
         ProblemDetailsBody body = Body(error, domain, Planes.Of(context.Request.Path) == Plane.Agent, status);
         context.Response.StatusCode = body.Status;
         context.Response.ContentType = ContentType;
-        // Messages quote names in backticks: escape only what JSON requires (not HTML-safe escaping).
-        await using var writer = new Utf8JsonWriter(context.Response.Body, new JsonWriterOptions
-        {
-            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        });
-        JsonSerializer.Serialize(writer, body, HttpJsonContext.Default.ProblemDetailsBody);
-        await writer.FlushAsync(context.RequestAborted);
+        await JsonSerializer.SerializeAsync(context.Response.Body, body, HttpJsonContext.Default.ProblemDetailsBody, context.RequestAborted);
     }
 
     /// <summary>
