@@ -111,7 +111,10 @@ internal static class McpEndpoints
 
     public static void MapMcpEndpoints(this IEndpointRouteBuilder app)
     {
+        // Their wire types live in McpHttpJsonContext and the SDK's context, outside the
+        // OpenAPI generator's resolver chain; the README documents them.
         RouteGroupBuilder group = app.MapGroup("/v1/runtime/mcp");
+        group.ExcludeFromDescription();
 
         group.MapGet("/servers", (McpHub hub) =>
             TypedResults.Json(new McpServersResponse([.. hub.Servers.Select(McpServerView.Of)]), McpHttpJsonContext.Default.McpServersResponse))
