@@ -315,7 +315,7 @@ internal sealed partial class McpUpstream : IAsyncDisposable
         {
             return new KheishError("mcp_upstream_error", ErrorKind.BadRequest, $"mcp server `{Name}` refused the call ({ex.ErrorCode}): {ex.Message}");
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             return KheishError.Unavailable("mcp_tool_timeout", $"mcp server `{Name}` did not answer `{tool}` within {Definition.ToolTimeout.TotalSeconds:0} s (tool_timeout_sec)");
         }
