@@ -28,21 +28,50 @@ public sealed class TempDir : IDisposable
 
     /// <summary>Every file under the directory with its bytes, for canary scans.</summary>
     public IEnumerable<(string Path, byte[] Bytes)> AllFiles() =>
-        Directory.EnumerateFiles(Path, "*", SearchOption.AllDirectories).Select(f => (f, Read(f)));
+        Directory.EnumerateFiles(Path, "*", SearchOption.AllDirectories)
+            .Select(f => (f, Bytes: Read(f)))
+            .Where(x => x.Bytes is not null)
+            .Select(x => (x.f, x.Bytes!));
 
     /// <summary>
-    /// Lock files held by a live daemon (flock) cannot be opened by .NET; they are empty by
-    /// design, which is checked, so a locked file with content still fails the scan.
+    /// Reads a file a live daemon may be writing. Lock files held by the daemon (flock) cannot
+    /// be opened by .NET; they are empty by design, which is checked, so a locked file with
+    /// content still fails the scan. A temporary file being written (flock while it is written,
+    /// then renamed) is retried until it is readable or gone: a file renamed away is skipped,
+    /// because its bytes are scanned under the name it was renamed to, or the write was not
+    /// finished when the directory was listed.
     /// </summary>
-    private static byte[] Read(string file)
+    private static byte[]? Read(string file)
     {
-        try
+        for (int attempt = 0; ; attempt++)
         {
-            return System.IO.File.ReadAllBytes(file);
-        }
-        catch (IOException) when (new FileInfo(file).Length == 0)
-        {
-            return [];
+            try
+            {
+                return System.IO.File.ReadAllBytes(file);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return null;
+            }
+            catch (IOException) when (attempt < 100)
+            {
+                long length;
+                try
+                {
+                    length = new FileInfo(file).Length;
+                }
+                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+                {
+                    return null;
+                }
+
+                if (length == 0 && !file.EndsWith(".tmp", StringComparison.Ordinal))
+                {
+                    return [];
+                }
+
+                Thread.Sleep(20);
+            }
         }
     }
 }
