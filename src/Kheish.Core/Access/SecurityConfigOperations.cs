@@ -131,13 +131,17 @@ internal static class SecurityConfigOperations
             (config.Mode == mode ? config : config.WithMode(mode), config.ApiKeys.Count));
 
     /// <summary>Applies confirmed wizard choices; returns the new key when one was asked for.</summary>
-    public static Result<(ApiKeyEntry Entry, string Key)?> ApplySetup(SecuritySetupChoices choices, string? principal)
+    /// <param name="keepExistingKeys">
+    /// Non-interactive setup is rerun by scripts: a file that already has a key gets no second one
+    /// (<c>security generate-key</c> adds more on purpose).
+    /// </param>
+    public static Result<(ApiKeyEntry Entry, string Key)?> ApplySetup(SecuritySetupChoices choices, string? principal, bool keepExistingKeys = false)
     {
         string? key = choices.GenerateKey ? ApiKeys.Generate() : null;
         Result<ApiKeyEntry?> written = SecurityConfigEditor.Edit<ApiKeyEntry?>(choices.Target, choices.File, existing =>
         {
             SecurityConfig config = existing.WithMode(choices.Mode).WithAllowedIps(choices.AllowedIps);
-            ApiKeyEntry? entry = key is null ? null : NewEntry(key, principal, null);
+            ApiKeyEntry? entry = key is null || (keepExistingKeys && existing.ApiKeys.Count > 0) ? null : NewEntry(key, principal, null);
             return (entry is null ? config : config.WithKey(entry), entry);
         });
         if (!written.TryGetValue(out ApiKeyEntry? created, out KheishError? error))

@@ -261,7 +261,8 @@ internal static class SecretsCommand
             "rekey",
             $"Re-encrypt every encrypted state file from {MasterKey.ValueVariable}[_FILE] to {MasterKey.NewValueVariable}[_FILE]. " +
             "Offline only (the daemon must be stopped). If interrupted, run it again to finish.");
-        CommonOptions.AddClientOptions(rekey);
+        // Offline only: the client options (--base-url, --token...) would do nothing here.
+        rekey.Options.Add(CommonOptions.Offline);
         rekey.SetAction(parseResult =>
         {
             bool json = CommonOptions.IsJson(parseResult);

@@ -374,16 +374,23 @@ internal static class SecurityCommand
             CliOutput.Warn("lax mode checks no API key: --generate-key ignored");
         }
 
-        var written = SecurityConfigOperations.ApplySetup(choices, principal);
+        bool nonInteractive = parseResult.GetValue(SetupYes);
+        var written = SecurityConfigOperations.ApplySetup(choices, principal, keepExistingKeys: nonInteractive);
         if (!written.TryGetValue(out var created, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
         }
 
+        if (nonInteractive && choices.GenerateKey && choices.Mode != SecurityMode.Lax && created is null)
+        {
+            CliOutput.Warn($"{choices.File} already has an API key: no second key generated (run 'kheish-daemon security generate-key' to add one)");
+        }
+
         if (json)
         {
+            // The key fields sit at the top level, as in 'security generate-key -o json': `jq -r .key` reads either.
             CliOutput.WriteJson(
-                new SetupOutput(choices.File, choices.Mode.Name(), [.. choices.AllowedIps.Select(r => r.ToString())], created is { } c ? new GeneratedKeyOutput(c.Entry.Id, c.Key, c.Entry.Principal, choices.File) : null),
+                new SetupOutput(choices.File, choices.Mode.Name(), [.. choices.AllowedIps.Select(r => r.ToString())], created is not null, created?.Entry.Id, created?.Key, created?.Entry.Principal),
                 SecurityCliJsonContext.Default.SetupOutput);
         }
         else
@@ -507,7 +514,7 @@ internal sealed record GeneratedKeyOutput(string Id, string Key, string Principa
 
 internal sealed record SecurityEditOutput(string File, string Action, bool Changed, string Message);
 
-internal sealed record SetupOutput(string File, string Mode, IReadOnlyList<string> AllowedIps, GeneratedKeyOutput? Key);
+internal sealed record SetupOutput(string File, string Mode, IReadOnlyList<string> AllowedIps, bool KeyGenerated, string? Id, string? Key, string? Principal);
 
 /// <summary>The <c>--output json</c> shapes of <c>security</c>; options as <see cref="CliJsonContext"/>.</summary>
 [JsonSourceGenerationOptions(
