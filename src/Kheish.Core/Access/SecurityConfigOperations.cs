@@ -125,6 +125,47 @@ internal static class SecurityConfigOperations
         });
     }
 
+    /// <summary>
+    /// Adds a reverse proxy whose <c>X-Forwarded-For</c> is believed for the client address;
+    /// Changed is false when it was already trusted.
+    /// </summary>
+    public static Result<(IpRule Rule, bool Changed)> TrustProxy(SecurityConfigTarget target, string? entry)
+    {
+        Result<IpRule> parsed = IpRule.Parse(entry);
+        if (!parsed.TryGetValue(out IpRule rule, out KheishError? parseError))
+        {
+            return parseError;
+        }
+
+        return SecurityConfigEditor.Edit<(IpRule, bool)>(target.Origin, target.File, config =>
+            config.TrustedProxies.Rules.Contains(rule)
+                ? (config, (rule, false))
+                : (config.WithTrustedProxies([.. config.TrustedProxies.Rules, rule]), (rule, true)));
+    }
+
+    /// <summary>Removes a trusted proxy (an empty list simply ignores <c>X-Forwarded-For</c>: no guard needed).</summary>
+    public static Result<(IpRule Rule, int Remaining)> UntrustProxy(SecurityConfigTarget target, string? entry)
+    {
+        Result<IpRule> parsed = IpRule.Parse(entry);
+        if (!parsed.TryGetValue(out IpRule rule, out KheishError? parseError))
+        {
+            return parseError;
+        }
+
+        return SecurityConfigEditor.Edit<(IpRule, int)>(target.Origin, target.File, config =>
+        {
+            if (!config.TrustedProxies.Rules.Contains(rule))
+            {
+                return KheishError.NotFound(
+                    "proxy_not_trusted",
+                    $"{rule} is not a trusted proxy in {target.File} (trusted: {(config.TrustedProxies.IsEmpty ? "none" : string.Join(", ", config.TrustedProxies.Entries))})");
+            }
+
+            List<IpRule> rest = [.. config.TrustedProxies.Rules.Where(r => r != rule)];
+            return (config.WithTrustedProxies(rest), (rule, rest.Count));
+        });
+    }
+
     /// <summary>Sets the mode; returns the number of keys configured (strict with none refuses everything).</summary>
     public static Result<int> SetMode(SecurityConfigTarget target, SecurityMode mode) =>
         SecurityConfigEditor.Edit<int>(target.Origin, target.File, config =>

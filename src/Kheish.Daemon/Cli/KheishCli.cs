@@ -25,6 +25,7 @@ internal static class KheishCli
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
+        root.Subcommands.Add(DoctorCommand.Create());
 
         ScopeStateRoot(root);
 

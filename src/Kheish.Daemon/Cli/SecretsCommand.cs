@@ -333,6 +333,12 @@ internal static class SecretsCommand
 
         using DaemonLock daemonLock = held.Value;
 
+        // Check every file before writing any: the journal fold below is a write.
+        if (EnvelopeRekey.Check(root, current.Value, next.Value) is { } damaged)
+        {
+            return damaged;
+        }
+
         // The broker journal is a file of envelope lines, which the envelope scan does not
         // re-encrypt: fold it into the snapshot (under the current key) first.
         string journal = Core.Broker.BrokerStateStore.JournalPathFor(root.BrokerStateFile);

@@ -183,7 +183,7 @@ internal static partial class ServeCommand
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return Refuse(ServeRefusal.State, KheishError.Misconfigured("state_root_unusable",
-                $"cannot create or open the state root {root.FullPath}: {Kheish.Core.Errors.IoReason.Of(ex)}; check the path and its permissions"), json);
+                $"cannot create or open the state root {root.FullPath}{(CommonOptions.SourceOf(parseResult, CommonOptions.StateRoot, Core.Storage.StateRoot.EnvironmentVariable) == "--state-root" ? "" : $" (from {Core.Storage.StateRoot.EnvironmentVariable})")}: {Kheish.Core.Errors.IoReason.Of(ex)}; check the path and its permissions"), json);
         }
 
         if (!DaemonLock.TryAcquire(root, "stop the other daemon or use another --state-root").TryGetValue(out DaemonLock? held, out error))
@@ -311,6 +311,7 @@ internal static partial class ServeCommand
             (name, message) => LogConnector(logger, name, message));
         daemon.Connectors = connectors;
         accountLog = logger;
+        agentSecurity.Switched += (from, to) => LogSecurityConfigSwitched(logger, from.Describe(), to.Describe());
         try
         {
             await app.StartAsync(ct);
@@ -432,6 +433,9 @@ internal static partial class ServeCommand
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "kheish-daemon listening on {Address} (state root {StateRoot}, control-plane auth: {Auth})", SkipEnabledCheck = true)]
     private static partial void LogReady(ILogger logger, string address, string stateRoot, string auth);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "agent-plane security.json in effect switched from {From} to {To}")]
+    private static partial void LogSecurityConfigSwitched(ILogger logger, string from, string to);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "kheish-daemon stopped")]
     private static partial void LogStopped(ILogger logger);
