@@ -32,7 +32,7 @@ internal static class UsageErrors
         if (WantsJson(args))
         {
             CliOutput.Out.WriteLine(CliOutput.ToJson(
-                new CliErrorEnvelope(new CliError(Code, string.Join("; ", lines) + ". " + usage)),
+                new CliErrorEnvelope(new CliError(Code, string.Join(" ", lines.Select(Sentence)) + " " + usage)),
                 CliJsonContext.Default.CliErrorEnvelope));
         }
 
@@ -44,6 +44,8 @@ internal static class UsageErrors
         CliOutput.Error.WriteLine(usage);
         return ExitCodes.BadRequest;
     }
+
+    private static string Sentence(string line) => line.EndsWith('.') || line.EndsWith('?') ? line : line + ".";
 
     /// <summary>
     /// The verb or option of <paramref name="command"/> (options of its parents included) nearest to
@@ -113,29 +115,40 @@ internal static class UsageErrors
         return false;
     }
 
-    /// <summary>Levenshtein distance; verbs and options are short.</summary>
-    private static int Distance(string a, string b)
+    /// <summary>
+    /// Edit distance counting a swap of two neighbours as one edit (optimal string alignment):
+    /// "lsit" is one edit from "list", two from "set". Verbs and options are short.
+    /// </summary>
+    internal static int Distance(string a, string b)
     {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
+        int[][] d = new int[a.Length + 1][];
+        for (int i = 0; i <= a.Length; i++)
+        {
+            d[i] = new int[b.Length + 1];
+            d[i][0] = i;
+        }
+
         for (int j = 0; j <= b.Length; j++)
         {
-            previous[j] = j;
+            d[0][j] = j;
         }
 
         for (int i = 1; i <= a.Length; i++)
         {
-            current[0] = i;
             for (int j = 1; j <= b.Length; j++)
             {
-                int substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-                current[j] = Math.Min(substitution, Math.Min(previous[j] + 1, current[j - 1] + 1));
-            }
+                int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                int best = Math.Min(Math.Min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    best = Math.Min(best, d[i - 2][j - 2] + 1);
+                }
 
-            (previous, current) = (current, previous);
+                d[i][j] = best;
+            }
         }
 
-        return previous[b.Length];
+        return d[a.Length][b.Length];
     }
 
     private static Stack<string> CommandPath(ParseResult parseResult)

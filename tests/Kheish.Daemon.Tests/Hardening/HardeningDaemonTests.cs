@@ -112,7 +112,7 @@ public sealed class HardeningDaemonTests : IDisposable
         CliResult refused = await DaemonProcess.RunExpectingRefusalAsync(_dir.StateRoot, ["--project-root", Project, "--http-admin-token-file", tokenFile], Env);
 
         await Assert.That(refused.ExitCode).IsEqualTo(2).Because(refused.ToString());
-        await Assert.That(refused.Stderr).Contains("world-writable");
+        await Assert.That(refused.Stderr).Contains($"the admin token file {tokenFile} is writable by any user (mode 666)");
     }
 }
 
@@ -151,7 +151,12 @@ public sealed class HardeningEgressTests
     public async Task Headers_named_in_connection_and_no_traceparent_go_upstream_and_default_model_is_filled()
     {
         await using Egress.EgressHarness h = await Egress.EgressHarness.StartAsync();
-        using HttpClient agent = h.Agent();
+        // The test process itself must not send a traceparent (its HttpClient would, inside a test activity).
+        using var agent = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.CreateNoOutputPropagator() })
+        {
+            BaseAddress = h.Daemon.BaseUri,
+        };
+        agent.DefaultRequestHeaders.Add("X-API-Key", h.ApiKey);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/agent/v1/routes/openai/chat/completions") { Content = Json("{\"messages\":[]}") };
         request.Headers.Connection.Add("X-Hop-Secret");
         request.Headers.TryAddWithoutValidation("X-Hop-Secret", "must-not-travel");
