@@ -125,19 +125,64 @@ internal static class SecurityConfigOperations
         });
     }
 
+    /// <summary>
+    /// Adds a reverse proxy whose <c>X-Forwarded-For</c> is believed for the client address;
+    /// Changed is false when it was already trusted.
+    /// </summary>
+    public static Result<(IpRule Rule, bool Changed)> TrustProxy(SecurityConfigTarget target, string? entry)
+    {
+        Result<IpRule> parsed = IpRule.Parse(entry);
+        if (!parsed.TryGetValue(out IpRule rule, out KheishError? parseError))
+        {
+            return parseError;
+        }
+
+        return SecurityConfigEditor.Edit<(IpRule, bool)>(target.Origin, target.File, config =>
+            config.TrustedProxies.Rules.Contains(rule)
+                ? (config, (rule, false))
+                : (config.WithTrustedProxies([.. config.TrustedProxies.Rules, rule]), (rule, true)));
+    }
+
+    /// <summary>Removes a trusted proxy (an empty list simply ignores <c>X-Forwarded-For</c>: no guard needed).</summary>
+    public static Result<(IpRule Rule, int Remaining)> UntrustProxy(SecurityConfigTarget target, string? entry)
+    {
+        Result<IpRule> parsed = IpRule.Parse(entry);
+        if (!parsed.TryGetValue(out IpRule rule, out KheishError? parseError))
+        {
+            return parseError;
+        }
+
+        return SecurityConfigEditor.Edit<(IpRule, int)>(target.Origin, target.File, config =>
+        {
+            if (!config.TrustedProxies.Rules.Contains(rule))
+            {
+                return KheishError.NotFound(
+                    "proxy_not_trusted",
+                    $"{rule} is not a trusted proxy in {target.File} (trusted: {(config.TrustedProxies.IsEmpty ? "none" : string.Join(", ", config.TrustedProxies.Entries))})");
+            }
+
+            List<IpRule> rest = [.. config.TrustedProxies.Rules.Where(r => r != rule)];
+            return (config.WithTrustedProxies(rest), (rule, rest.Count));
+        });
+    }
+
     /// <summary>Sets the mode; returns the number of keys configured (strict with none refuses everything).</summary>
     public static Result<int> SetMode(SecurityConfigTarget target, SecurityMode mode) =>
         SecurityConfigEditor.Edit<int>(target.Origin, target.File, config =>
             (config.Mode == mode ? config : config.WithMode(mode), config.ApiKeys.Count));
 
     /// <summary>Applies confirmed wizard choices; returns the new key when one was asked for.</summary>
-    public static Result<(ApiKeyEntry Entry, string Key)?> ApplySetup(SecuritySetupChoices choices, string? principal)
+    /// <param name="keepExistingKeys">
+    /// Non-interactive setup is rerun by scripts: a file that already has a key gets no second one
+    /// (<c>security generate-key</c> adds more on purpose).
+    /// </param>
+    public static Result<(ApiKeyEntry Entry, string Key)?> ApplySetup(SecuritySetupChoices choices, string? principal, bool keepExistingKeys = false)
     {
         string? key = choices.GenerateKey ? ApiKeys.Generate() : null;
         Result<ApiKeyEntry?> written = SecurityConfigEditor.Edit<ApiKeyEntry?>(choices.Target, choices.File, existing =>
         {
             SecurityConfig config = existing.WithMode(choices.Mode).WithAllowedIps(choices.AllowedIps);
-            ApiKeyEntry? entry = key is null ? null : NewEntry(key, principal, null);
+            ApiKeyEntry? entry = key is null || (keepExistingKeys && existing.ApiKeys.Count > 0) ? null : NewEntry(key, principal, null);
             return (entry is null ? config : config.WithKey(entry), entry);
         });
         if (!written.TryGetValue(out ApiKeyEntry? created, out KheishError? error))

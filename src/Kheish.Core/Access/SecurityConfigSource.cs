@@ -38,6 +38,13 @@ internal sealed class SecurityConfigSource
 
     public SecurityConfigLocation Location { get; }
 
+    /// <summary>
+    /// Raised (under the reload lock, once per switch) when the file in effect changes between the
+    /// project file, the global file and the built-in default: the daemon logs it, since a project
+    /// file appearing replaces the global policy as a whole.
+    /// </summary>
+    public event Action<SecurityConfigSnapshot, SecurityConfigSnapshot>? Switched;
+
     /// <summary>Number of times a file was (re)read; for tests and diagnostics.</summary>
     public int LoadCount { get; private set; }
 
@@ -79,6 +86,11 @@ internal sealed class SecurityConfigSource
 
             SecurityConfigSnapshot snapshot = Load(origin, stamp);
             _cached = new Cached(origin, stamp, snapshot, generation);
+            if (cached is not null && cached.Origin != origin)
+            {
+                Switched?.Invoke(cached.Snapshot, snapshot);
+            }
+
             return snapshot;
         }
     }

@@ -26,5 +26,15 @@ internal sealed class PlainStateFileCodec : IStateFileCodec
 
     public byte[] Encode(byte[] json, string purpose) => json;
 
-    public Result<byte[]> Decode(byte[] file, string purpose) => file;
+    /// <summary>
+    /// An encrypted file met without a master key is not damage: say which key is missing
+    /// rather than let the reader call it unusable (and suggest deleting revocations).
+    /// </summary>
+    public Result<byte[]> Decode(byte[] file, string purpose) =>
+        Crypto.EnvelopeCodec.IsEnvelope(file)
+            ? KheishError.Misconfigured(
+                "master_key_required",
+                $"the state file {purpose} is encrypted and no master key is set: set {Crypto.MasterKey.ValueVariable} " +
+                $"(or {Crypto.MasterKey.FileVariable}) to the key that wrote it. Do not delete the file: it holds revocations.")
+            : file;
 }

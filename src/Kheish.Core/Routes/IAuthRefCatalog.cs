@@ -20,8 +20,11 @@ internal interface IAuthRefCatalog
 }
 
 /// <summary>The catalog used until a secret store is connected: every auth_ref is unverifiable, so routes using one fail the check.</summary>
-internal sealed class UnverifiableAuthRefCatalog(string reason) : IAuthRefCatalog
+internal sealed class UnverifiableAuthRefCatalog(string reason, Errors.KheishError? cause = null) : IAuthRefCatalog
 {
+    /// <summary>The error that made the slots unreachable (daemon down, token refused), when there was one.</summary>
+    public Errors.KheishError? Cause { get; } = cause;
+
     public static UnverifiableAuthRefCatalog NotConnected { get; } =
         new("this build has no secret store connected to the routes check");
 

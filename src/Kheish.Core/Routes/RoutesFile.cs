@@ -11,6 +11,9 @@ namespace Kheish.Core.Routes;
 /// </summary>
 internal static class RoutesFile
 {
+    /// <summary>The problem reported for an auth_ref whose slot could not be looked up at all.</summary>
+    public const string AuthRefUnverifiableCode = "routes_auth_ref_unverifiable";
+
     /// <summary>Routes files are small; anything bigger is a mistake, not a configuration.</summary>
     public const int MaxBytes = 1 << 20;
 
@@ -434,7 +437,7 @@ internal static class RoutesFile
                 case RouteCredential.AuthRef authRef:
                     if (catalog.UnavailableReason is { } unavailable)
                     {
-                        problems.Add(new RouteProblem("routes_auth_ref_unverifiable", $"route `{id}` references auth_ref {Echo(authRef.SlotId)}, which cannot be verified: {unavailable}", id, "auth_ref"));
+                        problems.Add(new RouteProblem(AuthRefUnverifiableCode, $"route `{id}` references auth_ref {Echo(authRef.SlotId)}, which cannot be verified: {unavailable}", id, "auth_ref"));
                     }
                     else if (catalog.ProviderOf(authRef.SlotId) is not { } provider)
                     {

@@ -21,14 +21,14 @@ internal static class AuthRefCatalogs
         Result<Client.DaemonClient> client = CommonOptions.CreateClient(parseResult);
         if (!client.IsOk)
         {
-            return new UnverifiableAuthRefCatalog(client.Error.Message);
+            return new UnverifiableAuthRefCatalog(client.Error.Message, client.Error);
         }
 
         using Client.DaemonClient daemon = client.Value;
         Result<IReadOnlyList<SlotStatus>> slots = new OnlineSecretsBackend(daemon).ListAsync(CancellationToken.None).GetAwaiter().GetResult();
         return slots.IsOk
             ? new SlotStatusAuthRefCatalog(slots.Value)
-            : new UnverifiableAuthRefCatalog(slots.Error.Message);
+            : new UnverifiableAuthRefCatalog(slots.Error.Message, slots.Error);
     }
 
     /// <summary>The slots file read directly (needs the master key when it is encrypted).</summary>

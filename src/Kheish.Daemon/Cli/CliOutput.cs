@@ -38,7 +38,10 @@ internal static class CliOutput
     public static void Warn(string message) => Error.WriteLine($"warning: {message}");
 
     /// <summary>Reports an expected failure and returns its exit code.</summary>
-    public static int Fail(KheishError error, bool json)
+    public static int Fail(KheishError error, bool json) => Fail(error, json, ExitCodes.For(error.Kind));
+
+    /// <summary>Reports an expected failure whose exit code the caller's context decides.</summary>
+    public static int Fail(KheishError error, bool json, int exitCode)
     {
         if (json)
         {
@@ -48,7 +51,7 @@ internal static class CliOutput
         }
 
         Error.WriteLine($"error: {error.Message}");
-        return ExitCodes.For(error.Kind);
+        return exitCode;
     }
 }
 

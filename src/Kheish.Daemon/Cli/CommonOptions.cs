@@ -49,7 +49,16 @@ internal static class CommonOptions
             parseResult.GetValue(Token),
             parseResult.GetValue(TokenFile),
             Environment.GetEnvironmentVariable,
-            GetStateRoot(parseResult).ControlPlaneAdminTokenFile);
+            GetStateRoot(parseResult).ControlPlaneAdminTokenFile,
+            SourceOf(parseResult, BaseUrl, "KHEISH_DAEMON_URL"));
+
+    /// <summary>
+    /// The flag, or the env var its default came from: errors name what the user actually set.
+    /// </summary>
+    public static string SourceOf(ParseResult parseResult, Option option, string environmentVariable) =>
+        parseResult.GetResult(option) is { Implicit: false } || Environment.GetEnvironmentVariable(environmentVariable) is not { Length: > 0 }
+            ? option.Name
+            : environmentVariable;
 
     public static bool IsJson(ParseResult parseResult) => parseResult.GetValue(Output) == "json";
 

@@ -15,6 +15,15 @@ internal static class ExitCodes
     public const int Retryable = 7;
     public const int SchemaMismatch = 8;
 
+    /// <summary>README "Exit codes": one code per class of <c>serve</c> refusal.</summary>
+    public static int ForServeRefusal(ServeRefusal refusal) => refusal switch
+    {
+        ServeRefusal.Usage => BadRequest,
+        ServeRefusal.State => HealthError,
+        ServeRefusal.Conflict => Conflict,
+        _ => HealthError,
+    };
+
     public static int For(ErrorKind kind) => kind switch
     {
         ErrorKind.BadRequest or ErrorKind.PayloadTooLarge => BadRequest,
@@ -28,4 +37,15 @@ internal static class ExitCodes
         ErrorKind.Unreachable => Unreachable,
         _ => HealthError,
     };
+}
+
+/// <summary>Why <c>serve</c> refused to start.</summary>
+internal enum ServeRefusal
+{
+    /// <summary>A flag, an env value standing for one, or a file named on the command line (routes, MCP config, token files) is wrong.</summary>
+    Usage,
+    /// <summary>The state root, the master key, the stores in it, or the agent plane's security.json is unusable.</summary>
+    State,
+    /// <summary>Something else holds what serve needs: another daemon's lock, or the port.</summary>
+    Conflict,
 }

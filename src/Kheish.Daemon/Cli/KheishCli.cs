@@ -25,6 +25,9 @@ internal static class KheishCli
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
+        root.Subcommands.Add(DoctorCommand.Create());
+
+        ScopeStateRoot(root);
 
         // --version names the signing backend too: which Ed25519 code signs the ledger is part of
         // what a build is.
@@ -39,6 +42,38 @@ internal static class KheishCli
         return root;
     }
 
+    /// <summary>Verbs that never read the state root: their help must not offer --state-root.</summary>
+    private static readonly string[] WithoutStateRoot = ["security", "toml"];
+
+    /// <summary>
+    /// --state-root goes on every verb that reads the state root rather than on all of them
+    /// (help shows only what a verb honours); it stays accepted before the verb, too.
+    /// </summary>
+    private static void ScopeStateRoot(RootCommand root)
+    {
+        CommonOptions.StateRoot.Recursive = false;
+        foreach (Command verb in root.Subcommands)
+        {
+            if (!WithoutStateRoot.Contains(verb.Name))
+            {
+                AddEverywhere(verb);
+            }
+        }
+
+        static void AddEverywhere(Command command)
+        {
+            if (!command.Options.Contains(CommonOptions.StateRoot))
+            {
+                command.Options.Add(CommonOptions.StateRoot);
+            }
+
+            foreach (Command sub in command.Subcommands)
+            {
+                AddEverywhere(sub);
+            }
+        }
+    }
+
     public static async Task<int> RunAsync(string[] args)
     {
         RootCommand root = Build();
@@ -47,13 +82,7 @@ internal static class KheishCli
         ParseResult parseResult = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parseResult.Errors.Count > 0 && parseResult.Action is not System.CommandLine.Help.HelpAction)
         {
-            foreach (var error in parseResult.Errors)
-            {
-                await Console.Error.WriteLineAsync($"error: {error.Message}").ConfigureAwait(false);
-            }
-
-            await Console.Error.WriteLineAsync($"Run '{string.Join(' ', CommandPath(parseResult))} --help' for usage.").ConfigureAwait(false);
-            return ExitCodes.BadRequest;
+            return UsageErrors.Report(parseResult, args);
         }
 
         using var cts = new CancellationTokenSource();
@@ -93,16 +122,5 @@ internal static class KheishCli
             output.WriteLine($"ed25519: {Kheish.Core.Crypto.Libsodium.Ed25519Backend}");
             return 0;
         }
-    }
-
-    private static Stack<string> CommandPath(ParseResult parseResult)
-    {
-        var names = new Stack<string>();
-        for (var r = parseResult.CommandResult; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
-        {
-            names.Push(r.Command is RootCommand ? "kheish-daemon" : r.Command.Name);
-        }
-
-        return names;
     }
 }

@@ -20,7 +20,7 @@ internal static class RoutesCommand
         var check = new Command(
             "check",
             "Validate a routes file and its references (auth_ref slots exist and match the driver, env-backed keys are set). " +
-            "Prints each route (never a key) or every problem found; exit 0 when usable, 2 otherwise.");
+            "Prints each route (never a key) or every problem found; exit 0 when usable, 2 when the file has a problem, 3 when the daemon holding the slots cannot be reached (try --offline).");
         check.Options.Add(RoutesFileOption);
         CommonOptions.AddClientOptions(check);
         check.SetAction(static (parseResult, _) => Task.FromResult(Check(parseResult)));
@@ -42,16 +42,26 @@ internal static class RoutesCommand
         if (!result.IsOk)
         {
             var error = result.ToError();
+            int exitCode = ExitCodes.For(error.Kind);
+            // When the file itself is fine and only the slots could not be looked up, the exit code
+            // is the lookup's (3: daemon unreachable, 4: token refused), not "bad file".
+            if (catalog is UnverifiableAuthRefCatalog { Cause: { } cause }
+                && result.Problems.All(p => p.Code == RoutesFile.AuthRefUnverifiableCode))
+            {
+                exitCode = ExitCodes.For(cause.Kind);
+                CliOutput.Error.WriteLine($"error: {cause.Message}");
+            }
+
             if (!json)
             {
-                return CliOutput.Fail(error, json: false);
+                return CliOutput.Fail(error, json: false, exitCode);
             }
 
             CliOutput.WriteJson(
                 new RoutesCheckReport(false, path, null, [], [.. result.Problems.Select(p => new RoutesProblemView(p.Code, p.Message, p.Route, p.Field))], result.Warnings, new CliError(error.Code, error.Message)),
                 RoutesCliJsonContext.Default.RoutesCheckReport);
             CliOutput.Error.WriteLine($"error: {error.Message}");
-            return ExitCodes.For(error.Kind);
+            return exitCode;
         }
 
         RoutesConfig config = result.Config;

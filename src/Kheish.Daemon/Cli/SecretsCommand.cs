@@ -261,7 +261,8 @@ internal static class SecretsCommand
             "rekey",
             $"Re-encrypt every encrypted state file from {MasterKey.ValueVariable}[_FILE] to {MasterKey.NewValueVariable}[_FILE]. " +
             "Offline only (the daemon must be stopped). If interrupted, run it again to finish.");
-        CommonOptions.AddClientOptions(rekey);
+        // Offline only: the client options (--base-url, --token...) would do nothing here.
+        rekey.Options.Add(CommonOptions.Offline);
         rekey.SetAction(parseResult =>
         {
             bool json = CommonOptions.IsJson(parseResult);
@@ -331,6 +332,12 @@ internal static class SecretsCommand
         }
 
         using DaemonLock daemonLock = held.Value;
+
+        // Check every file before writing any: the journal fold below is a write.
+        if (EnvelopeRekey.Check(root, current.Value, next.Value) is { } damaged)
+        {
+            return damaged;
+        }
 
         // The broker journal is a file of envelope lines, which the envelope scan does not
         // re-encrypt: fold it into the snapshot (under the current key) first.

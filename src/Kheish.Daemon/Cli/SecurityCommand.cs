@@ -80,6 +80,8 @@ internal static class SecurityCommand
         command.Subcommands.Add(CreateRevokeKey());
         command.Subcommands.Add(CreateAllowIp());
         command.Subcommands.Add(CreateDenyIp());
+        command.Subcommands.Add(CreateTrustProxy());
+        command.Subcommands.Add(CreateUntrustProxy());
         command.Subcommands.Add(CreateSetMode());
         command.Subcommands.Add(CreateSetup());
         return command;
@@ -142,6 +144,52 @@ internal static class SecurityCommand
         command.Options.Add(AllowEmpty);
         command.SetAction((parseResult, _) => Task.FromResult(DenyIp(parseResult)));
         return command;
+    }
+
+    private static Command CreateTrustProxy()
+    {
+        var command = WithFileOptions(new Command(
+            "trust-proxy",
+            "Trust a reverse proxy (address or CIDR): for requests from it, the client address is taken from X-Forwarded-For. Trust only proxies you run."));
+        command.Arguments.Add(IpEntry);
+        command.SetAction((parseResult, _) => Task.FromResult(TrustProxy(parseResult)));
+        return command;
+    }
+
+    private static Command CreateUntrustProxy()
+    {
+        var command = WithFileOptions(new Command("untrust-proxy", "Stop trusting a reverse proxy: its X-Forwarded-For is ignored again."));
+        command.Arguments.Add(IpEntry);
+        command.SetAction((parseResult, _) => Task.FromResult(UntrustProxy(parseResult)));
+        return command;
+    }
+
+    private static int TrustProxy(ParseResult parseResult)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        SecurityConfigTarget target = WriteTarget(parseResult);
+        var trusted = SecurityConfigOperations.TrustProxy(target, parseResult.GetValue(IpEntry));
+        if (!trusted.TryGetValue(out var outcome, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        return Done(json, target.File, "trust-proxy", outcome.Changed, outcome.Changed
+            ? $"trusting proxy {outcome.Rule} in {target.File}: X-Forwarded-For from it names the client"
+            : $"{outcome.Rule} is already a trusted proxy in {target.File}");
+    }
+
+    private static int UntrustProxy(ParseResult parseResult)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        SecurityConfigTarget target = WriteTarget(parseResult);
+        var removed = SecurityConfigOperations.UntrustProxy(target, parseResult.GetValue(IpEntry));
+        if (!removed.TryGetValue(out var outcome, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        return Done(json, target.File, "untrust-proxy", true, $"no longer trusting proxy {outcome.Rule} in {target.File} ({outcome.Remaining} trusted proxies left)");
     }
 
     private static Command CreateSetMode()
@@ -374,16 +422,23 @@ internal static class SecurityCommand
             CliOutput.Warn("lax mode checks no API key: --generate-key ignored");
         }
 
-        var written = SecurityConfigOperations.ApplySetup(choices, principal);
+        bool nonInteractive = parseResult.GetValue(SetupYes);
+        var written = SecurityConfigOperations.ApplySetup(choices, principal, keepExistingKeys: nonInteractive);
         if (!written.TryGetValue(out var created, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
         }
 
+        if (nonInteractive && choices.GenerateKey && choices.Mode != SecurityMode.Lax && created is null)
+        {
+            CliOutput.Warn($"{choices.File} already has an API key: no second key generated (run 'kheish-daemon security generate-key' to add one)");
+        }
+
         if (json)
         {
+            // The key fields sit at the top level, as in 'security generate-key -o json': `jq -r .key` reads either.
             CliOutput.WriteJson(
-                new SetupOutput(choices.File, choices.Mode.Name(), [.. choices.AllowedIps.Select(r => r.ToString())], created is { } c ? new GeneratedKeyOutput(c.Entry.Id, c.Key, c.Entry.Principal, choices.File) : null),
+                new SetupOutput(choices.File, choices.Mode.Name(), [.. choices.AllowedIps.Select(r => r.ToString())], created is not null, created?.Entry.Id, created?.Key, created?.Entry.Principal),
                 SecurityCliJsonContext.Default.SetupOutput);
         }
         else
@@ -507,7 +562,7 @@ internal sealed record GeneratedKeyOutput(string Id, string Key, string Principa
 
 internal sealed record SecurityEditOutput(string File, string Action, bool Changed, string Message);
 
-internal sealed record SetupOutput(string File, string Mode, IReadOnlyList<string> AllowedIps, GeneratedKeyOutput? Key);
+internal sealed record SetupOutput(string File, string Mode, IReadOnlyList<string> AllowedIps, bool KeyGenerated, string? Id, string? Key, string? Principal);
 
 /// <summary>The <c>--output json</c> shapes of <c>security</c>; options as <see cref="CliJsonContext"/>.</summary>
 [JsonSourceGenerationOptions(

@@ -140,7 +140,7 @@ internal static partial class ServeCommand
         bool json = CommonOptions.IsJson(parseResult);
         if (!TryParseBind(parseResult.GetValue(Bind)!, out IPEndPoint? bind, out KheishError? error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.Usage, error, json);
         }
 
         var authInput = new ControlPlaneAuthInput(
@@ -152,18 +152,18 @@ internal static partial class ServeCommand
         if (!ControlPlaneAuthOptions.Resolve(authInput, bind, Environment.GetEnvironmentVariable)
                 .TryGetValue(out ControlPlaneAuthOptions? auth, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.Usage, error, json);
         }
 
         long maxBody = parseResult.GetValue(MaxBodyBytes);
         if (maxBody is < 1024 or > 64L * 1024 * 1024)
         {
-            return CliOutput.Fail(KheishError.BadRequest("invalid_max_body", "--max-body-bytes must be between 1024 and 67108864"), json);
+            return Refuse(ServeRefusal.Usage, KheishError.BadRequest("invalid_max_body", "--max-body-bytes must be between 1024 and 67108864"), json);
         }
 
         if (!ReadEgressOptions(parseResult).TryGetValue(out EgressOptions? egress, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.Usage, error, json);
         }
 
         bool allowLax = parseResult.GetValue(AllowLaxOnNetwork);
@@ -172,7 +172,7 @@ internal static partial class ServeCommand
         // Checked on the file as written: the source itself would already report lax-on-network as invalid.
         if (!AgentAccessPolicy.CheckBindAllowed(SecurityConfigSource.ReadInEffect(agentConfig), bind, allowLax).TryGetValue(out _, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.State, error, json);
         }
 
         StateRoot root = CommonOptions.GetStateRoot(parseResult);
@@ -182,20 +182,20 @@ internal static partial class ServeCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return CliOutput.Fail(KheishError.Misconfigured("state_root_unusable",
-                $"cannot create or open the state root {root.FullPath}: {Kheish.Core.Errors.IoReason.Of(ex)}; check the path and its permissions"), json);
+            return Refuse(ServeRefusal.State, KheishError.Misconfigured("state_root_unusable",
+                $"cannot create or open the state root {root.FullPath}{(CommonOptions.SourceOf(parseResult, CommonOptions.StateRoot, Core.Storage.StateRoot.EnvironmentVariable) == "--state-root" ? "" : $" (from {Core.Storage.StateRoot.EnvironmentVariable})")}: {Kheish.Core.Errors.IoReason.Of(ex)}; check the path and its permissions"), json);
         }
 
         if (!DaemonLock.TryAcquire(root, "stop the other daemon or use another --state-root").TryGetValue(out DaemonLock? held, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.Conflict, error, json);
         }
 
         using DaemonLock lockHandle = held;
 
         if (!auth.WithMintedToken(root).TryGetValue(out auth, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.State, error, json);
         }
 
         WarnAboutReadableSecretFiles(auth);
@@ -203,7 +203,7 @@ internal static partial class ServeCommand
         // Fail closed: a bad master key or an unreadable store stops startup with the reason.
         if (!MasterKey.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out MasterKey? masterKey, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.State, error, json);
         }
 
         string? storeUnavailable = null;
@@ -213,7 +213,7 @@ internal static partial class ServeCommand
             // encrypted (DESIGN.md); any other store problem stops startup.
             if (masterKey is not null || error.Code != "master_key_required")
             {
-                return CliOutput.Fail(error, json);
+                return Refuse(ServeRefusal.State, error, json);
             }
 
             storeUnavailable = error.Message;
@@ -227,43 +227,43 @@ internal static partial class ServeCommand
             RoutesCheckResult check = Core.Routes.RoutesFile.LoadAndCheck(routesFile, catalog, parseResult.GetValue(DefaultRoute));
             if (!check.IsOk)
             {
-                return CliOutput.Fail(check.ToError(), json);
+                return Refuse(ServeRefusal.Usage, check.ToError(), json);
             }
 
             routes = check.Config;
         }
         else if (parseResult.GetValue(DefaultRoute) is not null)
         {
-            return CliOutput.Fail(KheishError.BadRequest("default_route_without_routes", "--default-route needs --routes-file"), json);
+            return Refuse(ServeRefusal.Usage, KheishError.BadRequest("default_route_without_routes", "--default-route needs --routes-file"), json);
         }
 
         if (!McpCommand.LoadSetup(root, parseResult.GetValue(McpConfig), slots).TryGetValue(out Http.Mcp.McpSetup? mcp, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.Usage, error, json);
         }
 
         // The ledger refuses to open when records exist but the signing key is gone (fail closed).
         if (!ExternalActionLedger.OpenForDaemon(root, Environment.GetEnvironmentVariable).TryGetValue(out ExternalActionLedger? ledger, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.State, error, json);
         }
 
         await using ExternalActionLedger ledgerHandle = ledger;
         IStateFileCodec codec = EnvelopeStateFileCodec.For(masterKey, root);
         if (!CredentialBroker.Open(root, codec).TryGetValue(out CredentialBroker? broker, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.State, error, json);
         }
 
         using CredentialBroker brokerHandle = broker;
         if (!SessionRegistry.Open(root, codec, broker).TryGetValue(out SessionRegistry? sessions, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.State, error, json);
         }
 
         if (!Core.Connectors.ConnectorStore.Load(root, masterKey).TryGetValue(out Core.Connectors.ConnectorStore? connectorStore, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.State, error, json);
         }
 
         // Rewriting a slot lifts its revocation tombstone (Kheish reference §2).
@@ -272,7 +272,7 @@ internal static partial class ServeCommand
         if (!Core.Accounts.AccountTokenEndpoints.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out var tokenEndpoints, out error)
             || !AccountRefreshInterval().TryGetValue(out TimeSpan accountInterval, out error))
         {
-            return CliOutput.Fail(error, json);
+            return Refuse(ServeRefusal.Usage, error, json);
         }
 
         ILogger? accountLog = null;
@@ -311,13 +311,14 @@ internal static partial class ServeCommand
             (name, message) => LogConnector(logger, name, message));
         daemon.Connectors = connectors;
         accountLog = logger;
+        agentSecurity.Switched += (from, to) => LogSecurityConfigSwitched(logger, from.Describe(), to.Describe());
         try
         {
             await app.StartAsync(ct);
         }
         catch (IOException ex)
         {
-            return CliOutput.Fail(KheishError.Conflict("bind_failed", $"cannot listen on {bind}: {ex.Message}"), json);
+            return Refuse(ServeRefusal.Conflict, KheishError.Conflict("bind_failed", $"cannot listen on {bind}: {ex.Message}"), json);
         }
 
         // Issued leases are persisted lazily (a lease lost in a crash is simply invalid);
@@ -337,6 +338,13 @@ internal static partial class ServeCommand
         LogStopped(logger);
         return ExitCodes.Ok;
     }
+
+    /// <summary>
+    /// A refusal's exit code follows its class, not the kind of the error behind it, so a
+    /// supervisor can tell "fix the command line" from "fix the state" from "something else holds it".
+    /// </summary>
+    private static int Refuse(ServeRefusal refusal, KheishError error, bool json) =>
+        CliOutput.Fail(error, json, ExitCodes.ForServeRefusal(refusal));
 
     /// <summary>
     /// Secret files readable by group or others get one warning at startup, not a refusal:
@@ -425,6 +433,9 @@ internal static partial class ServeCommand
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "kheish-daemon listening on {Address} (state root {StateRoot}, control-plane auth: {Auth})", SkipEnabledCheck = true)]
     private static partial void LogReady(ILogger logger, string address, string stateRoot, string auth);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "agent-plane security.json in effect switched from {From} to {To}")]
+    private static partial void LogSecurityConfigSwitched(ILogger logger, string from, string to);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "kheish-daemon stopped")]
     private static partial void LogStopped(ILogger logger);

@@ -83,12 +83,15 @@ internal sealed class DaemonClient : IDisposable
     /// the daemon minted into the state root (<paramref name="mintedTokenFile"/>), so the token
     /// never travels to a daemon on another machine.
     /// </summary>
-    public static Result<DaemonClient> Create(string baseUrl, string? token, string? tokenFile, Func<string, string?> getEnv, string? mintedTokenFile = null)
+    /// <param name="baseUrlSource">Where the URL came from (<c>--base-url</c> or <c>KHEISH_DAEMON_URL</c>), named in errors.</param>
+    public static Result<DaemonClient> Create(string baseUrl, string? token, string? tokenFile, Func<string, string?> getEnv, string? mintedTokenFile = null, string baseUrlSource = "--base-url")
     {
         if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
-            return KheishError.BadRequest("invalid_base_url", $"--base-url '{baseUrl}' is not an http(s) URL");
+            return KheishError.BadRequest("invalid_base_url", $"{baseUrlSource} '{baseUrl}' is not an http(s) URL");
         }
+
+        bool tokenFileFromEnv = tokenFile is null && token is null;
 
         if (!Http.ControlPlane.TokenInputs.Resolve("the control-plane token", "--token", token, tokenFile, "KHEISH_DAEMON_TOKEN", getEnv)
                 .TryGetValue(out var input, out KheishError? conflict))
@@ -111,7 +114,8 @@ internal sealed class DaemonClient : IDisposable
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return KheishError.BadRequest("token_file_unreadable", $"cannot read the token file {tokenFile}: {IoReason.Of(ex)}");
+                string from = tokenFile == mintedTokenFile ? " (the daemon's minted admin token)" : tokenFileFromEnv ? " (from KHEISH_DAEMON_TOKEN_FILE)" : "";
+                return KheishError.BadRequest("token_file_unreadable", $"cannot read the token file {tokenFile}{from}: {IoReason.Of(ex)}");
             }
         }
 

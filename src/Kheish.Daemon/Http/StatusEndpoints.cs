@@ -19,7 +19,9 @@ internal sealed record StatusResponse(
     string Ed25519Backend,
     IReadOnlyList<Kheish.Core.Audit.UnavailableBucket> UnavailableAuditBuckets,
     IReadOnlyDictionary<string, string> Checks,
-    IReadOnlyDictionary<string, long>? AuthAuditDropped = null);
+    IReadOnlyDictionary<string, long>? AuthAuditDropped = null,
+    string? AgentPlaneConfigFile = null,
+    string? AgentPlaneConfigOrigin = null);
 
 internal static class StatusEndpoints
 {
@@ -45,7 +47,9 @@ internal static class StatusEndpoints
                 Kheish.Core.Crypto.Libsodium.Ed25519Backend,
                 audit.UnavailableBuckets,
                 daemon.ReadinessChecks(agent, audit),
-                authAudit.Dropped));
+                authAudit.Dropped,
+                agent.File,
+                agent.Origin.ToString().ToLowerInvariant()));
         }).AllowReadOnly();
     }
 }

@@ -267,7 +267,7 @@ public sealed partial class SecurityCliTests : IDisposable
 
         await Assert.That(r.ExitCode == 0).IsTrue();
         using var doc = JsonDocument.Parse(r.Stdout);
-        string key = doc.RootElement.GetProperty("key").GetProperty("key").GetString()!;
+        string key = doc.RootElement.GetProperty("key").GetString()!;
         SecurityConfig config = SecurityConfigFile.Load(_env.ProjectFile)!.Value.Value;
         await Assert.That(config.Mode).IsEqualTo(SecurityMode.Relaxed);
         await Assert.That(config.FindByDigest(ApiKeys.Digest(key))).IsNotNull();

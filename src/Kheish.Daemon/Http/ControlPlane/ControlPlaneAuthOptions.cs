@@ -72,7 +72,7 @@ internal sealed record ControlPlaneAuthOptions(
             case "bearer": mode = HttpAuthMode.Bearer; break;
             case "none": mode = HttpAuthMode.None; break;
             default:
-                return KheishError.BadRequest("invalid_auth_mode", $"unknown --http-auth-mode '{modeText}'; use auto, bearer or none");
+                return KheishError.BadRequest("invalid_auth_mode", $"unknown {(input.Mode is null ? "KHEISH_HTTP_AUTH_MODE" : "--http-auth-mode")} '{modeText}'; use auto, bearer or none");
         }
 
         if (!BearerTokenSource.Create("admin", "--http-admin-token", input.AdminToken, input.AdminTokenFile, "KHEISH_DAEMON_ADMIN_TOKEN", getEnv)
