@@ -127,6 +127,41 @@ internal sealed class LogState
         return null;
     }
 
+    /// <summary>The receipt of <paramref name="actionId"/> against the latest checkpoint on disk (no daemon needed).</summary>
+    public Kheish.Core.Errors.Result<TlogProof> Prove(StateRoot root, string actionId)
+    {
+        if (ActionKey.TryParseHex(actionId) is not { } key)
+        {
+            return Kheish.Core.Errors.KheishError.BadRequest("invalid_action_id", "an action id is 64 lowercase hex characters (the record's action_id)");
+        }
+
+        if (Problem is { } problem)
+        {
+            return Kheish.Core.Errors.KheishError.Unavailable("transparency_log_unavailable", $"the transparency log does not match its records: {problem}");
+        }
+
+        if (!ByAction.TryGetValue(key, out (long Index, string Stem) at))
+        {
+            return Unsequenced.Any(e => ActionKey.From(e.ActionId) == key)
+                ? Kheish.Core.Errors.KheishError.Conflict("action_not_checkpointed", $"action {actionId} is recorded but not yet in the log (the daemon sequences it when it next starts)")
+                : Kheish.Core.Errors.KheishError.NotFound("action_not_logged", $"no ledger record with action id {actionId} is in the transparency log under {Paths.Directory}");
+        }
+
+        if (Checkpoint is not { } checkpoint || CheckpointNote is not { } note || at.Index >= checkpoint.Size)
+        {
+            return Kheish.Core.Errors.KheishError.Conflict("action_not_checkpointed", $"action {actionId} is leaf {at.Index}, after the latest checkpoint (size {Checkpoint?.Size ?? 0}); the daemon publishes one at least every second");
+        }
+
+        byte[] leaf = Tree.LeafHash(at.Index).ToArray();
+        byte[]? line = ReadLine(root, at.Stem, leaf);
+        if (line is null)
+        {
+            return Kheish.Core.Errors.KheishError.Unavailable("transparency_log_unavailable", $"the record line of action {actionId} is no longer in bucket {at.Stem}");
+        }
+
+        return new TlogProof(line, at.Index, Tree.InclusionProof(at.Index, checkpoint.Size), note);
+    }
+
     /// <summary>The note key a checkpoint of <paramref name="origin"/> is signed with.</summary>
     public static NoteVerifierKey VerifierFor(string origin, byte[] publicKey) => NoteVerifierKey.ForEd25519(origin, publicKey);
 

@@ -167,9 +167,9 @@ internal static class SignedNote
                 return null;
             }
 
-            if (blob.Length < 5)
+            if (blob.Length < 5 || Convert.ToBase64String(blob) != parts[1])
             {
-                error = $"the signature of {parts[0]} is too short";
+                error = $"the signature of {parts[0]} is too short or not canonical base64";
                 return null;
             }
 
