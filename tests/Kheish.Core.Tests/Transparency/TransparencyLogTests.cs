@@ -101,6 +101,38 @@ public sealed class TransparencyLogTests : IDisposable
     }
 
     [Test]
+    public async Task Flipping_any_byte_of_a_receipt_makes_it_fail()
+    {
+        await using ExternalActionLedger ledger = _t.Open();
+        LedgerRecord record = (await ledger.AppendAsync(LedgerTestRoot.Event())).Value;
+        for (int i = 0; i < 6; i++)
+        {
+            await ledger.AppendAsync(LedgerTestRoot.Event("run-2"));
+        }
+
+        await WaitUntil(() => ledger.Log!.CheckpointSize == 7);
+        byte[] receipt = Encoding.UTF8.GetBytes(ledger.Log!.Prove(record.ActionId).Value.Format());
+        await Assert.That(ReceiptVerifier.Verify(Encoding.UTF8.GetString(receipt), _t.Key.PublicKey, null).IsOk).IsTrue();
+
+        var accepted = new List<int>();
+        for (int i = 0; i < receipt.Length; i++)
+        {
+            foreach (byte flip in new byte[] { 0x01, 0x20 })
+            {
+                byte[] tampered = (byte[])receipt.Clone();
+                tampered[i] ^= flip;
+                string text = Encoding.UTF8.GetString(tampered);
+                if (ReceiptVerifier.Verify(text, _t.Key.PublicKey, null).IsOk && text != Encoding.UTF8.GetString(receipt))
+                {
+                    accepted.Add(i);
+                }
+            }
+        }
+
+        await Assert.That(accepted).IsEmpty();
+    }
+
+    [Test]
     public async Task A_record_not_yet_in_a_checkpoint_is_a_conflict_naming_the_delay()
     {
         await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, new LedgerOptions
