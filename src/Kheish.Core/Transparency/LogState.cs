@@ -17,6 +17,9 @@ internal sealed class LogState
 
     private LogState(LogPaths paths) => Paths = paths;
 
+    /// <summary>An empty view (nothing could be read) that proves nothing.</summary>
+    public static LogState Empty(StateRoot root) => new(new LogPaths(root));
+
     public LogPaths Paths { get; }
 
     public MerkleTree Tree { get; } = new();
@@ -64,7 +67,7 @@ internal sealed class LogState
             }
         }
 
-        byte[] leaves = AtomicFile.ReadOrNull(paths.LeavesFile) ?? [];
+        byte[] leaves = Directory.Exists(paths.Directory) ? AtomicFile.ReadOrNull(paths.LeavesFile) ?? [] : [];
         state.ValidLeavesLength = leaves.Length - (leaves.Length % EntrySize);
         for (long i = 0; i < state.ValidLeavesLength / EntrySize; i++)
         {
@@ -197,7 +200,7 @@ internal sealed class LogState
         byte[]? note;
         try
         {
-            note = AtomicFile.ReadOrNull(Paths.CheckpointFile);
+            note = Directory.Exists(Paths.Directory) ? AtomicFile.ReadOrNull(Paths.CheckpointFile) : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -207,11 +210,8 @@ internal sealed class LogState
 
         if (note is null)
         {
-            if (ValidLeavesLength > 0)
-            {
-                Problem ??= $"the log has {ValidLeavesLength / EntrySize} leaves but its checkpoint {Paths.CheckpointFile} is missing";
-            }
-
+            // A crash between writing the first leaves and the first checkpoint leaves none; the
+            // daemon publishes one on start. (Deleting it rolls nothing back: the kept copy elsewhere is the anchor.)
             return;
         }
 

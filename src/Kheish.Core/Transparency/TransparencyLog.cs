@@ -89,7 +89,7 @@ internal sealed class TransparencyLog : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            var broken = new TransparencyLog(root, key, options, LogStateEmpty(root, key), null) { _problem = $"cannot read the log ({ex.Message})" };
+            var broken = new TransparencyLog(root, key, options, LogState.Empty(root), null) { _problem = $"cannot read the log ({ex.Message})" };
             return broken;
         }
 
@@ -157,7 +157,7 @@ internal sealed class TransparencyLog : IDisposable
         {
             _incoming.Add(new Batch(stem, leafHashes, actionIds, count));
         }
-        catch (InvalidOperationException)
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
         {
             // Closed: the record is in its bucket; the next open sequences it.
         }
@@ -235,12 +235,6 @@ internal sealed class TransparencyLog : IDisposable
 
         _leaves?.Dispose();
         _incoming.Dispose();
-    }
-
-    private static LogState LogStateEmpty(StateRoot root, Ed25519PrivateKey key)
-    {
-        // Only reached when the files cannot be read at all: an empty view that proves nothing.
-        return LogState.Load(new StateRoot(Path.Combine(Path.GetTempPath(), "kheish-empty-" + Guid.NewGuid().ToString("N"))), key.PublicKey);
     }
 
     private void Run()

@@ -191,6 +191,21 @@ public sealed class TransparencyLogTests : IDisposable
     }
 
     [Test]
+    public async Task A_ledger_from_before_the_log_is_logged_whole_on_first_open()
+    {
+        await _t.FillAsync("run-1", 4);
+        Directory.Delete(LogPaths.Directory, recursive: true);
+        await Assert.That(LogState.Load(_t.Root, _t.Key.PublicKey).Unsequenced.Count).IsEqualTo(4);
+
+        await using (ExternalActionLedger ledger = _t.Open())
+        {
+            await Assert.That(ledger.Log!.Problem).IsNull();
+        }
+
+        await Assert.That(ReadCheckpoint().Size).IsEqualTo(4);
+    }
+
+    [Test]
     public async Task A_changed_record_line_freezes_the_log_and_makes_the_ledger_unhealthy()
     {
         await _t.FillAsync("run-1", 3);
