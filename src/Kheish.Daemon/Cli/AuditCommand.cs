@@ -5,7 +5,7 @@ using Kheish.Core.Storage;
 
 namespace Kheish.Daemon.Cli;
 
-/// <summary><c>kheish-daemon audit ...</c>: the external-action ledger's signing key.</summary>
+/// <summary><c>kheish-daemon audit ...</c>: the ledger's signing key and its transparency log (receipts, consistency).</summary>
 internal static class AuditCommand
 {
     private static readonly Option<int> Count = new("--count")
@@ -48,7 +48,7 @@ internal static class AuditCommand
 
     public static Command Create()
     {
-        var command = new Command("audit", "The signed external-action ledger's signing key.");
+        var command = new Command("audit", "The signed external-action ledger: its signing key, transparency-log receipts and consistency.");
 
         var publicKey = new Command(
             "public-key",
