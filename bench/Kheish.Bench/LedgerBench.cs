@@ -112,7 +112,12 @@ internal static class LedgerBench
         // BENCH_CHECKPOINT_MS: checkpoint interval override, to see what checkpoints cost.
         var options = Environment.GetEnvironmentVariable("BENCH_CHECKPOINT_MS") is { Length: > 0 } ms
             ? new LedgerOptions { CheckpointInterval = TimeSpan.FromMilliseconds(double.Parse(ms, CultureInfo.InvariantCulture)) }
-            : null;
+            : new LedgerOptions();
+        // BENCH_TLOG=off: no transparency log, to see what sequencing, tiles and checkpoints cost (issue 19).
+        if (Environment.GetEnvironmentVariable("BENCH_TLOG") == "off")
+        {
+            options = options with { TransparencyLog = null };
+        }
         await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null, options).Value;
         string[] runs = Enumerable.Range(0, buckets).Select(b => buckets == 1 ? $"bench-{producers}" : $"bench-{producers}-b{b}").ToArray();
 

@@ -108,3 +108,19 @@ print(f"records per cpu-second     {p16cpu:10.1f}     ratio {p16cpu/our_sign:5.2
 print(f"runs verify --all          {v:10.1f}/s   ratio {v/around:5.2f} x openssl verify {around:.1f}/s (measured around it); per cpu-second {vcpu:.1f} = {vcpu/ver_cpu:.2f} x openssl per cpu-second   target >= 0.80  {mark(v >= 0.8*around)}  ({int(n)} records)")
 PY
 echo "$profile"
+
+# Issue 19: the transparency log's cost on the group commit. 16 producers, log off then on,
+# alternated three times on the same disk; the ratio is on/off (target >= 0.90).
+echo "== transparency log off/on, 16 producers, alternated ==" >&2
+tl_off=0; tl_on=0
+for i in 1 2 3; do
+  o=$(BENCH_TLOG=off "$bench" append "$dir/tlog-off-$i" 16 "$secs" | head -1 | rate)
+  n=$("$bench" append "$dir/tlog-on-$i" 16 "$secs" | head -1 | rate)
+  tl_off=$(python3 -c "print($tl_off + $o)"); tl_on=$(python3 -c "print($tl_on + $n)")
+  echo "tlog round $i: off $o/s on $n/s" >&2
+done
+python3 - "$tl_off" "$tl_on" <<'PY'
+import sys
+off, on = (float(x) / 3 for x in sys.argv[1:])
+print(f"transparency log on/off    {on:10.1f}/s vs {off:.1f}/s   ratio {on/off:5.2f} (16 producers, 3 alternated runs each)   target >= 0.90  {'ok' if on >= 0.9*off else 'MISS'}")
+PY

@@ -16,4 +16,7 @@ namespace Kheish.Core.Audit;
 [JsonSerializable(typeof(LedgerStats))]
 [JsonSerializable(typeof(ExternalActionsListing))]
 [JsonSerializable(typeof(AuditPublicKey))]
+[JsonSerializable(typeof(Transparency.ConsistencyReport))]
+[JsonSerializable(typeof(Transparency.ReceiptOutput))]
+[JsonSerializable(typeof(Transparency.ReceiptVerification))]
 internal sealed partial class AuditJsonContext : JsonSerializerContext;

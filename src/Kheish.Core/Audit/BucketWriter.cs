@@ -283,6 +283,7 @@ internal sealed class BucketWriter : IDisposable
         var records = new LedgerRecord[n];
         byte[] digests = new byte[n * 32];
         int[] signatureOffsets = new int[n];
+        int[] lineStarts = new int[n + 1];
         string? prev = _builtHash;
         string keyId = _ledger.KeyId;
         ReadOnlySpan<byte> keyIdUtf8 = _ledger.KeyIdUtf8;
@@ -292,6 +293,7 @@ internal sealed class BucketWriter : IDisposable
             string phase = ExternalActionEvent.PhaseName(ev.Phase);
             long timestamp = _ledger.Options.Clock.GetUtcNow().ToUnixTimeMilliseconds();
             Span<byte> digest = digests.AsSpan(i * 32, 32);
+            lineStarts[i] = lines.Length;
             signatureOffsets[i] = LedgerEncoding.AppendRecordLine(lines, ev, phase, timestamp, prev, keyIdUtf8, digest);
             string hash = Convert.ToHexStringLower(digest);
             records[i] = new LedgerRecord
@@ -335,6 +337,7 @@ internal sealed class BucketWriter : IDisposable
             }
         }
 
+        lineStarts[n] = lines.Length;
         Span<byte> written = lines.WrittenSpan;
         for (int i = 0; i < n; i++)
         {
@@ -343,7 +346,22 @@ internal sealed class BucketWriter : IDisposable
             records[i] = records[i] with { Signature = Convert.ToHexStringLower(signature) };
         }
 
-        return new BuiltBatch(this, batch, records, prev!, started, Stopwatch.GetTimestamp());
+        // RFC 6962 leaf hashes of the final lines (without their newline), for the transparency log.
+        byte[]? leafHashes = null;
+        if (_ledger.Log is not null)
+        {
+            leafHashes = new byte[n * 32];
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            ReadOnlySpan<byte> leafPrefix = [0x00];
+            for (int i = 0; i < n; i++)
+            {
+                sha.AppendData(leafPrefix);
+                sha.AppendData(written[lineStarts[i]..(lineStarts[i + 1] - 1)]);
+                sha.GetHashAndReset(leafHashes.AsSpan(i * 32, 32));
+            }
+        }
+
+        return new BuiltBatch(this, batch, records, prev!, started, Stopwatch.GetTimestamp()) { LeafHashes = leafHashes, ActionIds = digests };
     }
 
     /// <summary>On the role holder or a ledger sync thread: makes a written batch durable and completes its appenders.</summary>
@@ -372,6 +390,12 @@ internal sealed class BucketWriter : IDisposable
         _tail = new Tail(_count, _lastHash);
         _ledger.CountBatch(built.Batch.Count, built.Built - built.Started, Stopwatch.GetTimestamp() - built.Built);
         _ledger.RequestCheckpoint();
+        if (built.LeafHashes is { } leafHashes)
+        {
+            // Durable, not yet acknowledged: the log's order is the order batches became durable.
+            _ledger.Log?.Add(Stem, leafHashes, built.ActionIds!, built.Batch.Count);
+        }
+
         for (int i = 0; i < built.Batch.Count; i++)
         {
             built.Batch[i].Completion.TrySetResult(built.Records[i]);
@@ -598,6 +622,12 @@ internal sealed class BucketWriter : IDisposable
         public long Built { get; } = built;
 
         public bool SyncDirectory { get; set; }
+
+        /// <summary>The records' RFC 6962 leaf hashes, 32 bytes each; null when the log is off.</summary>
+        public byte[]? LeafHashes { get; init; }
+
+        /// <summary>The records' action ids (record hashes), 32 bytes each.</summary>
+        public byte[]? ActionIds { get; init; }
 
         public bool IsDone => _done;
 

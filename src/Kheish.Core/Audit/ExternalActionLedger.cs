@@ -68,6 +68,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
 
     internal LedgerChecks Checks { get; } = new();
 
+    /// <summary>The transparency log over every record (null when <see cref="LedgerOptions.TransparencyLog"/> is off).</summary>
+    public Transparency.TransparencyLog? Log { get; private set; }
+
     internal bool IsClosed => _closed;
 
     /// <summary>Where append time goes, since the ledger was opened (for status pages and benchmarks).</summary>
@@ -173,7 +176,11 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
                 .OrderBy(u => u.Bucket, StringComparer.Ordinal)
                 .ToList();
             string? indexProblem = Volatile.Read(ref _indexProblem);
-            return new LedgerHealth(unavailable.Count == 0 && indexProblem is null, KeyId, _buckets.Count, indexProblem, unavailable);
+            string? logProblem = Log?.Problem;
+            return new LedgerHealth(unavailable.Count == 0 && indexProblem is null && logProblem is null, KeyId, _buckets.Count, indexProblem, unavailable)
+            {
+                TransparencyLogProblem = logProblem,
+            };
         }
     }
 
@@ -208,6 +215,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         {
             syncer.Join();
         }
+
+        // Every acknowledged record has reached the log's queue: sequence it and publish the final checkpoint.
+        Log?.Dispose();
 
         await _stop.CancelAsync().ConfigureAwait(false);
         await _flushLoop.ConfigureAwait(false);
@@ -343,6 +353,11 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         foreach (string stem in paths.ListRecordStems())
         {
             ledger._buckets[stem] = BucketWriter.Load(ledger, stem);
+        }
+
+        if (ledger.Options.TransparencyLog is { } logOptions)
+        {
+            ledger.Log = Transparency.TransparencyLog.Open(root, key, logOptions);
         }
 
         ledger._flushLoop = Task.Run(ledger.FlushLoopAsync);

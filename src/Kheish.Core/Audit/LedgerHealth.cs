@@ -12,4 +12,8 @@ internal sealed record LedgerHealth(
     string KeyId,
     int Buckets,
     string? IndexProblem,
-    IReadOnlyList<UnavailableBucket> UnavailableBuckets);
+    IReadOnlyList<UnavailableBucket> UnavailableBuckets)
+{
+    /// <summary>Why the transparency log is frozen (it then publishes no checkpoints), or null.</summary>
+    public string? TransparencyLogProblem { get; init; }
+}

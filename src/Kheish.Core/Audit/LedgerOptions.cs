@@ -20,4 +20,7 @@ internal sealed record LedgerOptions
     public int MaxBatch { get; init; } = 4096;
 
     public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>The transparency log over the records (checkpoint cadence, origin); null turns it off (benchmarks only).</summary>
+    public Transparency.LogOptions? TransparencyLog { get; init; } = new();
 }

@@ -5,7 +5,7 @@ using Kheish.Core.Storage;
 
 namespace Kheish.Daemon.Cli;
 
-/// <summary><c>kheish-daemon audit ...</c>: the external-action ledger's signing key.</summary>
+/// <summary><c>kheish-daemon audit ...</c>: the ledger's signing key and its transparency log (receipts, consistency).</summary>
 internal static class AuditCommand
 {
     private static readonly Option<int> Count = new("--count")
@@ -26,15 +26,55 @@ internal static class AuditCommand
         DefaultValueFactory = _ => "stress",
     };
 
+    private static readonly Argument<string> ProofFile = new("file")
+    {
+        Description = "A tlog-proof receipt (from 'runs prove' or GET /v1/audit/proof/{action_id}).",
+    };
+
+    private static readonly Option<string?> LogPublicKey = new("--public-key")
+    {
+        Description = "The log's Ed25519 public key (64 hex characters, from 'audit public-key'). Required for verify-proof; consistency defaults to the state root's key.",
+    };
+
+    private static readonly Option<string?> Origin = new("--origin")
+    {
+        Description = "Require this checkpoint origin (default: accept the origin the checkpoint names, signed by --public-key).",
+    };
+
+    private static readonly Argument<string> OldCheckpoint = new("old_checkpoint")
+    {
+        Description = "A checkpoint file kept outside the state root (a copy of external-action-log/checkpoint).",
+    };
+
     public static Command Create()
     {
-        var command = new Command("audit", "The signed external-action ledger's signing key.");
+        var command = new Command("audit", "The signed external-action ledger: its signing key, transparency-log receipts and consistency.");
 
         var publicKey = new Command(
             "public-key",
             "Print the ledger's Ed25519 public key (hex): pin it ('runs verify --public-key') somewhere the state root's writers cannot change.");
         publicKey.SetAction((parseResult, _) => Task.FromResult(RunPublicKey(parseResult)));
         command.Subcommands.Add(publicKey);
+
+        var verifyProof = new Command(
+            "verify-proof",
+            "Verify a tlog-proof receipt offline with only the log's public key: the checkpoint signature, the inclusion proof, " +
+            "and the record line it carries (its hash and signature). Exit 0 and what it proves, or exit 1 and why not.");
+        verifyProof.Arguments.Add(ProofFile);
+        verifyProof.Options.Add(LogPublicKey);
+        verifyProof.Options.Add(Origin);
+        verifyProof.SetAction((parseResult, _) => Task.FromResult(RunVerifyProof(parseResult)));
+        command.Subcommands.Add(verifyProof);
+
+        var consistency = new Command(
+            "consistency",
+            "Prove that this state root's transparency log extends an older checkpoint kept elsewhere: prints the consistency proof (exit 0), " +
+            "or names the rollback or fork (exit 1).");
+        consistency.Arguments.Add(OldCheckpoint);
+        consistency.Options.Add(LogPublicKey);
+        consistency.Options.Add(CommonOptions.Offline);
+        consistency.SetAction((parseResult, _) => Task.FromResult(RunConsistency(parseResult)));
+        command.Subcommands.Add(consistency);
 
         // Hidden: the kill -9 crash test drives it (tests/Kheish.Daemon.Tests/Audit). It prints one
         // "ack <action_id>" line per append, only after that append is durable.
@@ -73,6 +113,93 @@ internal static class AuditCommand
         }
 
         return ExitCodes.Ok;
+    }
+
+    private static int RunVerifyProof(ParseResult parseResult)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        if (parseResult.GetValue(LogPublicKey) is not { } hex)
+        {
+            return CliOutput.Fail(KheishError.BadRequest("bad_arguments", "pass --public-key <hex>: a receipt proves something only against a key you trust"), json);
+        }
+
+        if (Core.Transparency.LogState.ParsePublicKey(hex) is not { } publicKey)
+        {
+            return CliOutput.Fail(KheishError.BadRequest("invalid_public_key", "--public-key is not 64 hex characters of an Ed25519 public key"), json);
+        }
+
+        Result<byte[]> file = TransparencyCli.ReadFile(parseResult.GetValue(ProofFile)!, "receipt");
+        if (!file.TryGetValue(out byte[]? bytes, out KheishError? readError))
+        {
+            return CliOutput.Fail(readError, json);
+        }
+
+        string text;
+        try
+        {
+            text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            return Invalid("the receipt is not valid UTF-8");
+        }
+
+        Result<Core.Transparency.ReceiptCheck> verified = Core.Transparency.ReceiptVerifier.Verify(text, publicKey, parseResult.GetValue(Origin));
+        if (!verified.TryGetValue(out Core.Transparency.ReceiptCheck? check, out KheishError? error))
+        {
+            return Invalid(error.Message);
+        }
+
+        if (json)
+        {
+            CliOutput.WriteJson(
+                new Core.Transparency.ReceiptVerification(true, check.Record.ActionId, check.Index, check.Checkpoint.Size, check.Checkpoint.Origin, check.Checkpoint.RootHex, check.Record),
+                AuditJsonContext.Default.ReceiptVerification);
+        }
+        else
+        {
+            CliOutput.Out.WriteLine(
+                $"OK: action {check.Record.ActionId} ({check.Record.Phase} {LedgerChecks.Printable(check.Record.Kind)} {LedgerChecks.Printable(check.Record.Target)}) " +
+                $"is leaf {check.Index} of log {check.Checkpoint.Origin} at size {check.Checkpoint.Size}, root {check.Checkpoint.RootHex}, signed by {Convert.ToHexStringLower(publicKey)}");
+        }
+
+        return ExitCodes.Ok;
+
+        int Invalid(string message)
+        {
+            if (json)
+            {
+                CliOutput.Fail(KheishError.BadRequest(Core.Transparency.ReceiptVerifier.Code, message), json: true);
+            }
+            else
+            {
+                CliOutput.Out.WriteLine($"FAILED: {message}");
+            }
+
+            return ExitCodes.HealthError;
+        }
+    }
+
+    private static int RunConsistency(ParseResult parseResult)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        StateRoot root = CommonOptions.GetStateRoot(parseResult);
+        Result<byte[]> kept = TransparencyCli.ReadFile(parseResult.GetValue(OldCheckpoint)!, "checkpoint");
+        if (!kept.TryGetValue(out byte[]? note, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        Result<byte[]> key = TransparencyCli.LogKey(root, parseResult.GetValue(LogPublicKey));
+        if (!key.TryGetValue(out byte[]? publicKey, out error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        Result<Core.Transparency.ConsistencyReport> report = Core.Transparency.ConsistencyCheck.Run(root, publicKey, note);
+        return report.TryGetValue(out Core.Transparency.ConsistencyReport? r, out error)
+            ? TransparencyCli.WriteConsistency(r, json, proofLines: true)
+            : CliOutput.Fail(error, json);
     }
 
     private static async Task<int> RunStressAsync(ParseResult parseResult, CancellationToken cancellationToken)

@@ -30,6 +30,16 @@ internal static class RunsCommand
         Description = "Read the pinned public key (64 hex characters) from this file instead of --public-key.",
     };
 
+    private static readonly Option<string?> SinceCheckpoint = new("--since-checkpoint")
+    {
+        Description = "A transparency-log checkpoint kept outside the state root (e.g. yesterday's external-action-log/checkpoint): fail unless the log extends it (detects a rollback to a backup, or a fork).",
+    };
+
+    private static readonly Argument<string> ProveActionId = new("action_id")
+    {
+        Description = "The record's action_id (64 hex characters; the X-Kheish-Action-Id response header).",
+    };
+
     private static readonly Argument<string> ListRunId = new("run_id")
     {
         Description = "The run whose external actions to list.",
@@ -59,7 +69,78 @@ internal static class RunsCommand
         var command = new Command("runs", "Inspect runs: the external actions they made and the integrity of their signed ledger.");
         command.Subcommands.Add(CreateVerify());
         command.Subcommands.Add(CreateExternalActions());
+        command.Subcommands.Add(CreateProve());
         return command;
+    }
+
+    private static Command CreateProve()
+    {
+        var prove = new Command(
+            "prove",
+            "Print the C2SP tlog-proof receipt of one ledger record: the signed checkpoint, the record's leaf index, its inclusion proof, " +
+            "and the record line itself as extra data. Available once the next checkpoint is out (at most ~1 s after the append). " +
+            "Check it with 'audit verify-proof'.");
+        prove.Arguments.Add(ProveActionId);
+        CommonOptions.AddClientOptions(prove);
+        prove.SetAction(RunProveAsync);
+        return prove;
+    }
+
+    private static async Task<int> RunProveAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        bool json = CommonOptions.IsJson(parseResult);
+        string actionId = parseResult.GetValue(ProveActionId)!.Trim();
+        if (Core.Transparency.ActionKey.TryParseHex(actionId) is null)
+        {
+            return CliOutput.Fail(KheishError.BadRequest("invalid_action_id", "an action id is 64 lowercase hex characters (the record's action_id)"), json);
+        }
+
+        Result<Core.Transparency.TlogProof> proof;
+        if (parseResult.GetValue(CommonOptions.Offline))
+        {
+            StateRoot root = CommonOptions.GetStateRoot(parseResult);
+            Result<byte[]> key = TransparencyCli.LogKey(root, null);
+            if (!key.TryGetValue(out byte[]? publicKey, out KheishError? keyError))
+            {
+                return CliOutput.Fail(keyError, json);
+            }
+
+            proof = Core.Transparency.LogState.Load(root, publicKey).Prove(root, actionId);
+        }
+        else
+        {
+            Result<Client.DaemonClient> client = CommonOptions.CreateClient(parseResult);
+            if (!client.TryGetValue(out Client.DaemonClient? daemon, out KheishError? clientError))
+            {
+                return CliOutput.Fail(clientError, json);
+            }
+
+            using (daemon)
+            {
+                Result<string> text = await daemon.GetTextAsync($"/v1/audit/proof/{Uri.EscapeDataString(actionId)}", cancellationToken).ConfigureAwait(false);
+                proof = text.TryGetValue(out string? body, out KheishError? getError)
+                    ? Core.Transparency.TlogProof.TryParse(body, out string? parseError) is { } parsed
+                        ? parsed
+                        : new KheishError("schema_mismatch", ErrorKind.SchemaMismatch, $"the daemon answered something that is not a tlog-proof ({parseError})")
+                    : getError;
+            }
+        }
+
+        if (!proof.TryGetValue(out Core.Transparency.TlogProof? receipt, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        if (json)
+        {
+            CliOutput.WriteJson(TransparencyCli.Describe(receipt, actionId), AuditJsonContext.Default.ReceiptOutput);
+        }
+        else
+        {
+            CliOutput.Out.Write(receipt.Format());
+        }
+
+        return ExitCodes.Ok;
     }
 
     private static Command CreateVerify()
@@ -72,6 +153,7 @@ internal static class RunsCommand
         verify.Options.Add(All);
         verify.Options.Add(PublicKey);
         verify.Options.Add(PublicKeyFile);
+        verify.Options.Add(SinceCheckpoint);
         // Accepted like on every other state-root verb; verify always reads the files directly.
         verify.Options.Add(CommonOptions.Offline);
         verify.SetAction((parseResult, _) => Task.FromResult(RunVerify(parseResult)));
@@ -115,6 +197,49 @@ internal static class RunsCommand
             // A CI check pinned to a key expects records signed by it: an empty or wrong path must not pass.
             return CliOutput.Fail(KheishError.NotFound("ledger_missing",
                 $"no external-action ledger under {new LedgerPaths(root).RecordsDirectory}, but --public-key pins a signer: nothing was verified; check --state-root"), json);
+        }
+
+        if (parseResult.GetValue(SinceCheckpoint) is { } keptFile)
+        {
+            if (!all)
+            {
+                return CliOutput.Fail(KheishError.BadRequest("bad_arguments", "--since-checkpoint checks the whole log: pass --all"), json);
+            }
+
+            Result<byte[]> kept = TransparencyCli.ReadFile(keptFile, "checkpoint");
+            Result<byte[]> key = kept.IsOk ? TransparencyCli.LogKey(root, pinnedKey) : kept;
+            if (!kept.TryGetValue(out byte[]? keptNote, out KheishError? keptError) || !key.TryGetValue(out byte[]? logKey, out keptError))
+            {
+                return CliOutput.Fail(keptError, json);
+            }
+
+            Result<Core.Transparency.ConsistencyReport> consistency = Core.Transparency.ConsistencyCheck.Run(root, logKey, keptNote);
+            if (!consistency.TryGetValue(out Core.Transparency.ConsistencyReport? cr, out KheishError? crError))
+            {
+                return CliOutput.Fail(crError, json);
+            }
+
+            if (!report.Ok)
+            {
+                // The ledger itself is bad: that is the first failure to report.
+                if (json)
+                {
+                    CliOutput.WriteJson(report, AuditJsonContext.Default.VerifyReport);
+                }
+                else
+                {
+                    WriteVerifyReport(report, new LedgerPaths(root));
+                }
+
+                return ExitCodes.HealthError;
+            }
+
+            if (!json)
+            {
+                WriteVerifyReport(report, new LedgerPaths(root));
+            }
+
+            return TransparencyCli.WriteConsistency(cr, json, proofLines: false);
         }
 
         if (json)

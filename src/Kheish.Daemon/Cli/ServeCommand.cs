@@ -111,6 +111,11 @@ internal static partial class ServeCommand
         Description = "Permit security mode lax (no agent authentication) on a non-loopback bind. Dangerous.",
     };
 
+    private static readonly Option<string?> LogOrigin = new("--log-origin")
+    {
+        Description = "Origin line (and note key name) of the transparency log's checkpoints (default: kheish-daemon/<first 8 hex of the audit public key>).",
+    };
+
     public static Command Create()
     {
         var command = new Command("serve", "Run the daemon: control plane (/v1/...) and agent plane (/agent/..., /mcp) on one listener.");
@@ -131,6 +136,7 @@ internal static partial class ServeCommand
         command.Options.Add(EgressMaxConcurrency);
         command.Options.Add(ProjectRoot);
         command.Options.Add(AllowLaxOnNetwork);
+        command.Options.Add(LogOrigin);
         command.SetAction(RunAsync);
         return command;
     }
@@ -243,7 +249,14 @@ internal static partial class ServeCommand
         }
 
         // The ledger refuses to open when records exist but the signing key is gone (fail closed).
-        if (!ExternalActionLedger.OpenForDaemon(root, Environment.GetEnvironmentVariable).TryGetValue(out ExternalActionLedger? ledger, out error))
+        string? logOrigin = parseResult.GetValue(LogOrigin);
+        if (logOrigin is not null && !Kheish.Core.Transparency.SignedNote.IsValidName(logOrigin))
+        {
+            return CliOutput.Fail(KheishError.BadRequest("invalid_log_origin", "--log-origin must be non-empty with no spaces, '+' or control characters (it is the checkpoint's note key name)"), json);
+        }
+
+        var ledgerOptions = new LedgerOptions { TransparencyLog = new Kheish.Core.Transparency.LogOptions { Origin = logOrigin } };
+        if (!ExternalActionLedger.OpenForDaemon(root, Environment.GetEnvironmentVariable, ledgerOptions).TryGetValue(out ExternalActionLedger? ledger, out error))
         {
             return Refuse(ServeRefusal.State, error, json);
         }

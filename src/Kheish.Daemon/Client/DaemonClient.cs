@@ -71,6 +71,32 @@ internal sealed class DaemonClient : IDisposable
         }
     }
 
+    /// <summary>GET returning a text body (checkpoints and receipts are text formats).</summary>
+    public async Task<Result<string>> GetTextAsync(string path, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is SocketException || ex.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            return Unreachable();
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return new KheishError("daemon_timeout", ErrorKind.Unavailable, $"the daemon at {BaseUri} did not answer in time; retry");
+        }
+
+        using (response)
+        {
+            return response.IsSuccessStatusCode
+                ? await response.Content.ReadAsStringAsync(ct)
+                : await ErrorFromAsync(response, ct);
+        }
+    }
+
     public static HttpContent Json<T>(T value, JsonTypeInfo<T> type) =>
         new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, type))
         {

@@ -73,7 +73,7 @@ internal sealed class DaemonContext(
         };
         checks["external_action_audit"] = audit.Healthy
             ? "ok"
-            : $"external action audit unavailable ({audit.UnavailableBuckets.Count} bucket(s){(audit.IndexProblem is null ? "" : ", index")})";
+            : $"external action audit unavailable ({audit.UnavailableBuckets.Count} bucket(s){(audit.IndexProblem is null ? "" : ", index")}{(audit.TransparencyLogProblem is null ? "" : ", transparency log")})";
         checks["agent_plane_config"] = agent.IsValid ? "ok" : "security.json in effect is invalid; agent plane refuses every request";
         return checks;
     }

@@ -141,6 +141,7 @@ internal static class DaemonHost
         app.MapBrokerEndpoints();
         app.MapAccountsEndpoints();
         app.MapRunsEndpoints();
+        app.MapAuditLogEndpoints();
         app.MapSecurityEndpoints();
         app.MapConnectorsEndpoints();
         app.MapConnectorPlaneEndpoints();

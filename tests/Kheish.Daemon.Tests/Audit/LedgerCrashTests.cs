@@ -19,9 +19,14 @@ public sealed class LedgerCrashTests : IDisposable
     public async Task Kill_9_during_an_append_storm_loses_no_acknowledged_record()
     {
         var acked = new HashSet<string>(StringComparer.Ordinal);
+        string keptCheckpoint = _dir.File("checkpoint-after-first-kill");
         for (int round = 0; round < 3; round++)
         {
             acked.UnionWith(await StormAndKillAsync(killAfter: 300 + (round * 1000)));
+            if (round == 0)
+            {
+                File.Copy(Path.Combine(_dir.StateRoot, "external-action-log", "checkpoint"), keptCheckpoint);
+            }
         }
 
         CliResult key = await Run("audit", "public-key");
@@ -32,6 +37,14 @@ public sealed class LedgerCrashTests : IDisposable
         await Assert.That(restarted.ExitCode == 0).IsTrue();
         CliResult verifiedAgain = await Run("runs", "verify", "--all", "--public-key", key.Stdout.Trim());
         await Assert.That(verifiedAgain.ExitCode == 0).IsTrue();
+
+        // The transparency log survived the kills: it extends the checkpoint published before the
+        // first one, and after the clean shutdown its checkpoint covers every record of every bucket.
+        CliResult since = await Run("runs", "verify", "--all", "--since-checkpoint", keptCheckpoint);
+        await Assert.That(since.ExitCode).IsEqualTo(0).Because(since.ToString());
+        long records = Directory.EnumerateFiles(Path.Combine(_dir.StateRoot, "external-actions"), "*.jsonl").Sum(f => File.ReadAllLines(f).Length);
+        string[] checkpoint = File.ReadAllLines(Path.Combine(_dir.StateRoot, "external-action-log", "checkpoint"));
+        await Assert.That(long.Parse(checkpoint[1], System.Globalization.CultureInfo.InvariantCulture)).IsEqualTo(records);
 
         CliResult listed = await Run("-o", "json", "runs", "external-actions", "crash", "--offline");
         await Assert.That(listed.ExitCode).IsEqualTo(0);

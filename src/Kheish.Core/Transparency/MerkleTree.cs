@@ -1,0 +1,173 @@
+namespace Kheish.Core.Transparency;
+
+/// <summary>
+/// An append-only RFC 6962 tree in memory. It keeps the hash of every complete (power-of-two,
+/// aligned) subtree, level by level — the same hashes tlog-tiles stores — so any root,
+/// inclusion proof or consistency proof for any size up to <see cref="Size"/> costs O(log² n)
+/// hashing. Not thread-safe: the owner serialises appends and reads.
+/// </summary>
+internal sealed class MerkleTree
+{
+    private readonly List<HashLevel> _levels = [new HashLevel()];
+
+    public long Size => _levels[0].Count;
+
+    public void Append(ReadOnlySpan<byte> leafHash)
+    {
+        _levels[0].Add(leafHash);
+        int level = 0;
+        // A level whose count just became even completed a parent.
+        while (_levels[level].Count % 2 == 0)
+        {
+            long count = _levels[level].Count;
+            byte[] parent = MerkleHash.Node(_levels[level].Get(count - 2), _levels[level].Get(count - 1));
+            if (_levels.Count == level + 1)
+            {
+                _levels.Add(new HashLevel());
+            }
+
+            _levels[level + 1].Add(parent);
+            level++;
+        }
+    }
+
+    /// <summary>The leaf hash at <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> LeafHash(long index) => _levels[0].Get(index);
+
+    /// <summary>The hash of the complete subtree of 2^<paramref name="level"/> leaves starting at leaf index × 2^level.</summary>
+    public ReadOnlySpan<byte> Stored(int level, long index) => _levels[level].Get(index);
+
+    /// <summary>Complete subtrees stored at <paramref name="level"/>.</summary>
+    public long StoredCount(int level) => level < _levels.Count ? _levels[level].Count : 0;
+
+    public byte[] Root(long size)
+    {
+        CheckSize(size);
+        return size == 0 ? MerkleHash.EmptyRoot() : Range(0, size);
+    }
+
+    /// <summary>RFC 6962 §2.1.1 PATH(index, D[0:size]): from the leaf's sibling up to the root's child.</summary>
+    public List<byte[]> InclusionProof(long index, long size)
+    {
+        CheckSize(size);
+        if (index < 0 || index >= size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), $"leaf {index} is not in a tree of size {size}");
+        }
+
+        var proof = new List<byte[]>();
+        Path(index, 0, size, proof);
+        return proof;
+    }
+
+    /// <summary>RFC 6962 §2.1.2 PROOF(first, D[0:second]).</summary>
+    public List<byte[]> ConsistencyProof(long first, long second)
+    {
+        CheckSize(second);
+        if (first < 0 || first > second)
+        {
+            throw new ArgumentOutOfRangeException(nameof(first), $"size {first} is not within 0..{second}");
+        }
+
+        var proof = new List<byte[]>();
+        if (first > 0 && first < second)
+        {
+            SubProof(first, 0, second, complete: true, proof);
+        }
+
+        return proof;
+    }
+
+    /// <summary>The largest power of two smaller than <paramref name="n"/> (n ≥ 2): RFC 6962's split point.</summary>
+    public static long Split(long n) => 1L << (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(n - 1)));
+
+    private void Path(long index, long start, long n, List<byte[]> proof)
+    {
+        if (n == 1)
+        {
+            return;
+        }
+
+        long k = Split(n);
+        if (index < k)
+        {
+            Path(index, start, k, proof);
+            proof.Add(Range(start + k, n - k));
+        }
+        else
+        {
+            Path(index - k, start + k, n - k, proof);
+            proof.Add(Range(start, k));
+        }
+    }
+
+    private void SubProof(long m, long start, long n, bool complete, List<byte[]> proof)
+    {
+        if (m == n)
+        {
+            if (!complete)
+            {
+                proof.Add(Range(start, n));
+            }
+
+            return;
+        }
+
+        long k = Split(n);
+        if (m <= k)
+        {
+            SubProof(m, start, k, complete, proof);
+            proof.Add(Range(start + k, n - k));
+        }
+        else
+        {
+            SubProof(m - k, start + k, n - k, complete: false, proof);
+            proof.Add(Range(start, k));
+        }
+    }
+
+    /// <summary>MTH(D[start:start+n]) for n ≥ 1, from stored complete subtrees.</summary>
+    private byte[] Range(long start, long n)
+    {
+        if ((n & (n - 1)) == 0 && start % n == 0)
+        {
+            int level = System.Numerics.BitOperations.Log2((ulong)n);
+            return _levels[level].Get(start / n).ToArray();
+        }
+
+        long k = Split(n);
+        return MerkleHash.Node(Range(start, k), Range(start + k, n - k));
+    }
+
+    private void CheckSize(long size)
+    {
+        if (size < 0 || size > Size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(size), $"size {size} is beyond the tree's {Size} leaves");
+        }
+    }
+
+    /// <summary>One level's hashes in 1 MiB chunks (no huge array copies as the log grows).</summary>
+    private sealed class HashLevel
+    {
+        private const int PerChunk = 32768;
+        private readonly List<byte[]> _chunks = [];
+
+        public long Count { get; private set; }
+
+        public void Add(ReadOnlySpan<byte> hash)
+        {
+            int offset = (int)(Count % PerChunk);
+            if (offset == 0)
+            {
+                _chunks.Add(new byte[PerChunk * MerkleHash.Size]);
+            }
+
+            hash[..MerkleHash.Size].CopyTo(_chunks[^1].AsSpan(offset * MerkleHash.Size));
+            Count++;
+        }
+
+        public ReadOnlySpan<byte> Get(long index) =>
+            _chunks[(int)(index / PerChunk)].AsSpan((int)(index % PerChunk) * MerkleHash.Size, MerkleHash.Size);
+    }
+}

@@ -1,0 +1,376 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Kheish.Core.Crypto;
+using Kheish.Core.Errors;
+using Kheish.Core.Storage;
+
+namespace Kheish.Core.Transparency;
+
+/// <summary>
+/// The daemon's transparency log (DESIGN.md "Transparency"): one RFC 6962 tree over every ledger
+/// record in the order the group commit made them durable, across buckets. Group commits hand
+/// each synced batch to <see cref="Add"/> (a queue push, before its appenders are acknowledged);
+/// the log thread sequences batches into the leaves file and the tree, and publishes a signed
+/// checkpoint every <see cref="LogOptions.CheckpointRecords"/> records or
+/// <see cref="LogOptions.CheckpointInterval"/>, and on close. The leaves file is fsynced before a
+/// checkpoint is written, so a published checkpoint's leaves survive any crash; records synced but
+/// not yet sequenced when the process died are sequenced on the next open, after every sequenced
+/// one, so no two checkpoints ever disagree.
+/// </summary>
+internal sealed class TransparencyLog : IDisposable
+{
+    private readonly StateRoot _root;
+    private readonly Ed25519PrivateKey _key;
+    private readonly LogOptions _options;
+    private readonly LogState _state;
+    private readonly Lock _treeLock = new();
+    private readonly BlockingCollection<Batch> _incoming = new();
+    private readonly Thread? _thread;
+    private readonly FileStream? _leaves;
+    private readonly TileWriter? _tiles;
+    private Published? _latest;
+    private volatile string? _problem;
+    private long _sinceCheckpoint;
+    private long _firstPendingTicks;
+
+    private TransparencyLog(StateRoot root, Ed25519PrivateKey key, LogOptions options, LogState state, FileStream? leaves)
+    {
+        _root = root;
+        _key = key;
+        _options = options;
+        _state = state;
+        _leaves = leaves;
+        Origin = options.Origin ?? DefaultOrigin(key.PublicKeyHex);
+        if (leaves is not null)
+        {
+            _tiles = new TileWriter(state.Paths.TilesDirectory);
+            _thread = new Thread(Run) { IsBackground = true, Name = "kheish-tlog" };
+        }
+    }
+
+    public string Origin { get; }
+
+    /// <summary>Why the log takes no records and publishes no checkpoints; null when healthy.</summary>
+    public string? Problem => _problem;
+
+    /// <summary>The latest published checkpoint note, or null before the first.</summary>
+    public string? CheckpointNote => Volatile.Read(ref _latest)?.Note;
+
+    public long CheckpointSize => Volatile.Read(ref _latest)?.Checkpoint.Size ?? 0;
+
+    /// <summary>Records sequenced so far (some may not be in a checkpoint yet).</summary>
+    public long Size
+    {
+        get
+        {
+            lock (_treeLock)
+            {
+                return _state.Tree.Size;
+            }
+        }
+    }
+
+    public static string DefaultOrigin(string publicKeyHex) => $"kheish-daemon/{publicKeyHex[..8]}";
+
+    /// <summary>
+    /// Opens the log for the daemon: rebuilds it from disk, sequences records a crash left out,
+    /// and checks the last checkpoint. A log that does not match the records stays open with
+    /// <see cref="Problem"/> set (appends keep working through the hash chains; the log is frozen).
+    /// </summary>
+    public static TransparencyLog Open(StateRoot root, Ed25519PrivateKey key, LogOptions options)
+    {
+        var paths = new LogPaths(root);
+        LogState state;
+        try
+        {
+            PrivateDirectory.Ensure(paths.Directory);
+            state = LogState.Load(root, key.PublicKey);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            var broken = new TransparencyLog(root, key, options, LogState.Empty(root), null) { _problem = $"cannot read the log ({ex.Message})" };
+            return broken;
+        }
+
+        if (state.Problem is { } problem)
+        {
+            return new TransparencyLog(root, key, options, state, null) { _problem = problem };
+        }
+
+        FileStream leaves;
+        try
+        {
+            leaves = new FileStream(paths.LeavesFile, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate,
+                Access = FileAccess.Write,
+                Share = FileShare.Read,
+                UnixCreateMode = AtomicFile.PrivateFileMode,
+                BufferSize = 64 * 1024,
+            });
+            leaves.SetLength(state.ValidLeavesLength);
+            leaves.Position = state.ValidLeavesLength;
+            foreach (LogEntry e in state.Unsequenced)
+            {
+                leaves.Write(e.LeafHash);
+                leaves.Write(e.ActionId);
+            }
+
+            leaves.Flush(flushToDisk: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return new TransparencyLog(root, key, options, state, null) { _problem = $"cannot write {paths.LeavesFile} ({ex.Message})" };
+        }
+
+        state.SequenceRecovered();
+        var log = new TransparencyLog(root, key, options, state, leaves);
+        if (state.Checkpoint is { } checkpoint && state.CheckpointNote is { } note)
+        {
+            log._latest = new Published(checkpoint, note);
+        }
+
+        log._sinceCheckpoint = state.Tree.Size - log.CheckpointSize;
+        log._firstPendingTicks = Environment.TickCount64;
+        if (log._sinceCheckpoint > 0 || log._latest is null || !string.Equals(log._latest.Checkpoint.Origin, log.Origin, StringComparison.Ordinal))
+        {
+            log.Publish();
+        }
+
+        log._thread!.Start();
+        return log;
+    }
+
+    /// <summary>
+    /// Called by a group commit once a batch is durable, before it is acknowledged: the batch's
+    /// leaf hashes and action ids (32 bytes each, record order). Never blocks.
+    /// </summary>
+    public void Add(string stem, byte[] leafHashes, byte[] actionIds, int count)
+    {
+        if (_thread is null || _problem is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            _incoming.Add(new Batch(stem, leafHashes, actionIds, count));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            // Closed: the record is in its bucket; the next open sequences it.
+        }
+    }
+
+    /// <summary>The tlog-proof receipt of <paramref name="actionId"/> against the latest checkpoint.</summary>
+    public Result<TlogProof> Prove(string actionId)
+    {
+        if (ActionKey.TryParseHex(actionId) is not { } key)
+        {
+            return KheishError.BadRequest("invalid_action_id", "an action id is 64 lowercase hex characters (the record's action_id)");
+        }
+
+        Published? latest = Volatile.Read(ref _latest);
+        (long Index, string Stem) at;
+        List<byte[]> proof;
+        byte[] leaf;
+        lock (_treeLock)
+        {
+            if (!_state.ByAction.TryGetValue(key, out at))
+            {
+                return _problem is { } problem
+                    ? KheishError.Unavailable("transparency_log_unavailable", $"the transparency log is unavailable: {problem}")
+                    : KheishError.NotFound("action_not_logged", $"no ledger record with action id {actionId} is in the transparency log (a record acknowledged moments ago is sequenced within milliseconds; retry)");
+            }
+
+            if (latest is null || at.Index >= latest.Checkpoint.Size)
+            {
+                return KheishError.Conflict(
+                    "action_not_checkpointed",
+                    $"action {actionId} is leaf {at.Index}, after the latest checkpoint (size {latest?.Checkpoint.Size ?? 0}); a checkpoint is published at least every {_options.CheckpointInterval.TotalMilliseconds:0} ms, retry then");
+            }
+
+            proof = _state.Tree.InclusionProof(at.Index, latest.Checkpoint.Size);
+            leaf = _state.Tree.LeafHash(at.Index).ToArray();
+        }
+
+        byte[]? line = _state.ReadLine(_root, at.Stem, leaf);
+        if (line is null)
+        {
+            return KheishError.Unavailable("transparency_log_unavailable", $"the record line of action {actionId} is no longer in bucket {at.Stem}");
+        }
+
+        return new TlogProof(line, at.Index, proof, latest.Note);
+    }
+
+    /// <summary>The consistency proof from size <paramref name="first"/> to the latest checkpoint.</summary>
+    public Result<(Checkpoint Checkpoint, string Note, List<byte[]> Proof, byte[] FirstRoot)> Consistency(long first)
+    {
+        Published? latest = Volatile.Read(ref _latest);
+        if (latest is null)
+        {
+            return KheishError.NotFound("no_checkpoint", "the log has published no checkpoint yet");
+        }
+
+        if (first < 0 || first > latest.Checkpoint.Size)
+        {
+            return KheishError.Conflict("checkpoint_ahead", $"size {first} is beyond the latest checkpoint (size {latest.Checkpoint.Size}): a rollback, or a checkpoint from another log");
+        }
+
+        lock (_treeLock)
+        {
+            return (latest.Checkpoint, latest.Note, _state.Tree.ConsistencyProof(first, latest.Checkpoint.Size), _state.Tree.Root(first));
+        }
+    }
+
+    /// <summary>Sequences what is queued and publishes the final checkpoint.</summary>
+    public void Dispose()
+    {
+        _incoming.CompleteAdding();
+        if (_thread is { IsAlive: true })
+        {
+            _thread.Join();
+        }
+
+        _leaves?.Dispose();
+        _incoming.Dispose();
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            int wait = Timeout.Infinite;
+            if (_sinceCheckpoint > 0)
+            {
+                long due = _firstPendingTicks + (long)_options.CheckpointInterval.TotalMilliseconds - Environment.TickCount64;
+                wait = (int)Math.Clamp(due, 0, int.MaxValue);
+            }
+
+            bool took;
+            Batch? batch;
+            try
+            {
+                took = _incoming.TryTake(out batch, wait);
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+
+            if (took)
+            {
+                Integrate(batch!);
+                while (_sinceCheckpoint < _options.CheckpointRecords && _incoming.TryTake(out batch))
+                {
+                    Integrate(batch);
+                }
+
+                if (_sinceCheckpoint >= _options.CheckpointRecords)
+                {
+                    Publish();
+                }
+
+                continue;
+            }
+
+            if (_incoming.IsCompleted)
+            {
+                if (_sinceCheckpoint > 0)
+                {
+                    Publish();
+                }
+
+                return;
+            }
+
+            if (_sinceCheckpoint > 0)
+            {
+                Publish();
+            }
+        }
+    }
+
+    private void Integrate(Batch batch)
+    {
+        if (_problem is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                _leaves!.Write(batch.LeafHashes, i * 32, 32);
+                _leaves.Write(batch.ActionIds, i * 32, 32);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _problem = $"cannot append to {_state.Paths.LeavesFile} ({ex.Message})";
+            return;
+        }
+
+        lock (_treeLock)
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                _state.ByAction[ActionKey.From(batch.ActionIds.AsSpan(i * 32, 32))] = (_state.Tree.Size, batch.Stem);
+                _state.Tree.Append(batch.LeafHashes.AsSpan(i * 32, 32));
+            }
+        }
+
+        if (_sinceCheckpoint == 0)
+        {
+            _firstPendingTicks = Environment.TickCount64;
+        }
+
+        _sinceCheckpoint += batch.Count;
+    }
+
+    private void Publish()
+    {
+        if (_problem is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            // The leaves a checkpoint covers are durable before the checkpoint exists.
+            _leaves!.Flush(flushToDisk: true);
+            Checkpoint checkpoint;
+            lock (_treeLock)
+            {
+                checkpoint = new Checkpoint(Origin, _state.Tree.Size, _state.Tree.Root(_state.Tree.Size));
+                _tiles!.Write(_state.Tree);
+            }
+
+            string note = SignedNote.Sign(checkpoint.Text, Origin, _key);
+            AtomicFile.Write(_state.Paths.CheckpointFile, Encoding.UTF8.GetBytes(note));
+            Volatile.Write(ref _latest, new Published(checkpoint, note));
+            _sinceCheckpoint = 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _problem = $"cannot publish a checkpoint ({ex.Message})";
+        }
+    }
+
+    private sealed record Batch(string Stem, byte[] LeafHashes, byte[] ActionIds, int Count);
+
+    private sealed record Published(Checkpoint Checkpoint, string Note);
+}
+
+/// <summary>When the log publishes checkpoints, and under which origin.</summary>
+internal sealed record LogOptions
+{
+    public int CheckpointRecords { get; init; } = 1000;
+
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The checkpoint origin (and note key name); null = <c>kheish-daemon/&lt;first 8 hex of the key&gt;</c>.</summary>
+    public string? Origin { get; init; }
+}

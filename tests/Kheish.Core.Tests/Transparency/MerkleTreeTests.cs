@@ -1,0 +1,187 @@
+using Kheish.Core.Transparency;
+
+namespace Kheish.Core.Tests.Transparency;
+
+/// <summary>
+/// RFC 6962 test vectors as published by transparency-dev/merkle (testonly/constants.go and
+/// proof/verify_test.go, used as data): leaf inputs, the root of every size 0..8, and their
+/// inclusion and consistency proofs.
+/// </summary>
+public sealed class MerkleTreeTests
+{
+    private static readonly string[] LeafInputs = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"];
+
+    private static readonly string[] Roots =
+    [
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    ];
+
+    // (0-based leaf index, tree size, proof)
+    private static readonly (long Index, long Size, string[] Proof)[] InclusionVectors =
+    [
+        (0, 1, []),
+        (0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+        (5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+        (2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+        (1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+    ];
+
+    private static readonly (long First, long Second, string[] Proof)[] ConsistencyVectors =
+    [
+        (1, 1, []),
+        (1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+        (6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+        (2, 5, ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+        (6, 7, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    ];
+
+    private static MerkleTree VectorTree()
+    {
+        var tree = new MerkleTree();
+        foreach (string input in LeafInputs)
+        {
+            tree.Append(MerkleHash.Leaf(Convert.FromHexString(input)));
+        }
+
+        return tree;
+    }
+
+    private static MerkleTree Synthetic(int n)
+    {
+        var tree = new MerkleTree();
+        for (int i = 0; i < n; i++)
+        {
+            tree.Append(MerkleHash.Leaf([(byte)i, (byte)(i * 7), 0x42]));
+        }
+
+        return tree;
+    }
+
+    private static string[] Hex(IEnumerable<byte[]> hashes) => hashes.Select(Convert.ToHexStringLower).ToArray();
+
+    [Test]
+    public async Task Roots_match_the_RFC_6962_vectors_for_every_size()
+    {
+        MerkleTree tree = VectorTree();
+        for (int size = 0; size <= LeafInputs.Length; size++)
+        {
+            await Assert.That(Convert.ToHexStringLower(tree.Root(size))).IsEqualTo(Roots[size]);
+        }
+    }
+
+    [Test]
+    public async Task Inclusion_proofs_match_the_vectors_and_verify()
+    {
+        MerkleTree tree = VectorTree();
+        foreach ((long index, long size, string[] expected) in InclusionVectors)
+        {
+            List<byte[]> proof = tree.InclusionProof(index, size);
+            await Assert.That(Hex(proof)).IsEquivalentTo(expected, TUnit.Assertions.Enums.CollectionOrdering.Matching);
+            byte[] leaf = MerkleHash.Leaf(Convert.FromHexString(LeafInputs[index]));
+            await Assert.That(MerkleProof.VerifyInclusion(index, size, leaf, proof, Convert.FromHexString(Roots[size]))).IsTrue();
+        }
+    }
+
+    [Test]
+    public async Task Consistency_proofs_match_the_vectors_and_verify()
+    {
+        MerkleTree tree = VectorTree();
+        foreach ((long first, long second, string[] expected) in ConsistencyVectors)
+        {
+            List<byte[]> proof = tree.ConsistencyProof(first, second);
+            await Assert.That(Hex(proof)).IsEquivalentTo(expected, TUnit.Assertions.Enums.CollectionOrdering.Matching);
+            await Assert.That(MerkleProof.VerifyConsistency(first, second, proof, Convert.FromHexString(Roots[first]), Convert.FromHexString(Roots[second]))).IsTrue();
+        }
+    }
+
+    [Test]
+    public async Task Every_inclusion_proof_verifies_and_a_wrong_index_leaf_hash_or_a_short_proof_does_not()
+    {
+        MerkleTree tree = Synthetic(70);
+        int failures = 0;
+        for (int n = 1; n <= 70; n++)
+        {
+            byte[] root = tree.Root(n);
+            for (int i = 0; i < n; i++)
+            {
+                List<byte[]> proof = tree.InclusionProof(i, n);
+                byte[] leaf = tree.LeafHash(i).ToArray();
+                if (!MerkleProof.VerifyInclusion(i, n, leaf, proof, root))
+                {
+                    failures++;
+                }
+
+                if (n > 1 && MerkleProof.VerifyInclusion((i + 1) % n, n, leaf, proof, root))
+                {
+                    failures++;
+                }
+
+                if (proof.Count > 0 && MerkleProof.VerifyInclusion(i, n, leaf, proof.Take(proof.Count - 1).ToList(), root))
+                {
+                    failures++;
+                }
+
+                if (MerkleProof.VerifyInclusion(i, n, MerkleHash.Leaf([0xFF]), proof, root))
+                {
+                    failures++;
+                }
+
+                if (proof.Count > 0)
+                {
+                    var bad = proof.Select(p => p.ToArray()).ToList();
+                    bad[^1][0] ^= 1;
+                    if (MerkleProof.VerifyInclusion(i, n, leaf, bad, root))
+                    {
+                        failures++;
+                    }
+                }
+            }
+        }
+
+        await Assert.That(failures).IsEqualTo(0);
+    }
+
+    [Test]
+    public async Task Every_consistency_proof_verifies_and_a_forked_root_does_not()
+    {
+        MerkleTree tree = Synthetic(40);
+        MerkleTree fork = Synthetic(40);
+        int failures = 0;
+        for (int n = 1; n <= 40; n++)
+        {
+            for (int m = 1; m <= n; m++)
+            {
+                List<byte[]> proof = tree.ConsistencyProof(m, n);
+                if (!MerkleProof.VerifyConsistency(m, n, proof, tree.Root(m), tree.Root(n)))
+                {
+                    failures++;
+                }
+
+                byte[] wrongOld = MerkleHash.Node(tree.Root(m), tree.Root(m));
+                if (MerkleProof.VerifyConsistency(m, n, proof, wrongOld, tree.Root(n)))
+                {
+                    failures++;
+                }
+            }
+        }
+
+        // A tree that differs in one early leaf is not an extension of the original.
+        var other = new MerkleTree();
+        for (int i = 0; i < 40; i++)
+        {
+            other.Append(i == 3 ? MerkleHash.Leaf([0xEE]) : fork.LeafHash(i));
+        }
+
+        List<byte[]> forkProof = other.ConsistencyProof(10, 40);
+        await Assert.That(MerkleProof.VerifyConsistency(10, 40, forkProof, tree.Root(10), other.Root(40))).IsFalse();
+        await Assert.That(failures).IsEqualTo(0);
+    }
+}
