@@ -20,6 +20,12 @@ public sealed class McpLifecycleTests
         return McpHarness.NodeModules() is null;
     }
 
+    private static string Detail(string problem)
+    {
+        using JsonDocument doc = JsonDocument.Parse(problem);
+        return doc.RootElement.GetProperty("detail").GetString()!;
+    }
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     private static async Task<JsonElement> ServerAsync(HttpClient admin)
@@ -90,7 +96,7 @@ public sealed class McpLifecycleTests
         using HttpResponseMessage refused = await admin.PostAsync("/v1/runtime/mcp/tools/everything__echo/call", Json("""{"arguments":{"message":"x"}}"""));
         string refusedBody = await refused.Content.ReadAsStringAsync();
         await Assert.That(refused.IsSuccessStatusCode).IsFalse();
-        await Assert.That(refusedBody).Contains($"auth slot `{McpHarness.EverythingSlot}` has been revoked");
+        await Assert.That(Detail(refusedBody)).Contains($"auth slot `{McpHarness.EverythingSlot}` has been revoked");
 
         // The agent sees a JSON-RPC error, not a crash or an empty answer.
         using JsonDocument agent = await h.TsClientAsync(h.ApiKey, "everything__echo", """{"message":"x"}""", runId: "run-revoked");
@@ -120,7 +126,7 @@ public sealed class McpLifecycleTests
         using HttpResponseMessage refused = await admin.PostAsync("/v1/runtime/mcp/tools/everything__echo/call", Json("""{"arguments":{"message":"x"}}"""));
         string body = await refused.Content.ReadAsStringAsync();
         await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
-        await Assert.That(body).Contains("subject `mcp:everything` has been revoked");
+        await Assert.That(Detail(body)).Contains("subject `mcp:everything` has been revoked");
         await Assert.That((await ServerAsync(admin)).TryGetProperty("pid", out _)).IsFalse();
         await h.AssertNoLeaksAsync(body);
     }
@@ -189,6 +195,7 @@ public sealed class McpLifecycleTests
         if (NoPeers(out string why)) { Skip.Test(why); return; }
         await using McpHarness h = await McpHarness.StartAsync();
         string argument = Canary.New("toolarg");
+        string toolName = Canary.New("toolname");
         string script = h.Dir.File("meta-client.cjs");
         File.WriteAllText(script, """
             const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
@@ -202,7 +209,7 @@ public sealed class McpLifecycleTests
               const meta = { 'kheish/run_id': 'run-meta', 'kheish/agent_id': 'agent-meta', 'kheish/tool_call_id': 'call-meta-1' };
               out.first = await client.callTool({ name: 'everything__echo', arguments: { message: process.env.ARG }, _meta: meta });
               out.second = await client.callTool({ name: 'everything__echo', arguments: { message: process.env.ARG }, _meta: { ...meta, 'kheish/tool_call_id': 'call-meta-2' } });
-              try { await client.callTool({ name: 'everything__' + process.env.ARG, arguments: { message: process.env.ARG } }); }
+              try { await client.callTool({ name: 'everything__' + process.env.NAME, arguments: { message: process.env.ARG } }); }
               catch (e) { out.unknown = String(e.message); }
               try { await client.callTool({ name: 'everything__echo', arguments: { message: { nested: process.env.ARG } } }); out.bad = 'answered'; }
               catch (e) { out.bad = String(e.message); }
@@ -215,6 +222,7 @@ public sealed class McpLifecycleTests
         psi.Environment["MCP_URL"] = h.McpUri.ToString();
         psi.Environment["AGENT_KEY"] = h.ApiKey;
         psi.Environment["ARG"] = argument;
+        psi.Environment["NAME"] = toolName;
         using Process p = Process.Start(psi)!;
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
@@ -258,9 +266,11 @@ public sealed class McpLifecycleTests
         McpHarness.Require(verify.ExitCode == 0, verify.ToString());
 
         // The argument went out and came back, but no log line carries it: not the SDK's request
-        // logs, not a refusal quoting the caller's tool name, not an upstream's error text.
+        // logs, not a refusal quoting the caller's tool name, not an upstream's error text. (The
+        // ledger records the tool name called, as its target; never the arguments.)
         await h.Daemon.StopAsync();
         Canary.AssertAbsent(argument, h.Daemon.Logs, "daemon logs");
+        Canary.AssertAbsent(toolName, h.Daemon.Logs, "daemon logs");
         Canary.AssertAbsent(argument, records.Stdout, "ledger records");
         Canary.AssertAbsentFromFiles(argument, h.Dir, "meta-client.cjs");
         await h.AssertNoLeaksAsync(output, records.Stdout, leaseBody);
