@@ -5,6 +5,10 @@
 # and our proxy (/agent/v1/routes/openai/models with an API key and a run id, so every call is
 # a route lease + a started and a completed ledger record, fsynced with group commit).
 # Prints req/s, p50/p99 and the ratios. Targets: ours >= 0.5 x nginx req/s; p50 added <= 1 ms.
+# Second peer (issue 16): Portkey's AI gateway (@portkey-ai/gateway from npm, installed into
+# .cache/bench-npm), which forwards to the same loopback upstream with no audit. It answers GET
+# /v1/models with a 500, so that comparison is POST /v1/chat/completions for both (ours with its
+# lease and two ledger records, Portkey with x-portkey-custom-host). BENCH_NO_PORTKEY=1 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/bench-common.sh
@@ -21,7 +25,8 @@ bin=${KHEISH_DAEMON_BIN:-artifacts/kheish-daemon}
 
 tmp=$(mktemp -d)
 pid=""; npid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$npid" ] && kill "$npid" 2>/dev/null; sleep 0.2; rm -rf "$tmp"; }
+pkpid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$npid" ] && kill "$npid" 2>/dev/null; [ -n "$pkpid" ] && kill "$pkpid" 2>/dev/null; sleep 0.2; rm -rf "$tmp"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 up_port=$(free_port); px_port=$(free_port)
@@ -40,7 +45,10 @@ http {
   client_body_temp_path $tmp/body; proxy_temp_path $tmp/proxy; fastcgi_temp_path $tmp/fcgi; uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
   keepalive_requests 1000000;
   upstream provider { server 127.0.0.1:$up_port; keepalive 64; }
-  server { listen 127.0.0.1:$up_port; root $tmp/www; }
+  server {
+    listen 127.0.0.1:$up_port; root $tmp/www;
+    location = /v1/chat/completions { return 200 '{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'; }
+  }
   server {
     listen 127.0.0.1:$px_port;
     location / { proxy_pass http://provider; proxy_http_version 1.1; proxy_set_header Connection ""; }
@@ -111,3 +119,42 @@ if [ -n "${BENCH_SPLIT:-}" ]; then
 fi
 records=$(wc -l < "$tmp/state/external-actions/bench-run.jsonl")
 echo "ledger records written for bench-run: $records"
+
+if [ -z "${BENCH_NO_PORTKEY:-}" ]; then
+  pk_dir=.cache/bench-npm
+  if [ ! -f "$pk_dir/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
+    mkdir -p "$pk_dir"; [ -f "$pk_dir/package.json" ] || echo '{"name":"kheish-bench-peers","private":true}' > "$pk_dir/package.json"
+    (cd "$pk_dir" && npm install --no-audit --no-fund --silent @portkey-ai/gateway@1 >/dev/null 2>&1) || echo "portkey: npm install failed; skipped"
+  fi
+  if [ -f "$pk_dir/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
+    pk_port=$(free_port)
+    node "$pk_dir/node_modules/@portkey-ai/gateway/build/start-server.js" --port="$pk_port" --headless >"$tmp/portkey.log" 2>&1 &
+    pkpid=$!
+    body='{"model":"gpt-bench","messages":[{"role":"user","content":"hi"}]}'
+    cat > "$tmp/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+    pk="http://127.0.0.1:$pk_port/v1/chat/completions"
+    pkh=(-H "x-portkey-provider: openai" -H "x-portkey-custom-host: http://127.0.0.1:$up_port/v1" -H "Authorization: Bearer sk-bench-portkey")
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$pk_port/" && break; sleep 0.1; done
+    code=$(curl -sS -o "$tmp/pksmoke" -w "%{http_code}" "${pkh[@]}" -H 'Content-Type: application/json' -d "$body" "$pk" || true)
+    ochat="$url/agent/v1/routes/openai/chat/completions"
+    ocode=$(curl -sS -o "$tmp/osmoke" -w "%{http_code}" "${hdr[@]}" -H 'Content-Type: application/json' -d "$body" "$ochat" || true)
+    if [ "$code" != 200 ] || [ "$ocode" != 200 ]; then
+      echo "portkey comparison skipped: smoke calls answered portkey $code ($(head -c 200 "$tmp/pksmoke")), ours $ocode ($(head -c 200 "$tmp/osmoke"))"
+    else
+      wrk -t1 -c4 -d1s -s "$tmp/post.lua" "${pkh[@]}" "$pk" >/dev/null 2>&1; wrk -t1 -c4 -d1s -s "$tmp/post.lua" "${hdr[@]}" "$ochat" >/dev/null 2>&1
+      pd=$(run -s "$tmp/post.lua" "http://127.0.0.1:$up_port/v1/chat/completions")
+      pp=$(run -s "$tmp/post.lua" "${pkh[@]}" "$pk")
+      po=$(run -s "$tmp/post.lua" "${hdr[@]}" "$ochat")
+      echo "POST /v1/chat/completions, same wrk settings, Portkey $(node -p "require('./$pk_dir/node_modules/@portkey-ai/gateway/package.json').version") on node $(node --version):"
+      line "direct upstream (nginx return)" "$pd"
+      line "portkey gateway (no audit)" "$pp"
+      line "kheish egress (lease + 2 records)" "$po"
+      echo "ratio ours/portkey req/s: $(awk -v a="$(rps "$po")" -v b="$(rps "$pp")" 'BEGIN {printf "%.2f", a/b}') (target >= 2.00)"
+      echo "p50 ours vs portkey: $(pct "$po" 50%) ms vs $(pct "$pp" 50%) ms"
+    fi
+  fi
+fi
