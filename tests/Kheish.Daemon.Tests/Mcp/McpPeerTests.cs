@@ -93,9 +93,11 @@ public sealed partial class McpPeerTests
         // The suite's client sends no custom header: a preload gives every request it makes
         // (fetch and undici both go through the global dispatcher) the agent's X-API-Key, so the
         // daemon stays in strict mode.
+        string undici = new[] { Path.Combine(modules!, "undici"), Path.Combine(modules!, "@modelcontextprotocol", "conformance", "node_modules", "undici") }
+            .First(d => Directory.Exists(d) || d.Contains("conformance", StringComparison.Ordinal));
         string preload = h.Dir.File("add-api-key.mjs");
         File.WriteAllText(preload, $$"""
-            import { Agent, setGlobalDispatcher } from '{{Path.Combine(modules!, "undici", "index.js")}}';
+            import { Agent, setGlobalDispatcher } from '{{Path.Combine(undici, "index.js")}}';
             const key = process.env.AGENT_KEY;
             setGlobalDispatcher(new Agent().compose((dispatch) => (opts, handler) => {
               const h = Array.isArray(opts.headers) ? [...opts.headers, 'x-api-key', key] : { ...(opts.headers || {}), 'x-api-key': key };
