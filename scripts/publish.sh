@@ -23,7 +23,8 @@ if grep -E "warning (IL|CS)[0-9]+" "$log" >&2; then
   exit 1
 fi
 
-cp "$out/publish/kheish-daemon" "$out/kheish-daemon"
+# Copy then rename: a running copy of the old binary (a test daemon, a bench) stays valid.
+cp "$out/publish/kheish-daemon" "$out/kheish-daemon.new" && mv -f "$out/kheish-daemon.new" "$out/kheish-daemon"
 chmod 0755 "$out/kheish-daemon"
 size=$(stat -c %s "$out/kheish-daemon")
 echo "publish: $out/kheish-daemon (net10.0, native AOT, $((size / 1024 / 1024)) MiB, $size bytes)"

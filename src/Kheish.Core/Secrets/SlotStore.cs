@@ -32,8 +32,15 @@ internal sealed class SlotStore
         IsLegacyPlaintext = legacyPlaintext;
     }
 
-    /// <summary>Raised after a slot was written or deleted durably (the broker clears tombstones on rewrite).</summary>
+    /// <summary>Raised after a slot was written or deleted durably (supervised children follow their slots).</summary>
     public event Action<SlotId>? SlotChanged;
+
+    /// <summary>
+    /// Raised after an operator wrote a slot durably, never on delete: the broker lifts a
+    /// revocation tombstone only when a new value is written. Were a delete to lift it, a slots
+    /// file restored from a backup would bring the revoked value back into use.
+    /// </summary>
+    public event Action<SlotId>? SlotWritten;
 
     /// <summary>True while the file on disk is the legacy plaintext format; the next save encrypts it.</summary>
     public bool IsLegacyPlaintext { get; private set; }
@@ -153,6 +160,7 @@ internal sealed class SlotStore
             }
         }
 
+        SlotWritten?.Invoke(stamped.SlotId);
         SlotChanged?.Invoke(stamped.SlotId);
         return stamped.ToStatus();
     }

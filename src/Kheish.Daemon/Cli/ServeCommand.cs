@@ -267,7 +267,7 @@ internal static partial class ServeCommand
         }
 
         // Rewriting a slot lifts its revocation tombstone (Kheish reference §2).
-        slots.SlotChanged += id => broker.OnSlotRewritten(id.Value);
+        slots.SlotWritten += id => broker.OnSlotRewritten(id.Value);
 
         if (!Core.Accounts.AccountTokenEndpoints.FromEnvironment(Environment.GetEnvironmentVariable).TryGetValue(out var tokenEndpoints, out error)
             || !AccountRefreshInterval().TryGetValue(out TimeSpan accountInterval, out error))

@@ -41,6 +41,41 @@ public sealed class BrokerHttpTests : IDisposable
     }
 
     [Test]
+    public async Task Deleting_a_revoked_slot_keeps_it_refused_until_a_new_value_is_written()
+    {
+        // Were a delete to lift the tombstone, a slots file restored from a backup would bring
+        // the revoked value back into use.
+        await using DaemonProcess daemon = await StartAsync();
+        var env = new Dictionary<string, string?>(_env)
+        {
+            ["KHEISH_DAEMON_URL"] = daemon.BaseUri.ToString(),
+            ["KHEISH_DAEMON_TOKEN"] = _admin,
+            ["V"] = Canary.New("tomb"),
+        };
+        CliResult set = await Support.Cli.RunAsync(["secrets", "set", "openai.tomb", "--provider", "openai", "--from-env", "V"], env);
+        CliResult revoke = await Support.Cli.RunAsync(["runtime", "auth", "revoke-slot", "openai.tomb"], env);
+        CliResult delete = await Support.Cli.RunAsync(["secrets", "delete", "openai.tomb"], env);
+        await daemon.StopAsync();
+        await Assert.That(new[] { set.ExitCode, revoke.ExitCode, delete.ExitCode }).IsEquivalentTo([0, 0, 0], CollectionOrdering.Matching).Because(set.All + revoke.All + delete.All);
+
+        await Assert.That(OpenBroker().CheckSlot("openai.tomb")?.Code).IsEqualTo(Kheish.Core.Broker.BrokerErrors.SlotRevoked).Because("a delete must not lift the revocation");
+
+        await using DaemonProcess again = await StartAsync();
+        env["KHEISH_DAEMON_URL"] = again.BaseUri.ToString();
+        CliResult rewrite = await Support.Cli.RunAsync(["secrets", "set", "openai.tomb", "--provider", "openai", "--from-env", "V"], env);
+        await again.StopAsync();
+        await Assert.That(rewrite.ExitCode).IsEqualTo(0).Because(rewrite.All);
+        await Assert.That(OpenBroker().CheckSlot("openai.tomb")).IsNull().Because("writing a new value lifts it");
+    }
+
+    private Kheish.Core.Broker.CredentialBroker OpenBroker()
+    {
+        var root = new Kheish.Core.Storage.StateRoot(_dir.StateRoot);
+        var key = Kheish.Core.Crypto.MasterKey.Parse(_env["KHEISH_AUTH_STORE_MASTER_KEY"]!, "test").Value;
+        return Kheish.Core.Broker.CredentialBroker.Open(root, Kheish.Core.Crypto.EnvelopeStateFileCodec.For(key, root)).Value;
+    }
+
+    [Test]
     public async Task Runtime_auth_cli_talks_to_the_daemon_with_the_admin_token()
     {
         await using DaemonProcess daemon = await StartAsync();
