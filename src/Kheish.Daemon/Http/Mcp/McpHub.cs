@@ -149,6 +149,12 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
     public Result<IReadOnlyList<InjectedSecret>> Resolve(string server, IReadOnlyDictionary<string, string> refs)
     {
+        // A revoked server subject stays revoked across restarts, credentials or not.
+        if (_daemon.Broker.IsSubjectRevoked(SubjectId.ForMcpServer(server)))
+        {
+            return BrokerErrors.SubjectWasRevoked(SubjectId.ForMcpServer(server).Value);
+        }
+
         if (refs.Count == 0)
         {
             return Result<IReadOnlyList<InjectedSecret>>.Ok([]);
