@@ -115,8 +115,28 @@ public sealed class McpLifecycleTests
     public async Task Revoking_the_servers_subject_stops_it_and_its_tools_fail_with_a_clear_error()
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }
-        await using McpHarness h = await McpHarness.StartAsync();
+        string? modules = McpHarness.NodeModules();
+        await using McpHarness h = await McpHarness.StartAsync(extraToml: $$"""
+            [mcp_servers.plain]
+            command = "node"
+            args = ["{{Path.Combine(modules!, "@modelcontextprotocol", "server-everything", "dist", "index.js")}}", "stdio"]
+
+            """);
         using HttpClient admin = h.Admin();
+
+        // A server without credentials takes no lease to start, yet its revoked subject still refuses it.
+        using (HttpResponseMessage revokePlain = await admin.PostAsync("/v1/runtime/auth/subjects/mcp:plain/revoke", null))
+        {
+            McpHarness.Require(revokePlain.IsSuccessStatusCode, await revokePlain.Content.ReadAsStringAsync());
+        }
+
+        using (HttpResponseMessage plain = await admin.PostAsync("/v1/runtime/mcp/tools/plain__echo/call", Json("""{"arguments":{"message":"x"}}""")))
+        {
+            string plainBody = await plain.Content.ReadAsStringAsync();
+            await Assert.That(plain.IsSuccessStatusCode).IsFalse().Because(plainBody);
+            await Assert.That(Detail(plainBody)).Contains("subject `mcp:plain` has been revoked");
+        }
+
         int pid = await CallEchoForPidAsync(admin);
 
         using HttpResponseMessage revoke = await admin.PostAsync("/v1/runtime/auth/subjects/mcp:everything/revoke", null);
