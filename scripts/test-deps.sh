@@ -26,6 +26,8 @@ if [ ${#apt_needed[@]} -gt 0 ]; then
 fi
 
 # npm packages the tests drive (real clients and servers), installed into .cache/npm.
+# node@22 brings a Node 22 binary (.cache/npm/node_modules/node/bin/node) for the peers that
+# need it (the MCP conformance suite, the Inspector CLI); everything else runs on the system node.
 npm_dir="$root/.cache/npm"
 mkdir -p "$npm_dir"
 [ -f "$npm_dir/package.json" ] || echo '{"name":"kheish-test-peers","private":true}' > "$npm_dir/package.json"
@@ -33,6 +35,10 @@ npm_pkgs=(
   openai@4
   @modelcontextprotocol/server-everything
   @modelcontextprotocol/sdk
+  @modelcontextprotocol/conformance@0.1.16
+  @modelcontextprotocol/inspector-cli@1
+  supergateway@4
+  node@22
   @anthropic-ai/claude-code@2
   @openai/codex@0
 )

@@ -307,6 +307,7 @@ internal sealed class BucketWriter : IDisposable
                 PrincipalId = ev.PrincipalId,
                 ParentPrincipalId = ev.ParentPrincipalId,
                 GrantId = ev.GrantId,
+                LeaseId = ev.LeaseId,
                 Phase = phase,
                 Kind = ev.Kind,
                 Target = ev.Target,

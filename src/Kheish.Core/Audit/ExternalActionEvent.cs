@@ -22,6 +22,7 @@ internal sealed record ExternalActionEvent(ActionPhase Phase, string Kind, strin
     public string? PrincipalId { get; init; }
     public string? ParentPrincipalId { get; init; }
     public string? GrantId { get; init; }
+    public string? LeaseId { get; init; }
     public string? RequestDigest { get; init; }
     public string? ResponseDigest { get; init; }
     public string? Outcome { get; init; }

@@ -475,6 +475,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             ?? Field("principal_id", ev.PrincipalId, required: false, MaxIdLength)
             ?? Field("parent_principal_id", ev.ParentPrincipalId, required: false, MaxIdLength)
             ?? Field("grant_id", ev.GrantId, required: false, MaxIdLength)
+            ?? Field("lease_id", ev.LeaseId, required: false, MaxIdLength)
             ?? Field("request_digest", ev.RequestDigest, required: false, MaxIdLength)
             ?? Field("response_digest", ev.ResponseDigest, required: false, MaxIdLength)
             ?? Field("outcome", ev.Outcome, required: false, MaxIdLength);

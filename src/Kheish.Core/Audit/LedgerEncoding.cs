@@ -11,7 +11,8 @@ namespace Kheish.Core.Audit;
 /// <list type="bullet">
 /// <item><c>record_hash</c> = lowercase hex SHA-256 of <see cref="HashInput"/>: the unsigned
 /// fields <c>timestamp_ms, session_id, agent_id, run_id, tool_call_id, principal_id,
-/// parent_principal_id, grant_id, phase, kind, target, request_digest, response_digest,
+/// parent_principal_id, grant_id, lease_id (ours, beyond the reference; null fields are omitted, so
+/// lines without it hash as the reference's), phase, kind, target, request_digest, response_digest,
 /// outcome, prev_hash</c> in that order. <c>action_id</c> = <c>record_hash</c>.</item>
 /// <item>The record signature signs the 32 raw digest bytes (hex-decoded <c>record_hash</c>).</item>
 /// <item>Checkpoint and index signatures sign a domain prefix line followed by their unsigned
@@ -36,7 +37,7 @@ internal static class LedgerEncoding
     {
         var w = new CanonicalJsonWriter(new CanonicalBuffer(512));
         w.Open();
-        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
+        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.LeaseId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
         w.Close();
         return w.Buffer.Written.ToArray();
     }
@@ -50,7 +51,7 @@ internal static class LedgerEncoding
         var w = new CanonicalJsonWriter(new CanonicalBuffer(768));
         w.Open();
         w.String("action_id"u8, r.ActionId);
-        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
+        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.LeaseId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
         w.String("record_hash"u8, r.RecordHash);
         w.String("signature_alg"u8, r.SignatureAlg);
         w.String("key_id"u8, r.KeyId);
@@ -74,7 +75,7 @@ internal static class LedgerEncoding
         int actionId = buffer.Skip(HashHexLength);
         buffer.Raw("\","u8);
         int fieldsStart = buffer.Length;
-        WriteUnsignedFields(ref w, timestampMs, ev.SessionId, ev.AgentId, ev.RunId, ev.ToolCallId, ev.PrincipalId, ev.ParentPrincipalId, ev.GrantId, phase, ev.Kind, ev.Target, ev.RequestDigest, ev.ResponseDigest, ev.Outcome, prevHash);
+        WriteUnsignedFields(ref w, timestampMs, ev.SessionId, ev.AgentId, ev.RunId, ev.ToolCallId, ev.PrincipalId, ev.ParentPrincipalId, ev.GrantId, ev.LeaseId, phase, ev.Kind, ev.Target, ev.RequestDigest, ev.ResponseDigest, ev.Outcome, prevHash);
         int fieldsEnd = buffer.Length;
         buffer.Raw("}"u8);
 
@@ -165,6 +166,7 @@ internal static class LedgerEncoding
         string? principalId,
         string? parentPrincipalId,
         string? grantId,
+        string? leaseId,
         string phase,
         string kind,
         string target,
@@ -181,6 +183,7 @@ internal static class LedgerEncoding
         w.String("principal_id"u8, principalId);
         w.String("parent_principal_id"u8, parentPrincipalId);
         w.String("grant_id"u8, grantId);
+        w.String("lease_id"u8, leaseId);
         w.String("phase"u8, phase);
         w.String("kind"u8, kind);
         w.String("target"u8, target);

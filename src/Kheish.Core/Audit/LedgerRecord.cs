@@ -19,6 +19,9 @@ internal sealed record LedgerRecord
     public string? PrincipalId { get; init; }
     public string? ParentPrincipalId { get; init; }
     public string? GrantId { get; init; }
+
+    /// <summary>The lease the action was authorized by (beyond the reference's fields; omitted when null, so older lines encode as before).</summary>
+    public string? LeaseId { get; init; }
     public required string Phase { get; init; }
     public required string Kind { get; init; }
     public required string Target { get; init; }

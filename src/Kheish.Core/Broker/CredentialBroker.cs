@@ -284,6 +284,12 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
     public Result<CredentialLease> ValidateConnectorCredential(string token, string connector, string envKey) =>
         Validate(token, new ConnectorAudience(connector, [envKey], []));
 
+    /// <summary>Raised once a slot revocation is durable (with the slot id); holders of the slot's value stop using it.</summary>
+    public event Action<string>? SlotRevoked;
+
+    /// <summary>Raised once a subject revocation is durable.</summary>
+    public event Action<SubjectId>? SubjectRevoked;
+
     /// <summary>Fails with slot_revoked while <paramref name="slotId"/> is tombstoned: every resolve checks this.</summary>
     public KheishError? CheckSlot(string slotId)
     {
@@ -332,9 +338,13 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             }
 
             var record = new BrokerJournalRecord(BrokerJournalRecord.RevokeSubject, now, SubjectId: subject.Value, Epoch: epoch, RevokedLeases: revoked);
-            return AppendLocked(record, $"revocation of subject `{subject.Value}`") is { } error
-                ? error
-                : new SubjectRevocation(subject.Value, epoch, [.. revoked.Keys.Order(StringComparer.Ordinal)]);
+            if (AppendLocked(record, $"revocation of subject `{subject.Value}`") is { } error)
+            {
+                return error;
+            }
+
+            SubjectRevoked?.Invoke(subject);
+            return new SubjectRevocation(subject.Value, epoch, [.. revoked.Keys.Order(StringComparer.Ordinal)]);
         }
     }
 
@@ -411,9 +421,13 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             }
 
             var record = new BrokerJournalRecord(BrokerJournalRecord.RevokeSlot, now, SlotId: slotId, RevokedLeases: revoked);
-            return AppendLocked(record, $"revocation of slot `{slotId}`") is { } error
-                ? error
-                : new SlotRevocation(slotId, [.. revoked.Keys.Order(StringComparer.Ordinal)]);
+            if (AppendLocked(record, $"revocation of slot `{slotId}`") is { } error)
+            {
+                return error;
+            }
+
+            SlotRevoked?.Invoke(slotId);
+            return new SlotRevocation(slotId, [.. revoked.Keys.Order(StringComparer.Ordinal)]);
         }
     }
 

@@ -5,7 +5,7 @@ namespace Kheish.Core.Broker;
 
 /// <summary>
 /// Who a lease is issued to: <c>agent:&lt;id&gt;</c>, <c>session:&lt;id&gt;</c>,
-/// <c>connector:&lt;name&gt;</c>, an API key's principal (<c>apikey:&lt;id&gt;</c>,
+/// <c>connector:&lt;name&gt;</c>, an MCP server (<c>mcp:&lt;name&gt;</c>), an API key's principal (<c>apikey:&lt;id&gt;</c>,
 /// <c>principal:&lt;id&gt;</c>) or <c>daemon</c>. Parsed once at the edge; the broker only
 /// ever sees validated ids.
 /// </summary>
@@ -14,7 +14,7 @@ internal readonly record struct SubjectId
     public const int MaxLength = 256;
     public const string Daemon = "daemon";
 
-    private static readonly string[] Kinds = ["agent", "session", "connector", "apikey", "principal"];
+    private static readonly string[] Kinds = ["agent", "session", "connector", "mcp", "apikey", "principal"];
 
     private SubjectId(string value) => Value = value;
 
@@ -25,6 +25,8 @@ internal readonly record struct SubjectId
     public static SubjectId ForSession(string id) => Parse("session:" + id).Value;
 
     public static SubjectId ForConnector(string name) => Parse("connector:" + name).Value;
+
+    public static SubjectId ForMcpServer(string name) => Parse("mcp:" + name).Value;
 
     public static SubjectId ForApiKey(string id) => Parse("apikey:" + id).Value;
 
@@ -39,7 +41,7 @@ internal readonly record struct SubjectId
 
         return KheishError.BadRequest(
             "invalid_subject_id",
-            "a subject id is `daemon` or `<kind>:<name>` with kind agent, session, connector, apikey or principal, " +
+            "a subject id is `daemon` or `<kind>:<name>` with kind agent, session, connector, mcp, apikey or principal, " +
             $"and a name of letters, digits and . _ - @ : (at most {MaxLength} characters)");
     }
 

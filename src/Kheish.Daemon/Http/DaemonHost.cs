@@ -25,6 +25,9 @@ internal sealed record ServeSettings(
 /// <summary>Builds the ASP.NET Core application: slim builder, one listener, two planes.</summary>
 internal static class DaemonHost
 {
+    /// <summary>The MCP SDK sessions' categories: their failure lines quote tool names and upstream text, so they are silenced whatever the configuration says.</summary>
+    private static readonly string[] McpSessionCategories = ["ModelContextProtocol.Server.McpServer", "ModelContextProtocol.Client.McpClient"];
+
     public static WebApplication Build(ServeSettings settings, DaemonContext daemon)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -44,6 +47,11 @@ internal static class DaemonHost
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // The MCP SDK logs every request (method names, and at debug the messages: tool names and
+        // arguments) below Warning; its sessions log each failed request with the exception text,
+        // which carries caller-chosen names and upstream messages that can echo arguments. The
+        // gateway logs its own events (server, error code) under Kheish.Mcp instead.
+        builder.Logging.AddFilter("ModelContextProtocol", LogLevel.Warning);
         // The daemon's logging configuration is its own: an environment override such as
         // Logging__LogLevel__Microsoft.AspNetCore=Information would make the framework log
         // request lines, query strings included (keys can travel there). Framework categories
@@ -55,10 +63,15 @@ internal static class DaemonHost
                 LoggerFilterRule r = o.Rules[i];
                 bool tooVerbose = r.LogLevel is { } level
                     && (r.CategoryName is { } c ? IsFrameworkCategory(c) && level < LogLevel.Warning : level < LogLevel.Information);
-                if (tooVerbose)
+                if (tooVerbose || r.CategoryName is { } mcp && McpSessionCategories.Any(m => mcp.StartsWith(m, StringComparison.OrdinalIgnoreCase)))
                 {
                     o.Rules.RemoveAt(i);
                 }
+            }
+
+            foreach (string category in McpSessionCategories)
+            {
+                o.Rules.Add(new LoggerFilterRule(null, category, LogLevel.None, null));
             }
         });
 
@@ -152,7 +165,8 @@ internal static class DaemonHost
     }
 
     private static bool IsFrameworkCategory(string category) =>
-        category.StartsWith("Microsoft", StringComparison.OrdinalIgnoreCase) || category.StartsWith("System", StringComparison.OrdinalIgnoreCase);
+        category.StartsWith("Microsoft", StringComparison.OrdinalIgnoreCase) || category.StartsWith("System", StringComparison.OrdinalIgnoreCase)
+        || category.StartsWith("ModelContextProtocol", StringComparison.OrdinalIgnoreCase);
 }
 
 internal enum Plane

@@ -66,6 +66,27 @@ public sealed class RecordLineBuilderTests
     }
 
     [Test]
+    public async Task A_lease_id_sits_after_the_grant_id_and_a_record_without_one_encodes_as_before()
+    {
+        var ev = new ExternalActionEvent(ActionPhase.Started, "mcp_tool_call", "everything/echo") { RunId = "run-1", GrantId = "grant-1", LeaseId = "lease-1" };
+        var with = new CanonicalBuffer(16);
+        LedgerEncoding.AppendRecordLine(with, ev, "started", 1, null, Encoding.UTF8.GetBytes(KeyId), new byte[32]);
+        string line = Encoding.UTF8.GetString(with.Written);
+        await Assert.That(line).Contains("\"grant_id\":\"grant-1\",\"lease_id\":\"lease-1\",\"phase\":\"started\"");
+
+        // The verifier parses it back (the field is known) and re-encodes the same bytes.
+        await Assert.That(LedgerChecks.TryParseRecord(Encoding.UTF8.GetBytes(line.TrimEnd('\n')), out LedgerRecord? parsed, out VerifyFailure? failure)).IsTrue().Because(failure?.ToString() ?? "");
+        await Assert.That(parsed!.LeaseId).IsEqualTo("lease-1");
+        await Assert.That(Encoding.UTF8.GetString(LedgerEncoding.RecordLine(parsed)) + "\n").IsEqualTo(line);
+
+        // Without a lease id the hash input is the reference's: no lease_id member at all.
+        var without = new CanonicalBuffer(16);
+        LedgerEncoding.AppendRecordLine(without, ev with { LeaseId = null }, "started", 1, null, Encoding.UTF8.GetBytes(KeyId), new byte[32]);
+        await Assert.That(Encoding.UTF8.GetString(without.Written)).DoesNotContain("lease_id");
+        await Assert.That(Encoding.UTF8.GetString(without.Written)).Contains("\"grant_id\":\"grant-1\",\"phase\":\"started\"");
+    }
+
+    [Test]
     public async Task A_lone_surrogate_has_no_line()
     {
         var ev = new ExternalActionEvent(ActionPhase.Started, "probe", "a\ud800b");

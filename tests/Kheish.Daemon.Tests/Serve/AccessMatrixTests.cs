@@ -66,6 +66,10 @@ public sealed class AccessMatrixTests
         ("PUT", "/v1/runtime/connectors/http/h", "{}", false),
         ("DELETE", "/v1/runtime/connectors/http/h", null, false),
         ("GET", "/v1/runtime/connectors/http/h/events", null, false),
+        ("GET", "/v1/runtime/mcp/servers", null, true),
+        ("POST", "/v1/runtime/mcp/servers", "{\"name\":\"m\",\"command\":\"/bin/true\"}", false),
+        ("DELETE", "/v1/runtime/mcp/servers/m", null, false),
+        ("POST", "/v1/runtime/mcp/tools/m__t/call", "{}", false),
         ("GET", "/v1/does-not-exist", null, false),
         ("GET", "/", null, false),
     ];
@@ -108,6 +112,21 @@ public sealed class AccessMatrixTests
         {
             await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Forbidden);
             await Assert.That(await r.Content.ReadAsStringAsync()).Contains("insufficient_access");
+        }
+    }
+
+    [Test]
+    [Arguments("POST")]
+    [Arguments("GET")]
+    [Arguments("DELETE")]
+    public async Task Control_plane_tokens_never_open_the_mcp_gateway(string method)
+    {
+        // /mcp is the agent plane: only an API key opens it (none exists here: strict, no keys).
+        foreach (string? token in new[] { null, _admin, _readonly })
+        {
+            HttpResponseMessage r = await SendAsync(method, "/mcp", method == "POST" ? """{"jsonrpc":"2.0","id":1,"method":"ping"}""" : null, token);
+            await Assert.That(r.StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
+            await Assert.That(await r.Content.ReadAsStringAsync()).Contains("_api_key");
         }
     }
 

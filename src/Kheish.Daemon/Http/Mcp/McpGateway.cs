@@ -109,6 +109,42 @@ internal static class McpGateway
 
                 return new ListResourcesResult { Resources = resources, CacheScope = CacheScope.Private };
             })
+            .WithCompleteHandler(async (request, ct) =>
+            {
+                // Forwarded to the upstream that owns the prompt or resource; anything else (an
+                // unknown or out-of-scope name, an upstream without completions) completes to nothing.
+                McpCaller caller = Caller(request.Services, request.Params);
+                McpHub hub = Hub(request.Services);
+                CompleteRequestParams p = request.Params ?? throw new McpProtocolException("completion/complete needs params", McpErrorCode.InvalidParams);
+                var none = new CompleteResult { Completion = new Completion { Values = [] } };
+                Core.Mcp.McpUpstream? server = null;
+                Reference? upstreamRef = null;
+                if (p.Ref is PromptReference prompt && hub.Route(caller, prompt.Name, "prompt").TryGetValue(out var routedPrompt, out _))
+                {
+                    server = routedPrompt.Server;
+                    upstreamRef = new PromptReference { Name = routedPrompt.Name };
+                }
+                else if (p.Ref is ResourceTemplateReference template && UnwrapUri(template.Uri, out string owner, out string original)
+                    && hub.Route(caller, owner + McpHub.Separator + "resource", "resource").TryGetValue(out var routedResource, out _))
+                {
+                    server = routedResource.Server;
+                    upstreamRef = new ResourceTemplateReference { Uri = original };
+                }
+
+                if (server is null || upstreamRef is null)
+                {
+                    return none;
+                }
+
+                Result<CompleteResult> result = await server.RequestAsync(
+                    (c, t) => c.ServerCapabilities.Completions is null
+                        ? ValueTask.FromResult(none)
+                        : c.CompleteAsync(new CompleteRequestParams { Ref = upstreamRef, Argument = p.Argument, Context = p.Context }, t),
+                    ct);
+                return result.TryGetValue(out CompleteResult? value, out KheishError? error)
+                    ? hub.Redact(server, value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<CompleteResult>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(CompleteResult)), out _)
+                    : throw McpHub.ToProtocolError(error);
+            })
             .WithReadResourceHandler(async (request, ct) =>
             {
                 McpCaller caller = Caller(request.Services, request.Params);

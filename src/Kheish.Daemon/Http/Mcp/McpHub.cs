@@ -58,6 +58,8 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         }
 
         daemon.Slots.SlotChanged += id => _ = OnSlotChangedAsync(id.Value);
+        daemon.Broker.SlotRevoked += slot => _ = OnSlotRevokedAsync(slot);
+        daemon.Broker.SubjectRevoked += subject => _ = OnSubjectRevokedAsync(subject);
     }
 
     /// <summary>Echo redactions so far (each replaced occurrence set, per result).</summary>
@@ -147,6 +149,12 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
     public Result<IReadOnlyList<InjectedSecret>> Resolve(string server, IReadOnlyDictionary<string, string> refs)
     {
+        // A revoked server subject stays revoked across restarts, credentials or not.
+        if (_daemon.Broker.IsSubjectRevoked(SubjectId.ForMcpServer(server)))
+        {
+            return BrokerErrors.SubjectWasRevoked(SubjectId.ForMcpServer(server).Value);
+        }
+
         if (refs.Count == 0)
         {
             return Result<IReadOnlyList<InjectedSecret>>.Ok([]);
@@ -157,10 +165,10 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             return KheishError.Unavailable("credential_unavailable", $"mcp server `{server}`: the secret store is not readable (no master key configured)");
         }
 
-        // The server's own lease: issued to the daemon for this server and spent at once, so a
-        // revoked slot or a revoked daemon subject refuses here.
+        // The server's own lease: issued to its subject (mcp:<server>) and spent at once, so a
+        // revoked slot or a revoked server subject refuses here.
         string leaseSlot = refs.Values.Order(StringComparer.Ordinal).First();
-        if (!_daemon.Broker.IssueMcpLease(SubjectId.DaemonSubject, CredentialScope.Unrestricted, server, leaseSlot, [], LeaseTtl)
+        if (!_daemon.Broker.IssueMcpLease(SubjectId.ForMcpServer(server), CredentialScope.Unrestricted, server, leaseSlot, [], LeaseTtl)
                 .TryGetValue(out IssuedLease? lease, out KheishError? error)
             || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(server, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
         {
@@ -203,6 +211,24 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             // Rotation: the running child holds the old value; the next use starts it with the new one.
             LogRestartForSlot(_logger, up.Name, slotId);
             await up.StopAsync(null).ConfigureAwait(false);
+        }
+    }
+
+    private async Task OnSlotRevokedAsync(string slotId)
+    {
+        foreach (McpUpstream up in _upstreams.Values.Where(u => u.Definition.SecretRefs().Contains(slotId, StringComparer.Ordinal)))
+        {
+            LogStoppedForRevocation(_logger, up.Name, "slot " + slotId);
+            await up.StopAsync($"auth slot `{slotId}` has been revoked; rewrite the slot to start it again").ConfigureAwait(false);
+        }
+    }
+
+    private async Task OnSubjectRevokedAsync(SubjectId subject)
+    {
+        foreach (McpUpstream up in _upstreams.Values.Where(u => SubjectId.ForMcpServer(u.Name) == subject))
+        {
+            LogStoppedForRevocation(_logger, up.Name, "subject " + subject.Value);
+            await up.StopAsync($"its subject `{subject.Value}` has been revoked").ConfigureAwait(false);
         }
     }
 
@@ -337,6 +363,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             PrincipalId = caller.Subject.Value,
             ParentPrincipalId = caller.Parent?.Value,
             GrantId = lease.Grant.Id,
+            LeaseId = lease.Lease.Id,
             RequestDigest = requestDigest,
         };
         if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out error))
@@ -398,6 +425,9 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
     [LoggerMessage(EventId = 1312, Level = LogLevel.Warning, Message = "mcp server {Server} echoed secret(s) of slot(s) {Slots}; redacted before reaching the caller")]
     private static partial void LogRedacted(ILogger logger, string server, string slots);
+
+    [LoggerMessage(EventId = 1314, Level = LogLevel.Information, Message = "mcp server {Server} stopped: {What} was revoked")]
+    private static partial void LogStoppedForRevocation(ILogger logger, string server, string what);
 
     [LoggerMessage(EventId = 1313, Level = LogLevel.Information, Message = "mcp server {Server} stopped: slot {Slot} changed; it starts again with the new value on next use")]
     private static partial void LogRestartForSlot(ILogger logger, string server, string slot);
