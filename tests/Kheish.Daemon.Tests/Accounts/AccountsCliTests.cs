@@ -43,7 +43,11 @@ public sealed class AccountsCliTests
         await Assert.That(gone.ExitCode).IsEqualTo(5);
         using HttpClient agent = h.Agent();
         HttpResponseMessage call = await agent.PostAsync("/agent/v1/routes/claude/v1/messages", new StringContent("{}", Encoding.UTF8, "application/json"));
-        await Assert.That(call.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
+        // Revoke deletes the slot and leaves its revocation in force (a delete never lifts it),
+        // so the route says the account was revoked rather than that it is missing.
+        string callBody = await call.Content.ReadAsStringAsync();
+        await Assert.That(call.StatusCode).IsEqualTo(HttpStatusCode.Forbidden).Because(callBody);
+        await Assert.That(callBody).Contains("slot_revoked");
         await Assert.That(h.Upstream.Received).IsEmpty();
         h.AssertNoTokenLeaked(list.All, pretty.All, get.All, refresh.All, refreshOffline.All, revoke.All, gone.All, await call.Content.ReadAsStringAsync());
     }
