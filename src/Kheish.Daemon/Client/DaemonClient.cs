@@ -37,18 +37,9 @@ internal sealed class DaemonClient : IDisposable
         HttpMethod method, string path, HttpContent? content, JsonTypeInfo<TResponse> responseType, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
-        HttpResponseMessage response;
-        try
+        if (!(await TrySendAsync(request, ct)).TryGetValue(out HttpResponseMessage? response, out KheishError? failed))
         {
-            response = await _http.SendAsync(request, ct);
-        }
-        catch (HttpRequestException ex) when (ex.InnerException is SocketException || ex.HttpRequestError == HttpRequestError.ConnectionError)
-        {
-            return Unreachable();
-        }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return new KheishError("daemon_timeout", ErrorKind.Unavailable, $"the daemon at {BaseUri} did not answer in time; retry");
+            return failed;
         }
 
         using (response)
@@ -71,14 +62,12 @@ internal sealed class DaemonClient : IDisposable
         }
     }
 
-    /// <summary>GET returning a text body (checkpoints and receipts are text formats).</summary>
-    public async Task<Result<string>> GetTextAsync(string path, CancellationToken ct)
+    /// <summary>Sends; an unreachable daemon or a timeout becomes the error the CLI prints.</summary>
+    private async Task<Result<HttpResponseMessage>> TrySendAsync(HttpRequestMessage request, CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, ct);
+            return await _http.SendAsync(request, ct);
         }
         catch (HttpRequestException ex) when (ex.InnerException is SocketException || ex.HttpRequestError == HttpRequestError.ConnectionError)
         {
@@ -87,6 +76,16 @@ internal sealed class DaemonClient : IDisposable
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {
             return new KheishError("daemon_timeout", ErrorKind.Unavailable, $"the daemon at {BaseUri} did not answer in time; retry");
+        }
+    }
+
+    /// <summary>GET returning a text body (checkpoints and receipts are text formats).</summary>
+    public async Task<Result<string>> GetTextAsync(string path, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (!(await TrySendAsync(request, ct)).TryGetValue(out HttpResponseMessage? response, out KheishError? failed))
+        {
+            return failed;
         }
 
         using (response)
