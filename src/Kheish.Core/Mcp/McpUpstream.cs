@@ -297,6 +297,45 @@ internal sealed partial class McpUpstream : IAsyncDisposable
         return tools;
     }
 
+    /// <summary>
+    /// Whether this server lists <paramref name="tool"/>. A name missing from the cached list
+    /// fetches the list again once (a tool the upstream added since it connected still works).
+    /// </summary>
+    public async Task<Result<bool>> HasToolAsync(string tool, CancellationToken ct)
+    {
+        if (!(await EnsureAsync(ct).ConfigureAwait(false)).TryGetValue(out McpClient? client, out KheishError? error))
+        {
+            return error;
+        }
+
+        if (_tools.Any(t => string.Equals(t.Name, tool, StringComparison.Ordinal)))
+        {
+            return true;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Definition.ToolTimeout);
+        IReadOnlyList<Tool> tools;
+        try
+        {
+            tools = await ListAllToolsAsync(client, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is McpException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            return KheishError.Unavailable("mcp_server_failed", $"mcp server `{Name}` failed while listing its tools ({ex.GetType().Name})");
+        }
+
+        lock (_state)
+        {
+            if (ReferenceEquals(_client, client))
+            {
+                _tools = tools;
+            }
+        }
+
+        return tools.Any(t => string.Equals(t.Name, tool, StringComparison.Ordinal));
+    }
+
     /// <summary>Calls one tool of this server within its tool_timeout_sec.</summary>
     public async Task<Result<CallToolResult>> CallToolAsync(string tool, IDictionary<string, JsonElement>? arguments, CancellationToken ct)
     {

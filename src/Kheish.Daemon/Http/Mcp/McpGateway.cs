@@ -109,6 +109,33 @@ internal static class McpGateway
 
                 return new ListResourcesResult { Resources = resources, CacheScope = CacheScope.Private };
             })
+            .WithListResourceTemplatesHandler(async (request, ct) =>
+            {
+                McpCaller caller = Caller(request.Services, request.Params);
+                McpHub hub = Hub(request.Services);
+                var templates = new List<ResourceTemplate>();
+                foreach (McpUpstreamView up in Upstreams(hub, caller))
+                {
+                    Result<ListResourceTemplatesResult> page = await up.Upstream.RequestAsync(
+                        (c, t) => c.ServerCapabilities.Resources is null
+                            ? ValueTask.FromResult(new ListResourceTemplatesResult { ResourceTemplates = [] })
+                            : c.ListResourceTemplatesAsync(new ListResourceTemplatesRequestParams(), t),
+                        ct);
+                    if (page.TryGetValue(out ListResourceTemplatesResult? list, out _))
+                    {
+                        templates.AddRange(list.ResourceTemplates.Select(r => new ResourceTemplate
+                        {
+                            UriTemplate = WrapTemplate(up.Upstream.Name, r.UriTemplate),
+                            Name = up.Upstream.Name + McpHub.Separator + r.Name,
+                            Title = r.Title,
+                            Description = r.Description,
+                            MimeType = r.MimeType,
+                        }));
+                    }
+                }
+
+                return new ListResourceTemplatesResult { ResourceTemplates = templates, CacheScope = CacheScope.Private };
+            })
             .WithCompleteHandler(async (request, ct) =>
             {
                 // Forwarded to the upstream that owns the prompt or resource; anything else (an
@@ -240,6 +267,32 @@ internal static class McpGateway
         meta?["kheish/" + name] is JsonValue v && v.TryGetValue(out string? s) && EgressRequestTarget.IsValidContextId(s) ? s : null;
 
     private static string WrapUri(string server, string uri) => $"{ResourceScheme}://{server}/{Uri.EscapeDataString(uri)}";
+
+    /// <summary>
+    /// A template in the gateway's URI space: the literal parts escaped as <see cref="WrapUri"/>
+    /// escapes a URI, the <c>{...}</c> expressions kept, so the URI a client expands from it is
+    /// one <c>resources/read</c> unwraps to what the upstream's own template expands to.
+    /// </summary>
+    private static string WrapTemplate(string server, string template)
+    {
+        var wrapped = new System.Text.StringBuilder($"{ResourceScheme}://{server}/");
+        int at = 0;
+        while (at < template.Length)
+        {
+            int open = template.IndexOf('{', at);
+            int close = open < 0 ? -1 : template.IndexOf('}', open);
+            if (open < 0 || close < 0)
+            {
+                wrapped.Append(Uri.EscapeDataString(template[at..]));
+                break;
+            }
+
+            wrapped.Append(Uri.EscapeDataString(template[at..open])).Append(template, open, close - open + 1);
+            at = close + 1;
+        }
+
+        return wrapped.ToString();
+    }
 
     private static bool UnwrapUri(string? uri, out string server, out string original)
     {

@@ -352,6 +352,20 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             }
         }
 
+        // A name the upstream does not list is refused here, before the ledger: nothing goes out,
+        // so there is no external action to audit, and the caller's name never becomes a ledger
+        // target or a log line (the error shows it only when short and printable).
+        if (!(await up.HasToolAsync(tool, ct).ConfigureAwait(false)).TryGetValue(out bool listed, out error))
+        {
+            return error;
+        }
+
+        if (!listed)
+        {
+            return KheishError.NotFound("mcp_tool_not_found",
+                $"mcp server `{up.Name}` has no tool named `{McpServerValidator.Printable(tool)}` (names are <server>__<tool>; list them first)");
+        }
+
         string requestDigest = Convert.ToHexStringLower(SHA256.HashData(
             JsonSerializer.SerializeToUtf8Bytes(arguments ?? new Dictionary<string, JsonElement>(), ArgumentsType)));
         var started = new ExternalActionEvent(ActionPhase.Started, Kind, up.Name + "/" + tool)
