@@ -134,6 +134,99 @@ public sealed class McpGatewayTests
     }
 
     [Test]
+    public async Task A_call_to_a_tool_the_upstream_does_not_list_is_refused_naming_it_and_writes_nothing_to_the_ledger()
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        await using McpHarness h = await McpHarness.StartAsync();
+
+        // The TypeScript SDK client: a proper JSON-RPC error naming the unknown tool.
+        using JsonDocument doc = await h.TsClientAsync(h.ApiKey, "everything__no-such-tool", """{"message":"hi"}""", runId: "run-unknown");
+        McpHarness.Require(doc.RootElement.TryGetProperty("error", out JsonElement err), doc.RootElement.GetRawText());
+        await Assert.That(err.GetString()!).Contains("mcp server `everything` has no tool named `no-such-tool`");
+        await Assert.That(doc.RootElement.GetProperty("code").GetInt32()).IsEqualTo(-32602);
+
+        // An oversized, odd name is refused without being echoed, in the answer or the logs
+        // (2025-11-25: the name travels only in the body, no Mcp-Name header).
+        string odd = "bogus" + new string('x', 4000) + "\u001b[31m";
+        await using McpClient cs = await Connect(h, h.ApiKey, "2025-11-25");
+        var refused = await Assert.That(async () => await cs.CallToolAsync("everything__" + odd)).Throws<ModelContextProtocol.McpProtocolException>();
+        await Assert.That(refused!.Message).Contains("has no tool named `<unprintable>`");
+        await Assert.That(refused.Message.Contains("xxxxxxxxxx", StringComparison.Ordinal)).IsFalse();
+
+        // The control plane takes the same path: 404 naming the tool.
+        using HttpClient admin = h.Admin();
+        admin.DefaultRequestHeaders.Add("X-Kheish-Run-Id", "run-unknown");
+        using HttpResponseMessage cp = await admin.PostAsync("/v1/runtime/mcp/tools/everything__no-such-tool/call",
+            new StringContent("""{"arguments":{}}""", Encoding.UTF8, "application/json"));
+        string cpBody = await cp.Content.ReadAsStringAsync();
+        await Assert.That(cp.StatusCode).IsEqualTo(HttpStatusCode.NotFound);
+        await Assert.That(cpBody).Contains("mcp_tool_not_found");
+
+        // Nothing went out, so nothing was recorded for that run; a listed tool still works.
+        CliResult records = await h.OfflineAsync("-o", "json", "runs", "external-actions", "run-unknown");
+        await Assert.That(records.ExitCode).IsNotEqualTo(0).Because(records.ToString());
+        CallToolResult ok = await cs.CallToolAsync("everything__echo", new Dictionary<string, object?> { ["message"] = "still here" });
+        await Assert.That(((TextContentBlock)ok.Content[0]).Text).Contains("still here");
+        await Assert.That(h.Daemon.Logs.Contains("xxxxxxxxxx", StringComparison.Ordinal)).IsFalse();
+        await Assert.That(h.Daemon.Logs.Contains("no-such-tool", StringComparison.Ordinal)).IsFalse();
+        await h.AssertNoLeaksAsync(doc.RootElement.GetRawText(), refused.Message, cpBody);
+    }
+
+    [Test]
+    public async Task A_tool_the_upstream_added_after_connecting_is_found_by_refreshing_its_list()
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        await using McpHarness h = await McpHarness.StartAsync(withHttp: true);
+        await using McpClient client = await Connect(h, h.ApiKey, "2026-07-28");
+        await Assert.That((await client.ListToolsAsync()).Any(t => t.Name == "http__late")).IsFalse();
+
+        CallToolResult enabled = await client.CallToolAsync("http__enable-late");
+        await Assert.That(((TextContentBlock)enabled.Content[0]).Text).IsEqualTo("late enabled");
+        CallToolResult late = await client.CallToolAsync("http__late");
+        await Assert.That(((TextContentBlock)late.Content[0]).Text).IsEqualTo("late answered");
+        await Assert.That((await client.ListToolsAsync()).Any(t => t.Name == "http__late")).IsTrue();
+
+        CliResult records = await h.OfflineAsync("-o", "json", "runs", "external-actions", "run-cs");
+        McpHarness.Require(records.ExitCode == 0, records.ToString());
+        using JsonDocument ledger = JsonDocument.Parse(records.Stdout);
+        string[] targets = [.. ledger.RootElement.GetProperty("external_actions").EnumerateArray()
+            .Where(r => r.GetProperty("phase").GetString() == "completed").Select(r => r.GetProperty("target").GetString()!)];
+        await Assert.That(targets).IsEquivalentTo(["http/enable-late", "http/late"], CollectionOrdering.Matching);
+    }
+
+    [Test]
+    [Arguments("2026-07-28")]
+    [Arguments("2025-11-25")]
+    public async Task Resource_templates_are_aggregated_gateway_named_private_and_readable_once_expanded(string revision)
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        await using McpHarness h = await McpHarness.StartAsync();
+        await using McpClient client = await Connect(h, h.ApiKey, revision);
+
+        ListResourceTemplatesResult list = await client.ListResourceTemplatesAsync(new ListResourceTemplatesRequestParams());
+        ResourceTemplate text = list.ResourceTemplates.Single(t => t.Name == "everything__Dynamic Text Resource");
+        await Assert.That(list.ResourceTemplates.All(t => t.Name.StartsWith("everything__", StringComparison.Ordinal))).IsTrue();
+        await Assert.That(list.ResourceTemplates.All(t => t.UriTemplate.StartsWith("kheish-mcp://everything/", StringComparison.Ordinal))).IsTrue();
+        await Assert.That(text.UriTemplate).EndsWith("{resourceId}");
+        if (revision == "2026-07-28")
+        {
+            await Assert.That(list.CacheScope).IsEqualTo(CacheScope.Private);
+        }
+
+        // A client expands the gateway's template; the read reaches the upstream's own resource.
+        string uri = text.UriTemplate.Replace("{resourceId}", "7", StringComparison.Ordinal);
+        ReadResourceResult read = await client.ReadResourceAsync(uri);
+        await Assert.That(read.Contents.Count).IsGreaterThanOrEqualTo(1);
+        await Assert.That(read.Contents[0].Uri).IsEqualTo(uri);
+        await Assert.That(((TextResourceContents)read.Contents[0]).Text).Contains("7");
+
+        // A key whose scope denies the server sees none of its templates.
+        await using McpClient denied = await Connect(h, h.DeniedKey, revision);
+        await Assert.That((await denied.ListResourceTemplatesAsync(new ListResourceTemplatesRequestParams())).ResourceTemplates.Count).IsEqualTo(0);
+        await h.AssertNoLeaksAsync(text.UriTemplate, ((TextResourceContents)read.Contents[0]).Text);
+    }
+
+    [Test]
     public async Task No_key_gets_a_401_and_a_wrong_key_cannot_ride_another_keys_session()
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }

@@ -147,6 +147,7 @@ public sealed class McpHarness : IAsyncDisposable
         const z = require('zod');
         const http = require('http');
         const token = process.env.UPSTREAM_TOKEN;
+        let lateTool = false;
         const server = http.createServer(async (req, res) => {
           if (req.headers['authorization'] !== 'Bearer ' + token) {
             res.writeHead(401, { 'content-type': 'application/json' });
@@ -161,6 +162,12 @@ public sealed class McpHarness : IAsyncDisposable
             async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
           mcp.registerTool('echo-auth', { description: 'echoes the Authorization header it received', inputSchema: {} },
             async () => ({ content: [{ type: 'text', text: 'you sent: ' + req.headers['authorization'] }] }));
+          mcp.registerTool('enable-late', { description: 'adds the tool `late` from now on', inputSchema: {} },
+            async () => { lateTool = true; return { content: [{ type: 'text', text: 'late enabled' }] }; });
+          if (lateTool) {
+            mcp.registerTool('late', { description: 'a tool added after the daemon connected', inputSchema: {} },
+              async () => ({ content: [{ type: 'text', text: 'late answered' }] }));
+          }
           const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
           res.on('close', () => { transport.close(); mcp.close(); });
           await mcp.connect(transport);
