@@ -161,3 +161,69 @@ public sealed class WitnessTests : IDisposable
         await Assert.That(w.AddCheckpoint(Encoding.UTF8.GetBytes(body)).Status).IsEqualTo(400);
     }
 }
+
+/// <summary>The log side: push with the 409 retry, against a real <see cref="Witness"/> behind an in-memory handler.</summary>
+public sealed class WitnessClientTests : IDisposable
+{
+    private const string Origin = "example.test/log";
+    private readonly string _dir = Directory.CreateTempSubdirectory("kheish-witness-client-").FullName;
+    private readonly Ed25519PrivateKey _logKey = Ed25519PrivateKey.Generate();
+
+    public void Dispose()
+    {
+        _logKey.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private sealed class InMemory(Witness witness) : HttpMessageHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            WitnessAnswer a = witness.AddCheckpoint(await request.Content!.ReadAsByteArrayAsync(cancellationToken));
+            var content = new StringContent(a.Body);
+            content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(a.ContentType);
+            return new HttpResponseMessage((System.Net.HttpStatusCode)a.Status) { Content = content };
+        }
+    }
+
+    private static MerkleTree Tree(int size, string tag = "")
+    {
+        var tree = new MerkleTree();
+        for (int i = 0; i < size; i++)
+        {
+            tree.Append(MerkleHash.Leaf(Encoding.UTF8.GetBytes($"leaf {i}{tag}")));
+        }
+
+        return tree;
+    }
+
+    private string Note(MerkleTree tree, long size) => SignedNote.Sign(new Checkpoint(Origin, size, tree.Root(size)).Text, Origin, _logKey);
+
+    [Test]
+    public async Task A_log_that_forgot_the_witness_size_catches_up_from_the_409_and_a_fork_is_refused()
+    {
+        using Witness w = Witness.Open(_dir, "witness.test/w1", new Dictionary<string, byte[]> { [Origin] = _logKey.PublicKey });
+        using var http = new HttpClient(new InMemory(w));
+        var client = new WitnessClient(http, new Uri("http://witness.test/add-checkpoint"), w.Name, w.PublicKey);
+        MerkleTree tree = Tree(40);
+
+        WitnessPush first = await client.PushAsync(Note(tree, 10), tree.ConsistencyProof, 0, CancellationToken.None);
+        await Assert.That(first.Failure).IsNull();
+        await Assert.That(first.CosignatureLine).StartsWith("\u2014 witness.test/w1 ");
+
+        // Believes the witness is at 0 (a restart without state): the 409 names 10, the retry from 10 succeeds.
+        WitnessPush caughtUp = await client.PushAsync(Note(tree, 40), tree.ConsistencyProof, 0, CancellationToken.None);
+        await Assert.That(caughtUp.Failure).IsNull();
+        await Assert.That(caughtUp.WitnessSize).IsEqualTo(40L);
+
+        MerkleTree fork = Tree(60, "fork");
+        WitnessPush forked = await client.PushAsync(Note(fork, 60), fork.ConsistencyProof, 0, CancellationToken.None);
+        await Assert.That(forked.CosignatureLine).IsNull();
+        await Assert.That(forked.Failure!).Contains("HTTP 422");
+
+        MerkleTree rolledBack = Tree(20, "fork");
+        WitnessPush rollback = await client.PushAsync(Note(rolledBack, 20), rolledBack.ConsistencyProof, 0, CancellationToken.None);
+        await Assert.That(rollback.CosignatureLine).IsNull();
+        await Assert.That(rollback.Failure!).Contains("holds size 40");
+    }
+}
