@@ -75,8 +75,17 @@ public sealed class WitnessTests : IDisposable
         using var http2 = new HttpClient { BaseAddress = again.BaseUri, Timeout = TimeSpan.FromSeconds(60) };
         (HttpStatusCode afterRestart, _) = await Post(http2, Witness.Request(120, [], forkNote));
         await Assert.That(afterRestart).IsEqualTo(HttpStatusCode.Conflict);
-        (HttpStatusCode honest, _) = await Post(http2, Witness.Request(120, [], note120));
+        (HttpStatusCode honest, string honestCosig) = await Post(http2, Witness.Request(120, [], note120));
         await Assert.That(honest).IsEqualTo(HttpStatusCode.OK);
+
+        // The witness's private seed stays in its 0600 key file: in no output and no answer.
+        string keyFile = Witness.KeyFile(_witness.StateRoot);
+        await Assert.That(File.GetUnixFileMode(keyFile)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        byte[] seed = File.ReadAllBytes(keyFile);
+        string everything = pk.All + witness.Logs + again.Logs + cosig + cosig120 + why + honestCosig;
+        await Assert.That(everything).DoesNotContain(Convert.ToHexStringLower(seed));
+        await Assert.That(everything).DoesNotContain(Convert.ToHexString(seed));
+        await Assert.That(everything).DoesNotContain(Convert.ToBase64String(seed));
     }
 
     [Test]
