@@ -24,6 +24,7 @@ internal static class KheishCli
         root.Subcommands.Add(SecurityCommand.Create());
         root.Subcommands.Add(RunsCommand.Create());
         root.Subcommands.Add(AuditCommand.Create());
+        root.Subcommands.Add(WitnessCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
         root.Subcommands.Add(DoctorCommand.Create());
 

@@ -64,6 +64,15 @@ public sealed partial class DaemonProcess : IAsyncDisposable
     {
         var args = new List<string> { "serve", "--bind", "127.0.0.1:0", "--state-root", stateRoot };
         args.AddRange(extraArgs ?? []);
+        return await StartProcessAsync(args, stateRoot, env, workingDirectory);
+    }
+
+    /// <summary>Starts <c>witness serve</c> on a free port and waits for its ready line.</summary>
+    public static Task<DaemonProcess> StartWitnessAsync(string stateRoot, IEnumerable<string> extraArgs) =>
+        StartProcessAsync(["witness", "serve", "--bind", "127.0.0.1:0", "--state-root", stateRoot, .. extraArgs], stateRoot, null, null);
+
+    private static async Task<DaemonProcess> StartProcessAsync(List<string> args, string stateRoot, IDictionary<string, string?>? env, string? workingDirectory)
+    {
         var process = new Process { StartInfo = Cli.StartInfo(args, env, workingDirectory), EnableRaisingEvents = true };
         var daemon = new DaemonProcess(process, stateRoot);
         process.OutputDataReceived += (_, e) => daemon.OnLine(e.Data, daemon._stdout);
@@ -80,7 +89,7 @@ public sealed partial class DaemonProcess : IAsyncDisposable
             await Task.Delay(200);
             string logs = daemon.Logs;
             await daemon.DisposeAsync();
-            throw new InvalidOperationException($"kheish-daemon serve did not become ready.\n{logs}");
+            throw new InvalidOperationException($"kheish-daemon {args[0]} did not become ready.\n{logs}");
         }
 
         daemon.BaseUri = new Uri(await daemon._ready.Task);
