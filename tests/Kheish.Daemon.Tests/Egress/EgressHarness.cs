@@ -21,6 +21,22 @@ public sealed class EgressHarness : IAsyncDisposable
 
     public TempDir Dir { get; }
 
+    /// <summary>
+    /// The <c>dead</c> route's port: bound and never listening, held for the harness's lifetime,
+    /// so a connection is refused and no parallel test's server can be given the same port (a
+    /// free port picked and released was once taken by another test, which answered 200).
+    /// </summary>
+    private readonly System.Net.Sockets.Socket _deadPort = BindWithoutListening();
+
+    private static System.Net.Sockets.Socket BindWithoutListening()
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return socket;
+    }
+
+    private int DeadPort => ((System.Net.IPEndPoint)_deadPort.LocalEndPoint!).Port;
+
     public string MasterKey { get; }
 
     public RecordingUpstream Upstream { get; }
@@ -67,7 +83,7 @@ public sealed class EgressHarness : IAsyncDisposable
             driver = "openai"
             default_model = "gpt-test"
             auth_ref = "{Slot}"
-            base_url = "http://127.0.0.1:{RecordingUpstream.FreePort()}/v1"
+            base_url = "http://127.0.0.1:{harness.DeadPort}/v1"
             """);
         var setEnv = harness.Env;
         setEnv["PROVIDER_KEY"] = harness.ProviderKey;
@@ -120,6 +136,7 @@ public sealed class EgressHarness : IAsyncDisposable
         }
 
         await Upstream.DisposeAsync();
+        _deadPort.Dispose();
         Dir.Dispose();
     }
 }
