@@ -15,7 +15,7 @@ internal static class McpConfigFile
     {
         "command", "args", "env", "env_secret_refs", "cwd", "inherit_env",
         "url", "bearer_token_secret_ref", "http_header_secret_refs", "http_headers",
-        "startup_timeout_sec", "tool_timeout_sec", "enabled",
+        "startup_timeout_sec", "tool_timeout_sec", "enabled", "tool_policy", "approval_timeout_sec",
     };
 
     /// <summary>Codex fields that would pull a credential from the daemon's own environment.</summary>
@@ -195,6 +195,8 @@ internal static class McpConfigFile
             HttpHeaders = Map("http_headers"),
             StartupTimeoutSec = Int("startup_timeout_sec"),
             ToolTimeoutSec = Int("tool_timeout_sec"),
+            ToolPolicy = Map("tool_policy"),
+            ApprovalTimeoutSec = Int("approval_timeout_sec"),
         };
         bool enabled = Bool("enabled") ?? true;
         return enabled || problems.Count > before ? def : null;

@@ -33,6 +33,12 @@ internal sealed record McpServerDefinition
     public int? StartupTimeoutSec { get; init; }
     public int? ToolTimeoutSec { get; init; }
 
+    /// <summary>Upstream tool name or <c>*</c> glob → <c>allow</c>, <c>deny</c> or <c>approve</c> (see <see cref="Kheish.Core.Policy.ToolPolicy"/>).</summary>
+    public IReadOnlyDictionary<string, string>? ToolPolicy { get; init; }
+
+    /// <summary>How long an <c>approve</c> call waits for an operator's decision (default 300 s).</summary>
+    public int? ApprovalTimeoutSec { get; init; }
+
     [JsonIgnore]
     public McpTransport Transport => Url is null ? McpTransport.Stdio : McpTransport.Http;
 
@@ -41,6 +47,12 @@ internal sealed record McpServerDefinition
 
     [JsonIgnore]
     public TimeSpan ToolTimeout => TimeSpan.FromSeconds(ToolTimeoutSec ?? 120);
+
+    [JsonIgnore]
+    public TimeSpan ApprovalTimeout => TimeSpan.FromSeconds(ApprovalTimeoutSec ?? Kheish.Core.Policy.ToolPolicy.DefaultApprovalTimeoutSec);
+
+    /// <summary>The decision for one upstream tool under <see cref="ToolPolicy"/>.</summary>
+    public Kheish.Core.Policy.ToolDecision DecisionFor(string tool) => Kheish.Core.Policy.ToolPolicy.From(ToolPolicy).Resolve(tool);
 
     /// <summary>Every slot this server draws on, sorted and distinct.</summary>
     public IReadOnlyList<string> SecretRefs()

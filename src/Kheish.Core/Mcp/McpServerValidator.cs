@@ -68,6 +68,11 @@ internal static class McpServerValidator
 
         CheckTimeout("startup_timeout_sec", def.StartupTimeoutSec, Add);
         CheckTimeout("tool_timeout_sec", def.ToolTimeoutSec, Add);
+        CheckTimeout("approval_timeout_sec", def.ApprovalTimeoutSec, Add);
+        foreach ((string code, string message) in Kheish.Core.Policy.ToolPolicy.Check(def.ToolPolicy))
+        {
+            Add(code, message);
+        }
 
         foreach (var (field, slot) in RefsWithFields(def))
         {

@@ -19,6 +19,7 @@ internal sealed record StateRoot(string Path)
     public string ControlPlaneAdminTokenFile => Combine("control-plane-auth", "admin.token");
     public string ConnectorsFile => Combine("connectors.json");
     public string McpServersFile => Combine("mcp-servers.json");
+    public string McpApprovalsFile => Combine("mcp-approvals.json");
 
     /// <summary>Creates the root (0700) if missing and tightens it if it is wider.</summary>
     public void EnsureExists() => PrivateDirectory.Ensure(FullPath);

@@ -26,6 +26,7 @@ internal static class KheishCli
         root.Subcommands.Add(AuditCommand.Create());
         root.Subcommands.Add(WitnessCommand.Create());
         root.Subcommands.Add(McpCommand.Create());
+        root.Subcommands.Add(ApprovalsCommand.Create());
         root.Subcommands.Add(DoctorCommand.Create());
 
         ScopeStateRoot(root);

@@ -63,6 +63,13 @@ internal static class McpCommand
     private static readonly Option<string[]> Header = new("--header") { Description = "HTTP: Header=VALUE plain header (repeatable).", AllowMultipleArgumentsPerToken = false };
     private static readonly Option<int?> StartupTimeout = new("--startup-timeout-sec") { Description = "Seconds to wait for the MCP handshake (default 30)." };
     private static readonly Option<int?> ToolTimeout = new("--tool-timeout-sec") { Description = "Seconds to wait for one tool call (default 120)." };
+    private static readonly Option<string[]> ToolPolicyRule = new("--tool-policy")
+    {
+        Description = "TOOL=allow|deny|approve for an upstream tool name or '*' glob (repeatable; most specific key wins, default allow), e.g. --tool-policy 'delete_*=deny' --tool-policy echo=approve.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<int?> ApprovalTimeout = new("--approval-timeout-sec") { Description = "Seconds an 'approve' call waits for 'kheish-daemon approvals approve|deny' (default 300)." };
 
     private static readonly Argument<string> Tool = new("tool") { Description = "Qualified tool name <server>__<tool>." };
     private static readonly Option<string?> ArgsJson = new("--args-json") { Description = "The tool's arguments as a JSON object, e.g. '{\"message\":\"hi\"}'." };
@@ -407,7 +414,7 @@ internal static class McpCommand
     {
         var add = new Command("add", "Add or replace a daemon-managed server (stdio: --command ...; HTTP: --url ...; or --catalog <entry>). Referenced slots must exist.");
         add.Arguments.Add(ServerName);
-        foreach (Option o in new Option[] { Catalog, Command, Arg, Env, EnvSecretRef, Cwd, Url, BearerRef, HeaderRef, Header, StartupTimeout, ToolTimeout })
+        foreach (Option o in new Option[] { Catalog, Command, Arg, Env, EnvSecretRef, Cwd, Url, BearerRef, HeaderRef, Header, StartupTimeout, ToolTimeout, ToolPolicyRule, ApprovalTimeout })
         {
             add.Options.Add(o);
         }
@@ -462,7 +469,8 @@ internal static class McpCommand
         if (!Pairs(pr, Env).TryGetValue(out var env, out KheishError? error)
             || !Pairs(pr, EnvSecretRef).TryGetValue(out var envRefs, out error)
             || !Pairs(pr, HeaderRef).TryGetValue(out var headerRefs, out error)
-            || !Pairs(pr, Header).TryGetValue(out var headers, out error))
+            || !Pairs(pr, Header).TryGetValue(out var headers, out error)
+            || !Pairs(pr, ToolPolicyRule).TryGetValue(out var toolPolicy, out error))
         {
             return error;
         }
@@ -482,6 +490,8 @@ internal static class McpCommand
             HttpHeaders = headers,
             StartupTimeoutSec = pr.GetValue(StartupTimeout),
             ToolTimeoutSec = pr.GetValue(ToolTimeout),
+            ToolPolicy = toolPolicy,
+            ApprovalTimeoutSec = pr.GetValue(ApprovalTimeout),
         };
     }
 

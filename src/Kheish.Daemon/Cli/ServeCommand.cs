@@ -325,6 +325,14 @@ internal static partial class ServeCommand
         daemon.Connectors = connectors;
         accountLog = logger;
         agentSecurity.Switched += (from, to) => LogSecurityConfigSwitched(logger, from.Describe(), to.Describe());
+
+        // Tool calls the last run held for approval were failed when it stopped: record each as
+        // abandoned before anything new can be held (they never run).
+        if (!(await app.Services.GetRequiredService<Http.Mcp.McpApprovals>().RecoverAsync()).TryGetValue(out _, out KheishError? recoverError))
+        {
+            return Refuse(ServeRefusal.State, recoverError, json);
+        }
+
         try
         {
             await app.StartAsync(ct);

@@ -102,8 +102,10 @@ internal static class DaemonHost
         builder.Services.AddSingleton(new HostPolicy(settings.Bind.Address, settings.AllowedHosts ?? []));
         builder.Services.AddSingleton(new OriginPolicy(settings.CorsOrigins));
         builder.Services.AddSingleton(settings.AgentSecurity);
+        builder.Services.AddSingleton(sp => new Mcp.McpApprovals(daemon, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(sp => new Mcp.McpHub(
-            settings.Mcp ?? new Mcp.McpSetup([], new Core.Mcp.McpServersStore(settings.StateRoot), []), daemon, sp.GetRequiredService<ILoggerFactory>()));
+            settings.Mcp ?? new Mcp.McpSetup([], new Core.Mcp.McpServersStore(settings.StateRoot), []), daemon, sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<Mcp.McpApprovals>()));
         builder.Services.AddMcpGateway();
 
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
@@ -160,6 +162,7 @@ internal static class DaemonHost
         app.MapConnectorPlaneEndpoints();
         app.MapMcpGateway();
         app.MapMcpEndpoints();
+        app.MapApprovalsEndpoints();
         app.MapOpenApi("/v1/openapi.json").AllowReadOnly();
         return app;
     }

@@ -60,6 +60,8 @@ internal sealed record McpServerWriteRequest
     public IReadOnlyDictionary<string, string>? HttpHeaders { get; init; }
     public int? StartupTimeoutSec { get; init; }
     public int? ToolTimeoutSec { get; init; }
+    public IReadOnlyDictionary<string, string>? ToolPolicy { get; init; }
+    public int? ApprovalTimeoutSec { get; init; }
     public IReadOnlyDictionary<string, string>? Values { get; init; }
 
     public McpServerDefinition ToDefinition() => new()
@@ -77,6 +79,8 @@ internal sealed record McpServerWriteRequest
         HttpHeaders = HttpHeaders,
         StartupTimeoutSec = StartupTimeoutSec,
         ToolTimeoutSec = ToolTimeoutSec,
+        ToolPolicy = ToolPolicy,
+        ApprovalTimeoutSec = ApprovalTimeoutSec,
     };
 
     public override string ToString() => $"McpServerWriteRequest {{ Name = {Name}, Values = <{Values?.Count ?? 0} redacted> }}";

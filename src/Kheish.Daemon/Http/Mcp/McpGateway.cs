@@ -44,7 +44,16 @@ internal static class McpGateway
             {
                 McpCaller caller = Caller(request.Services, request.Params);
                 CallToolRequestParams p = request.Params ?? throw new McpProtocolException("tools/call needs params", McpErrorCode.InvalidParams);
-                Result<CallToolResult> result = await Hub(request.Services).CallToolAsync(caller, p.Name, p.Arguments, ct);
+                // A call held for approval keeps its request open; a client that sent a progress
+                // token gets progress notifications meanwhile (keep-alive, and the approval id).
+                Func<string, CancellationToken, Task>? keepAlive = null;
+                if (p.ProgressToken is { } token && request.Server is { } server)
+                {
+                    int step = 0;
+                    keepAlive = (message, t) => server.NotifyProgressAsync(token, new ProgressNotificationValue { Progress = ++step, Message = message }, cancellationToken: t);
+                }
+
+                Result<CallToolResult> result = await Hub(request.Services).CallToolAsync(caller, p.Name, p.Arguments, ct, keepAlive);
                 return result.TryGetValue(out CallToolResult? value, out KheishError? error) ? value : throw McpHub.ToProtocolError(error);
             })
             .WithListPromptsHandler(async (request, ct) =>

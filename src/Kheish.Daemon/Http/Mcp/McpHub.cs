@@ -7,6 +7,7 @@ using Kheish.Core.Audit;
 using Kheish.Core.Broker;
 using Kheish.Core.Errors;
 using Kheish.Core.Mcp;
+using Kheish.Core.Policy;
 using Kheish.Core.Secrets;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
@@ -29,9 +30,9 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
     private static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(5);
 
     private static readonly JsonTypeInfo<CallToolResult> CallToolResultType = Type<CallToolResult>();
-    private static readonly JsonTypeInfo<IDictionary<string, JsonElement>> ArgumentsType = Type<IDictionary<string, JsonElement>>();
 
     private readonly DaemonContext _daemon;
+    private readonly McpApprovals _approvals;
     private readonly McpServersStore _managed;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
@@ -40,9 +41,10 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
     private readonly Lock _writeGate = new();
     private long _redactions;
 
-    public McpHub(McpSetup setup, DaemonContext daemon, ILoggerFactory loggers)
+    public McpHub(McpSetup setup, DaemonContext daemon, ILoggerFactory loggers, McpApprovals approvals)
     {
         _daemon = daemon;
+        _approvals = approvals;
         _managed = setup.Managed;
         _loggers = loggers;
         _logger = loggers.CreateLogger("Kheish.Mcp");
@@ -305,6 +307,11 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
             foreach (Tool t in up.Tools)
             {
+                if (up.Definition.DecisionFor(t.Name) == ToolDecision.Deny)
+                {
+                    continue;
+                }
+
                 tools.Add(new Tool
                 {
                     Name = up.Name + Separator + t.Name,
@@ -322,7 +329,10 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
     // ------------------------------------------------------------------ the call
 
-    public async Task<Result<CallToolResult>> CallToolAsync(McpCaller caller, string qualified, IDictionary<string, JsonElement>? arguments, CancellationToken ct)
+    /// <param name="keepAlive">Sends a progress notification to the caller while the call is held for approval (null: the caller gave no progress token).</param>
+    public async Task<Result<CallToolResult>> CallToolAsync(
+        McpCaller caller, string qualified, IDictionary<string, JsonElement>? arguments, CancellationToken ct,
+        Func<string, CancellationToken, Task>? keepAlive = null)
     {
         if (!Route(caller, qualified, "tool").TryGetValue(out var routed, out KheishError? error))
         {
@@ -330,26 +340,14 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         }
 
         (McpUpstream up, string tool) = routed;
-        if (caller.Parent is { } parent && _daemon.Broker.IsSubjectRevoked(parent))
-        {
-            return BrokerErrors.SubjectWasRevoked(parent.Value);
-        }
-
-        IReadOnlyList<string> refs = up.Definition.SecretRefs();
-        string leaseSlot = refs.Count > 0 ? refs[0] : "none:" + up.Name;
-        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, [], LeaseTtl).TryGetValue(out IssuedLease? lease, out error)
-            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(up.Name, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
+        if (!IssueCallLease(caller, up).TryGetValue(out IssuedLease? lease, out error))
         {
             return error;
         }
 
-        foreach (string slot in up.Definition.SecretRefs())
+        if (await CheckSlotsAsync(up).ConfigureAwait(false) is { } revoked)
         {
-            if (_daemon.Broker.CheckSlot(slot) is { } revoked)
-            {
-                await up.StopAsync($"auth slot `{slot}` has been revoked; rewrite the slot to start it again").ConfigureAwait(false);
-                return revoked;
-            }
+            return revoked;
         }
 
         // A name the upstream does not list is refused here, before the ledger: nothing goes out,
@@ -366,8 +364,52 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
                 $"mcp server `{up.Name}` has no tool named `{McpServerValidator.Printable(tool)}` (names are <server>__<tool>; list them first)");
         }
 
-        string requestDigest = Convert.ToHexStringLower(SHA256.HashData(
-            JsonSerializer.SerializeToUtf8Bytes(arguments ?? new Dictionary<string, JsonElement>(), ArgumentsType)));
+        ToolDecision decision = up.Definition.DecisionFor(tool);
+        if (decision == ToolDecision.Deny)
+        {
+            // Refused like an unknown tool: before the ledger, nothing goes out.
+            string shown = McpServerValidator.Printable(tool);
+            LogPolicyDenied(_logger, up.Name, shown, caller.Subject.Value);
+            return KheishError.Forbidden("mcp_tool_denied_by_policy",
+                $"mcp server `{up.Name}`: its tool_policy denies tool `{shown}`; the call was not made");
+        }
+
+        string requestDigest = ArgumentsDigest.Of(arguments);
+        if (decision == ToolDecision.Approve)
+        {
+            if (!(await _approvals.HoldAsync(caller, up.Name, tool, requestDigest, arguments, lease.Grant.Id, lease.Lease.Id, up.Definition.ApprovalTimeout)
+                    .ConfigureAwait(false)).TryGetValue(out HeldCall? held, out error))
+            {
+                return error;
+            }
+
+            ApprovalOutcome outcome = await _approvals.WaitAsync(held, keepAlive, ct).ConfigureAwait(false);
+            string about = $"the call to `{up.Name}{Separator}{McpServerValidator.Printable(tool)}` (approval {held.Entry.Id})";
+            string why = outcome.Reason is { } r ? ": " + r : "";
+            switch (outcome.Status)
+            {
+                case ApprovalStatus.Denied:
+                    return KheishError.Forbidden("mcp_approval_denied", $"{about} was denied by {outcome.DecidedBy}{why}; it was not made");
+                case ApprovalStatus.Expired:
+                    return KheishError.Unavailable("mcp_approval_timeout", $"{about} got no decision within {(int)up.Definition.ApprovalTimeout.TotalSeconds} s (approval_timeout_sec); it was not made");
+                case ApprovalStatus.Cancelled:
+                    return KheishError.Unavailable("mcp_approval_cancelled", $"{about} was cancelled by the caller while held; it was not made");
+            }
+
+            // Approved: exactly this call, with the arguments recorded when it was held, and a
+            // fresh lease (a subject or slot revoked meanwhile refuses here).
+            arguments = held.Arguments;
+            if (!IssueCallLease(caller, up).TryGetValue(out lease, out error))
+            {
+                return error;
+            }
+
+            if (await CheckSlotsAsync(up).ConfigureAwait(false) is { } revokedSince)
+            {
+                return revokedSince;
+            }
+        }
+
         var started = new ExternalActionEvent(ActionPhase.Started, Kind, up.Name + "/" + tool)
         {
             RunId = caller.Ids.RunId,
@@ -404,6 +446,39 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         return safe;
     }
 
+    /// <summary>The call's MCP lease, issued to the caller and spent at once (revoked subjects and parents refuse).</summary>
+    private Result<IssuedLease> IssueCallLease(McpCaller caller, McpUpstream up)
+    {
+        if (caller.Parent is { } parent && _daemon.Broker.IsSubjectRevoked(parent))
+        {
+            return BrokerErrors.SubjectWasRevoked(parent.Value);
+        }
+
+        IReadOnlyList<string> refs = up.Definition.SecretRefs();
+        string leaseSlot = refs.Count > 0 ? refs[0] : "none:" + up.Name;
+        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, [], LeaseTtl).TryGetValue(out IssuedLease? lease, out KheishError? error)
+            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(up.Name, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
+        {
+            return error;
+        }
+
+        return lease;
+    }
+
+    private async Task<KheishError?> CheckSlotsAsync(McpUpstream up)
+    {
+        foreach (string slot in up.Definition.SecretRefs())
+        {
+            if (_daemon.Broker.CheckSlot(slot) is { } revoked)
+            {
+                await up.StopAsync($"auth slot `{slot}` has been revoked; rewrite the slot to start it again").ConfigureAwait(false);
+                return revoked;
+            }
+        }
+
+        return null;
+    }
+
     private async Task AppendOutcomeAsync(ExternalActionEvent ev)
     {
         if (!(await _daemon.Ledger.AppendAsync(ev, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out KheishError? error))
@@ -418,6 +493,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         error.Kind switch
         {
             ErrorKind.NotFound or ErrorKind.BadRequest => McpErrorCode.InvalidParams,
+            ErrorKind.Forbidden => McpErrorCode.InvalidRequest,
             _ => McpErrorCode.InternalError,
         });
 
@@ -430,6 +506,9 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             await up.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    [LoggerMessage(EventId = 1315, Level = LogLevel.Information, Message = "mcp tool call {Server}/{Tool} of {Principal} refused: the server's tool_policy denies it")]
+    private static partial void LogPolicyDenied(ILogger logger, string server, string tool, string principal);
 
     [LoggerMessage(EventId = 1310, Level = LogLevel.Warning, Message = "mcp tool call on {Server} refused: the started record could not be written ({Code})")]
     private static partial void LogAuditRefused(ILogger logger, string server, string code);

@@ -1,0 +1,171 @@
+namespace Kheish.Core.Policy;
+
+/// <summary>What the gateway does with a call to one upstream tool.</summary>
+internal enum ToolDecision
+{
+    Allow,
+    Deny,
+    Approve,
+}
+
+/// <summary>
+/// A server's <c>tool_policy</c>: upstream tool names or <c>*</c> globs mapped to
+/// <c>allow</c>, <c>deny</c> or <c>approve</c>. The most specific matching key wins: an exact
+/// name beats every glob; among globs, the one with more literal (non-<c>*</c>) characters
+/// wins; on a tie the stricter decision wins (deny, then approve, then allow). No match: allow.
+/// </summary>
+internal sealed class ToolPolicy
+{
+    public const int MaxRules = 256;
+    public const int MaxKeyLength = 128;
+    public const int DefaultApprovalTimeoutSec = 300;
+
+    public static readonly ToolPolicy AllowAll = new([]);
+
+    private readonly IReadOnlyList<(string Pattern, ToolDecision Decision)> _rules;
+
+    private ToolPolicy(IReadOnlyList<(string Pattern, ToolDecision Decision)> rules) => _rules = rules;
+
+    public bool IsEmpty => _rules.Count == 0;
+
+    /// <summary>The policy of validated rules (invalid entries are skipped: callers validate first with <see cref="Check"/>).</summary>
+    public static ToolPolicy From(IReadOnlyDictionary<string, string>? rules)
+    {
+        if (rules is null || rules.Count == 0)
+        {
+            return AllowAll;
+        }
+
+        var list = new List<(string, ToolDecision)>();
+        foreach (var (key, value) in rules)
+        {
+            if (IsValidKey(key) && TryParse(value, out ToolDecision d))
+            {
+                list.Add((key, d));
+            }
+        }
+
+        return new ToolPolicy(list);
+    }
+
+    public static bool TryParse(string? value, out ToolDecision decision)
+    {
+        switch (value)
+        {
+            case "allow": decision = ToolDecision.Allow; return true;
+            case "deny": decision = ToolDecision.Deny; return true;
+            case "approve": decision = ToolDecision.Approve; return true;
+            default: decision = ToolDecision.Deny; return false;
+        }
+    }
+
+    public static string Name(ToolDecision d) => d switch
+    {
+        ToolDecision.Allow => "allow",
+        ToolDecision.Deny => "deny",
+        _ => "approve",
+    };
+
+    /// <summary>A key is 1-128 printable ASCII characters (an upstream tool name, or a glob of them).</summary>
+    public static bool IsValidKey(string? key) =>
+        key is { Length: > 0 and <= MaxKeyLength } && key.All(c => c is >= ' ' and <= '~');
+
+    /// <summary>
+    /// Every problem of a <c>tool_policy</c> table, each naming the server, the key and the
+    /// value (policy keys and values are configuration, shown only when printable).
+    /// </summary>
+    public static IEnumerable<(string Code, string Message)> Check(IReadOnlyDictionary<string, string>? rules)
+    {
+        if (rules is null)
+        {
+            yield break;
+        }
+
+        if (rules.Count > MaxRules)
+        {
+            yield return ("mcp_tool_policy_invalid", $"`tool_policy` has {rules.Count} entries; at most {MaxRules} are allowed");
+        }
+
+        foreach (var (key, value) in rules.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            if (!IsValidKey(key))
+            {
+                yield return ("mcp_tool_policy_key_invalid", $"`tool_policy` key `{Mcp.McpServerValidator.Printable(key)}` is not a tool name or glob (1-{MaxKeyLength} printable ASCII characters; `*` matches any run of characters)");
+            }
+            else if (!TryParse(value, out _))
+            {
+                yield return ("mcp_tool_policy_invalid", $"`tool_policy.\"{key}\"` = `{Mcp.McpServerValidator.Printable(value)}` is not a policy: use \"allow\", \"deny\" or \"approve\"");
+            }
+        }
+    }
+
+    /// <summary>The decision for upstream tool <paramref name="tool"/>, and the key that gave it (null: the default).</summary>
+    public ToolDecision Resolve(string tool, out string? matchedKey)
+    {
+        matchedKey = null;
+        ToolDecision best = ToolDecision.Allow;
+        int bestRank = -1;
+        foreach ((string pattern, ToolDecision decision) in _rules)
+        {
+            if (!Matches(pattern, tool))
+            {
+                continue;
+            }
+
+            // Exact names outrank every glob; globs rank by their literal characters.
+            int rank = pattern.Contains('*', StringComparison.Ordinal) ? pattern.Count(c => c != '*') : int.MaxValue;
+            if (rank > bestRank || (rank == bestRank && Strictness(decision) > Strictness(best)))
+            {
+                best = decision;
+                bestRank = rank;
+                matchedKey = pattern;
+            }
+        }
+
+        return best;
+    }
+
+    public ToolDecision Resolve(string tool) => Resolve(tool, out _);
+
+    private static int Strictness(ToolDecision d) => d switch
+    {
+        ToolDecision.Deny => 2,
+        ToolDecision.Approve => 1,
+        _ => 0,
+    };
+
+    /// <summary><c>*</c> matches any run of characters (none included); everything else matches itself, case-sensitively.</summary>
+    public static bool Matches(string pattern, string text)
+    {
+        int p = 0, t = 0, star = -1, mark = 0;
+        while (t < text.Length)
+        {
+            if (p < pattern.Length && pattern[p] == '*')
+            {
+                star = p++;
+                mark = t;
+            }
+            else if (p < pattern.Length && pattern[p] == text[t])
+            {
+                p++;
+                t++;
+            }
+            else if (star >= 0)
+            {
+                p = star + 1;
+                t = ++mark;
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        while (p < pattern.Length && pattern[p] == '*')
+        {
+            p++;
+        }
+
+        return p == pattern.Length;
+    }
+}
