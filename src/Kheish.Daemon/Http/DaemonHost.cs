@@ -134,6 +134,7 @@ internal static class DaemonHost
         }));
 
         WebApplication app = builder.Build();
+        app.Lifetime.ApplicationStopping.Register(() => app.Services.GetRequiredService<Mcp.McpApprovals>().AbandonAll());
         app.UseMiddleware<LastResortMiddleware>();
         app.UseStatusCodePages(async ctx =>
         {

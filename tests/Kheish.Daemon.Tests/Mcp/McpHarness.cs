@@ -42,6 +42,11 @@ public sealed class McpHarness : IAsyncDisposable
 
     public string AdminToken { get; } = "adm-" + Guid.NewGuid().ToString("N");
 
+    public string ReadOnlyToken { get; } = "ro-" + Guid.NewGuid().ToString("N");
+
+    /// <summary>Logs of daemons this harness stopped with <see cref="RestartAsync"/> (scanned by <see cref="AssertNoLeaksAsync"/>).</summary>
+    public string EarlierLogs { get; private set; } = "";
+
     public DaemonProcess Daemon { get; private set; } = null!;
 
     public string ApiKey { get; private set; } = null!;
@@ -54,7 +59,7 @@ public sealed class McpHarness : IAsyncDisposable
 
     public string ConfigFile => Dir.File("mcp.toml");
 
-    public IEnumerable<string> Secrets => [InjectedSecret, HttpToken, DaemonCanary, MasterKey, AdminToken, ApiKey, DeniedKey];
+    public IEnumerable<string> Secrets => [InjectedSecret, HttpToken, DaemonCanary, MasterKey, AdminToken, ReadOnlyToken, ApiKey, DeniedKey];
 
     public Dictionary<string, string?> Env => new()
     {
@@ -107,13 +112,27 @@ public sealed class McpHarness : IAsyncDisposable
         File.WriteAllText(h.ConfigFile, toml.ToString());
         h.ApiKey = await h.GenerateKeyAsync("agent:coder", null);
         h.DeniedKey = await h.GenerateKeyAsync("agent:limited", """{"mcp_server_deny":["everything"]}""");
-        Dictionary<string, string?> env = h.Env;
-        env["KHEISH_TEST_DAEMON_CANARY"] = h.DaemonCanary;
-        h.Daemon = await DaemonProcess.StartAsync(
-            h.Dir.StateRoot,
-            ["--http-admin-token", h.AdminToken, "--project-root", h.Project, "--mcp-config", h.ConfigFile],
-            env);
+        h.Daemon = await h.StartDaemonAsync();
         return h;
+    }
+
+    private Task<DaemonProcess> StartDaemonAsync()
+    {
+        Dictionary<string, string?> env = Env;
+        env["KHEISH_TEST_DAEMON_CANARY"] = DaemonCanary;
+        return DaemonProcess.StartAsync(
+            Dir.StateRoot,
+            ["--http-admin-token", AdminToken, "--http-readonly-token", ReadOnlyToken, "--project-root", Project, "--mcp-config", ConfigFile],
+            env);
+    }
+
+    /// <summary>Stops the daemon (SIGKILL when <paramref name="kill"/>, else SIGTERM) and starts it again on the same state root.</summary>
+    public async Task RestartAsync(bool kill)
+    {
+        await Daemon.StopAsync(kill);
+        EarlierLogs += Daemon.Logs;
+        await Daemon.DisposeAsync();
+        Daemon = await StartDaemonAsync();
     }
 
     public async Task SetSlotAsync(string slot, string value)
@@ -276,7 +295,7 @@ public sealed class McpHarness : IAsyncDisposable
 
         foreach (string secret in Secrets)
         {
-            Canary.AssertAbsent(secret, Daemon.Logs, "daemon logs");
+            Canary.AssertAbsent(secret, EarlierLogs + Daemon.Logs, "daemon logs");
             foreach (string o in outputs)
             {
                 Canary.AssertAbsent(secret, o, "a response");

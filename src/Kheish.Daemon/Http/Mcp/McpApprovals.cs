@@ -14,6 +14,9 @@ internal enum ApprovalStatus
     Denied,
     Expired,
     Cancelled,
+
+    /// <summary>The daemon stopped while the call was held: failed now, recorded as abandoned at the next start.</summary>
+    Abandoned,
 }
 
 internal sealed record ApprovalOutcome(ApprovalStatus Status, string DecidedBy, string? Reason);
@@ -79,8 +82,32 @@ internal sealed partial class McpApprovals
         ApprovalStatus.Approved => "approved",
         ApprovalStatus.Denied => "denied",
         ApprovalStatus.Expired => "expired",
-        _ => "cancelled",
+        ApprovalStatus.Cancelled => "cancelled",
+        _ => "abandoned",
     };
+
+    /// <summary>
+    /// At shutdown: every call still pending fails now (its request ends), with no record — the
+    /// entries stay in the pending file, and the next start records each as abandoned.
+    /// </summary>
+    public void AbandonAll()
+    {
+        foreach (HeldCall call in _calls.Values)
+        {
+            lock (call.Gate)
+            {
+                if (call.Status != ApprovalStatus.Pending || call.Closing)
+                {
+                    continue;
+                }
+
+                call.Status = ApprovalStatus.Abandoned;
+                call.DecidedBy = Kheish.Core.Broker.SubjectId.Daemon;
+            }
+
+            call.Done.TrySetResult(new ApprovalOutcome(ApprovalStatus.Abandoned, Kheish.Core.Broker.SubjectId.Daemon, null));
+        }
+    }
 
     /// <summary>
     /// At startup, before the listener opens: every approval the last run left undecided gets its

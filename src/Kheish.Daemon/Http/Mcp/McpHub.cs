@@ -394,6 +394,8 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
                     return KheishError.Unavailable("mcp_approval_timeout", $"{about} got no decision within {(int)up.Definition.ApprovalTimeout.TotalSeconds} s (approval_timeout_sec); it was not made");
                 case ApprovalStatus.Cancelled:
                     return KheishError.Unavailable("mcp_approval_cancelled", $"{about} was cancelled by the caller while held; it was not made");
+                case ApprovalStatus.Abandoned:
+                    return KheishError.Unavailable("mcp_approval_abandoned", $"{about} was still held when the daemon stopped; it was not made and never will be");
             }
 
             // Approved: exactly this call, with the arguments recorded when it was held, and a
