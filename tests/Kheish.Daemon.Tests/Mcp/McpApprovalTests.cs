@@ -337,7 +337,8 @@ public sealed class McpApprovalTests
         await Assert.That(result.RootElement.TryGetProperty("result", out _)).IsFalse().Because(result.RootElement.GetRawText());
 
         // The new daemon recorded the abandonment before listening, and knows no such approval.
-        await Assert.That(h.Daemon.Logs).Contains($"approval {id} for everything/echo was still pending when the daemon stopped");
+        string pendingLine = $"approval {id} for everything/echo was still pending when the daemon stopped";
+        await Assert.That(await h.Daemon.LogsContainingAsync(pendingLine)).Contains(pendingLine);
         List<JsonElement> ledger = await LedgerAsync(h, "run-restart");
         await Assert.That(ledger.Select(r => $"{Field(r, "kind")}/{Field(r, "phase")}/{Field(r, "outcome")}").ToArray()).IsEquivalentTo(
             ["mcp_tool_approval/started/approval_requested", "mcp_tool_approval/failed/approval_abandoned"], CollectionOrdering.Matching);
@@ -357,7 +358,8 @@ public sealed class McpApprovalTests
         ledger = await LedgerAsync(h, "run-restart");
         await Assert.That(ledger.Count(r => Field(r, "outcome") == "approval_abandoned")).IsEqualTo(2);
         await Assert.That(ledger.Any(r => Field(r, "kind") == "mcp_tool_call")).IsFalse();
-        await Assert.That(h.Daemon.Logs).Contains($"approval {second} for everything/echo was still pending");
+        string secondLine = $"approval {second} for everything/echo was still pending";
+        await Assert.That(await h.Daemon.LogsContainingAsync(secondLine)).Contains(secondLine);
 
         CliResult verify = await Support.Cli.RunAsync(["runs", "verify", "--all", "--state-root", h.Dir.StateRoot], h.Env);
         McpHarness.Require(verify.ExitCode == 0, verify.ToString());
