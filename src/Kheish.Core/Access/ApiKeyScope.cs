@@ -13,7 +13,8 @@ internal sealed record ApiKeyScope(
     IReadOnlyList<string>? ConnectorCredentialAllow = null,
     IReadOnlyList<string>? ConnectorCredentialDeny = null,
     IReadOnlyList<string>? McpServerAllow = null,
-    IReadOnlyList<string>? McpServerDeny = null)
+    IReadOnlyList<string>? McpServerDeny = null,
+    IReadOnlyDictionary<string, string>? McpToolPolicy = null)
 {
     /// <summary>Each list with its JSON name, for validation messages and display.</summary>
     public IEnumerable<(string Name, IReadOnlyList<string>? Values)> Lists()
@@ -49,6 +50,28 @@ internal sealed record ApiKeyScope(
                 if (v.Length > 256 || v.Any(char.IsControl))
                 {
                     return $"{name}[{i}] must be at most 256 printable characters";
+                }
+            }
+        }
+
+        // Keys are <server>__<tool> names or globs; the key's decision only ever tightens the server's.
+        if (McpToolPolicy is { } policy)
+        {
+            if (policy.Count > Policy.ToolPolicy.MaxRules)
+            {
+                return $"mcp_tool_policy has {policy.Count} entries; at most {Policy.ToolPolicy.MaxRules} are allowed";
+            }
+
+            foreach (var (key, value) in policy.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                if (!Policy.ToolPolicy.IsValidKey(key))
+                {
+                    return $"mcp_tool_policy keys must be <server>__<tool> names or globs of 1-{Policy.ToolPolicy.MaxKeyLength} printable ASCII characters";
+                }
+
+                if (!Policy.ToolPolicy.TryParse(value, out _))
+                {
+                    return $"mcp_tool_policy.\"{key}\" = \"{Mcp.McpServerValidator.Printable(value)}\" is not a policy: use \"allow\", \"deny\" or \"approve\" (a key's policy only tightens its servers' tool_policy)";
                 }
             }
         }

@@ -74,7 +74,7 @@ internal sealed class ToolPolicy
     /// Every problem of a <c>tool_policy</c> table, each naming the server, the key and the
     /// value (policy keys and values are configuration, shown only when printable).
     /// </summary>
-    public static IEnumerable<(string Code, string Message)> Check(IReadOnlyDictionary<string, string>? rules)
+    public static IEnumerable<(string Code, string Message)> Check(IReadOnlyDictionary<string, string>? rules, string field = "tool_policy")
     {
         if (rules is null)
         {
@@ -83,18 +83,18 @@ internal sealed class ToolPolicy
 
         if (rules.Count > MaxRules)
         {
-            yield return ("mcp_tool_policy_invalid", $"`tool_policy` has {rules.Count} entries; at most {MaxRules} are allowed");
+            yield return ("mcp_tool_policy_invalid", $"`{field}` has {rules.Count} entries; at most {MaxRules} are allowed");
         }
 
         foreach (var (key, value) in rules.OrderBy(r => r.Key, StringComparer.Ordinal))
         {
             if (!IsValidKey(key))
             {
-                yield return ("mcp_tool_policy_key_invalid", $"`tool_policy` key `{Mcp.McpServerValidator.Printable(key)}` is not a tool name or glob (1-{MaxKeyLength} printable ASCII characters; `*` matches any run of characters)");
+                yield return ("mcp_tool_policy_key_invalid", $"`{field}` key `{Mcp.McpServerValidator.Printable(key)}` is not a tool name or glob (1-{MaxKeyLength} printable ASCII characters; `*` matches any run of characters)");
             }
             else if (!TryParse(value, out _))
             {
-                yield return ("mcp_tool_policy_invalid", $"`tool_policy.\"{key}\"` = `{Mcp.McpServerValidator.Printable(value)}` is not a policy: use \"allow\", \"deny\" or \"approve\"");
+                yield return ("mcp_tool_policy_invalid", $"`{field}.\"{key}\"` = `{Mcp.McpServerValidator.Printable(value)}` is not a policy: use \"allow\", \"deny\" or \"approve\"");
             }
         }
     }
@@ -126,6 +126,9 @@ internal sealed class ToolPolicy
     }
 
     public ToolDecision Resolve(string tool) => Resolve(tool, out _);
+
+    /// <summary>The stricter of two decisions (deny, then approve, then allow): how a key's policy narrows a server's, never widening it.</summary>
+    public static ToolDecision Stricter(ToolDecision a, ToolDecision b) => Strictness(a) >= Strictness(b) ? a : b;
 
     private static int Strictness(ToolDecision d) => d switch
     {

@@ -97,4 +97,23 @@ public sealed class ToolPolicyTests
         await Assert.That(ArgumentsDigest.Canonical(Args("""{"b": 1, "a": [3, 2]}"""))).IsEqualTo("""{"a":[3,2],"b":1}""");
         await Assert.That(ArgumentsDigest.Of(null)).IsEqualTo(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("{}"u8)));
     }
+
+    [Test]
+    [Arguments(ToolDecision.Approve, ToolDecision.Allow, ToolDecision.Approve)]
+    [Arguments(ToolDecision.Allow, ToolDecision.Approve, ToolDecision.Approve)]
+    [Arguments(ToolDecision.Deny, ToolDecision.Allow, ToolDecision.Deny)]
+    [Arguments(ToolDecision.Approve, ToolDecision.Deny, ToolDecision.Deny)]
+    [Arguments(ToolDecision.Allow, ToolDecision.Allow, ToolDecision.Allow)]
+    public async Task A_key_policy_combined_with_a_server_policy_never_loosens_it(ToolDecision server, ToolDecision key, ToolDecision expected)
+    {
+        await Assert.That(ToolPolicy.Stricter(server, key)).IsEqualTo(expected);
+    }
+
+    [Test]
+    public async Task A_key_scope_with_an_unknown_tool_policy_value_is_invalid()
+    {
+        var scope = new Kheish.Core.Access.ApiKeyScope(McpToolPolicy: new Dictionary<string, string> { ["everything__echo"] = "approve", ["everything__rm"] = "yes" });
+        await Assert.That(scope.Validate()).IsEqualTo("mcp_tool_policy.\"everything__rm\" = \"yes\" is not a policy: use \"allow\", \"deny\" or \"approve\" (a key's policy only tightens its servers' tool_policy)");
+        await Assert.That(new Kheish.Core.Access.ApiKeyScope(McpToolPolicy: new Dictionary<string, string> { ["*"] = "approve" }).Validate()).IsNull();
+    }
 }

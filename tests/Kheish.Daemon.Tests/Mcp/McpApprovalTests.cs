@@ -73,14 +73,14 @@ public sealed class McpApprovalTests
         }
     }
 
-    private static TsCall StartTsCall(McpHarness h, string tool, string argsJson, string runId, int timeoutMs = 120_000)
+    private static TsCall StartTsCall(McpHarness h, string tool, string argsJson, string runId, int timeoutMs = 120_000, string? key = null)
     {
         string script = h.Dir.File("ts-approval.cjs");
         File.WriteAllText(script, TsCallScript);
         var psi = new ProcessStartInfo("node", [script]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["NODE_PATH"] = h.Modules;
         psi.Environment["MCP_URL"] = h.McpUri.ToString();
-        psi.Environment["AGENT_KEY"] = h.ApiKey;
+        psi.Environment["AGENT_KEY"] = key ?? h.ApiKey;
         psi.Environment["RUN_ID"] = runId;
         psi.Environment["CALL"] = tool;
         psi.Environment["ARGS"] = argsJson;
@@ -364,5 +364,45 @@ public sealed class McpApprovalTests
         CliResult verify = await Support.Cli.RunAsync(["runs", "verify", "--all", "--state-root", h.Dir.StateRoot], h.Env);
         McpHarness.Require(verify.ExitCode == 0, verify.ToString());
         await h.AssertNoLeaksAsync(result.RootElement.GetRawText(), stopped.RootElement.GetRawText(), approve.All, list.All);
+    }
+
+    [Test]
+    public async Task An_api_keys_mcp_tool_policy_tightens_the_servers_and_never_loosens_it()
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        await using McpHarness h = await StartAsync();
+
+        // A key policy value that is not a policy is refused when the key is made.
+        string bad = h.Dir.File("bad-scope.json");
+        File.WriteAllText(bad, """{"mcp_tool_policy":{"everything__echo":"ask"}}""");
+        CliResult refused = await Support.Cli.RunAsync(["security", "generate-key", "--project-root", h.Project, "--principal", "agent:bad", "--scope-file", bad], h.Env);
+        await Assert.That(refused.ExitCode).IsEqualTo(2).Because(refused.ToString());
+        await Assert.That(refused.Stderr).Contains("mcp_tool_policy.\"everything__echo\" = \"ask\" is not a policy");
+
+        // Server: * allow, echo approve, get-* deny. The key: allows echo and get-* (no effect:
+        // never looser than the server), denies get-sum (tighter: applies).
+        string strict = await h.GenerateKeyAsync("agent:strict",
+            """{"mcp_tool_policy":{"everything__echo":"allow","everything__get-*":"allow","everything__get-sum":"deny","everything__gzip-*":"approve"}}""");
+        using JsonDocument doc = await h.TsClientAsync(strict, "everything__get-sum", """{"a":1,"b":2}""", runId: "run-key-policy");
+        string[] tools = [.. doc.RootElement.GetProperty("tools").EnumerateArray().Select(t => t.GetString()!)];
+        await Assert.That(tools).Contains("everything__echo");
+        await Assert.That(tools).DoesNotContain("everything__get-sum");
+        await Assert.That(tools).DoesNotContain("everything__get-env");
+        await Assert.That(Field(doc.RootElement, "error")).Contains("mcp server `everything`: this API key's mcp_tool_policy denies tool `get-sum`; the call was not made");
+
+        // The default key still sees and calls get-sum: the key policy is per key.
+        using JsonDocument other = await h.TsClientAsync(h.ApiKey, "everything__get-sum", """{"a":1,"b":2}""", runId: "run-key-policy-other");
+        await Assert.That(other.RootElement.GetProperty("tools").EnumerateArray().Select(t => t.GetString()!).ToArray()).Contains("everything__get-sum");
+        await Assert.That(other.RootElement.TryGetProperty("error", out _)).IsFalse().Because(other.RootElement.GetRawText());
+
+        // "allow" in the key cannot turn the server's approve into allow: echo is still held.
+        using TsCall held = StartTsCall(h, "everything__echo", """{"message":"still held"}""", "run-key-policy", key: strict);
+        JsonElement pending = await WaitForApprovalAsync(h);
+        await Assert.That(Field(pending, "principal_id")).IsEqualTo("agent:strict");
+        CliResult deny = await h.OnlineAsync("approvals", "deny", Field(pending, "id"), "--reason", "key test");
+        await Assert.That(deny.ExitCode).IsEqualTo(0).Because(deny.ToString());
+        using JsonDocument heldResult = await held.ResultAsync(h);
+        await Assert.That(Field(heldResult.RootElement, "error")).Contains("was denied by control-plane:admin: key test");
+        await h.AssertNoLeaksAsync(doc.RootElement.GetRawText(), other.RootElement.GetRawText(), heldResult.RootElement.GetRawText(), refused.All);
     }
 }

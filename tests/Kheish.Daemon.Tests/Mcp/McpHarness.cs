@@ -144,7 +144,7 @@ public sealed class McpHarness : IAsyncDisposable
         McpHarness.Require(set.ExitCode == 0, set.ToString());
     }
 
-    private async Task<string> GenerateKeyAsync(string principal, string? scopeJson)
+    public async Task<string> GenerateKeyAsync(string principal, string? scopeJson)
     {
         List<string> args = ["security", "generate-key", "--project-root", Project, "--principal", principal, "-o", "json"];
         if (scopeJson is not null)

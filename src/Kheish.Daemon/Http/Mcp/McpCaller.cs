@@ -6,6 +6,12 @@ namespace Kheish.Daemon.Http.Mcp;
 /// <summary>Who is calling through the gateway, within which scope, tagged with which run/session/agent/tool-call ids.</summary>
 internal sealed record McpCaller(SubjectId Subject, CredentialScope Scope, SubjectId? Parent, ContextIds Ids)
 {
+    /// <summary>
+    /// The API key's <c>mcp_tool_policy</c> (keys <c>&lt;server&gt;__&lt;tool&gt;</c>): combined with each
+    /// server's tool_policy by taking the stricter decision, so a key can only tighten it.
+    /// </summary>
+    public Core.Policy.ToolPolicy KeyPolicy { get; init; } = Core.Policy.ToolPolicy.AllowAll;
+
     /// <summary>An operator over the control plane (admin): the daemon subject, unrestricted.</summary>
     public static McpCaller Operator(ContextIds ids) => new(SubjectId.DaemonSubject, CredentialScope.Unrestricted, null, ids);
 }

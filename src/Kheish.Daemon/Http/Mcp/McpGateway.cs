@@ -268,7 +268,10 @@ internal static class McpGateway
             return error;
         }
 
-        return new McpCaller(subject.Subject, subject.Scope, subject.Parent, ids);
+        return new McpCaller(subject.Subject, subject.Scope, subject.Parent, ids)
+        {
+            KeyPolicy = Core.Policy.ToolPolicy.From(allowed.Scope?.McpToolPolicy),
+        };
     }
 
     /// <summary>An id from the request's <c>_meta</c> (<c>kheish/run_id</c>, ...), when it is a valid context id.</summary>

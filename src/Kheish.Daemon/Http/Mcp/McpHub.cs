@@ -307,7 +307,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
             foreach (Tool t in up.Tools)
             {
-                if (up.Definition.DecisionFor(t.Name) == ToolDecision.Deny)
+                if (DecisionFor(caller, up, t.Name) == ToolDecision.Deny)
                 {
                     continue;
                 }
@@ -364,14 +364,16 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
                 $"mcp server `{up.Name}` has no tool named `{McpServerValidator.Printable(tool)}` (names are <server>__<tool>; list them first)");
         }
 
-        ToolDecision decision = up.Definition.DecisionFor(tool);
+        ToolDecision decision = DecisionFor(caller, up, tool);
         if (decision == ToolDecision.Deny)
         {
             // Refused like an unknown tool: before the ledger, nothing goes out.
             string shown = McpServerValidator.Printable(tool);
             LogPolicyDenied(_logger, up.Name, shown, caller.Subject.Value);
             return KheishError.Forbidden("mcp_tool_denied_by_policy",
-                $"mcp server `{up.Name}`: its tool_policy denies tool `{shown}`; the call was not made");
+                up.Definition.DecisionFor(tool) == ToolDecision.Deny
+                    ? $"mcp server `{up.Name}`: its tool_policy denies tool `{shown}`; the call was not made"
+                    : $"mcp server `{up.Name}`: this API key's mcp_tool_policy denies tool `{shown}`; the call was not made");
         }
 
         string requestDigest = ArgumentsDigest.Of(arguments);
@@ -448,6 +450,10 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         return safe;
     }
 
+    /// <summary>The server's tool_policy for <paramref name="tool"/>, tightened (never widened) by the caller's key policy.</summary>
+    private static ToolDecision DecisionFor(McpCaller caller, McpUpstream up, string tool) =>
+        ToolPolicy.Stricter(up.Definition.DecisionFor(tool), caller.KeyPolicy.Resolve(up.Name + Separator + tool));
+
     /// <summary>The call's MCP lease, issued to the caller and spent at once (revoked subjects and parents refuse).</summary>
     private Result<IssuedLease> IssueCallLease(McpCaller caller, McpUpstream up)
     {
@@ -509,7 +515,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         }
     }
 
-    [LoggerMessage(EventId = 1315, Level = LogLevel.Information, Message = "mcp tool call {Server}/{Tool} of {Principal} refused: the server's tool_policy denies it")]
+    [LoggerMessage(EventId = 1315, Level = LogLevel.Information, Message = "mcp tool call {Server}/{Tool} of {Principal} refused: denied by tool policy")]
     private static partial void LogPolicyDenied(ILogger logger, string server, string tool, string principal);
 
     [LoggerMessage(EventId = 1310, Level = LogLevel.Warning, Message = "mcp tool call on {Server} refused: the started record could not be written ({Code})")]
