@@ -24,11 +24,13 @@ internal static class ApprovalsCommand
     {
         var approvals = new Command("approvals",
             "Tool calls held by an MCP server's tool_policy (\"approve\") until an operator decides. Each decision is a ledger record naming the approver, bound to the call's argument digest; one approval runs exactly the held call.\n\n" +
+            "Held tools are set per server: tool_policy = { \"echo\" = \"approve\", \"delete_*\" = \"deny\" } and approval_timeout_sec = 300 in [mcp_servers.<name>], or 'mcp servers add ... --tool-policy echo=approve'.\n\n" +
             "Examples:\n" +
             "  kheish-daemon approvals list\n" +
             "  kheish-daemon approvals list --watch -o json\n" +
-            "  kheish-daemon approvals approve 3f1c...e9 --reason \"checked the message\"\n" +
-            "  kheish-daemon approvals deny 3f1c...e9 --reason \"not during the freeze\"");
+            "  id=$(kheish-daemon approvals list -o json | jq -r '.approvals[] | select(.status == \"pending\") | .id' | head -n 1)\n" +
+            "  kheish-daemon approvals approve \"$id\" --reason \"checked the message\"\n" +
+            "  kheish-daemon approvals deny \"$id\" --reason \"not during the freeze\"");
         approvals.Subcommands.Add(CreateList());
         approvals.Subcommands.Add(CreateDecide("approve", approve: true));
         approvals.Subcommands.Add(CreateDecide("deny", approve: false));
@@ -37,7 +39,7 @@ internal static class ApprovalsCommand
 
     private static Command CreateList()
     {
-        var list = new Command("list", "List held tool calls (pending, and the most recently closed: approved, denied, expired, cancelled). Arguments only with the admin token.");
+        var list = new Command("list", "List held tool calls (pending, and the most recently closed: approved, denied, expired, cancelled, abandoned). Arguments only with the admin token.");
         list.Options.Add(Watch);
         list.Options.Add(Interval);
         AddOnlineOptions(list);
