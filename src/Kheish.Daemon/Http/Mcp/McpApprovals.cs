@@ -111,7 +111,8 @@ internal sealed partial class McpApprovals
 
     /// <summary>
     /// At startup, before the listener opens: every approval the last run left undecided gets its
-    /// failed <c>approval_abandoned</c> record. Returns how many.
+    /// failed <c>approval_abandoned</c> record. Returns how many. Only an unreadable pending file
+    /// is an error (serve refuses to start, naming it).
     /// </summary>
     public async Task<Result<int>> RecoverAsync()
     {
@@ -126,7 +127,10 @@ internal sealed partial class McpApprovals
             ExternalActionEvent ev = Event(entry, ActionPhase.Failed, Kheish.Core.Broker.SubjectId.Daemon, "approval_abandoned");
             if (!(await _daemon.Ledger.AppendAsync(ev, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out error))
             {
-                return error;
+                // Its bucket is unavailable: the call never runs either way; the entry stays, so a
+                // later start records it once the bucket is repaired. Other buckets are not held up.
+                LogOutcomeNotRecorded(_logger, entry.Id, "approval_abandoned", error.Code);
+                continue;
             }
 
             if (!_store.Remove(entry.Id).TryGetValue(out _, out error))
