@@ -380,19 +380,19 @@ public sealed class McpApprovalTests
         await Assert.That(refused.Stderr).Contains("mcp_tool_policy.\"everything__echo\" = \"ask\" is not a policy");
 
         // Server: * allow, echo approve, get-* deny. The key: allows echo and get-* (no effect:
-        // never looser than the server), denies get-sum (tighter: applies).
+        // never looser than the server), denies toggle-* (tighter: applies).
         string strict = await h.GenerateKeyAsync("agent:strict",
-            """{"mcp_tool_policy":{"everything__echo":"allow","everything__get-*":"allow","everything__get-sum":"deny","everything__gzip-*":"approve"}}""");
-        using JsonDocument doc = await h.TsClientAsync(strict, "everything__get-sum", """{"a":1,"b":2}""", runId: "run-key-policy");
+            """{"mcp_tool_policy":{"everything__echo":"allow","everything__get-*":"allow","everything__toggle-*":"deny"}}""");
+        using JsonDocument doc = await h.TsClientAsync(strict, "everything__toggle-simulated-logging", "{}", runId: "run-key-policy");
         string[] tools = [.. doc.RootElement.GetProperty("tools").EnumerateArray().Select(t => t.GetString()!)];
         await Assert.That(tools).Contains("everything__echo");
-        await Assert.That(tools).DoesNotContain("everything__get-sum");
+        await Assert.That(tools.Any(t => t.StartsWith("everything__toggle-", StringComparison.Ordinal))).IsFalse();
         await Assert.That(tools).DoesNotContain("everything__get-env");
-        await Assert.That(Field(doc.RootElement, "error")).Contains("mcp server `everything`: this API key's mcp_tool_policy denies tool `get-sum`; the call was not made");
+        await Assert.That(Field(doc.RootElement, "error")).Contains("mcp server `everything`: this API key's mcp_tool_policy denies tool `toggle-simulated-logging`; the call was not made");
 
-        // The default key still sees and calls get-sum: the key policy is per key.
-        using JsonDocument other = await h.TsClientAsync(h.ApiKey, "everything__get-sum", """{"a":1,"b":2}""", runId: "run-key-policy-other");
-        await Assert.That(other.RootElement.GetProperty("tools").EnumerateArray().Select(t => t.GetString()!).ToArray()).Contains("everything__get-sum");
+        // The default key still sees and calls it: the key policy is per key.
+        using JsonDocument other = await h.TsClientAsync(h.ApiKey, "everything__toggle-simulated-logging", "{}", runId: "run-key-policy-other");
+        await Assert.That(other.RootElement.GetProperty("tools").EnumerateArray().Select(t => t.GetString()!).ToArray()).Contains("everything__toggle-simulated-logging");
         await Assert.That(other.RootElement.TryGetProperty("error", out _)).IsFalse().Because(other.RootElement.GetRawText());
 
         // "allow" in the key cannot turn the server's approve into allow: echo is still held.
