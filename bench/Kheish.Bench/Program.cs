@@ -22,6 +22,7 @@ using System.Text;
 //   Kheish.Bench ed25519 <seconds>                     our Ed25519 (NSec + embedded libsodium): sign/s, verify/s (issues 6, 11)
 //   Kheish.Bench profile <dir> <seconds-per-stage>      where one append's microseconds go (issue 16)
 //   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, single-producer appends, interleaved (issue 6)
+//   Kheish.Bench mcp-load <url> <clients> <calls> [api-key]   MCP tools/call echo load, raw JSON-RPC (issue 13)
 return args switch
 {
     ["toml", ..] => TomlMode.Run(args),
@@ -29,6 +30,8 @@ return args switch
     ["fsync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: false),
     ["fdatasync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: true),
     ["paired", string dir, string seconds] => await LedgerBench.PairedAsync(dir, Seconds(seconds)),
+    ["mcp-load", string url, string clients, string calls] => await McpLoad.RunAsync(url, Int(clients), Int(calls), null),
+    ["mcp-load", string url, string clients, string calls, string key] => await McpLoad.RunAsync(url, Int(clients), Int(calls), key),
     ["ed25519", string seconds] => CryptoBench.Run(Seconds(seconds)),
     ["profile", string dir, string seconds] => await AppendProfile.RunAsync(dir, Seconds(seconds)),
     ["append", string root, string producers, string seconds] =>
@@ -37,6 +40,8 @@ return args switch
         await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds), int.Parse(buckets, CultureInfo.InvariantCulture)),
     _ => BrokerMode.Run(args),
 };
+
+static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
 
 static TimeSpan Seconds(string s) => TimeSpan.FromSeconds(double.Parse(s, CultureInfo.InvariantCulture));
 

@@ -27,8 +27,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private readonly Lock _indexLock = new();
     private readonly SortedSet<string> _indexBuckets = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushSignal = new(0);
-    private readonly System.Collections.Concurrent.BlockingCollection<BucketWriter> _handOffs = new();
-    private readonly System.Collections.Concurrent.BlockingCollection<BucketWriter.BuiltBatch> _syncs = new();
+    private readonly WorkQueue<BucketWriter> _handOffs = new();
+    private readonly WorkQueue<BucketWriter.BuiltBatch> _syncs = new();
     private readonly List<Thread> _workers = [];
     private readonly List<Thread> _syncers = [];
     private readonly CancellationTokenSource _stop = new();
@@ -230,8 +230,6 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         await _writerLock.DisposeAsync().ConfigureAwait(false);
         Checks.Dispose();
         _flushSignal.Dispose();
-        _handOffs.Dispose();
-        _syncs.Dispose();
         _stop.Dispose();
         _ownedKey?.Dispose();
     }
@@ -243,11 +241,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     /// </summary>
     internal void HandOff(BucketWriter writer)
     {
-        try
-        {
-            _handOffs.Add(writer);
-        }
-        catch (InvalidOperationException)
+        if (!_handOffs.TryAdd(writer))
         {
             // Closing: the ledger threads are gone; a pool thread drains it (and fails the appends).
             ThreadPool.UnsafeQueueUserWorkItem(static w => w.RunWorker(), writer, preferLocal: false);
@@ -261,11 +255,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     internal void QueueSync(BucketWriter.BuiltBatch batch)
     {
         Interlocked.Increment(ref _pipelined);
-        try
-        {
-            _syncs.Add(batch);
-        }
-        catch (InvalidOperationException)
+        if (!_syncs.TryAdd(batch))
         {
             batch.Run();
         }

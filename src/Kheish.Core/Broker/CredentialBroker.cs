@@ -153,14 +153,20 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         return Issue(subject, effectiveScope, new ConnectorAudience(connector, [.. envKeys], [.. secretRefs]), ttl);
     }
 
-    /// <summary>A lease for calls to MCP server <paramref name="server"/> with the slot's OAuth scopes.</summary>
+    /// <summary>
+    /// A lease for calls to MCP server <paramref name="server"/> with the slot's OAuth scopes.
+    /// <paramref name="inProcess"/> as for <see cref="IssueRouteLease"/>: the gateway issues and spends
+    /// it within one call, so it is kept in memory only (a snapshot of 60 s of per-call leases would
+    /// be rewritten every flush); revoking it is still durable.
+    /// </summary>
     public Result<IssuedLease> IssueMcpLease(
         SubjectId subject,
         CredentialScope effectiveScope,
         string server,
         string slotId,
         IEnumerable<string> oauthScopes,
-        TimeSpan? ttl = null)
+        TimeSpan? ttl = null,
+        bool inProcess = false)
     {
         if ((BrokerIds.Check(server, "mcp server name") ?? BrokerIds.Check(slotId, "slot id")) is { } idError)
         {
@@ -172,7 +178,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             return BrokerErrors.NotAllowed(subject.Value, $"MCP server `{server}`");
         }
 
-        return Issue(subject, effectiveScope, new McpServerAudience(server, slotId, McpServerAudience.HashScopes(oauthScopes)), ttl);
+        return Issue(subject, effectiveScope, new McpServerAudience(server, slotId, McpServerAudience.HashScopes(oauthScopes)), ttl, inProcess);
     }
 
     /// <summary>

@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using Kheish.Core.Audit;
 using Kheish.Core.Crypto;
 using Kheish.Core.Errors;
 using Kheish.Core.Storage;
@@ -25,7 +25,7 @@ internal sealed class TransparencyLog : IDisposable
     private readonly LogOptions _options;
     private readonly LogState _state;
     private readonly Lock _treeLock = new();
-    private readonly BlockingCollection<Batch> _incoming = new();
+    private readonly WorkQueue<Batch> _incoming = new();
     private readonly Thread? _thread;
     private readonly FileStream? _leaves;
     private readonly TileWriter? _tiles;
@@ -153,14 +153,8 @@ internal sealed class TransparencyLog : IDisposable
             return;
         }
 
-        try
-        {
-            _incoming.Add(new Batch(stem, leafHashes, actionIds, count));
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
-        {
-            // Closed: the record is in its bucket; the next open sequences it.
-        }
+        // False once closed: the record is in its bucket; the next open sequences it.
+        _incoming.TryAdd(new Batch(stem, leafHashes, actionIds, count));
     }
 
     /// <summary>The tlog-proof receipt of <paramref name="actionId"/> against the latest checkpoint.</summary>
@@ -234,7 +228,6 @@ internal sealed class TransparencyLog : IDisposable
         }
 
         _leaves?.Dispose();
-        _incoming.Dispose();
     }
 
     private void Run()
@@ -248,20 +241,9 @@ internal sealed class TransparencyLog : IDisposable
                 wait = (int)Math.Clamp(due, 0, int.MaxValue);
             }
 
-            bool took;
-            Batch? batch;
-            try
+            if (_incoming.TryTake(out Batch batch, wait))
             {
-                took = _incoming.TryTake(out batch, wait);
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-
-            if (took)
-            {
-                Integrate(batch!);
+                Integrate(batch);
                 while (_sinceCheckpoint < _options.CheckpointRecords && _incoming.TryTake(out batch))
                 {
                     Integrate(batch);

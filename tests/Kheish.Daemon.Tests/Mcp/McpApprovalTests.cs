@@ -120,7 +120,8 @@ public sealed class McpApprovalTests
 
     private static async Task<List<JsonElement>> LedgerAsync(McpHarness h, string runId)
     {
-        CliResult records = await h.OfflineAsync("-o", "json", "runs", "external-actions", runId);
+        // The completed record of a call is appended off the answer's path: wait until every started one has its outcome.
+        CliResult records = await h.SettledActionsAsync(runId);
         McpHarness.Require(records.ExitCode == 0, records.ToString());
         using JsonDocument doc = JsonDocument.Parse(records.Stdout);
         return [.. doc.RootElement.GetProperty("external_actions").EnumerateArray().Select(r => r.Clone())];

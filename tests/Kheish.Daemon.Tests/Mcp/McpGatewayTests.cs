@@ -43,7 +43,7 @@ public sealed class McpGatewayTests
         await Assert.That(names.Where(n => !allowed.Contains(n)).ToArray()).IsEmpty();
 
         // Ledger: started then completed, tagged with the run id the client sent.
-        CliResult records = await h.OfflineAsync("-o", "json", "runs", "external-actions", "run-ts");
+        CliResult records = await h.SettledActionsAsync("run-ts");
         McpHarness.Require(records.ExitCode == 0, records.ToString());
         using JsonDocument ledger = JsonDocument.Parse(records.Stdout);
         var mine = ledger.RootElement.GetProperty("external_actions").EnumerateArray()
@@ -186,7 +186,7 @@ public sealed class McpGatewayTests
         await Assert.That(((TextContentBlock)late.Content[0]).Text).IsEqualTo("late answered");
         await Assert.That((await client.ListToolsAsync()).Any(t => t.Name == "http__late")).IsTrue();
 
-        CliResult records = await h.OfflineAsync("-o", "json", "runs", "external-actions", "run-cs");
+        CliResult records = await h.SettledActionsAsync("run-cs");
         McpHarness.Require(records.ExitCode == 0, records.ToString());
         using JsonDocument ledger = JsonDocument.Parse(records.Stdout);
         string[] targets = [.. ledger.RootElement.GetProperty("external_actions").EnumerateArray()

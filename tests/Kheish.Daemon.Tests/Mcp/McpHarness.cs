@@ -240,6 +240,30 @@ public sealed class McpHarness : IAsyncDisposable
     public Task<CliResult> OfflineAsync(params string[] args) =>
         Support.Cli.RunAsync([.. args, "--offline", "--state-root", Dir.StateRoot], Env);
 
+    /// <summary>
+    /// The run's external-action records (offline, JSON) once every started record has its outcome:
+    /// the gateway appends a completed record after answering, off the call's path, so it can trail
+    /// the answer the client already has.
+    /// </summary>
+    public async Task<CliResult> SettledActionsAsync(string runId)
+    {
+        CliResult records = await OfflineAsync("-o", "json", "runs", "external-actions", runId);
+        for (int attempt = 0; attempt < 150 && !(records.ExitCode == 0 && Settled(records.Stdout)); attempt++)
+        {
+            await Task.Delay(100);
+            records = await OfflineAsync("-o", "json", "runs", "external-actions", runId);
+        }
+
+        return records;
+
+        static bool Settled(string json)
+        {
+            using JsonDocument doc = JsonDocument.Parse(json);
+            string[] phases = [.. doc.RootElement.GetProperty("external_actions").EnumerateArray().Select(r => r.GetProperty("phase").GetString()!)];
+            return phases.Count(p => p == "started") == phases.Count(p => p != "started");
+        }
+    }
+
     /// <summary>Runs a TypeScript SDK client script against /mcp; returns its stdout JSON.</summary>
     public async Task<JsonDocument> TsClientAsync(string key, string? call = null, string? argsJson = null, string runId = "run-ts")
     {

@@ -252,7 +252,7 @@ public sealed class McpLifecycleTests
         McpHarness.Require(p.ExitCode == 0, $"{await stderr}\n{output}\n{h.Daemon.Logs}");
         await Assert.That(output).Contains("Echo: " + argument);
 
-        CliResult records = await h.OfflineAsync("-o", "json", "runs", "external-actions", "run-meta");
+        CliResult records = await h.SettledActionsAsync("run-meta");
         McpHarness.Require(records.ExitCode == 0, records.ToString());
         using JsonDocument ledger = JsonDocument.Parse(records.Stdout);
         var mine = ledger.RootElement.GetProperty("external_actions").EnumerateArray().Where(r => r.GetProperty("kind").GetString() == "mcp_tool_call").ToList();

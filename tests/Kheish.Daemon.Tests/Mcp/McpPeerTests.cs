@@ -207,7 +207,7 @@ public sealed partial class McpPeerTests
         await Assert.That(wrong.ExitCode).IsNotEqualTo(0);
         await Assert.That(wrong.All).Contains("invalid_api_key");
 
-        CliResult records = await h.OfflineAsync("-o", "json", "runs", "external-actions", "run-inspector");
+        CliResult records = await h.SettledActionsAsync("run-inspector");
         McpHarness.Require(records.ExitCode == 0, records.ToString());
         using (JsonDocument ledger = JsonDocument.Parse(records.Stdout))
         {

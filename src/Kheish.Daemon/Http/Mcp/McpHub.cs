@@ -170,7 +170,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         // The server's own lease: issued to its subject (mcp:<server>) and spent at once, so a
         // revoked slot or a revoked server subject refuses here.
         string leaseSlot = refs.Values.Order(StringComparer.Ordinal).First();
-        if (!_daemon.Broker.IssueMcpLease(SubjectId.ForMcpServer(server), CredentialScope.Unrestricted, server, leaseSlot, [], LeaseTtl)
+        if (!_daemon.Broker.IssueMcpLease(SubjectId.ForMcpServer(server), CredentialScope.Unrestricted, server, leaseSlot, [], LeaseTtl, inProcess: true)
                 .TryGetValue(out IssuedLease? lease, out KheishError? error)
             || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(server, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
         {
@@ -441,12 +441,17 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         }
 
         CallToolResult safe = Redact(up, answer, CallToolResultType, out string responseDigest);
-        await AppendOutcomeAsync(started with
+        // As in the egress proxy: the started record was durable before the call went out; the
+        // completed record is appended off the answer's path, so a call pays one durable write,
+        // not two. A graceful shutdown drains queued appends; a crash in between leaves a started
+        // record without an outcome, which reads as "unknown".
+        ExternalActionEvent completed = started with
         {
             Phase = ActionPhase.Completed,
             ResponseDigest = responseDigest,
             Outcome = safe.IsError == true ? "tool_error" : "ok",
-        }).ConfigureAwait(false);
+        };
+        _ = Task.Run(() => AppendOutcomeAsync(completed), CancellationToken.None);
         return safe;
     }
 
@@ -464,7 +469,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
         IReadOnlyList<string> refs = up.Definition.SecretRefs();
         string leaseSlot = refs.Count > 0 ? refs[0] : "none:" + up.Name;
-        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, [], LeaseTtl).TryGetValue(out IssuedLease? lease, out KheishError? error)
+        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, [], LeaseTtl, inProcess: true).TryGetValue(out IssuedLease? lease, out KheishError? error)
             || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(up.Name, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
         {
             return error;
