@@ -215,7 +215,9 @@ internal sealed class WitnessPusher : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_loops).ConfigureAwait(false);
         _http.Dispose();
-        _stop.Dispose();
+
+        // _stop is left undisposed on purpose: an append still waiting for a quorum during shutdown
+        // reads its token and must fail closed, not throw ObjectDisposedException.
     }
 
     private KheishError Failed(string why)
