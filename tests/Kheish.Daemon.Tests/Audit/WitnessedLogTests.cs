@@ -48,7 +48,9 @@ public sealed class WitnessedLogTests : IDisposable
             return body.Contains($"\u2014 {WitnessName} ", StringComparison.Ordinal) ? body : null;
         }, "the served checkpoint carrying the cosignature");
         JsonElement state = (await RuntimeWitnessesAsync(admin))[0];
-        CliResult prove = await Support.Cli.RunAsync(["runs", "prove", actionId], new Dictionary<string, string?> { ["KHEISH_DAEMON_URL"] = daemon.BaseUri.ToString(), ["KHEISH_DAEMON_TOKEN"] = _admin });
+        var online = new Dictionary<string, string?> { ["KHEISH_DAEMON_URL"] = daemon.BaseUri.ToString(), ["KHEISH_DAEMON_TOKEN"] = _admin };
+        CliResult prove = await Support.Cli.RunAsync(["runs", "prove", actionId], online);
+        CliResult runtime = await Support.Cli.RunAsync(["runtime", "get"], online);
         await daemon.StopAsync();
 
         await Assert.That(checkpoint).StartsWith(origin + "\n");
@@ -59,6 +61,7 @@ public sealed class WitnessedLogTests : IDisposable
         await Assert.That(state.TryGetProperty("last_error", out _)).IsFalse();
         await Assert.That(prove.ExitCode).IsEqualTo(0).Because(prove.ToString());
         await Assert.That(prove.Stdout).Contains($"\u2014 {WitnessName} ");
+        await Assert.That(runtime.Stdout).Contains($"witnesses (quorum 0, 0 quorum failure(s)):\n  {witness.BaseUri} {WitnessName} cosigned size ");
 
         // Offline: the receipt alone, the log key and the witness key.
         string file = _log.File("receipt.tlog-proof");
@@ -69,7 +72,7 @@ public sealed class WitnessedLogTests : IDisposable
         CliResult wrong = await Support.Cli.RunAsync(["audit", "verify-proof", file, "--public-key", logKey, "--witness-key", $"{WitnessName}={otherKey}", "--witness-quorum", "1"]);
         File.WriteAllText(file, receipt.Replace($"\u2014 {WitnessName} ", $"\u2014 {WitnessName} A", StringComparison.Ordinal));
         CliResult tampered = await Support.Cli.RunAsync(["audit", "verify-proof", file, "--public-key", logKey, "--witness-key", $"{WitnessName}={witnessKey}"]);
-        _seen.AddRange([receipt, checkpoint, prove.All, named.All, keyOnly.All, wrong.All, tampered.All, daemon.Logs, witness.Logs]);
+        _seen.AddRange([receipt, checkpoint, prove.All, runtime.All, named.All, keyOnly.All, wrong.All, tampered.All, daemon.Logs, witness.Logs]);
 
         await Assert.That(named.ExitCode).IsEqualTo(0).Because(named.ToString());
         await Assert.That(named.Stdout).Contains($"cosigned by {WitnessName} ({witnessKey[..16]}...)");
