@@ -118,7 +118,7 @@ public sealed class WitnessedLogTests : IDisposable
         await Assert.That(state.GetProperty("last_error").GetString()!).Contains("without a cosignature by its pinned key");
         await Assert.That(receipt).DoesNotContain("\u2014 " + WitnessName);
         await Assert.That(Directory.Exists(Path.Combine(_log.StateRoot, "external-action-log", "cosigned"))).IsFalse();
-        await Assert.That(daemon.Logs).Contains("cosignature dropped");
+        await Assert.That(await daemon.LogsContainingAsync("cosignature dropped")).Contains("cosignature dropped");
         await Assert.That(quorum.ExitCode).IsEqualTo(1);
         await Assert.That(quorum.Stdout).Contains("no cosignature line");
         await AssertNoSecretsAsync();
@@ -171,7 +171,7 @@ public sealed class WitnessedLogTests : IDisposable
         await Assert.That(state.GetProperty("last_error").GetString()!).Contains("rolled back or forked");
         await Assert.That(state.TryGetProperty("cosigned_size", out _)).IsFalse();
         await Assert.That(checkpoint).DoesNotContain("\u2014 " + WitnessName);
-        await Assert.That(restored.Logs).Contains("rolled back or forked");
+        await Assert.That(await restored.LogsContainingAsync("rolled back or forked")).Contains("rolled back or forked");
         await AssertNoSecretsAsync();
     }
 
@@ -205,7 +205,7 @@ public sealed class WitnessedLogTests : IDisposable
         await Assert.That(view.GetProperty("quorum_failures").GetInt64()).IsEqualTo(1L);
         await Assert.That(view.GetProperty("last_quorum_failure").GetString()!).Contains("witness quorum not reached");
         await Assert.That(view.GetProperty("witnesses")[0].GetProperty("last_error").GetString()!).Contains("cannot reach the witness");
-        await Assert.That(daemon.Logs).Contains("witness quorum not reached");
+        await Assert.That(await daemon.LogsContainingAsync("witness quorum not reached")).Contains("witness quorum not reached");
         await AssertNoSecretsAsync();
     }
 
