@@ -180,7 +180,7 @@ public sealed class WitnessedLogTests : IDisposable
     {
         (string origin, string logKey, string witnessKey) = await PrepareAsync();
         DaemonProcess witness = await StartWitnessAsync(origin, logKey);
-        await using DaemonProcess daemon = await StartLogAsync(["--witness", $"{witness.BaseUri}={witnessKey}", "--witness-quorum", "1", "--witness-timeout-seconds", "3"]);
+        await using DaemonProcess daemon = await StartLogAsync(["--witness", $"{witness.BaseUri}={witnessKey}", "--witness-quorum", "1", "--witness-timeout-seconds", "8"]);
         using HttpClient admin = daemon.Client(_admin);
 
         // Acknowledged only once cosigned: the receipt has the cosignature at once, no polling.
@@ -200,7 +200,7 @@ public sealed class WitnessedLogTests : IDisposable
         await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.ServiceUnavailable);
         await Assert.That(problem).Contains("witness_quorum_not_reached");
         await Assert.That(problem).Contains("0 of the 1 witnesses required by --witness-quorum");
-        await Assert.That(problem).Contains("within 3 s");
+        await Assert.That(problem).Contains("within 8 s");
         await Assert.That(view.GetProperty("quorum").GetInt32()).IsEqualTo(1);
         await Assert.That(view.GetProperty("quorum_failures").GetInt64()).IsEqualTo(1L);
         await Assert.That(view.GetProperty("last_quorum_failure").GetString()!).Contains("witness quorum not reached");
