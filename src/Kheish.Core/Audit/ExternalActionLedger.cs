@@ -162,7 +162,26 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         BucketWriter writer = _buckets.GetOrAdd(BucketName.FileStem(bucket), static (stem, state) => BucketWriter.CreateNew(state.Ledger, stem, state.Bucket), (Ledger: this, Bucket: bucket));
-        return writer.Enqueue(ev);
+        Task<Result<LedgerRecord>> durable = writer.Enqueue(ev);
+        return Witnesses is { Quorum: > 0 } witnesses ? WitnessedAsync(durable, witnesses) : durable;
+    }
+
+    /// <summary>
+    /// <c>serve --witness-quorum</c>: the witnesses that must cosign a checkpoint covering a record
+    /// before its append completes. Null (or quorum 0): appends never wait for witnesses.
+    /// </summary>
+    internal Transparency.WitnessPusher? Witnesses { get; set; }
+
+    /// <summary>An append that completes once the record is durable and a witness quorum cosigned a checkpoint covering it; fails closed otherwise.</summary>
+    private static async Task<Result<LedgerRecord>> WitnessedAsync(Task<Result<LedgerRecord>> durable, Transparency.WitnessPusher witnesses)
+    {
+        Result<LedgerRecord> record = await durable.ConfigureAwait(false);
+        if (!record.IsOk)
+        {
+            return record;
+        }
+
+        return await witnesses.WaitForQuorumAsync().ConfigureAwait(false) is { } refused ? refused : record;
     }
 
     /// <summary>The ledger's state for readiness and status endpoints.</summary>

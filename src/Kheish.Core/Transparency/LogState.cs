@@ -18,7 +18,11 @@ internal sealed class LogState
     private LogState(LogPaths paths) => Paths = paths;
 
     /// <summary>An empty view (nothing could be read) that proves nothing.</summary>
-    public static LogState Empty(StateRoot root) => new(new LogPaths(root));
+    public static LogState Empty(StateRoot root)
+    {
+        var paths = new LogPaths(root);
+        return new(paths) { Cosigned = CosignedCheckpoints.Empty(paths) };
+    }
 
     public LogPaths Paths { get; }
 
@@ -38,6 +42,9 @@ internal sealed class LogState
     public Checkpoint? Checkpoint { get; private set; }
 
     public string? CheckpointNote { get; private set; }
+
+    /// <summary>Witness cosignatures of recent checkpoints (empty when the log does not load cleanly).</summary>
+    public CosignedCheckpoints Cosigned { get; private set; } = null!;
 
     /// <summary>
     /// Loads the log under <paramref name="root"/>. <paramref name="publicKey"/> is the key the
@@ -99,6 +106,9 @@ internal sealed class LogState
             .ThenBy(e => e.Stem, StringComparer.Ordinal)
             .ThenBy(e => e.Line));
         state.LoadCheckpoint(publicKey);
+        state.Cosigned = state.Problem is null && state.Checkpoint is not null
+            ? CosignedCheckpoints.Load(paths, publicKey, state.Tree)
+            : CosignedCheckpoints.Empty(paths);
         return state;
     }
 
@@ -160,6 +170,12 @@ internal sealed class LogState
         if (line is null)
         {
             return Kheish.Core.Errors.KheishError.Unavailable("transparency_log_unavailable", $"the record line of action {actionId} is no longer in bucket {at.Stem}");
+        }
+
+        // A witnessed checkpoint that covers the record is worth more than a newer unwitnessed one.
+        if (Cosigned.BestCovering(at.Index, checkpoint.Size) is { } cosigned)
+        {
+            (checkpoint, note) = cosigned;
         }
 
         return new TlogProof(line, at.Index, Tree.InclusionProof(at.Index, checkpoint.Size), note);

@@ -54,8 +54,14 @@ internal sealed class TransparencyLog : IDisposable
     /// <summary>Why the log takes no records and publishes no checkpoints; null when healthy.</summary>
     public string? Problem => _problem;
 
-    /// <summary>The latest published checkpoint note, or null before the first.</summary>
-    public string? CheckpointNote => Volatile.Read(ref _latest)?.Note;
+    /// <summary>The latest published checkpoint note with the witness cosignatures it has so far, or null before the first.</summary>
+    public string? CheckpointNote => Volatile.Read(ref _latest) is { } latest ? _state.Cosigned.NoteFor(latest.Checkpoint.Size) ?? latest.Note : null;
+
+    /// <summary>The latest published checkpoint and its log-signed note (no cosignatures): what is pushed to witnesses.</summary>
+    public (Checkpoint Checkpoint, string Note)? Latest => Volatile.Read(ref _latest) is { } latest ? (latest.Checkpoint, latest.Note) : null;
+
+    /// <summary>Called on the log thread after each checkpoint is published; must not block.</summary>
+    public Action? CheckpointPublished { get; set; }
 
     public long CheckpointSize => Volatile.Read(ref _latest)?.Checkpoint.Size ?? 0;
 
@@ -185,8 +191,14 @@ internal sealed class TransparencyLog : IDisposable
                     $"action {actionId} is leaf {at.Index}, after the latest checkpoint (size {latest?.Checkpoint.Size ?? 0}); a checkpoint is published at least every {_options.CheckpointInterval.TotalMilliseconds:0} ms, retry then");
             }
 
-            proof = _state.Tree.InclusionProof(at.Index, latest.Checkpoint.Size);
             leaf = _state.Tree.LeafHash(at.Index).ToArray();
+        }
+
+        // A witnessed checkpoint that covers the record is worth more than a newer unwitnessed one.
+        (Checkpoint Checkpoint, string Note) anchor = _state.Cosigned.BestCovering(at.Index, latest.Checkpoint.Size) ?? (latest.Checkpoint, latest.Note);
+        lock (_treeLock)
+        {
+            proof = _state.Tree.InclusionProof(at.Index, anchor.Checkpoint.Size);
         }
 
         byte[]? line = _state.ReadLine(_root, at.Stem, leaf);
@@ -195,7 +207,7 @@ internal sealed class TransparencyLog : IDisposable
             return KheishError.Unavailable("transparency_log_unavailable", $"the record line of action {actionId} is no longer in bucket {at.Stem}");
         }
 
-        return new TlogProof(line, at.Index, proof, latest.Note);
+        return new TlogProof(line, at.Index, proof, anchor.Note);
     }
 
     /// <summary>The consistency proof from size <paramref name="first"/> to the latest checkpoint.</summary>
@@ -217,6 +229,55 @@ internal sealed class TransparencyLog : IDisposable
             return (latest.Checkpoint, latest.Note, _state.Tree.ConsistencyProof(first, latest.Checkpoint.Size), _state.Tree.Root(first));
         }
     }
+
+    /// <summary>The consistency proof between two sizes of the tree (both at most <see cref="Size"/>).</summary>
+    public List<byte[]> ConsistencyProof(long first, long second)
+    {
+        lock (_treeLock)
+        {
+            return _state.Tree.ConsistencyProof(first, second);
+        }
+    }
+
+    /// <summary>Keeps a verified witness cosignature of <paramref name="checkpoint"/> beside it; the I/O error when it cannot be written.</summary>
+    public string? AddCosignature(Checkpoint checkpoint, string logNote, string line)
+    {
+        try
+        {
+            _state.Cosigned.Add(checkpoint, logNote, line);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot write the cosignature beside the checkpoint ({ex.Message})";
+        }
+    }
+
+    /// <summary>
+    /// Publishes a checkpoint now if records are pending, after everything already handed to <see cref="Add"/>,
+    /// and completes with the size of the latest checkpoint then (so it covers every record acknowledged before the call).
+    /// </summary>
+    public Task<Result<long>> PublishNowAsync()
+    {
+        if (_thread is null || _problem is not null)
+        {
+            return Task.FromResult(Result<long>.Fail(Unavailable()));
+        }
+
+        var flushed = new TaskCompletionSource<Result<long>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            _incoming.Add(new Batch("", [], [], 0) { Flushed = flushed });
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            return Task.FromResult(Result<long>.Fail(KheishError.Unavailable("transparency_log_unavailable", "the transparency log is closed")));
+        }
+
+        return flushed.Task;
+    }
+
+    private KheishError Unavailable() => KheishError.Unavailable("transparency_log_unavailable", $"the transparency log is unavailable: {_problem ?? "it could not be opened"}");
 
     /// <summary>Sequences what is queued and publishes the final checkpoint.</summary>
     public void Dispose()
@@ -276,6 +337,17 @@ internal sealed class TransparencyLog : IDisposable
 
     private void Integrate(Batch batch)
     {
+        if (batch.Flushed is { } flushed)
+        {
+            if (_sinceCheckpoint > 0)
+            {
+                Publish();
+            }
+
+            flushed.TrySetResult(_problem is null ? Result<long>.Ok(CheckpointSize) : Result<long>.Fail(Unavailable()));
+            return;
+        }
+
         if (_problem is not null)
         {
             return;
@@ -334,6 +406,7 @@ internal sealed class TransparencyLog : IDisposable
             AtomicFile.Write(_state.Paths.CheckpointFile, Encoding.UTF8.GetBytes(note));
             Volatile.Write(ref _latest, new Published(checkpoint, note));
             _sinceCheckpoint = 0;
+            CheckpointPublished?.Invoke();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -341,7 +414,11 @@ internal sealed class TransparencyLog : IDisposable
         }
     }
 
-    private sealed record Batch(string Stem, byte[] LeafHashes, byte[] ActionIds, int Count);
+    private sealed record Batch(string Stem, byte[] LeafHashes, byte[] ActionIds, int Count)
+    {
+        /// <summary>Set on a <see cref="PublishNowAsync"/> marker (no records).</summary>
+        public TaskCompletionSource<Result<long>>? Flushed { get; init; }
+    }
 
     private sealed record Published(Checkpoint Checkpoint, string Note);
 }
