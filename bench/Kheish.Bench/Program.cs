@@ -22,6 +22,7 @@ using System.Text;
 //   Kheish.Bench ed25519 <seconds>                     our Ed25519 (NSec + embedded libsodium): sign/s, verify/s (issues 6, 11)
 //   Kheish.Bench profile <dir> <seconds-per-stage>      where one append's microseconds go (issue 16)
 //   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, single-producer appends, interleaved (issue 6)
+//   Kheish.Bench fill <state_root> <records> <buckets>  a large genuine ledger for the startup bench (issue 16)
 return args switch
 {
     ["toml", ..] => TomlMode.Run(args),
@@ -30,6 +31,8 @@ return args switch
     ["fdatasync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: true),
     ["paired", string dir, string seconds] => await LedgerBench.PairedAsync(dir, Seconds(seconds)),
     ["ed25519", string seconds] => CryptoBench.Run(Seconds(seconds)),
+    ["fill", string root, string records, string buckets] =>
+        await LedgerFill.RunAsync(root, long.Parse(records, CultureInfo.InvariantCulture), int.Parse(buckets, CultureInfo.InvariantCulture)),
     ["profile", string dir, string seconds] => await AppendProfile.RunAsync(dir, Seconds(seconds)),
     ["append", string root, string producers, string seconds] =>
         await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds)),
