@@ -35,9 +35,10 @@ ledger_for() {
 
 now() { date +%s%N; }
 
-# One start: prints "<ms to ready line> <ms to first 200 from /readyz>", then stops the daemon cleanly.
+# One start: prints "<ms to ready line> <ms to first 200 from /readyz> <bytes read by the process up
+# to its ready line (/proc/<pid>/io rchar)>", then stops the daemon cleanly.
 start_once() {
-  local state=$1 fifo="$tmp/fifo" t0 t_ready t_http url line port
+  local state=$1 fifo="$tmp/fifo" t0 t_ready t_http url line rchar=0
   rm -f "$fifo"; mkfifo "$fifo"
   t0=$(now)
   "$bin" serve --bind 127.0.0.1:0 --state-root "$state" --http-admin-token-file "$tmp/admin" 2>"$fifo" >/dev/null &
@@ -47,6 +48,7 @@ start_once() {
   while IFS= read -r line <&3; do
     if [[ "$line" == *"listening on"* ]]; then
       t_ready=$(now)
+      rchar=$(awk '/^rchar/ {print $2}' "/proc/$pid/io" 2>/dev/null || echo 0)
       url=$(grep -oE 'http://127.0.0.1:[0-9]+' <<<"$line" | head -1)
       break
     fi
@@ -58,7 +60,7 @@ start_once() {
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   wait "$drain" 2>/dev/null || true
   exec 3<&-
-  echo "$(( (t_ready - t0) / 1000000 )) $(( (t_http - t0) / 1000000 ))"
+  echo "$(( (t_ready - t0) / 1000000 )) $(( (t_http - t0) / 1000000 )) $rchar"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -69,14 +71,15 @@ for size in small big; do
   if [ $size = big ]; then n=$big_n; b=$big_b; else n=$small_n; b=$small_b; fi
   state=$(ledger_for "$n" "$b")
   start_once "$state" >/dev/null # warm the page cache and the binary
-  r=(); h=()
+  r=(); h=(); io=()
   for _ in $(seq "$runs"); do
-    read -r a c < <(start_once "$state")
-    r+=("$a"); h+=("$c")
+    read -r a c d < <(start_once "$state")
+    r+=("$a"); h+=("$c"); io+=("$d")
   done
   ready[$size]=$(printf '%s\n' "${r[@]}" | median)
   http[$size]=$(printf '%s\n' "${h[@]}" | median)
-  echo "serve, $n records in $b buckets: ready line ${ready[$size]} ms, first /readyz 200 ${http[$size]} ms (runs: ready ${r[*]} / http ${h[*]} ms)"
+  kib=$(( $(printf '%s\n' "${io[@]}" | median) / 1024 ))
+  echo "serve, $n records in $b buckets ($(du -sm "$state" | cut -f1) MB): ready line ${ready[$size]} ms, first /readyz 200 ${http[$size]} ms, ${kib} KiB read before ready (runs: ready ${r[*]} / http ${h[*]} ms)"
 done
 echo "ratio big/small ledger (ready line): $(awk -v a="${ready[big]}" -v b="${ready[small]}" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') (target ~1.0: independent of ledger size)"
 echo "ready line with $big_n records: ${ready[big]} ms, first /readyz ${http[big]} ms (target <= 300 ms)"

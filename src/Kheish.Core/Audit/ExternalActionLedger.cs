@@ -36,6 +36,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private readonly IDisposable? _ownedKey;
     private Task _flushLoop = Task.CompletedTask;
     private Task _openChecks = Task.CompletedTask;
+    private int _openChecksStarted;
     private long _openBytes;
     private volatile bool _appendFailed;
     private string? _indexProblem;
@@ -105,7 +106,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     /// <summary>
     /// Completes once every bucket that existed at open has been loaded (tail and checkpoint
     /// checked) by the background open check or by its first append. Until then an unchecked
-    /// bucket is not reported in <see cref="Health"/>; its first append checks it first.
+    /// bucket is not reported in <see cref="Health"/>; its first append checks it first. With
+    /// <see cref="LedgerOptions.DeferOpenChecks"/>, complete (and meaningless) until <see cref="StartOpenChecks"/>.
     /// </summary>
     public Task OpenChecks => _openChecks;
 
@@ -382,7 +384,10 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         ledger._flushLoop = Task.Run(ledger.FlushLoopAsync);
-        ledger._openChecks = Task.Factory.StartNew(ledger.CheckBucketsAtOpen, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        if (!ledger.Options.DeferOpenChecks)
+        {
+            ledger.StartOpenChecks();
+        }
         for (int i = 0; i < WriterThreads; i++)
         {
             var thread = new Thread(ledger.RunHandOffs) { IsBackground = true, Name = $"kheish-ledger-{i}" };
@@ -435,6 +440,15 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         foreach (string bucket in index.Buckets)
         {
             _indexBuckets.Add(bucket);
+        }
+    }
+
+    /// <summary>Starts the background check of the buckets that existed at open (once; later calls do nothing).</summary>
+    public void StartOpenChecks()
+    {
+        if (Interlocked.Exchange(ref _openChecksStarted, 1) == 0 && !_closed)
+        {
+            _openChecks = Task.Factory.StartNew(CheckBucketsAtOpen, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
     }
 
