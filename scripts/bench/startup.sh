@@ -6,6 +6,7 @@
 # sequenced into the transparency log), by `Kheish.Bench fill` into BENCH_CACHE (default
 # .cache/bench/startup), and checked once with `runs verify --all`. Each size is timed
 # BENCH_RUNS times (default 3; the median is the figure); every run ends with SIGTERM (a clean stop).
+# An empty state root is timed the same way first: the floor of this machine at this load.
 # Env: KHEISH_DAEMON_BIN, BENCH_CACHE, BENCH_RUNS, BENCH_BIG="records buckets", BENCH_SMALL="records buckets".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,9 +68,10 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 head -c 32 /dev/urandom | base64 >"$tmp/admin"; chmod 600 "$tmp/admin"
 declare -A ready http
-for size in small big; do
-  if [ $size = big ]; then n=$big_n; b=$big_b; else n=$small_n; b=$small_b; fi
-  state=$(ledger_for "$n" "$b")
+# The floor: the same start on an empty state root (no ledger at all), in the same run.
+for size in empty small big; do
+  if [ $size = big ]; then n=$big_n; b=$big_b; elif [ $size = small ]; then n=$small_n; b=$small_b; else n=0; b=0; fi
+  if [ $size = empty ]; then state="$tmp/empty-state"; else state=$(ledger_for "$n" "$b"); fi
   start_once "$state" >/dev/null # warm the page cache and the binary
   r=(); h=(); io=()
   for _ in $(seq "$runs"); do
@@ -82,5 +84,5 @@ for size in small big; do
   echo "serve, $n records in $b buckets ($(du -sm "$state" | cut -f1) MB): ready line ${ready[$size]} ms, first /readyz 200 ${http[$size]} ms, ${kib} KiB read before ready (runs: ready ${r[*]} / http ${h[*]} ms)"
 done
 echo "ratio big/small ledger (ready line): $(awk -v a="${ready[big]}" -v b="${ready[small]}" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') (target ~1.0: independent of ledger size)"
-echo "ready line with $big_n records: ${ready[big]} ms, first /readyz ${http[big]} ms (target <= 300 ms)"
+echo "ready line with $big_n records: ${ready[big]} ms, first /readyz ${http[big]} ms (target <= 300 ms); empty state root in this run: ${ready[empty]} ms, first /readyz ${http[empty]} ms"
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
