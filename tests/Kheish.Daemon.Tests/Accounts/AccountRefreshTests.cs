@@ -220,7 +220,7 @@ public sealed class AccountRefreshTests
         }
 
         await Assert.That(Detail(await h.AccountAsync(AccountHarness.ClaudeSlot), "last_refresh_outcome")).IsEqualTo("success");
-        await Assert.That(h.Daemon.Logs).Contains("background refresh success");
+        await Assert.That(await h.Daemon.LogsContainingAsync("background refresh success")).Contains("background refresh success");
         // The Codex account (an hour left) was left alone.
         await Assert.That(h.Tokens.Requests.Any(r => r.Field("refresh_token") == h.CodexRefresh)).IsFalse();
         h.AssertNoTokenLeaked();

@@ -54,7 +54,7 @@ public sealed class SidecarTests
         }
         await Assert.That(env["KHEISH_EXTERNAL_CONNECTOR_CREDENTIAL_KEYS_JSON"]).IsEqualTo("[\"API_KEY\"]");
         await Assert.That(report.GetProperty("pgid").GetInt32()).IsEqualTo(report.GetProperty("pid").GetInt32());
-        await Assert.That(h.Daemon.Logs).Contains("credential digest " + Sha256(secret));
+        await Assert.That(await h.Daemon.LogsContainingAsync("credential digest " + Sha256(secret))).Contains("credential digest " + Sha256(secret));
 
         (status, body, _) = await h.SendAsync(HttpMethod.Get, "/v1/runtime/connectors/external/bot", bearer: h.Admin);
         await Assert.That(body.GetProperty("sidecar").GetProperty("state").GetString()).IsEqualTo("running");

@@ -67,13 +67,7 @@ public sealed class HardeningDaemonTests : IDisposable
         await Assert.That(after.RootElement.GetProperty("agent_plane_config_origin").GetString()).IsEqualTo("project");
         await Assert.That(after.RootElement.GetProperty("agent_plane_config_file").GetString()).IsEqualTo(project);
         string expected = $"switched from global file {global} to project file {project}";
-        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (!daemon.Logs.Contains(expected, StringComparison.Ordinal) && !wait.IsCancellationRequested)
-        {
-            await Task.Delay(50);
-        }
-
-        await Assert.That(daemon.Logs).Contains(expected);
+        await Assert.That(await daemon.LogsContainingAsync(expected, TimeSpan.FromSeconds(30))).Contains(expected);
     }
 
     [Test]

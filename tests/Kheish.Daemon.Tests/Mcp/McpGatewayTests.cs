@@ -96,7 +96,7 @@ public sealed class McpGatewayTests
         await Assert.That(http.GetProperty("uses_credentials").GetBoolean()).IsTrue();
         await Assert.That(http.GetProperty("credential_secret_refs").EnumerateArray().Select(e => e.GetString()!).ToArray()).IsEquivalentTo(["mcp.http.TOKEN"], CollectionOrdering.Matching);
         await Assert.That(rt.RootElement.GetProperty("mcp").GetProperty("redactions").GetInt64() >= 1).IsTrue();
-        await Assert.That(h.Daemon.Logs).Contains("redacted");
+        await Assert.That(await h.Daemon.LogsContainingAsync("redacted")).Contains("redacted");
 
         await h.AssertNoLeaksAsync(text, runtime);
     }

@@ -42,6 +42,21 @@ public sealed partial class DaemonProcess : IAsyncDisposable
 
     public string Logs => Stdout + Stderr;
 
+    /// <summary>
+    /// The logs once they contain <paramref name="text"/>, or as they are after <paramref name="timeout"/> (default 20 s).
+    /// The daemon's console logger writes on its own thread, so a line can arrive after the HTTP answer it belongs to.
+    /// </summary>
+    public async Task<string> LogsContainingAsync(string text, TimeSpan? timeout = null)
+    {
+        using var wait = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(20));
+        while (!Logs.Contains(text, StringComparison.Ordinal) && !wait.IsCancellationRequested)
+        {
+            await Task.Delay(25);
+        }
+
+        return Logs;
+    }
+
     /// <summary>A client with <paramref name="token"/>, else the minted admin token when serve minted one.</summary>
     public HttpClient Client(string? token = null)
     {
