@@ -57,4 +57,30 @@ internal static class LedgerFill
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fill records={records} buckets={buckets} seconds={sw.Elapsed.TotalSeconds:F1}"));
         return 0;
     }
+
+    /// <summary>
+    /// Where an open of an existing ledger goes (issue 16): times <c>OpenForDaemon</c> (index,
+    /// bucket list, the log from its checkpoint) and then the background bucket check, a few times.
+    /// Each open ends with a clean close, as a daemon's stop does.
+    /// </summary>
+    public static async Task<int> OpenAsync(string stateRoot, int times)
+    {
+        var root = new StateRoot(stateRoot);
+        for (int i = 0; i < times; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null, new LedgerOptions { DeferOpenChecks = true }).Value;
+            double open = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            ledger.StartOpenChecks();
+            await ledger.OpenChecks.ConfigureAwait(false);
+            double checks = sw.Elapsed.TotalMilliseconds;
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"open ms={open:F1} log_from_checkpoint={ledger.Log?.OpenedFromCheckpoint} log_bytes={ledger.Log?.OpenBytesRead} buckets={ledger.Health.Buckets} background_check_ms={checks:F0} bucket_bytes_read={ledger.OpenBytesRead}"));
+            await ledger.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return 0;
+    }
 }
