@@ -35,6 +35,10 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private readonly FileStream _writerLock;
     private readonly IDisposable? _ownedKey;
     private Task _flushLoop = Task.CompletedTask;
+    private Task _openChecks = Task.CompletedTask;
+    private int _openChecksStarted;
+    private long _openBytes;
+    private volatile bool _appendFailed;
     private string? _indexProblem;
     private int _flushRequested;
     private int _openFiles;
@@ -98,6 +102,22 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         Interlocked.Add(ref _buildTicks, buildTicks);
         Interlocked.Add(ref _syncTicks, writeAndSyncTicks);
     }
+
+    /// <summary>
+    /// Completes once every bucket that existed at open has been loaded (tail and checkpoint
+    /// checked) by the background open check or by its first append. Until then an unchecked
+    /// bucket is not reported in <see cref="Health"/>; its first append checks it first. With
+    /// <see cref="LedgerOptions.DeferOpenChecks"/>, complete (and meaningless) until <see cref="StartOpenChecks"/>.
+    /// </summary>
+    public Task OpenChecks => _openChecks;
+
+    /// <summary>Bytes of bucket files read to load bucket tails since open (never whole buckets).</summary>
+    internal long OpenBytesRead => Interlocked.Read(ref _openBytes);
+
+    internal void CountOpenBytes(long bytes) => Interlocked.Add(ref _openBytes, bytes);
+
+    /// <summary>A write or sync failed: records may be on disk that never reached the transparency log.</summary>
+    internal void NoteAppendFailure() => _appendFailed = true;
 
     /// <summary>Bucket files currently open for appending.</summary>
     internal int OpenFiles => Volatile.Read(ref _openFiles);
@@ -218,6 +238,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         _closed = true;
+        await _openChecks.ConfigureAwait(false);
         foreach (BucketWriter writer in _buckets.Values)
         {
             await writer.WaitIdleAsync().ConfigureAwait(false);
@@ -235,8 +256,10 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             syncer.Join();
         }
 
-        // Every acknowledged record has reached the log's queue: sequence it and publish the final checkpoint.
-        Log?.Dispose();
+        // Every acknowledged record has reached the log's queue: sequence it and publish the final
+        // checkpoint. After a failed write or sync a record may be on disk without having reached
+        // the log, so the close is not marked clean and the next open looks for it.
+        Log?.Close(clean: !_appendFailed);
 
         await _stop.CancelAsync().ConfigureAwait(false);
         await _flushLoop.ConfigureAwait(false);
@@ -370,6 +393,10 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         ledger._flushLoop = Task.Run(ledger.FlushLoopAsync);
+        if (!ledger.Options.DeferOpenChecks)
+        {
+            ledger.StartOpenChecks();
+        }
         for (int i = 0; i < WriterThreads; i++)
         {
             var thread = new Thread(ledger.RunHandOffs) { IsBackground = true, Name = $"kheish-ledger-{i}" };
@@ -422,6 +449,33 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         foreach (string bucket in index.Buckets)
         {
             _indexBuckets.Add(bucket);
+        }
+    }
+
+    /// <summary>Starts the background check of the buckets that existed at open (once; later calls do nothing).</summary>
+    public void StartOpenChecks()
+    {
+        if (Interlocked.Exchange(ref _openChecksStarted, 1) == 0 && !_closed)
+        {
+            _openChecks = Task.Factory.StartNew(CheckBucketsAtOpen, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>
+    /// Loads every bucket that existed at open, off the startup path, so a damaged or truncated
+    /// bucket shows in <see cref="Health"/> without waiting for its next append. Each load reads
+    /// the bucket's tail and checkpoint only.
+    /// </summary>
+    private void CheckBucketsAtOpen()
+    {
+        foreach (BucketWriter writer in _buckets.Values)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            writer.EnsureLoaded();
         }
     }
 

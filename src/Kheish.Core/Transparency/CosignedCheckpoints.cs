@@ -40,6 +40,9 @@ internal sealed class CosignedCheckpoints
                 || AtomicFile.ReadOrNull(file) is not { } bytes
                 || LogState.OpenCheckpoint(bytes, logKey, null, out _) is not { } checkpoint
                 || checkpoint.Size != size || size > tree.Size
+                // A tree opened from its right edge has the root of its own size only; the rest
+                // are loaded with the log's history (their files stay on disk meanwhile).
+                || (tree.IsRightEdgeOnly && size != tree.Size)
                 || !tree.Root(size).AsSpan().SequenceEqual(checkpoint.RootHash)
                 || SignedNote.TryParse(bytes, out _) is not { } parsed)
             {

@@ -284,7 +284,7 @@ internal static partial class ServeCommand
             return CliOutput.Fail(KheishError.BadRequest("invalid_log_origin", "--log-origin must be non-empty with no spaces, '+' or control characters (it is the checkpoint's note key name)"), json);
         }
 
-        var ledgerOptions = new LedgerOptions { TransparencyLog = new Kheish.Core.Transparency.LogOptions { Origin = logOrigin } };
+        var ledgerOptions = new LedgerOptions { TransparencyLog = new Kheish.Core.Transparency.LogOptions { Origin = logOrigin }, DeferOpenChecks = true };
         if (!ExternalActionLedger.OpenForDaemon(root, Environment.GetEnvironmentVariable, ledgerOptions).TryGetValue(out ExternalActionLedger? ledger, out error))
         {
             return Refuse(ServeRefusal.State, error, json);
@@ -377,6 +377,9 @@ internal static partial class ServeCommand
         connectors.Start(address);
         witnesses?.Start();
         LogReady(logger, address, root.FullPath, authDescription);
+        // Every bucket's tail and checkpoint are checked in the background once serving, so a
+        // damaged bucket shows in /readyz without waiting for its next append.
+        ledger.StartOpenChecks();
         await app.WaitForShutdownAsync(ct);
         // Sidecars stop with the daemon (and die with it on SIGKILL through the parent-death signal).
         await connectors.DisposeAsync();
