@@ -23,6 +23,8 @@ using System.Text;
 //   Kheish.Bench profile <dir> <seconds-per-stage>      where one append's microseconds go (issue 16)
 //   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, single-producer appends, interleaved (issue 6)
 //   Kheish.Bench mcp-load <url> <clients> <calls> [api-key]   MCP tools/call echo load, raw JSON-RPC (issue 13)
+//   Kheish.Bench fill <state_root> <records> <buckets>  a large genuine ledger for the startup bench (issue 16)
+//   Kheish.Bench open <state_root> <times>             time opening that ledger and its background bucket check (issue 16)
 return args switch
 {
     ["toml", ..] => TomlMode.Run(args),
@@ -33,6 +35,9 @@ return args switch
     ["mcp-load", string url, string clients, string calls] => await McpLoad.RunAsync(url, Int(clients), Int(calls), null),
     ["mcp-load", string url, string clients, string calls, string key] => await McpLoad.RunAsync(url, Int(clients), Int(calls), key),
     ["ed25519", string seconds] => CryptoBench.Run(Seconds(seconds)),
+    ["fill", string root, string records, string buckets] =>
+        await LedgerFill.RunAsync(root, long.Parse(records, CultureInfo.InvariantCulture), int.Parse(buckets, CultureInfo.InvariantCulture)),
+    ["open", string root, string times] => await LedgerFill.OpenAsync(root, int.Parse(times, CultureInfo.InvariantCulture)),
     ["profile", string dir, string seconds] => await AppendProfile.RunAsync(dir, Seconds(seconds)),
     ["append", string root, string producers, string seconds] =>
         await LedgerBench.AppendAsync(root, int.Parse(producers, CultureInfo.InvariantCulture), Seconds(seconds)),

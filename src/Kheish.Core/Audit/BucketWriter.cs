@@ -29,6 +29,8 @@ internal sealed class BucketWriter : IDisposable
     private readonly ExternalActionLedger _ledger;
     private readonly ConcurrentQueue<PendingAppend> _queue = new();
     private readonly Lock _checkpointLock = new();
+    private readonly Lock _loadLock = new();
+    private volatile bool _loaded;
     private FileStream? _file;
     private int _running;
     private bool _onDisk;
@@ -59,23 +61,46 @@ internal sealed class BucketWriter : IDisposable
     public static BucketWriter CreateNew(ExternalActionLedger ledger, string stem, string bucket) => new(ledger, stem, bucket);
 
     /// <summary>
-    /// Loads an existing bucket: trims a torn tail, checks the last record (hash, signature by the
-    /// configured key, bucket) and the checkpoint (signature, not ahead of the file, same hash at its
-    /// position). Any failure makes the bucket unavailable with the reason; nothing throws.
+    /// An existing bucket, not read yet: <see cref="EnsureLoaded"/> reads its tail on its first
+    /// append, or when the ledger's background open check reaches it, whichever comes first.
     /// </summary>
-    public static BucketWriter Load(ExternalActionLedger ledger, string stem)
+    public static BucketWriter Load(ExternalActionLedger ledger, string stem) =>
+        new(ledger, stem, stem) { _onDisk = true, _checkpointed = -1 };
+
+    /// <summary>
+    /// Loads an existing bucket once: trims a torn tail, checks the last record (hash, signature by
+    /// the configured key, bucket) and the checkpoint (signature, not ahead of the file, its record
+    /// found by counting back from the end). Any failure makes the bucket unavailable with the
+    /// reason; nothing throws. Reads the file's last lines, never the whole bucket.
+    /// </summary>
+    public void EnsureLoaded()
     {
-        var writer = new BucketWriter(ledger, stem, stem) { _onDisk = true, _checkpointed = -1 };
-        try
+        if (_loaded)
         {
-            writer._unavailable = writer.LoadTail();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
-        {
-            writer._unavailable = $"cannot read the bucket ({ex.GetType().Name}: {ex.Message})";
+            return;
         }
 
-        return writer;
+        lock (_loadLock)
+        {
+            if (_loaded)
+            {
+                return;
+            }
+
+            if (_onDisk)
+            {
+                try
+                {
+                    _unavailable = LoadTail();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+                {
+                    _unavailable = $"cannot read the bucket ({ex.GetType().Name}: {ex.Message})";
+                }
+            }
+
+            _loaded = true;
+        }
     }
 
     public Task<Result<LedgerRecord>> Enqueue(ExternalActionEvent ev)
@@ -94,7 +119,7 @@ internal sealed class BucketWriter : IDisposable
     public void FlushCheckpoint()
     {
         Tail tail = _tail;
-        if (_unavailable is not null || !_onDisk || tail.Count <= Volatile.Read(ref _checkpointed))
+        if (!_loaded || _unavailable is not null || !_onDisk || tail.Count <= Volatile.Read(ref _checkpointed))
         {
             return;
         }
@@ -188,6 +213,7 @@ internal sealed class BucketWriter : IDisposable
             return;
         }
 
+        EnsureLoaded();
         if (_unavailable is { } reason)
         {
             FailAll(batch, ExternalActionLedger.Unavailable(Name, reason));
@@ -234,6 +260,7 @@ internal sealed class BucketWriter : IDisposable
                 ? unavailable.Reason
                 : $"append failed ({ex.GetType().Name}: {ex.Message})";
             _unavailable ??= why;
+            _ledger.NoteAppendFailure();
             FailAll(batch, ExternalActionLedger.Unavailable(Name, why));
         }
     }
@@ -382,6 +409,7 @@ internal sealed class BucketWriter : IDisposable
         {
             string why = $"append failed ({ex.GetType().Name}: {ex.Message})";
             _unavailable ??= why;
+            _ledger.NoteAppendFailure();
             FailAll(built.Batch, ExternalActionLedger.Unavailable(Name, why));
             return;
         }
@@ -497,27 +525,35 @@ internal sealed class BucketWriter : IDisposable
             }
         }
 
-        long wanted = checkpoint is { RecordCount: > 0 } && checkpointProblem is null ? checkpoint.RecordCount - 1 : -1;
-        long count = 0;
-        byte[]? last = null;
-        byte[]? atCheckpoint = null;
+        // The record count comes from the checkpoint: lines are counted back from the end only
+        // to the record it names (normally the last line), so opening never reads the whole bucket.
+        // Without a usable checkpoint, or when its record is not found, every line is counted.
+        long anchorCount = checkpointProblem is null && checkpoint!.RecordCount > 0 && checkpoint.LastRecordHash is not null ? checkpoint.RecordCount : -1;
+        long count;
+        bool anchorFound = false;
+        byte[]? last;
         long validLength;
         long torn;
-        using (RecordFileReader reader = RecordFileReader.Open(_ledger.Paths.RecordFile(Stem)))
+        using (RecordFileTail tail = RecordFileTail.Open(_ledger.Paths.RecordFile(Stem)))
         {
-            while (reader.ReadLine() is { } line)
+            validLength = tail.ValidLength;
+            torn = tail.TornTailBytes;
+            last = tail.PreviousLine();
+            long walked = 0;
+            for (byte[]? line = last; line is not null; line = tail.PreviousLine())
             {
-                if (count == wanted)
+                walked++;
+                if (anchorCount > 0
+                    && LedgerChecks.TryParseRecord(line, out LedgerRecord? r, out _)
+                    && string.Equals(r!.RecordHash, checkpoint!.LastRecordHash, StringComparison.Ordinal))
                 {
-                    atCheckpoint = line;
+                    anchorFound = true;
+                    break;
                 }
-
-                last = line;
-                count++;
             }
 
-            validLength = reader.ValidLength;
-            torn = reader.TornTailBytes;
+            count = anchorFound ? anchorCount + walked - 1 : walked;
+            _ledger.CountOpenBytes(tail.BytesRead);
         }
 
         if (torn > 0)
@@ -558,10 +594,9 @@ internal sealed class BucketWriter : IDisposable
             return $"truncated: the checkpoint records {checkpoint.RecordCount} records, the file has {count}";
         }
 
-        if (atCheckpoint is not null)
+        if (checkpoint.RecordCount > 0)
         {
-            if (!LedgerChecks.TryParseRecord(atCheckpoint, out LedgerRecord? r, out _)
-                || !string.Equals(r!.RecordHash, checkpoint.LastRecordHash, StringComparison.Ordinal))
+            if (!anchorFound)
             {
                 return $"record {checkpoint.RecordCount} does not match the checkpoint's last_record_hash";
             }

@@ -35,6 +35,10 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private readonly FileStream _writerLock;
     private readonly IDisposable? _ownedKey;
     private Task _flushLoop = Task.CompletedTask;
+    private Task _openChecks = Task.CompletedTask;
+    private int _openChecksStarted;
+    private long _openBytes;
+    private volatile bool _appendFailed;
     private string? _indexProblem;
     private int _flushRequested;
     private int _openFiles;
@@ -99,6 +103,22 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         Interlocked.Add(ref _syncTicks, writeAndSyncTicks);
     }
 
+    /// <summary>
+    /// Completes once every bucket that existed at open has been loaded (tail and checkpoint
+    /// checked) by the background open check or by its first append. Until then an unchecked
+    /// bucket is not reported in <see cref="Health"/>; its first append checks it first. With
+    /// <see cref="LedgerOptions.DeferOpenChecks"/>, complete (and meaningless) until <see cref="StartOpenChecks"/>.
+    /// </summary>
+    public Task OpenChecks => _openChecks;
+
+    /// <summary>Bytes of bucket files read to load bucket tails since open (never whole buckets).</summary>
+    internal long OpenBytesRead => Interlocked.Read(ref _openBytes);
+
+    internal void CountOpenBytes(long bytes) => Interlocked.Add(ref _openBytes, bytes);
+
+    /// <summary>A write or sync failed: records may be on disk that never reached the transparency log.</summary>
+    internal void NoteAppendFailure() => _appendFailed = true;
+
     /// <summary>Bucket files currently open for appending.</summary>
     internal int OpenFiles => Volatile.Read(ref _openFiles);
 
@@ -162,7 +182,26 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         BucketWriter writer = _buckets.GetOrAdd(BucketName.FileStem(bucket), static (stem, state) => BucketWriter.CreateNew(state.Ledger, stem, state.Bucket), (Ledger: this, Bucket: bucket));
-        return writer.Enqueue(ev);
+        Task<Result<LedgerRecord>> durable = writer.Enqueue(ev);
+        return Witnesses is { Quorum: > 0 } witnesses ? WitnessedAsync(durable, witnesses) : durable;
+    }
+
+    /// <summary>
+    /// <c>serve --witness-quorum</c>: the witnesses that must cosign a checkpoint covering a record
+    /// before its append completes. Null (or quorum 0): appends never wait for witnesses.
+    /// </summary>
+    internal Transparency.WitnessPusher? Witnesses { get; set; }
+
+    /// <summary>An append that completes once the record is durable and a witness quorum cosigned a checkpoint covering it; fails closed otherwise.</summary>
+    private static async Task<Result<LedgerRecord>> WitnessedAsync(Task<Result<LedgerRecord>> durable, Transparency.WitnessPusher witnesses)
+    {
+        Result<LedgerRecord> record = await durable.ConfigureAwait(false);
+        if (!record.IsOk)
+        {
+            return record;
+        }
+
+        return await witnesses.WaitForQuorumAsync().ConfigureAwait(false) is { } refused ? refused : record;
     }
 
     /// <summary>The ledger's state for readiness and status endpoints.</summary>
@@ -199,6 +238,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         _closed = true;
+        await _openChecks.ConfigureAwait(false);
         foreach (BucketWriter writer in _buckets.Values)
         {
             await writer.WaitIdleAsync().ConfigureAwait(false);
@@ -216,8 +256,10 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             syncer.Join();
         }
 
-        // Every acknowledged record has reached the log's queue: sequence it and publish the final checkpoint.
-        Log?.Dispose();
+        // Every acknowledged record has reached the log's queue: sequence it and publish the final
+        // checkpoint. After a failed write or sync a record may be on disk without having reached
+        // the log, so the close is not marked clean and the next open looks for it.
+        Log?.Close(clean: !_appendFailed);
 
         await _stop.CancelAsync().ConfigureAwait(false);
         await _flushLoop.ConfigureAwait(false);
@@ -351,6 +393,10 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         ledger._flushLoop = Task.Run(ledger.FlushLoopAsync);
+        if (!ledger.Options.DeferOpenChecks)
+        {
+            ledger.StartOpenChecks();
+        }
         for (int i = 0; i < WriterThreads; i++)
         {
             var thread = new Thread(ledger.RunHandOffs) { IsBackground = true, Name = $"kheish-ledger-{i}" };
@@ -403,6 +449,33 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         foreach (string bucket in index.Buckets)
         {
             _indexBuckets.Add(bucket);
+        }
+    }
+
+    /// <summary>Starts the background check of the buckets that existed at open (once; later calls do nothing).</summary>
+    public void StartOpenChecks()
+    {
+        if (Interlocked.Exchange(ref _openChecksStarted, 1) == 0 && !_closed)
+        {
+            _openChecks = Task.Factory.StartNew(CheckBucketsAtOpen, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>
+    /// Loads every bucket that existed at open, off the startup path, so a damaged or truncated
+    /// bucket shows in <see cref="Health"/> without waiting for its next append. Each load reads
+    /// the bucket's tail and checkpoint only.
+    /// </summary>
+    private void CheckBucketsAtOpen()
+    {
+        foreach (BucketWriter writer in _buckets.Values)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            writer.EnsureLoaded();
         }
     }
 

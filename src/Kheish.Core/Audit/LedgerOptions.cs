@@ -21,6 +21,13 @@ internal sealed record LedgerOptions
 
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// When true the background check of the buckets that exist at open waits for
+    /// <see cref="ExternalActionLedger.StartOpenChecks"/> (serve calls it once it is listening, so
+    /// the check does not compete with startup); otherwise it starts at open.
+    /// </summary>
+    public bool DeferOpenChecks { get; init; }
+
     /// <summary>The transparency log over the records (checkpoint cadence, origin); null turns it off (benchmarks only).</summary>
     public Transparency.LogOptions? TransparencyLog { get; init; } = new();
 }

@@ -16,6 +16,13 @@ internal sealed class LogPaths(StateRoot root)
     /// </summary>
     public string LeavesFile => Path.Combine(Directory, "leaves");
 
+    /// <summary>
+    /// Written at a clean close (the size of the last checkpoint, which then covers every record
+    /// of every bucket) and removed at open: while it matches, the next open starts from the
+    /// checkpoint and tiles without reading the buckets or the leaves.
+    /// </summary>
+    public string ClosedFile => Path.Combine(Directory, "closed");
+
     /// <summary>C2SP tlog-tiles hash tiles: <c>tile/&lt;L&gt;/&lt;N&gt;[.p/&lt;W&gt;]</c>.</summary>
     public string TilesDirectory => Path.Combine(Directory, "tile");
 }

@@ -18,11 +18,24 @@ internal sealed class LogState
     private LogState(LogPaths paths) => Paths = paths;
 
     /// <summary>An empty view (nothing could be read) that proves nothing.</summary>
-    public static LogState Empty(StateRoot root) => new(new LogPaths(root));
+    public static LogState Empty(StateRoot root)
+    {
+        var paths = new LogPaths(root);
+        return new(paths) { Cosigned = CosignedCheckpoints.Empty(paths) };
+    }
 
     public LogPaths Paths { get; }
 
-    public MerkleTree Tree { get; } = new();
+    public MerkleTree Tree { get; private set; } = new();
+
+    /// <summary>
+    /// True when this state was loaded from the checkpoint and tiles only (<see cref="TryLoadFromCheckpoint"/>):
+    /// the tree is its right edge and <see cref="ByAction"/> is empty; proofs need <see cref="Load"/>.
+    /// </summary>
+    public bool IsRightEdge { get; private set; }
+
+    /// <summary>Bytes read to load this state (the leaves file and tiles; bucket files are not counted).</summary>
+    public long BytesRead { get; private set; }
 
     /// <summary>Leaf index and bucket stem of every sequenced record.</summary>
     public Dictionary<ActionKey, (long Index, string Stem)> ByAction { get; } = [];
@@ -38,6 +51,9 @@ internal sealed class LogState
     public Checkpoint? Checkpoint { get; private set; }
 
     public string? CheckpointNote { get; private set; }
+
+    /// <summary>Witness cosignatures of recent checkpoints (empty when the log does not load cleanly).</summary>
+    public CosignedCheckpoints Cosigned { get; private set; } = null!;
 
     /// <summary>
     /// Loads the log under <paramref name="root"/>. <paramref name="publicKey"/> is the key the
@@ -99,6 +115,88 @@ internal sealed class LogState
             .ThenBy(e => e.Stem, StringComparer.Ordinal)
             .ThenBy(e => e.Line));
         state.LoadCheckpoint(publicKey);
+        state.Cosigned = state.Problem is null && state.Checkpoint is not null
+            ? CosignedCheckpoints.Load(paths, publicKey, state.Tree)
+            : CosignedCheckpoints.Empty(paths);
+        return state;
+    }
+
+    /// <summary>
+    /// The log as a clean close left it, without reading a bucket or the whole leaves file: the
+    /// checkpoint (signature checked), the leaves file's length, and the right edge of the tree
+    /// from the last partial leaves and the partial tiles, whose root must be the checkpoint's.
+    /// Null when the log was not closed cleanly at its latest checkpoint (a crash, an older
+    /// version, any mismatch): then <see cref="Load"/> rebuilds and checks everything.
+    /// </summary>
+    public static LogState? TryLoadFromCheckpoint(StateRoot root, byte[] publicKey)
+    {
+        var paths = new LogPaths(root);
+        if (AtomicFile.ReadOrNull(paths.ClosedFile) is not { } marker
+            || !long.TryParse(Encoding.ASCII.GetString(marker).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long size)
+            || AtomicFile.ReadOrNull(paths.CheckpointFile) is not { } note
+            || OpenCheckpoint(note, publicKey, null, out _) is not { } checkpoint
+            || checkpoint.Size != size)
+        {
+            return null;
+        }
+
+        var state = new LogState(paths) { IsRightEdge = true };
+        var partials = new List<byte[]>();
+        if (!File.Exists(paths.LeavesFile))
+        {
+            return null;
+        }
+
+        using (var leaves = new FileStream(paths.LeavesFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.RandomAccess))
+        {
+            if (leaves.Length != size * EntrySize)
+            {
+                return null;
+            }
+
+            int width = (int)(size % TileWriter.Width);
+            byte[] entries = new byte[width * EntrySize];
+            RandomAccess.Read(leaves.SafeFileHandle, entries, (size - width) * EntrySize);
+            state.BytesRead += entries.Length;
+            byte[] level0 = new byte[width * MerkleHash.Size];
+            for (int i = 0; i < width; i++)
+            {
+                entries.AsSpan(i * EntrySize, MerkleHash.Size).CopyTo(level0.AsSpan(i * MerkleHash.Size));
+            }
+
+            partials.Add(level0);
+        }
+
+        for (int k = 1; 8 * k < 63 && (size >> (8 * k)) > 0; k++)
+        {
+            long count = size >> (8 * k);
+            int width = (int)(count % TileWriter.Width);
+            if (width == 0)
+            {
+                partials.Add([]);
+                continue;
+            }
+
+            byte[]? tile = AtomicFile.ReadOrNull(Path.Combine(paths.TilesDirectory, TileWriter.TilePath(k, count / TileWriter.Width, width)));
+            if (tile is null || tile.Length != width * MerkleHash.Size)
+            {
+                return null;
+            }
+
+            state.BytesRead += tile.Length;
+            partials.Add(tile);
+        }
+
+        state.Tree = MerkleTree.FromRightEdge(size, partials);
+        if (!state.Tree.Root(size).AsSpan().SequenceEqual(checkpoint.RootHash))
+        {
+            return null;
+        }
+
+        state.ValidLeavesLength = size * EntrySize;
+        state.Checkpoint = checkpoint;
+        state.CheckpointNote = Encoding.UTF8.GetString(note);
+        state.Cosigned = CosignedCheckpoints.Load(paths, publicKey, state.Tree);
         return state;
     }
 
@@ -160,6 +258,12 @@ internal sealed class LogState
         if (line is null)
         {
             return Kheish.Core.Errors.KheishError.Unavailable("transparency_log_unavailable", $"the record line of action {actionId} is no longer in bucket {at.Stem}");
+        }
+
+        // A witnessed checkpoint that covers the record is worth more than a newer unwitnessed one.
+        if (Cosigned.BestCovering(at.Index, checkpoint.Size) is { } cosigned)
+        {
+            (checkpoint, note) = cosigned;
         }
 
         return new TlogProof(line, at.Index, Tree.InclusionProof(at.Index, checkpoint.Size), note);

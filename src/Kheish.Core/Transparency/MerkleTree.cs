@@ -12,6 +12,60 @@ internal sealed class MerkleTree
 
     public long Size => _levels[0].Count;
 
+    /// <summary>
+    /// True when the tree holds only its right edge (see <see cref="FromRightEdge"/>): it appends,
+    /// gives <see cref="Root"/> of its own size and the hashes tiles need, but no history.
+    /// </summary>
+    public bool IsRightEdgeOnly => _levels.Exists(l => l.Base > 0);
+
+    /// <summary>
+    /// A tree of <paramref name="size"/> leaves rebuilt from its right edge only: for each tile level
+    /// k, the hashes at tree level 8k of the partial (rightmost, incomplete) tile, that is indices
+    /// [(size &gt;&gt; 8k) - w, size &gt;&gt; 8k) with w = (size &gt;&gt; 8k) mod 256, concatenated in
+    /// <paramref name="partialTiles"/>[k]. Those are exactly the hashes appending and the next
+    /// tiles need; the levels between are rehashed from them (at most 255 hashes per tile level).
+    /// Check its <see cref="Root"/> against a signed checkpoint before trusting it.
+    /// </summary>
+    public static MerkleTree FromRightEdge(long size, IReadOnlyList<byte[]> partialTiles)
+    {
+        var tree = new MerkleTree();
+        tree._levels.Clear();
+        for (int level = 0; level == 0 || (size >> level) > 0; level++)
+        {
+            long count = size >> level;
+            if (level % 8 == 0)
+            {
+                byte[] partial = level / 8 < partialTiles.Count ? partialTiles[level / 8] : [];
+                int width = partial.Length / MerkleHash.Size;
+                if (width != count % TileWriter.Width || partial.Length % MerkleHash.Size != 0)
+                {
+                    throw new ArgumentException($"tile level {level / 8} needs {count % TileWriter.Width} hashes, got {partial.Length} bytes", nameof(partialTiles));
+                }
+
+                var hashes = new HashLevel(count - width);
+                for (int i = 0; i < width; i++)
+                {
+                    hashes.Add(partial.AsSpan(i * MerkleHash.Size, MerkleHash.Size));
+                }
+
+                tree._levels.Add(hashes);
+            }
+            else
+            {
+                HashLevel below = tree._levels[level - 1];
+                var hashes = new HashLevel(below.Base / 2);
+                for (long i = below.Base / 2; i < count; i++)
+                {
+                    hashes.Add(MerkleHash.Node(below.Get(2 * i), below.Get((2 * i) + 1)));
+                }
+
+                tree._levels.Add(hashes);
+            }
+        }
+
+        return tree;
+    }
+
     public void Append(ReadOnlySpan<byte> leafHash)
     {
         _levels[0].Add(leafHash);
@@ -147,17 +201,22 @@ internal sealed class MerkleTree
         }
     }
 
-    /// <summary>One level's hashes in 1 MiB chunks (no huge array copies as the log grows).</summary>
-    private sealed class HashLevel
+    /// <summary>
+    /// One level's hashes in 1 MiB chunks (no huge array copies as the log grows), from index
+    /// <see cref="Base"/> on (0 unless the tree was rebuilt from its right edge).
+    /// </summary>
+    private sealed class HashLevel(long first = 0)
     {
         private const int PerChunk = 32768;
         private readonly List<byte[]> _chunks = [];
 
-        public long Count { get; private set; }
+        public long Base { get; } = first;
+
+        public long Count { get; private set; } = first;
 
         public void Add(ReadOnlySpan<byte> hash)
         {
-            int offset = (int)(Count % PerChunk);
+            int offset = (int)((Count - Base) % PerChunk);
             if (offset == 0)
             {
                 _chunks.Add(new byte[PerChunk * MerkleHash.Size]);
@@ -167,7 +226,15 @@ internal sealed class MerkleTree
             Count++;
         }
 
-        public ReadOnlySpan<byte> Get(long index) =>
-            _chunks[(int)(index / PerChunk)].AsSpan((int)(index % PerChunk) * MerkleHash.Size, MerkleHash.Size);
+        public ReadOnlySpan<byte> Get(long index)
+        {
+            if (index < Base)
+            {
+                throw new InvalidOperationException($"hash {index} is before this tree's right edge (from {Base}): load the whole log first");
+            }
+
+            long at = index - Base;
+            return _chunks[(int)(at / PerChunk)].AsSpan((int)(at % PerChunk) * MerkleHash.Size, MerkleHash.Size);
+        }
     }
 }

@@ -5,7 +5,7 @@ using Kheish.Core.Errors;
 namespace Kheish.Core.Transparency;
 
 /// <summary>What a verified receipt proves: this record is leaf <see cref="Index"/> of the checkpointed tree.</summary>
-internal sealed record ReceiptCheck(LedgerRecord Record, long Index, Checkpoint Checkpoint);
+internal sealed record ReceiptCheck(LedgerRecord Record, long Index, Checkpoint Checkpoint, string CheckpointNote);
 
 /// <summary>
 /// Verifies a tlog-proof receipt offline with only the log's public key: the checkpoint note's
@@ -57,7 +57,7 @@ internal static class ReceiptVerifier
             return Invalid($"the record does not verify: {bad.Reason}");
         }
 
-        return new ReceiptCheck(record!, proof.Index, checkpoint);
+        return new ReceiptCheck(record!, proof.Index, checkpoint, proof.CheckpointNote);
     }
 
     private static KheishError Invalid(string message) => KheishError.BadRequest(Code, message);

@@ -16,6 +16,21 @@ internal sealed class TileWriter(string directory)
 
     private readonly List<long> _fullWritten = [];
 
+    /// <summary>
+    /// A writer for a log reopened from its checkpoint and tiles: the full tiles of
+    /// <paramref name="tree"/>'s size were written before, so only newer ones are.
+    /// </summary>
+    public static TileWriter Continuing(string directory, MerkleTree tree)
+    {
+        var writer = new TileWriter(directory);
+        for (int level = 0; 8 * level < 63 && tree.StoredCount(8 * level) > 0; level++)
+        {
+            writer._fullWritten.Add(tree.StoredCount(8 * level) / Width);
+        }
+
+        return writer;
+    }
+
     public static string TilePath(int level, long index, int partialWidth = 0)
     {
         string n = index.ToString("D", CultureInfo.InvariantCulture);

@@ -23,7 +23,7 @@ internal sealed class TransparencyLog : IDisposable
     private readonly StateRoot _root;
     private readonly Ed25519PrivateKey _key;
     private readonly LogOptions _options;
-    private readonly LogState _state;
+    private LogState _state;
     private readonly Lock _treeLock = new();
     private readonly WorkQueue<Batch> _incoming = new();
     private readonly Thread? _thread;
@@ -33,6 +33,7 @@ internal sealed class TransparencyLog : IDisposable
     private volatile string? _problem;
     private long _sinceCheckpoint;
     private long _firstPendingTicks;
+    private volatile bool _lostAfterClose;
 
     private TransparencyLog(StateRoot root, Ed25519PrivateKey key, LogOptions options, LogState state, FileStream? leaves)
     {
@@ -44,7 +45,7 @@ internal sealed class TransparencyLog : IDisposable
         Origin = options.Origin ?? DefaultOrigin(key.PublicKeyHex);
         if (leaves is not null)
         {
-            _tiles = new TileWriter(state.Paths.TilesDirectory);
+            _tiles = state.IsRightEdge ? TileWriter.Continuing(state.Paths.TilesDirectory, state.Tree) : new TileWriter(state.Paths.TilesDirectory);
             _thread = new Thread(Run) { IsBackground = true, Name = "kheish-tlog" };
         }
     }
@@ -54,8 +55,14 @@ internal sealed class TransparencyLog : IDisposable
     /// <summary>Why the log takes no records and publishes no checkpoints; null when healthy.</summary>
     public string? Problem => _problem;
 
-    /// <summary>The latest published checkpoint note, or null before the first.</summary>
-    public string? CheckpointNote => Volatile.Read(ref _latest)?.Note;
+    /// <summary>The latest published checkpoint note with the witness cosignatures it has so far, or null before the first.</summary>
+    public string? CheckpointNote => Volatile.Read(ref _latest) is { } latest ? _state.Cosigned.NoteFor(latest.Checkpoint.Size) ?? latest.Note : null;
+
+    /// <summary>The latest published checkpoint and its log-signed note (no cosignatures): what is pushed to witnesses.</summary>
+    public (Checkpoint Checkpoint, string Note)? Latest => Volatile.Read(ref _latest) is { } latest ? (latest.Checkpoint, latest.Note) : null;
+
+    /// <summary>Called on the log thread after each checkpoint is published; must not block.</summary>
+    public Action? CheckpointPublished { get; set; }
 
     public long CheckpointSize => Volatile.Read(ref _latest)?.Checkpoint.Size ?? 0;
 
@@ -73,10 +80,20 @@ internal sealed class TransparencyLog : IDisposable
 
     public static string DefaultOrigin(string publicKeyHex) => $"kheish-daemon/{publicKeyHex[..8]}";
 
+    /// <summary>True when this open started from the checkpoint and tiles of a clean close (no bucket read).</summary>
+    public bool OpenedFromCheckpoint { get; private init; }
+
+    /// <summary>Bytes of the log's own files read to open it (the leaves file and tiles).</summary>
+    public long OpenBytesRead { get; private init; }
+
     /// <summary>
-    /// Opens the log for the daemon: rebuilds it from disk, sequences records a crash left out,
-    /// and checks the last checkpoint. A log that does not match the records stays open with
-    /// <see cref="Problem"/> set (appends keep working through the hash chains; the log is frozen).
+    /// Opens the log for the daemon. After a clean close it starts from the checkpoint, the last
+    /// partial leaves and the partial tiles (<see cref="LogState.TryLoadFromCheckpoint"/>): nothing
+    /// else is read, and the whole log is loaded only when a proof first needs its history.
+    /// Otherwise (a crash, an older version) it rebuilds the log from disk, checks every leaf against
+    /// its record, sequences records a crash left out, and checks the last checkpoint. A log that
+    /// does not match the records stays open with <see cref="Problem"/> set (appends keep working
+    /// through the hash chains; the log is frozen).
     /// </summary>
     public static TransparencyLog Open(StateRoot root, Ed25519PrivateKey key, LogOptions options)
     {
@@ -85,7 +102,15 @@ internal sealed class TransparencyLog : IDisposable
         try
         {
             PrivateDirectory.Ensure(paths.Directory);
-            state = LogState.Load(root, key.PublicKey);
+            LogState? fromCheckpoint = LogState.TryLoadFromCheckpoint(root, key.PublicKey);
+            // From here records may reach the buckets before the log: the marker goes first, durably.
+            if (File.Exists(paths.ClosedFile))
+            {
+                File.Delete(paths.ClosedFile);
+                PosixNative.FsyncDirectory(paths.Directory);
+            }
+
+            state = fromCheckpoint ?? LogState.Load(root, key.PublicKey);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
@@ -125,7 +150,11 @@ internal sealed class TransparencyLog : IDisposable
         }
 
         state.SequenceRecovered();
-        var log = new TransparencyLog(root, key, options, state, leaves);
+        var log = new TransparencyLog(root, key, options, state, leaves)
+        {
+            OpenedFromCheckpoint = state.IsRightEdge,
+            OpenBytesRead = state.BytesRead,
+        };
         if (state.Checkpoint is { } checkpoint && state.CheckpointNote is { } note)
         {
             log._latest = new Published(checkpoint, note);
@@ -153,8 +182,12 @@ internal sealed class TransparencyLog : IDisposable
             return;
         }
 
-        // False once closed: the record is in its bucket; the next open sequences it.
-        _incoming.TryAdd(new Batch(stem, leafHashes, actionIds, count));
+        if (!_incoming.TryAdd(new Batch(stem, leafHashes, actionIds, count)))
+        {
+            // Closed: the record is in its bucket; the next open must look for it, so the close is not clean.
+            _lostAfterClose = true;
+            DeleteClosedMarker();
+        }
     }
 
     /// <summary>The tlog-proof receipt of <paramref name="actionId"/> against the latest checkpoint.</summary>
@@ -171,6 +204,11 @@ internal sealed class TransparencyLog : IDisposable
         byte[] leaf;
         lock (_treeLock)
         {
+            if (LoadHistory() is { } unavailable)
+            {
+                return unavailable;
+            }
+
             if (!_state.ByAction.TryGetValue(key, out at))
             {
                 return _problem is { } problem
@@ -185,8 +223,14 @@ internal sealed class TransparencyLog : IDisposable
                     $"action {actionId} is leaf {at.Index}, after the latest checkpoint (size {latest?.Checkpoint.Size ?? 0}); a checkpoint is published at least every {_options.CheckpointInterval.TotalMilliseconds:0} ms, retry then");
             }
 
-            proof = _state.Tree.InclusionProof(at.Index, latest.Checkpoint.Size);
             leaf = _state.Tree.LeafHash(at.Index).ToArray();
+        }
+
+        // A witnessed checkpoint that covers the record is worth more than a newer unwitnessed one.
+        (Checkpoint Checkpoint, string Note) anchor = _state.Cosigned.BestCovering(at.Index, latest.Checkpoint.Size) ?? (latest.Checkpoint, latest.Note);
+        lock (_treeLock)
+        {
+            proof = _state.Tree.InclusionProof(at.Index, anchor.Checkpoint.Size);
         }
 
         byte[]? line = _state.ReadLine(_root, at.Stem, leaf);
@@ -195,7 +239,7 @@ internal sealed class TransparencyLog : IDisposable
             return KheishError.Unavailable("transparency_log_unavailable", $"the record line of action {actionId} is no longer in bucket {at.Stem}");
         }
 
-        return new TlogProof(line, at.Index, proof, latest.Note);
+        return new TlogProof(line, at.Index, proof, anchor.Note);
     }
 
     /// <summary>The consistency proof from size <paramref name="first"/> to the latest checkpoint.</summary>
@@ -214,12 +258,75 @@ internal sealed class TransparencyLog : IDisposable
 
         lock (_treeLock)
         {
+            if (LoadHistory() is { } unavailable)
+            {
+                return unavailable;
+            }
+
             return (latest.Checkpoint, latest.Note, _state.Tree.ConsistencyProof(first, latest.Checkpoint.Size), _state.Tree.Root(first));
         }
     }
 
-    /// <summary>Sequences what is queued and publishes the final checkpoint.</summary>
-    public void Dispose()
+    /// <summary>The consistency proof between two sizes of the tree (both at most <see cref="Size"/>).</summary>
+    public List<byte[]> ConsistencyProof(long first, long second)
+    {
+        lock (_treeLock)
+        {
+            // After an open from the checkpoint the tree holds only its right edge.
+            if (LoadHistory() is { } unavailable)
+            {
+                throw new IOException(unavailable.Message);
+            }
+
+            return _state.Tree.ConsistencyProof(first, second);
+        }
+    }
+
+    /// <summary>Keeps a verified witness cosignature of <paramref name="checkpoint"/> beside it; the I/O error when it cannot be written.</summary>
+    public string? AddCosignature(Checkpoint checkpoint, string logNote, string line)
+    {
+        try
+        {
+            _state.Cosigned.Add(checkpoint, logNote, line);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"cannot write the cosignature beside the checkpoint ({ex.Message})";
+        }
+    }
+
+    /// <summary>
+    /// Publishes a checkpoint now if records are pending, after everything already handed to <see cref="Add"/>,
+    /// and completes with the size of the latest checkpoint then (so it covers every record acknowledged before the call).
+    /// </summary>
+    public Task<Result<long>> PublishNowAsync()
+    {
+        if (_thread is null || _problem is not null)
+        {
+            return Task.FromResult(Result<long>.Fail(Unavailable()));
+        }
+
+        var flushed = new TaskCompletionSource<Result<long>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_incoming.TryAdd(new Batch("", [], [], 0) { Flushed = flushed }))
+        {
+            return Task.FromResult(Result<long>.Fail(KheishError.Unavailable("transparency_log_unavailable", "the transparency log is closed")));
+        }
+
+        return flushed.Task;
+    }
+
+    private KheishError Unavailable() => KheishError.Unavailable("transparency_log_unavailable", $"the transparency log is unavailable: {_problem ?? "it could not be opened"}");
+
+    /// <summary>Sequences what is queued and publishes the final checkpoint (not marked as a clean close).</summary>
+    public void Dispose() => Close(clean: false);
+
+    /// <summary>
+    /// Sequences what is queued and publishes the final checkpoint. <paramref name="clean"/>: every
+    /// record in the buckets has reached the log, so when the final checkpoint covers every
+    /// sequenced leaf the close is marked and the next open starts from the checkpoint.
+    /// </summary>
+    public void Close(bool clean)
     {
         _incoming.CompleteAdding();
         if (_thread is { IsAlive: true })
@@ -227,7 +334,83 @@ internal sealed class TransparencyLog : IDisposable
             _thread.Join();
         }
 
+        if (clean && _thread is not null && _leaves is not null && _problem is null && !_lostAfterClose)
+        {
+            try
+            {
+                long size;
+                lock (_treeLock)
+                {
+                    _leaves.Flush(flushToDisk: true);
+                    size = _state.Tree.Size;
+                }
+
+                if (size == CheckpointSize)
+                {
+                    AtomicFile.Write(_state.Paths.ClosedFile, Encoding.ASCII.GetBytes(size.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // No marker: the next open rebuilds the log from the buckets, as after a crash.
+            }
+        }
+
         _leaves?.Dispose();
+        if (_lostAfterClose)
+        {
+            DeleteClosedMarker();
+        }
+    }
+
+    private void DeleteClosedMarker()
+    {
+        try
+        {
+            File.Delete(_state.Paths.ClosedFile);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _problem ??= $"cannot remove {_state.Paths.ClosedFile} ({ex.Message})";
+        }
+    }
+
+    /// <summary>
+    /// Under the tree lock: after an open from the checkpoint, loads the whole log (every leaf,
+    /// checked against its record, as a full open does) the first time a proof needs its history.
+    /// Records of this run not yet sequenced are left to the log thread.
+    /// </summary>
+    private KheishError? LoadHistory()
+    {
+        if (!_state.IsRightEdge)
+        {
+            return null;
+        }
+
+        LogState full;
+        try
+        {
+            // Every sequenced leaf is written under this lock; the reader below sees them all.
+            _leaves?.Flush();
+            full = LogState.Load(_root, _key.PublicKey);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or ObjectDisposedException)
+        {
+            return KheishError.Unavailable("transparency_log_unavailable", $"the transparency log's history cannot be read ({ex.Message})");
+        }
+
+        long size = _state.Tree.Size;
+        if (full.Problem is { } problem)
+        {
+            _problem ??= problem;
+        }
+        else if (full.Tree.Size != size || !full.Tree.Root(size).AsSpan().SequenceEqual(_state.Tree.Root(size)))
+        {
+            _problem ??= $"the leaves file holds {full.Tree.Size} leaves whose tree does not match the {size} leaves the daemon sequenced: it was changed while the daemon ran";
+        }
+
+        _state = full;
+        return null;
     }
 
     private void Run()
@@ -276,27 +459,43 @@ internal sealed class TransparencyLog : IDisposable
 
     private void Integrate(Batch batch)
     {
+        if (batch.Flushed is { } flushed)
+        {
+            if (_sinceCheckpoint > 0)
+            {
+                Publish();
+            }
+
+            flushed.TrySetResult(_problem is null ? Result<long>.Ok(CheckpointSize) : Result<long>.Fail(Unavailable()));
+            return;
+        }
+
         if (_problem is not null)
         {
             return;
         }
 
-        try
-        {
-            for (int i = 0; i < batch.Count; i++)
-            {
-                _leaves!.Write(batch.LeafHashes, i * 32, 32);
-                _leaves.Write(batch.ActionIds, i * 32, 32);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            _problem = $"cannot append to {_state.Paths.LeavesFile} ({ex.Message})";
-            return;
-        }
-
         lock (_treeLock)
         {
+            if (_problem is not null)
+            {
+                return;
+            }
+
+            try
+            {
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    _leaves!.Write(batch.LeafHashes, i * 32, 32);
+                    _leaves.Write(batch.ActionIds, i * 32, 32);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _problem = $"cannot append to {_state.Paths.LeavesFile} ({ex.Message})";
+                return;
+            }
+
             for (int i = 0; i < batch.Count; i++)
             {
                 _state.ByAction[ActionKey.From(batch.ActionIds.AsSpan(i * 32, 32))] = (_state.Tree.Size, batch.Stem);
@@ -321,11 +520,11 @@ internal sealed class TransparencyLog : IDisposable
 
         try
         {
-            // The leaves a checkpoint covers are durable before the checkpoint exists.
-            _leaves!.Flush(flushToDisk: true);
             Checkpoint checkpoint;
             lock (_treeLock)
             {
+                // The leaves a checkpoint covers are durable before the checkpoint exists.
+                _leaves!.Flush(flushToDisk: true);
                 checkpoint = new Checkpoint(Origin, _state.Tree.Size, _state.Tree.Root(_state.Tree.Size));
                 _tiles!.Write(_state.Tree);
             }
@@ -334,6 +533,7 @@ internal sealed class TransparencyLog : IDisposable
             AtomicFile.Write(_state.Paths.CheckpointFile, Encoding.UTF8.GetBytes(note));
             Volatile.Write(ref _latest, new Published(checkpoint, note));
             _sinceCheckpoint = 0;
+            CheckpointPublished?.Invoke();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -341,7 +541,11 @@ internal sealed class TransparencyLog : IDisposable
         }
     }
 
-    private sealed record Batch(string Stem, byte[] LeafHashes, byte[] ActionIds, int Count);
+    private sealed record Batch(string Stem, byte[] LeafHashes, byte[] ActionIds, int Count)
+    {
+        /// <summary>Set on a <see cref="PublishNowAsync"/> marker (no records).</summary>
+        public TaskCompletionSource<Result<long>>? Flushed { get; init; }
+    }
 
     private sealed record Published(Checkpoint Checkpoint, string Note);
 }

@@ -53,6 +53,37 @@ internal static class Cosignature
         return null;
     }
 
+    /// <summary>
+    /// The first cosignature in <paramref name="signatures"/> by <paramref name="publicKey"/> over
+    /// <paramref name="checkpointText"/>: under <paramref name="name"/>, or (null) under any name whose
+    /// key ID the line's name and this key give. The key is pinned, the name is only a label.
+    /// </summary>
+    public static NoteSignature? FindValid(string checkpointText, IEnumerable<NoteSignature> signatures, string? name, byte[] publicKey)
+    {
+        foreach (NoteSignature sig in signatures)
+        {
+            if ((name is null || string.Equals(sig.Name, name, StringComparison.Ordinal)) && Verify(checkpointText, [sig], sig.Name, publicKey) is not null)
+            {
+                return sig;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether a line by this key is there at all (its key ID matches), to tell "missing" from "does not verify".</summary>
+    public static bool HasLineFor(IEnumerable<NoteSignature> signatures, string? name, byte[] publicKey) =>
+        signatures.Any(sig => (name is null || string.Equals(sig.Name, name, StringComparison.Ordinal)) && sig.KeyId == KeyId(sig.Name, publicKey));
+
+    /// <summary>The note signature line of <paramref name="sig"/>: <c>— name base64(key ID || signature)</c>.</summary>
+    public static string LineOf(NoteSignature sig)
+    {
+        byte[] blob = new byte[4 + sig.Signature.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(blob, sig.KeyId);
+        sig.Signature.CopyTo(blob, 4);
+        return $"\u2014 {sig.Name} {Convert.ToBase64String(blob)}\n";
+    }
+
     /// <summary>The default witness key name: <c>witness/&lt;first 8 hex of the public key&gt;</c>.</summary>
     public static string DefaultName(byte[] publicKey) => "witness/" + Convert.ToHexStringLower(publicKey)[..8];
 }

@@ -41,6 +41,18 @@ internal static class AuditCommand
         Description = "Require this checkpoint origin (default: accept the origin the checkpoint names, signed by --public-key).",
     };
 
+    private static readonly Option<string[]> WitnessKey = new("--witness-key")
+    {
+        Description = "A witness whose cosignature the receipt's checkpoint must carry, as <key name>=<64 hex Ed25519 public key> or just the hex key " +
+            "(any key name; 'witness public-key' prints both). Repeatable.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<int?> WitnessQuorum = new("--witness-quorum")
+    {
+        Description = "How many of the --witness-key witnesses must have cosigned (default: all of them).",
+    };
+
     private static readonly Argument<string> OldCheckpoint = new("old_checkpoint")
     {
         Description = "A checkpoint file kept outside the state root (a copy of external-action-log/checkpoint).",
@@ -63,6 +75,8 @@ internal static class AuditCommand
         verifyProof.Arguments.Add(ProofFile);
         verifyProof.Options.Add(LogPublicKey);
         verifyProof.Options.Add(Origin);
+        verifyProof.Options.Add(WitnessKey);
+        verifyProof.Options.Add(WitnessQuorum);
         verifyProof.SetAction((parseResult, _) => Task.FromResult(RunVerifyProof(parseResult)));
         command.Subcommands.Add(verifyProof);
 
@@ -128,6 +142,11 @@ internal static class AuditCommand
             return CliOutput.Fail(KheishError.BadRequest("invalid_public_key", "--public-key is not 64 hex characters of an Ed25519 public key"), json);
         }
 
+        if (!Core.Transparency.WitnessRequirement.Parse(parseResult.GetValue(WitnessKey) ?? [], parseResult.GetValue(WitnessQuorum)).TryGetValue(out Core.Transparency.WitnessRequirement? witnesses, out KheishError? usage))
+        {
+            return CliOutput.Fail(usage, json);
+        }
+
         Result<byte[]> file = TransparencyCli.ReadFile(parseResult.GetValue(ProofFile)!, "receipt");
         if (!file.TryGetValue(out byte[]? bytes, out KheishError? readError))
         {
@@ -150,17 +169,27 @@ internal static class AuditCommand
             return Invalid(error.Message);
         }
 
+        Result<IReadOnlyList<string>> cosigned = witnesses.Check(check.CheckpointNote);
+        if (!cosigned.TryGetValue(out IReadOnlyList<string>? cosigners, out error))
+        {
+            return Invalid(error.Message);
+        }
+
         if (json)
         {
             CliOutput.WriteJson(
-                new Core.Transparency.ReceiptVerification(true, check.Record.ActionId, check.Index, check.Checkpoint.Size, check.Checkpoint.Origin, check.Checkpoint.RootHex, check.Record),
+                new Core.Transparency.ReceiptVerification(true, check.Record.ActionId, check.Index, check.Checkpoint.Size, check.Checkpoint.Origin, check.Checkpoint.RootHex, check.Record)
+                {
+                    CosignedBy = cosigners,
+                },
                 AuditJsonContext.Default.ReceiptVerification);
         }
         else
         {
             CliOutput.Out.WriteLine(
                 $"OK: action {check.Record.ActionId} ({check.Record.Phase} {LedgerChecks.Printable(check.Record.Kind)} {LedgerChecks.Printable(check.Record.Target)}) " +
-                $"is leaf {check.Index} of log {check.Checkpoint.Origin} at size {check.Checkpoint.Size}, root {check.Checkpoint.RootHex}, signed by {Convert.ToHexStringLower(publicKey)}");
+                $"is leaf {check.Index} of log {check.Checkpoint.Origin} at size {check.Checkpoint.Size}, root {check.Checkpoint.RootHex}, signed by {Convert.ToHexStringLower(publicKey)}" +
+                (cosigners.Count == 0 ? "" : $", cosigned by {string.Join(", ", cosigners)}"));
         }
 
         return ExitCodes.Ok;

@@ -4,12 +4,12 @@ using Kheish.Daemon.Http;
 
 namespace Kheish.Daemon.Cli;
 
-/// <summary><c>kheish-daemon runtime get</c>: routes and MCP servers in force (never a secret).</summary>
+/// <summary><c>kheish-daemon runtime get</c>: routes, MCP servers and transparency-log witnesses in force (never a secret).</summary>
 internal static class McpRuntimeGet
 {
     public static Command Create()
     {
-        var get = new Command("get", "Show the running daemon's routes and MCP servers (connected, restarts, credential slots, tools).");
+        var get = new Command("get", "Show the running daemon's routes, MCP servers (connected, restarts, credential slots, tools) and witnesses (cosigned size, last error).");
         get.Options.Add(CommonOptions.BaseUrl);
         get.Options.Add(CommonOptions.Token);
         get.Options.Add(CommonOptions.TokenFile);
@@ -42,6 +42,14 @@ internal static class McpRuntimeGet
 
                 CliOutput.Out.WriteLine("mcp servers:");
                 McpCommand.PrintServers(runtime.Mcp?.Servers ?? []);
+                if (runtime.Witnesses is { } w)
+                {
+                    CliOutput.Out.WriteLine($"witnesses (quorum {w.Quorum}, {w.QuorumFailures} quorum failure(s)):");
+                    foreach (Core.Transparency.WitnessStatus s in w.Witnesses)
+                    {
+                        CliOutput.Out.WriteLine($"  {s.Url} {s.KeyName ?? s.PublicKey[..16]} cosigned size {(s.CosignedSize is { } size ? size.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}{(s.LastError is { } e ? $"; last error: {e}" : "")}");
+                    }
+                }
             }
 
             return ExitCodes.Ok;

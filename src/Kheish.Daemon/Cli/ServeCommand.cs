@@ -116,6 +116,27 @@ internal static partial class ServeCommand
         Description = "Origin line (and note key name) of the transparency log's checkpoints (default: kheish-daemon/<first 8 hex of the audit public key>).",
     };
 
+    private static readonly Option<string[]> Witness = new("--witness")
+    {
+        Description = "Witness to push each new transparency-log checkpoint to, as <url>=<hex Ed25519 public key> (repeatable; the key is what " +
+            "'witness public-key' prints). https, or http to a loopback witness. Pushes run in the background; a cosignature is kept only when it " +
+            "verifies under that key, and is attached to the served checkpoint and to receipts.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<int> WitnessQuorum = new("--witness-quorum")
+    {
+        Description = "Witnesses (of --witness) that must cosign a checkpoint covering a record before its append completes (default 0: never wait). " +
+            "Not reached within --witness-timeout-seconds: the append fails closed (503 witness_quorum_not_reached) and the action is not taken.",
+        DefaultValueFactory = _ => 0,
+    };
+
+    private static readonly Option<int> WitnessTimeoutSeconds = new("--witness-timeout-seconds")
+    {
+        Description = "How long an append waits for the --witness-quorum (default 10 seconds), and for one witness answer.",
+        DefaultValueFactory = _ => 10,
+    };
+
     public static Command Create()
     {
         var command = new Command("serve", "Run the daemon: control plane (/v1/...) and agent plane (/agent/..., /mcp) on one listener.");
@@ -137,6 +158,9 @@ internal static partial class ServeCommand
         command.Options.Add(ProjectRoot);
         command.Options.Add(AllowLaxOnNetwork);
         command.Options.Add(LogOrigin);
+        command.Options.Add(Witness);
+        command.Options.Add(WitnessQuorum);
+        command.Options.Add(WitnessTimeoutSeconds);
         command.SetAction(RunAsync);
         return command;
     }
@@ -168,6 +192,11 @@ internal static partial class ServeCommand
         }
 
         if (!ReadEgressOptions(parseResult).TryGetValue(out EgressOptions? egress, out error))
+        {
+            return Refuse(ServeRefusal.Usage, error, json);
+        }
+
+        if (!ReadWitnesses(parseResult).TryGetValue(out WitnessSettings? witnessSettings, out error))
         {
             return Refuse(ServeRefusal.Usage, error, json);
         }
@@ -255,7 +284,7 @@ internal static partial class ServeCommand
             return CliOutput.Fail(KheishError.BadRequest("invalid_log_origin", "--log-origin must be non-empty with no spaces, '+' or control characters (it is the checkpoint's note key name)"), json);
         }
 
-        var ledgerOptions = new LedgerOptions { TransparencyLog = new Kheish.Core.Transparency.LogOptions { Origin = logOrigin } };
+        var ledgerOptions = new LedgerOptions { TransparencyLog = new Kheish.Core.Transparency.LogOptions { Origin = logOrigin }, DeferOpenChecks = true };
         if (!ExternalActionLedger.OpenForDaemon(root, Environment.GetEnvironmentVariable, ledgerOptions).TryGetValue(out ExternalActionLedger? ledger, out error))
         {
             return Refuse(ServeRefusal.State, error, json);
@@ -324,6 +353,10 @@ internal static partial class ServeCommand
             (name, message) => LogConnector(logger, name, message));
         daemon.Connectors = connectors;
         accountLog = logger;
+        await using Kheish.Core.Transparency.WitnessPusher? witnesses = witnessSettings.Endpoints.Count == 0 || ledger.Log is not { } log
+            ? null
+            : new Kheish.Core.Transparency.WitnessPusher(log, witnessSettings.Endpoints, witnessSettings.Options, message => LogWitness(logger, message));
+        ledger.Witnesses = witnesses;
         agentSecurity.Switched += (from, to) => LogSecurityConfigSwitched(logger, from.Describe(), to.Describe());
 
         // Tool calls the last run held for approval were failed when it stopped: record each as
@@ -350,7 +383,11 @@ internal static partial class ServeCommand
         string address = app.Urls.FirstOrDefault() ?? $"http://{bind}";
         string authDescription = settings.Auth.Describe();
         connectors.Start(address);
+        witnesses?.Start();
         LogReady(logger, address, root.FullPath, authDescription);
+        // Every bucket's tail and checkpoint are checked in the background once serving, so a
+        // damaged bucket shows in /readyz without waiting for its next append.
+        ledger.StartOpenChecks();
         await app.WaitForShutdownAsync(ct);
         // Sidecars stop with the daemon (and die with it on SIGKILL through the parent-death signal).
         await connectors.DisposeAsync();
@@ -412,6 +449,47 @@ internal static partial class ServeCommand
         return new EgressOptions(body, TimeSpan.FromSeconds(timeout), concurrency);
     }
 
+    private sealed record WitnessSettings(IReadOnlyList<Kheish.Core.Transparency.WitnessEndpoint> Endpoints, Kheish.Core.Transparency.WitnessPushOptions Options);
+
+    /// <summary>--witness, --witness-quorum and --witness-timeout-seconds, checked before anything starts.</summary>
+    private static Result<WitnessSettings> ReadWitnesses(ParseResult parseResult)
+    {
+        var endpoints = new List<Kheish.Core.Transparency.WitnessEndpoint>();
+        foreach (string value in parseResult.GetValue(Witness) ?? [])
+        {
+            if (!Kheish.Core.Transparency.WitnessEndpoint.Parse(value).TryGetValue(out Kheish.Core.Transparency.WitnessEndpoint? endpoint, out KheishError? error))
+            {
+                return error;
+            }
+
+            if (endpoints.Any(e => e.PublicKeyHex == endpoint.PublicKeyHex))
+            {
+                return KheishError.BadRequest("invalid_witness", $"--witness '{value}': the key {endpoint.PublicKeyHex} is given twice (a quorum counts distinct witnesses)");
+            }
+
+            endpoints.Add(endpoint);
+        }
+
+        int quorum = parseResult.GetValue(WitnessQuorum);
+        if (quorum < 0 || quorum > endpoints.Count)
+        {
+            return KheishError.BadRequest("invalid_witness_quorum", $"--witness-quorum {quorum} must be between 0 and the number of --witness options ({endpoints.Count})");
+        }
+
+        int timeout = parseResult.GetValue(WitnessTimeoutSeconds);
+        if (timeout is < 1 or > 600)
+        {
+            return KheishError.BadRequest("invalid_witness_timeout", $"--witness-timeout-seconds {timeout} must be between 1 and 600");
+        }
+
+        return new WitnessSettings(endpoints, new Kheish.Core.Transparency.WitnessPushOptions
+        {
+            Quorum = quorum,
+            QuorumTimeout = TimeSpan.FromSeconds(timeout),
+            RequestTimeout = TimeSpan.FromSeconds(timeout),
+        });
+    }
+
     /// <summary>host:port where host is an IPv4 address, [IPv6], or localhost.</summary>
     internal static bool TryParseBind(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPEndPoint? endpoint, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out KheishError? error)
     {
@@ -460,6 +538,9 @@ internal static partial class ServeCommand
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "kheish-daemon stopped")]
     private static partial void LogStopped(ILogger logger);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "{Message}")]
+    private static partial void LogWitness(ILogger logger, string message);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "connector {Connector}: {Message}")]
     private static partial void LogConnector(ILogger logger, string connector, string message);

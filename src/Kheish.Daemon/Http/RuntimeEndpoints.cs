@@ -13,9 +13,9 @@ internal sealed record RouteView(
     string? AuthRef,
     bool IsDefault);
 
-internal sealed record RuntimeResponse(string? DefaultRoute, IReadOnlyList<RouteView> Routes, Mcp.McpRuntimeView? Mcp = null);
+internal sealed record RuntimeResponse(string? DefaultRoute, IReadOnlyList<RouteView> Routes, Mcp.McpRuntimeView? Mcp = null, Kheish.Core.Transparency.WitnessesView? Witnesses = null);
 
-/// <summary><c>GET /v1/runtime</c>: the routes in force (driver, model, auth_ref — never a key).</summary>
+/// <summary><c>GET /v1/runtime</c>: the routes in force (driver, model, auth_ref — never a key), MCP servers, and the transparency log's witnesses.</summary>
 internal static class RuntimeEndpoints
 {
     public static void MapRuntimeEndpoints(this IEndpointRouteBuilder app)
@@ -35,7 +35,7 @@ internal static class RuntimeEndpoints
                     (r.Credential as RouteCredential.AuthRef)?.SlotId,
                     r.Id == routes.DefaultRoute))];
             var servers = new Mcp.McpRuntimeView([.. mcp.Servers.Select(Mcp.McpServerView.Of)], mcp.Redactions);
-            return TypedResults.Ok(new RuntimeResponse(routes?.DefaultRoute.ToString(), views, servers));
+            return TypedResults.Ok(new RuntimeResponse(routes?.DefaultRoute.ToString(), views, servers, daemon.Ledger.Witnesses?.View));
         }).AllowReadOnly();
     }
 }

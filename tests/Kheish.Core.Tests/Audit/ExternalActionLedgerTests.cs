@@ -211,6 +211,7 @@ public sealed class ExternalActionLedgerTests : IDisposable
         _t.WriteLines("run-1", lines.Take(2));
 
         await using ExternalActionLedger reopened = _t.Open();
+        await reopened.OpenChecks;
 
         UnavailableBucket bucket = (await Assert.That(reopened.Health.UnavailableBuckets).HasSingleItem())!;
         await Assert.That(bucket.Reason).Contains("truncated");

@@ -184,4 +184,50 @@ public sealed class MerkleTreeTests
         await Assert.That(MerkleProof.VerifyConsistency(10, 40, forkProof, tree.Root(10), other.Root(40))).IsFalse();
         await Assert.That(failures).IsEqualTo(0);
     }
+
+    [Test]
+    [Arguments(0L)]
+    [Arguments(1L)]
+    [Arguments(255L)]
+    [Arguments(256L)]
+    [Arguments(257L)]
+    [Arguments(1000L)]
+    [Arguments(65535L)]
+    [Arguments(65536L)]
+    [Arguments(66001L)]
+    public async Task A_tree_rebuilt_from_its_right_edge_has_the_same_roots_and_tiles_as_the_whole_tree(long size)
+    {
+        var whole = new MerkleTree();
+        for (long i = 0; i < size; i++)
+        {
+            whole.Append(MerkleHash.Leaf(BitConverter.GetBytes(i)));
+        }
+
+        var partials = new List<byte[]>();
+        for (int k = 0; k == 0 || (size >> (8 * k)) > 0; k++)
+        {
+            long count = size >> (8 * k);
+            long width = count % TileWriter.Width;
+            partials.Add(Enumerable.Range(0, (int)width).SelectMany(i => whole.Stored(8 * k, count - width + i).ToArray()).ToArray());
+        }
+
+        MerkleTree edge = MerkleTree.FromRightEdge(size, partials);
+        await Assert.That(edge.Root(size).AsSpan().SequenceEqual(whole.Root(size))).IsTrue();
+
+        // Both keep growing alike, across tile boundaries.
+        var wrong = new List<long>();
+        for (long i = size; i < size + 600; i++)
+        {
+            byte[] leaf = MerkleHash.Leaf(BitConverter.GetBytes(i));
+            whole.Append(leaf);
+            edge.Append(leaf);
+            if (!edge.Root(i + 1).AsSpan().SequenceEqual(whole.Root(i + 1)))
+            {
+                wrong.Add(i + 1);
+            }
+        }
+
+        await Assert.That(wrong).IsEmpty();
+        await Assert.That(edge.Size).IsEqualTo(whole.Size);
+    }
 }

@@ -212,6 +212,8 @@ public sealed class TransparencyLogTests : IDisposable
         List<string> lines = _t.Lines("run-1");
         lines[1] = lines[1].Replace("agent-1", "agent-2", StringComparison.Ordinal);
         _t.WriteLines("run-1", lines);
+        // Not a clean close (a crash): the open rebuilds the log and checks every leaf.
+        File.Delete(LogPaths.ClosedFile);
 
         await using ExternalActionLedger ledger = _t.Open();
 
