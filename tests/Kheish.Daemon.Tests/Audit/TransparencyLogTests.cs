@@ -122,7 +122,7 @@ public sealed class TransparencyLogTests : IDisposable
     {
         await Run("audit", "stress", "--count", "20", "--producers", "2", "--run", "r");
         string backup = Path.Combine(_dir.Path, "backup");
-        CopyDirectory(_dir.StateRoot, backup);
+        TempDir.CopyTree(_dir.StateRoot, backup);
         CliResult more = await Run("audit", "stress", "--count", "100", "--producers", "4", "--run", "r");
         await Assert.That(more.ExitCode).IsEqualTo(0).Because(more.ToString());
         string kept = _dir.File("kept-checkpoint");
@@ -132,7 +132,7 @@ public sealed class TransparencyLogTests : IDisposable
         CliResult consistent = await Run("audit", "consistency", kept);
 
         Directory.Delete(_dir.StateRoot, recursive: true);
-        CopyDirectory(backup, _dir.StateRoot);
+        TempDir.CopyTree(backup, _dir.StateRoot);
         CliResult rolledBack = await Run("runs", "verify", "--all", "--since-checkpoint", kept);
         await Run("audit", "stress", "--count", "100", "--producers", "4", "--run", "r");
         CliResult forked = await Run("runs", "verify", "--all", "--since-checkpoint", kept);
@@ -165,20 +165,6 @@ public sealed class TransparencyLogTests : IDisposable
     }
 
     private Task<CliResult> Run(params string[] args) => Support.Cli.RunAsync(["--state-root", _dir.StateRoot, .. args]);
-
-    private static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (string dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        }
-
-        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
-        }
-    }
 
     private static async Task<HttpResponseMessage> PollAsync(Func<Task<HttpResponseMessage>> get)
     {

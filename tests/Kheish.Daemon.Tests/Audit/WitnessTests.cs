@@ -44,7 +44,7 @@ public sealed class WitnessTests : IDisposable
         await Assert.That(Verifies(note20, cosig, witnessKey)).IsTrue();
 
         string backup = Path.Combine(_log.Path, "backup");
-        CopyDirectory(_log.StateRoot, backup);
+        TempDir.CopyTree(_log.StateRoot, backup);
         await Log("audit", "stress", "--count", "100", "--producers", "4", "--run", "r");
         (_, string note120, MerkleTree tree120) = Current(logKey);
         await Assert.That(tree120.Size).IsEqualTo(120L);
@@ -54,7 +54,7 @@ public sealed class WitnessTests : IDisposable
 
         // Roll back: restore the backup (size 20), append 100 other records (size 120, another root).
         Directory.Delete(_log.StateRoot, recursive: true);
-        CopyDirectory(backup, _log.StateRoot);
+        TempDir.CopyTree(backup, _log.StateRoot);
         await Log("audit", "stress", "--count", "100", "--producers", "4", "--run", "r");
         (_, string forkNote, MerkleTree fork) = Current(logKey);
         await Assert.That(fork.Size).IsEqualTo(120L);
@@ -122,19 +122,5 @@ public sealed class WitnessTests : IDisposable
     {
         var parsed = SignedNote.TryParse(Encoding.UTF8.GetBytes(note + cosignature), out _);
         return parsed is { } p && Cosignature.Verify(p.Text, p.Signatures, "witness.test/w1", witnessKey) is not null;
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (string dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        }
-
-        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
-        }
     }
 }

@@ -129,7 +129,7 @@ public sealed class WitnessedLogTests : IDisposable
     {
         (string origin, string logKey, string witnessKey) = await PrepareAsync();
         string backup = Path.Combine(_log.Path, "backup");
-        CopyDirectory(_log.StateRoot, backup);
+        TempDir.CopyTree(_log.StateRoot, backup);
         await using DaemonProcess witness = await StartWitnessAsync(origin, logKey);
         string[] args = ["--witness", $"{witness.BaseUri}={witnessKey}"];
 
@@ -155,7 +155,7 @@ public sealed class WitnessedLogTests : IDisposable
         }
 
         Directory.Delete(_log.StateRoot, recursive: true);
-        CopyDirectory(backup, _log.StateRoot);
+        TempDir.CopyTree(backup, _log.StateRoot);
         await using DaemonProcess restored = await StartLogAsync(args);
         using HttpClient again = restored.Client(_admin);
         await ProbeAsync(again);
@@ -292,24 +292,8 @@ public sealed class WitnessedLogTests : IDisposable
     }
 
     private static async Task<T> UntilValueAsync<T>(Func<Task<T?>> probe, string what)
-        where T : struct
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            if (await probe() is { } value)
-            {
-                return value;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+        where T : struct =>
+        (T)await UntilAsync<object>(async () => await probe(), what);
 
     private static string OtherKey()
     {
@@ -334,20 +318,6 @@ public sealed class WitnessedLogTests : IDisposable
             string text = Encoding.Latin1.GetString(File.ReadAllBytes(file));
             await Assert.That(text).DoesNotContain(auditSeed[..32]);
             await Assert.That(text).DoesNotContain(Convert.ToHexStringLower(witnessSeed));
-        }
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (string dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        }
-
-        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
         }
     }
 }

@@ -3,6 +3,21 @@ namespace Kheish.Daemon.Tests.Support;
 /// <summary>A fresh directory per test, deleted afterwards. Parallel-safe.</summary>
 public sealed class TempDir : IDisposable
 {
+    /// <summary>Copies the tree <paramref name="from"/> into <paramref name="to"/> (a state root's backup, for rollback tests).</summary>
+    public static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(System.IO.Path.Combine(to, System.IO.Path.GetRelativePath(from, dir)));
+        }
+
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            System.IO.File.Copy(file, System.IO.Path.Combine(to, System.IO.Path.GetRelativePath(from, file)));
+        }
+    }
+
     public TempDir()
     {
         Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "kheish-e2e-" + Guid.NewGuid().ToString("N")[..12]);
