@@ -58,24 +58,18 @@ internal static class McpGateway
             })
             .WithListPromptsHandler(async (request, ct) =>
             {
-                McpCaller caller = Caller(request.Services, request.Params);
-                McpHub hub = Hub(request.Services);
-                var prompts = new List<Prompt>();
-                foreach (McpUpstreamView up in Upstreams(hub, caller))
-                {
-                    Result<ListPromptsResult> page = await up.Upstream.RequestAsync((c, t) => c.ListPromptsAsync(new ListPromptsRequestParams(), t), ct);
-                    if (page.TryGetValue(out ListPromptsResult? list, out _))
+                List<Prompt> prompts = await GatherAsync(
+                    request.Services,
+                    request.Params,
+                    (c, t) => c.ListPromptsAsync(new ListPromptsRequestParams(), t),
+                    (server, list) => list.Prompts.Select(p => new Prompt
                     {
-                        prompts.AddRange(list.Prompts.Select(p => new Prompt
-                        {
-                            Name = up.Upstream.Name + McpHub.Separator + p.Name,
-                            Title = p.Title,
-                            Description = p.Description,
-                            Arguments = p.Arguments,
-                        }));
-                    }
-                }
-
+                        Name = server + McpHub.Separator + p.Name,
+                        Title = p.Title,
+                        Description = p.Description,
+                        Arguments = p.Arguments,
+                    }),
+                    ct);
                 return new ListPromptsResult { Prompts = prompts, CacheScope = CacheScope.Private };
             })
             .WithGetPromptHandler(async (request, ct) =>
@@ -96,53 +90,39 @@ internal static class McpGateway
             })
             .WithListResourcesHandler(async (request, ct) =>
             {
-                McpCaller caller = Caller(request.Services, request.Params);
-                McpHub hub = Hub(request.Services);
-                var resources = new List<Resource>();
-                foreach (McpUpstreamView up in Upstreams(hub, caller))
-                {
-                    Result<ListResourcesResult> page = await up.Upstream.RequestAsync((c, t) => c.ListResourcesAsync(new ListResourcesRequestParams(), t), ct);
-                    if (page.TryGetValue(out ListResourcesResult? list, out _))
+                List<Resource> resources = await GatherAsync(
+                    request.Services,
+                    request.Params,
+                    (c, t) => c.ListResourcesAsync(new ListResourcesRequestParams(), t),
+                    (server, list) => list.Resources.Select(r => new Resource
                     {
-                        resources.AddRange(list.Resources.Select(r => new Resource
-                        {
-                            Uri = WrapUri(up.Upstream.Name, r.Uri),
-                            Name = up.Upstream.Name + McpHub.Separator + r.Name,
-                            Title = r.Title,
-                            Description = r.Description,
-                            MimeType = r.MimeType,
-                            Size = r.Size,
-                        }));
-                    }
-                }
-
+                        Uri = WrapUri(server, r.Uri),
+                        Name = server + McpHub.Separator + r.Name,
+                        Title = r.Title,
+                        Description = r.Description,
+                        MimeType = r.MimeType,
+                        Size = r.Size,
+                    }),
+                    ct);
                 return new ListResourcesResult { Resources = resources, CacheScope = CacheScope.Private };
             })
             .WithListResourceTemplatesHandler(async (request, ct) =>
             {
-                McpCaller caller = Caller(request.Services, request.Params);
-                McpHub hub = Hub(request.Services);
-                var templates = new List<ResourceTemplate>();
-                foreach (McpUpstreamView up in Upstreams(hub, caller))
-                {
-                    Result<ListResourceTemplatesResult> page = await up.Upstream.RequestAsync(
-                        (c, t) => c.ServerCapabilities.Resources is null
-                            ? ValueTask.FromResult(new ListResourceTemplatesResult { ResourceTemplates = [] })
-                            : c.ListResourceTemplatesAsync(new ListResourceTemplatesRequestParams(), t),
-                        ct);
-                    if (page.TryGetValue(out ListResourceTemplatesResult? list, out _))
+                List<ResourceTemplate> templates = await GatherAsync(
+                    request.Services,
+                    request.Params,
+                    (c, t) => c.ServerCapabilities.Resources is null
+                        ? ValueTask.FromResult(new ListResourceTemplatesResult { ResourceTemplates = [] })
+                        : c.ListResourceTemplatesAsync(new ListResourceTemplatesRequestParams(), t),
+                    (server, list) => list.ResourceTemplates.Select(r => new ResourceTemplate
                     {
-                        templates.AddRange(list.ResourceTemplates.Select(r => new ResourceTemplate
-                        {
-                            UriTemplate = WrapTemplate(up.Upstream.Name, r.UriTemplate),
-                            Name = up.Upstream.Name + McpHub.Separator + r.Name,
-                            Title = r.Title,
-                            Description = r.Description,
-                            MimeType = r.MimeType,
-                        }));
-                    }
-                }
-
+                        UriTemplate = WrapTemplate(server, r.UriTemplate),
+                        Name = server + McpHub.Separator + r.Name,
+                        Title = r.Title,
+                        Description = r.Description,
+                        MimeType = r.MimeType,
+                    }),
+                    ct);
                 return new ListResourceTemplatesResult { ResourceTemplates = templates, CacheScope = CacheScope.Private };
             })
             .WithCompleteHandler(async (request, ct) =>
@@ -228,6 +208,31 @@ internal static class McpGateway
     }
 
     private sealed record McpUpstreamView(Core.Mcp.McpUpstream Upstream);
+
+    /// <summary>
+    /// One list request to every upstream the caller may reach, each answer mapped to the gateway's
+    /// names by <paramref name="map"/> (given the server name); an upstream that fails is left out.
+    /// </summary>
+    private static async Task<List<TItem>> GatherAsync<TPage, TItem>(
+        IServiceProvider? services,
+        RequestParams? requestParams,
+        Func<ModelContextProtocol.Client.McpClient, CancellationToken, ValueTask<TPage>> list,
+        Func<string, TPage, IEnumerable<TItem>> map,
+        CancellationToken ct)
+    {
+        McpCaller caller = Caller(services, requestParams);
+        var items = new List<TItem>();
+        foreach (McpUpstreamView up in Upstreams(Hub(services), caller))
+        {
+            Result<TPage> page = await up.Upstream.RequestAsync(list, ct);
+            if (page.TryGetValue(out TPage? value, out _))
+            {
+                items.AddRange(map(up.Upstream.Name, value));
+            }
+        }
+
+        return items;
+    }
 
     private static IEnumerable<McpUpstreamView> Upstreams(McpHub hub, McpCaller caller) =>
         hub.Visible(caller.Scope).Select(u => new McpUpstreamView(u));
