@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Kheish.Core.Errors;
 using Kheish.Core.Routes;
+using Kheish.Core.Egress;
 
 namespace Kheish.Core.Accounts;
 
@@ -21,12 +22,7 @@ internal sealed class TokenRefreshClient(AccountTokenEndpoints endpoints, HttpMe
 {
     private const int MaxResponseBytes = 256 * 1024;
 
-    private readonly HttpClient _http = new(handler ?? new SocketsHttpHandler
-    {
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        ConnectTimeout = TimeSpan.FromSeconds(15),
-    })
+    private readonly HttpClient _http = new(handler ?? OutboundHandler.Create(TimeSpan.FromSeconds(15)))
     {
         Timeout = TimeSpan.FromSeconds(30),
     };

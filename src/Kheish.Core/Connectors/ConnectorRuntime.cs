@@ -6,6 +6,7 @@ using Kheish.Core.Broker;
 using Kheish.Core.Errors;
 using Kheish.Core.Secrets;
 using Kheish.Core.Storage;
+using Kheish.Core.Egress;
 
 namespace Kheish.Core.Connectors;
 
@@ -61,7 +62,9 @@ internal sealed partial class ConnectorRuntime : ISidecarHost, IAsyncDisposable
         _leaseTtl = int.TryParse(environment(LeaseTtlVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s is >= 1 and <= 300
             ? TimeSpan.FromSeconds(s)
             : TimeSpan.FromSeconds(300);
-        _platform = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, UseProxy = false })
+        SocketsHttpHandler platform = OutboundHandler.Create(TimeSpan.FromSeconds(15));
+        platform.UseProxy = false;
+        _platform = new HttpClient(platform)
         {
             Timeout = TimeSpan.FromSeconds(30),
         };

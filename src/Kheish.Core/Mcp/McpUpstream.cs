@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
+using Kheish.Core.Egress;
 
 namespace Kheish.Core.Mcp;
 
@@ -564,12 +565,7 @@ internal sealed partial class McpUpstream : IAsyncDisposable
     }
 
     /// <summary>Adds the slot-backed headers to every request toward an HTTP upstream, resolved at send time.</summary>
-    private sealed class InjectingHandler(McpUpstream owner) : DelegatingHandler(new SocketsHttpHandler
-    {
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        ConnectTimeout = TimeSpan.FromSeconds(15),
-    })
+    private sealed class InjectingHandler(McpUpstream owner) : DelegatingHandler(OutboundHandler.Create(TimeSpan.FromSeconds(15)))
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {

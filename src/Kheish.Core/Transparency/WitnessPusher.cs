@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Kheish.Core.Errors;
+using Kheish.Core.Egress;
 
 namespace Kheish.Core.Transparency;
 
@@ -126,7 +127,7 @@ internal sealed class WitnessPusher : IAsyncDisposable
         _options = options;
         _warn = warn;
         _time = time ?? TimeProvider.System;
-        _http = new HttpClient(handler ?? new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = options.RequestTimeout }, disposeHandler: true)
+        _http = new HttpClient(handler ?? OutboundHandler.Create(options.RequestTimeout), disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };

@@ -43,20 +43,19 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
     private static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(5);
 
     /// <summary>One pooled client for every route: no redirects followed, no cookies kept, bytes relayed as sent.</summary>
-    private static readonly HttpClient Upstream = new(new SocketsHttpHandler
-    {
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        AutomaticDecompression = DecompressionMethods.None,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
-        ConnectTimeout = TimeSpan.FromSeconds(15),
-        // No traceparent/tracestate/baggage of the daemon's own is added upstream.
-        ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.CreateNoOutputPropagator(),
-    })
+    private static readonly HttpClient Upstream = new(UpstreamHandler())
     {
         Timeout = Timeout.InfiniteTimeSpan,
     };
+
+    private static SocketsHttpHandler UpstreamHandler()
+    {
+        SocketsHttpHandler handler = OutboundHandler.Create(TimeSpan.FromSeconds(15));
+        handler.AutomaticDecompression = DecompressionMethods.None;
+        handler.PooledConnectionLifetime = TimeSpan.FromMinutes(5);
+        handler.PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90);
+        return handler;
+    }
 
     private readonly EgressRouteGate _gate = new(options.MaxConcurrencyPerRoute);
     private readonly NewBucketLimiter _newBuckets = new(daemon.Ledger.Paths, daemon.Clock);
