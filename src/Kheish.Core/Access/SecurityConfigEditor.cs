@@ -32,6 +32,13 @@ internal static class SecurityConfigEditor
             return error;
         }
 
+        if (value.Updated.Mode == SecurityMode.Lax && current.Config.Mode != SecurityMode.Lax && LaxRefusalMarker.LiveHolder(file) is int pid)
+        {
+            return KheishError.Conflict(
+                "lax_refused_by_running_daemon",
+                $"the daemon running as pid {pid} reads {file} and listens on a network address without --allow-lax-on-network, so lax would make it refuse every agent request; the mode was not changed. Bind that daemon to 127.0.0.1 or restart it with --allow-lax-on-network first");
+        }
+
         // Also written when unchanged but missing (an explicit "set-mode strict" leaves a file to
         // read) or holding plaintext keys (upgraded to digests).
         if (!ReferenceEquals(value.Updated, current.Config) || !File.Exists(file) || current.Config.ApiKeys.Any(k => k.IsWeak))

@@ -227,6 +227,8 @@ internal static partial class ServeCommand
         }
 
         using DaemonLock lockHandle = held;
+        // Lets an offline 'security set-mode lax' on a file this daemon reads be refused while it runs.
+        using LaxRefusalMarker? laxMarker = agentSecurity.LaxPermitted ? null : LaxRefusalMarker.Hold(agentConfig);
 
         if (!auth.WithMintedToken(root).TryGetValue(out auth, out error))
         {

@@ -213,6 +213,35 @@ public sealed class AgentPlaneHttpTests
     }
 
     [Test]
+    public async Task An_offline_switch_to_lax_is_refused_while_a_network_bound_daemon_reads_the_file()
+    {
+        using var other = new TempDir();
+        string project = other.File("p");
+        Directory.CreateDirectory(project);
+        var env = new Dictionary<string, string?> { ["XDG_CONFIG_HOME"] = other.File("xdg"), ["KHEISH_DAEMON_ADMIN_TOKEN"] = "adm-token-" + Guid.NewGuid().ToString("N") };
+        await Assert.That((await Support.Cli.RunAsync(["security", "set-mode", "strict", "--project-root", project], env)).ExitCode).IsEqualTo(0);
+        string file = Path.Combine(project, ".kheish", "security.json");
+        string before = File.ReadAllText(file);
+
+        await using (DaemonProcess network = await DaemonProcess.StartAsync(other.StateRoot, ["--bind", "0.0.0.0:0", "--project-root", project], env))
+        {
+            CliResult refused = await Support.Cli.RunAsync(["security", "set-mode", "lax", "--project-root", project, "--output", "json"], env);
+
+            await Assert.That(refused.ExitCode).IsEqualTo(6);
+            await Assert.That(refused.Stdout + refused.Stderr).Contains("lax_refused_by_running_daemon");
+            await Assert.That(refused.Stdout + refused.Stderr).Contains("--allow-lax-on-network");
+            await Assert.That(File.ReadAllText(file)).IsEqualTo(before);
+
+            // A crash leaves the marker behind; with nobody holding its lock it no longer refuses.
+            await network.StopAsync(kill: true);
+        }
+
+        CliResult after = await Support.Cli.RunAsync(["security", "set-mode", "lax", "--project-root", project], env);
+        await Assert.That(after.ExitCode).IsEqualTo(0);
+        await Assert.That(File.ReadAllText(file)).Contains("lax");
+    }
+
+    [Test]
     public async Task Keys_made_and_revoked_over_the_admin_api_take_effect_at_once()
     {
         using HttpClient admin = _daemon.Client(_admin);

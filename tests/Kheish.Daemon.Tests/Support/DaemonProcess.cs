@@ -77,8 +77,14 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         IDictionary<string, string?>? env = null,
         string? workingDirectory = null)
     {
-        var args = new List<string> { "serve", "--bind", "127.0.0.1:0", "--state-root", stateRoot };
-        args.AddRange(extraArgs ?? []);
+        string[] extra = [.. extraArgs ?? []];
+        var args = new List<string> { "serve" };
+        if (!extra.Contains("--bind"))
+        {
+            args.AddRange(["--bind", "127.0.0.1:0"]);
+        }
+
+        args.AddRange(["--state-root", stateRoot, .. extra]);
         return await StartProcessAsync(args, stateRoot, env, workingDirectory);
     }
 
