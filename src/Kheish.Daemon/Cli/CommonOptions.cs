@@ -43,14 +43,15 @@ internal static class CommonOptions
     public static StateRoot GetStateRoot(ParseResult parseResult) => new(parseResult.GetValue(StateRoot)!);
 
     /// <summary>The daemon client for an online verb, from --base-url / --token[-file] / env.</summary>
-    public static Core.Errors.Result<Client.DaemonClient> CreateClient(ParseResult parseResult) =>
+    public static Core.Errors.Result<Client.DaemonClient> CreateClient(ParseResult parseResult, TimeSpan? timeout = null) =>
         Client.DaemonClient.Create(
             parseResult.GetValue(BaseUrl)!,
             parseResult.GetValue(Token),
             parseResult.GetValue(TokenFile),
             Environment.GetEnvironmentVariable,
             GetStateRoot(parseResult).ControlPlaneAdminTokenFile,
-            SourceOf(parseResult, BaseUrl, "KHEISH_DAEMON_URL"));
+            SourceOf(parseResult, BaseUrl, "KHEISH_DAEMON_URL"),
+            timeout);
 
     /// <summary>
     /// The flag, or the env var its default came from: errors name what the user actually set.

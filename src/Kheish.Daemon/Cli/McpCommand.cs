@@ -576,6 +576,12 @@ internal static class McpCommand
         var call = new Command("call", "Call a tool through the daemon (audited like an agent's call): mcp call <server>__<tool> --args-json '{...}'. Prints the tool result as JSON.");
         call.Arguments.Add(Tool);
         call.Options.Add(ArgsJson);
+        var timeoutSec = new Option<int>("--timeout-sec")
+        {
+            Description = "How long to wait for the answer, in seconds (1-86400). A call to an `approve` tool is held until an operator decides or the server's approval_timeout_sec (default 300) runs out.",
+            DefaultValueFactory = _ => 600,
+        };
+        call.Options.Add(timeoutSec);
         AddOnlineOptions(call);
         call.SetAction(async (parseResult, ct) =>
         {
@@ -599,7 +605,13 @@ internal static class McpCommand
                 }
             }
 
-            if (!CommonOptions.CreateClient(parseResult).TryGetValue(out Client.DaemonClient? client, out KheishError? error))
+            int seconds = parseResult.GetValue(timeoutSec);
+            if (seconds is < 1 or > 86400)
+            {
+                return CliOutput.Fail(KheishError.BadRequest("invalid_timeout", $"--timeout-sec must be between 1 and 86400 (got {seconds})"), json);
+            }
+
+            if (!CommonOptions.CreateClient(parseResult, TimeSpan.FromSeconds(seconds)).TryGetValue(out Client.DaemonClient? client, out KheishError? error))
             {
                 return CliOutput.Fail(error, json);
             }

@@ -544,6 +544,6 @@ internal static partial class ServeCommand
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "{Message}")]
     private static partial void LogWitness(ILogger logger, string message);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "connector {Connector}: {Message}")]
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "connector {Connector}: {Message}")]
     private static partial void LogConnector(ILogger logger, string connector, string message);
 }

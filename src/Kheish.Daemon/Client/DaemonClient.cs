@@ -75,7 +75,7 @@ internal sealed class DaemonClient : IDisposable
         }
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {
-            return new KheishError("daemon_timeout", ErrorKind.Unavailable, $"the daemon at {BaseUri} did not answer in time; retry");
+            return new KheishError("daemon_timeout", ErrorKind.Unavailable, $"the daemon at {BaseUri} did not answer within {_http.Timeout.TotalSeconds:0} s; retry (or give a longer --timeout-sec where the verb has one)");
         }
     }
 
@@ -109,7 +109,7 @@ internal sealed class DaemonClient : IDisposable
     /// never travels to a daemon on another machine.
     /// </summary>
     /// <param name="baseUrlSource">Where the URL came from (<c>--base-url</c> or <c>KHEISH_DAEMON_URL</c>), named in errors.</param>
-    public static Result<DaemonClient> Create(string baseUrl, string? token, string? tokenFile, Func<string, string?> getEnv, string? mintedTokenFile = null, string baseUrlSource = "--base-url")
+    public static Result<DaemonClient> Create(string baseUrl, string? token, string? tokenFile, Func<string, string?> getEnv, string? mintedTokenFile = null, string baseUrlSource = "--base-url", TimeSpan? timeout = null)
     {
         if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
@@ -144,7 +144,7 @@ internal sealed class DaemonClient : IDisposable
             }
         }
 
-        return new DaemonClient(uri, string.IsNullOrWhiteSpace(token) ? null : token.Trim());
+        return new DaemonClient(uri, string.IsNullOrWhiteSpace(token) ? null : token.Trim(), timeout);
     }
 
     public void Dispose() => _http.Dispose();

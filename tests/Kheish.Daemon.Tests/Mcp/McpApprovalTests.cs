@@ -295,6 +295,39 @@ public sealed class McpApprovalTests
     }
 
     [Test]
+    public async Task The_operators_mcp_call_waits_as_long_as_timeout_sec_for_a_held_call_and_is_approved_like_an_agents()
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        await using McpHarness h = await StartAsync();
+        CliResult bad = await h.OnlineAsync("mcp", "call", "everything__echo", "--args-json", """{"message":"x"}""", "--timeout-sec", "0");
+        await Assert.That(bad.ExitCode).IsEqualTo(2);
+        await Assert.That(bad.Stderr).Contains("--timeout-sec must be between 1 and 86400 (got 0)");
+
+        CliResult gaveUp = await h.OnlineAsync("mcp", "call", "everything__echo", "--args-json", """{"message":"short wait"}""", "--timeout-sec", "2");
+        await Assert.That(gaveUp.ExitCode).IsEqualTo(7).Because(gaveUp.ToString());
+        await Assert.That(gaveUp.Stderr).Contains("did not answer within 2 s");
+
+        // The default waits long enough for an operator to decide (a fixed 30 s before).
+        Task<CliResult> held = h.OnlineAsync("mcp", "call", "everything__echo", "--args-json", """{"message":"operator call"}""");
+        string? id = null;
+        for (var wait = Stopwatch.StartNew(); id is null && wait.Elapsed < TimeSpan.FromSeconds(90); await Task.Delay(250))
+        {
+            CliResult list = await h.OnlineAsync("approvals", "list", "-o", "json");
+            using JsonDocument doc = JsonDocument.Parse(list.Stdout);
+            id = doc.RootElement.GetProperty("approvals").EnumerateArray()
+                .Where(a => Field(a, "status") == "pending" && a.GetRawText().Contains("operator call", StringComparison.Ordinal))
+                .Select(a => Field(a, "id")).FirstOrDefault();
+        }
+
+        await Assert.That(id).IsNotNull();
+        CliResult approved = await h.OnlineAsync("approvals", "approve", id!);
+        await Assert.That(approved.ExitCode).IsEqualTo(0).Because(approved.ToString());
+        CliResult done = await held;
+        await Assert.That(done.ExitCode).IsEqualTo(0).Because(done.ToString());
+        await Assert.That(done.Stdout).Contains("operator call");
+    }
+
+    [Test]
     public async Task A_denied_tool_is_not_listed_and_is_refused_before_the_ledger()
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }
