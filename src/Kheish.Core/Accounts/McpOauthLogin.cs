@@ -173,8 +173,8 @@ internal sealed class McpOauthLogin(HttpClient http)
             document.AuthorizationResponseIssParameterSupported == true, defaults);
     }
 
-    /// <summary>The client: the pre-registered one, else one registered now (RFC 7591) for this redirect URI.</summary>
-    public async Task<Result<(string ClientId, string? ClientSecret)>> ClientAsync(McpOauthLoginRequest request, McpOauthDiscovery discovery, Uri redirectUri, IReadOnlyList<string> scopes, CancellationToken ct)
+    /// <summary>The client: the pre-registered one, else one registered now (RFC 7591, a public native client) for this redirect URI.</summary>
+    public async Task<Result<(string ClientId, string? ClientSecret)>> ClientAsync(McpOauthLoginRequest request, McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(discovery);
@@ -189,29 +189,63 @@ internal sealed class McpOauthLogin(HttpClient http)
                 $"the authorization server {discovery.Issuer} supports no dynamic client registration; register a client there (redirect URI {redirectUri}) and pass --client-id");
         }
 
-        using var registration = new DynamicClientRegistrationRequest
+        // Our own request body: Duende's DynamicClientRegistrationDocument sends its empty collections
+        // (default_acr_values: [] and others), which an authorization server may read as requested
+        // values (oidc-provider then demands the openid scope). Only what we mean is sent.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
         {
-            Address = endpoint,
-            Document = new DynamicClientRegistrationDocument
-            {
-                ClientName = "kheish-daemon",
-                ApplicationType = "native",
-                TokenEndpointAuthenticationMethod = "none",
-                Scope = scopes.Count > 0 ? string.Join(' ', scopes) : null,
-            },
-        };
-        registration.Document.RedirectUris.Add(redirectUri);
-        registration.Document.GrantTypes.Add("authorization_code");
-        registration.Document.GrantTypes.Add("refresh_token");
-        registration.Document.ResponseTypes.Add("code");
-        DynamicClientRegistrationResponse response = await http.RegisterClientAsync(registration, ct).ConfigureAwait(false);
-        if (response.IsError || response.ClientId is not { Length: > 0 } clientId)
-        {
-            return Unavailable("mcp_oauth_registration_failed",
-                $"dynamic client registration at {endpoint} failed ({(response.IsError ? (int)response.HttpStatusCode + PlainCode(response.Error) : "no client_id")}); pass --client-id for a pre-registered client");
+            w.WriteStartObject();
+            w.WriteString("client_name", "kheish-daemon");
+            w.WriteString("application_type", "native");
+            w.WriteString("token_endpoint_auth_method", "none");
+            w.WriteStartArray("redirect_uris");
+            w.WriteStringValue(redirectUri.AbsoluteUri);
+            w.WriteEndArray();
+            w.WriteStartArray("grant_types");
+            w.WriteStringValue("authorization_code");
+            w.WriteStringValue("refresh_token");
+            w.WriteEndArray();
+            w.WriteStartArray("response_types");
+            w.WriteStringValue("code");
+            w.WriteEndArray();
+            w.WriteEndObject();
         }
 
-        return (clientId, response.ClientSecret is { Length: > 0 } secret ? secret : null);
+        using var post = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(buffer.WrittenSpan.ToArray()) };
+        post.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        post.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        int status = 0;
+        string? clientId = null;
+        string? clientSecret = null;
+        string? errorCode = null;
+        try
+        {
+            using HttpResponseMessage response = await http.SendAsync(post, ct).ConfigureAwait(false);
+            status = (int)response.StatusCode;
+            byte[] body = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
+            if (body.Length <= MaxMetadataBytes)
+            {
+                using var document = JsonDocument.Parse(body);
+                if (document.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    clientId = response.IsSuccessStatusCode ? Str(document.RootElement, "client_id") : null;
+                    clientSecret = response.IsSuccessStatusCode ? Str(document.RootElement, "client_secret") : null;
+                    errorCode = Str(document.RootElement, "error");
+                }
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+        }
+
+        if (clientId is not { Length: > 0 and <= 512 } || clientId.Any(char.IsControl))
+        {
+            return Unavailable("mcp_oauth_registration_failed",
+                $"dynamic client registration at {endpoint} failed ({(status == 0 ? "unreachable" : status.ToString(System.Globalization.CultureInfo.InvariantCulture) + PlainCode(errorCode))}); pass --client-id for a pre-registered client");
+        }
+
+        return (clientId, clientSecret is { Length: > 0 } ? clientSecret : null);
     }
 
     /// <summary>A fresh authorization request: 256-bit state and PKCE verifier, S256 challenge, the resource indicator.</summary>

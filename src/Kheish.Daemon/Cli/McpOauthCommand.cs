@@ -216,7 +216,7 @@ internal static class McpOauthCommand
 
         using (callback)
         {
-            if (!(await flow.ClientAsync(request, discovery, callback.RedirectUri, requested, ct).ConfigureAwait(false)).TryGetValue(out var client, out error))
+            if (!(await flow.ClientAsync(request, discovery, callback.RedirectUri, ct).ConfigureAwait(false)).TryGetValue(out var client, out error))
             {
                 return error;
             }
