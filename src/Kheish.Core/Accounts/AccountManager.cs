@@ -197,7 +197,7 @@ internal sealed class AccountManager : IDisposable
     {
         // Never cancelled by the caller going away: once sent, the old refresh token may be spent,
         // and only saving the answer keeps the account alive. The client has its own timeout.
-        Uri url = _client.Endpoints.TokenUrl(state.Kind);
+        Uri url = _client.TokenUrl(state);
         var started = new ExternalActionEvent(ActionPhase.Started, LedgerKind, $"{id.Value} POST {url.GetLeftPart(UriPartial.Path)}") { PrincipalId = "daemon" };
         if (_ledger is { } ledger && !(await ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).IsOk)
         {
@@ -239,6 +239,11 @@ internal sealed class AccountManager : IDisposable
             return RecordFailure(id, record, state, now, "the token response has no expires_in");
         }
 
+        if (state.Kind == AccountKind.McpOauth && tokens.TokenType is { } type && !string.Equals(type, "Bearer", StringComparison.OrdinalIgnoreCase))
+        {
+            return RecordFailure(id, record, state, now, $"the token endpoint issued a token of type `{Printable([type])}`, not Bearer");
+        }
+
         AccountState next = state with
         {
             AccessToken = tokens.AccessToken,
@@ -276,7 +281,7 @@ internal sealed class AccountManager : IDisposable
         return KheishError.Unavailable(
             "account_refresh_failed",
             $"account slot {id} ({state.Kind.Label()}) could not be refreshed: {redacted}. The previous tokens are kept; if this persists, " +
-            $"log in again with the {state.Kind.Label()} CLI and run `kheish-daemon secrets {state.Kind.ImportVerb()} {id}` again");
+            state.Kind.LoginHint(id.Value));
     }
 
     private AccountState? Current(SlotId id) =>

@@ -46,13 +46,16 @@ internal sealed record AccountState
     /// <summary>Redacted: built by the daemon from status codes and OAuth error codes, never from a response body.</summary>
     public string? LastRefreshError { get; init; }
 
+    /// <summary>MCP OAuth only: the server, authorization server and client this account belongs to.</summary>
+    public McpOauthAccount? Mcp { get; init; }
+
     /// <summary>Reads the state of an account slot; errors name members, never values.</summary>
     public static Result<AccountState> FromSlot(SlotRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
         if (AccountKinds.Of(record) is not { } kind)
         {
-            return KheishError.BadRequest("not_an_account", $"slot {record.SlotId} is not a Codex or Claude Code account (provider {record.Provider.Name()}, mode {record.Mode.Name()})");
+            return KheishError.BadRequest("not_an_account", $"slot {record.SlotId} is not a Codex, Claude Code or MCP OAuth account (provider {record.Provider.Name()}, mode {record.Mode.Name()})");
         }
 
         return FromJson(kind, record.State, record.SlotId.Value);
@@ -65,19 +68,24 @@ internal sealed record AccountState
             return Invalid(slotId, "the state must be a JSON object");
         }
 
+        // An MCP authorization server may issue no refresh token: the account then lives until expiry.
         string? refresh = String(state, "refresh_token");
-        if (refresh is not { Length: > 0 })
+        if (kind == AccountKind.McpOauth && refresh is null)
+        {
+            refresh = string.Empty;
+        }
+        else if (refresh is not { Length: > 0 })
         {
             return Invalid(slotId, "state.refresh_token must be a non-empty string");
         }
 
         string access = String(state, "access_token") ?? string.Empty;
-        if (kind == AccountKind.ClaudeCode && access.Length == 0)
+        if (kind is AccountKind.ClaudeCode or AccountKind.McpOauth && access.Length == 0)
         {
             return Invalid(slotId, "state.access_token must be a non-empty string");
         }
 
-        if (!RouteValues.IsHeaderSafe(refresh) || (access.Length > 0 && !RouteValues.IsHeaderSafe(access)))
+        if ((refresh.Length > 0 && !RouteValues.IsHeaderSafe(refresh)) || (access.Length > 0 && !RouteValues.IsHeaderSafe(access)))
         {
             return Invalid(slotId, "a token holds characters that cannot be sent in an HTTP request");
         }
@@ -110,8 +118,15 @@ internal sealed record AccountState
             return Invalid(slotId, "state.account_id holds characters that cannot be sent in an HTTP header");
         }
 
+        McpOauthAccount? mcp = null;
+        if (kind == AccountKind.McpOauth && !McpOauthAccount.FromJson(state, slotId).TryGetValue(out mcp, out KheishError? mcpError))
+        {
+            return mcpError;
+        }
+
         return new AccountState
         {
+            Mcp = mcp,
             Kind = kind,
             AccessToken = access,
             RefreshToken = refresh,
@@ -121,7 +136,7 @@ internal sealed record AccountState
             Scopes = scopes,
             SubscriptionType = String(state, "subscription_type"),
             RateLimitTier = String(state, "rate_limit_tier"),
-            SourcePath = String(state, "source_path") ?? "unknown",
+            SourcePath = String(state, "source_path") ?? (kind == AccountKind.McpOauth ? "mcp oauth login" : "unknown"),
             LastRefreshAtMs = Long(state, "last_refresh_at_ms"),
             LastRefreshOutcome = String(state, "last_refresh_outcome"),
             LastRefreshError = String(state, "last_refresh_error"),
@@ -140,7 +155,12 @@ internal sealed record AccountState
                 w.WriteString("access_token", AccessToken);
             }
 
-            w.WriteString("refresh_token", RefreshToken);
+            if (RefreshToken.Length > 0 || Kind != AccountKind.McpOauth)
+            {
+                w.WriteString("refresh_token", RefreshToken);
+            }
+
+            Mcp?.Write(w);
             Optional(w, "id_token", IdToken);
             Optional(w, "account_id", AccountId);
             if (ExpiresAtMs is { } expires)
@@ -183,7 +203,16 @@ internal sealed record AccountState
             yield return AccessToken;
         }
 
-        yield return RefreshToken;
+        if (RefreshToken.Length > 0)
+        {
+            yield return RefreshToken;
+        }
+
+        if (Mcp?.ClientSecret is { Length: > 0 } clientSecret)
+        {
+            yield return clientSecret;
+        }
+
         if (IdToken is { Length: > 0 } id)
         {
             yield return id;
@@ -204,7 +233,7 @@ internal sealed record AccountState
         }
     }
 
-    private static string? String(JsonElement state, string name) =>
+    internal static string? String(JsonElement state, string name) =>
         state.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     private static long? Long(JsonElement state, string name) =>

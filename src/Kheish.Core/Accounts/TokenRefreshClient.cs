@@ -8,7 +8,7 @@ using Kheish.Core.Egress;
 namespace Kheish.Core.Accounts;
 
 /// <summary>A token endpoint's answer to a refresh, validated. <see cref="ToString"/> hides the tokens.</summary>
-internal sealed record RefreshedTokens(string AccessToken, string? RefreshToken, string? IdToken, long? ExpiresInSeconds, IReadOnlyList<string>? Scopes)
+internal sealed record RefreshedTokens(string AccessToken, string? RefreshToken, string? IdToken, long? ExpiresInSeconds, IReadOnlyList<string>? Scopes, string? TokenType = null)
 {
     public override string ToString() => $"RefreshedTokens {{ ExpiresIn = {ExpiresInSeconds}, Scopes = [{string.Join(' ', Scopes ?? [])}], Tokens = <redacted> }}";
 }
@@ -29,9 +29,21 @@ internal sealed class TokenRefreshClient(AccountTokenEndpoints endpoints, HttpMe
 
     public AccountTokenEndpoints Endpoints { get; } = endpoints;
 
+    /// <summary>Where this account's refresh goes: the fixed CLI endpoint, or an MCP account's own token endpoint.</summary>
+    public Uri TokenUrl(AccountState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return state.Kind == AccountKind.McpOauth && state.Mcp is { } mcp ? new Uri(mcp.TokenEndpoint) : Endpoints.TokenUrl(state.Kind);
+    }
+
     public async Task<Result<RefreshedTokens>> RefreshAsync(AccountState state, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(state);
+        if (state.Kind == AccountKind.McpOauth)
+        {
+            return await McpOauthTokens.RefreshAsync(_http, state, ct).ConfigureAwait(false);
+        }
+
         Uri url = Endpoints.TokenUrl(state.Kind);
         using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = Body(state) };
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -146,7 +158,7 @@ internal sealed class TokenRefreshClient(AccountTokenEndpoints endpoints, HttpMe
     }
 
     /// <summary>" (invalid_grant)" when the body names a plain OAuth error code; otherwise nothing.</summary>
-    private static string OAuthErrorCode(byte[] body)
+    internal static string OAuthErrorCode(byte[] body)
     {
         try
         {

@@ -16,6 +16,7 @@ internal static class McpConfigFile
         "command", "args", "env", "env_secret_refs", "cwd", "inherit_env",
         "url", "bearer_token_secret_ref", "http_header_secret_refs", "http_headers",
         "startup_timeout_sec", "tool_timeout_sec", "enabled", "tool_policy", "approval_timeout_sec",
+        "oauth_slot_ref", "oauth_resource", "oauth_scopes",
     };
 
     /// <summary>Codex fields that would pull a credential from the daemon's own environment.</summary>
@@ -193,6 +194,9 @@ internal static class McpConfigFile
             BearerTokenSecretRef = Str("bearer_token_secret_ref"),
             HttpHeaderSecretRefs = Map("http_header_secret_refs"),
             HttpHeaders = Map("http_headers"),
+            OauthSlotRef = Str("oauth_slot_ref"),
+            OauthResource = Str("oauth_resource"),
+            OauthScopes = List("oauth_scopes"),
             StartupTimeoutSec = Int("startup_timeout_sec"),
             ToolTimeoutSec = Int("tool_timeout_sec"),
             ToolPolicy = Map("tool_policy"),

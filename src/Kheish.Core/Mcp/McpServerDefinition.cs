@@ -30,6 +30,18 @@ internal sealed record McpServerDefinition
     public IReadOnlyDictionary<string, string>? HttpHeaderSecretRefs { get; init; }
     public IReadOnlyDictionary<string, string>? HttpHeaders { get; init; }
 
+    /// <summary>An MCP OAuth account slot (<c>mcp.oauth.&lt;id&gt;</c>) whose access token is the bearer of every request.</summary>
+    public string? OauthSlotRef { get; init; }
+
+    /// <summary>The RFC 8707 resource the account must be bound to; default: <see cref="Url"/>.</summary>
+    public string? OauthResource { get; init; }
+
+    /// <summary>The scopes this server's calls use; the account must hold every one (empty: whatever the login asked).</summary>
+    public IReadOnlyList<string>? OauthScopes { get; init; }
+
+    [JsonIgnore]
+    public string? EffectiveOauthResource => OauthSlotRef is null ? null : OauthResource ?? Url;
+
     public int? StartupTimeoutSec { get; init; }
     public int? ToolTimeoutSec { get; init; }
 
@@ -71,6 +83,11 @@ internal sealed record McpServerDefinition
         if (BearerTokenSecretRef is not null)
         {
             refs.Add(BearerTokenSecretRef);
+        }
+
+        if (OauthSlotRef is not null)
+        {
+            refs.Add(OauthSlotRef);
         }
 
         return [.. refs];

@@ -1,4 +1,5 @@
 using System.Net;
+using Kheish.Core.Accounts;
 using Kheish.Core.Secrets;
 
 namespace Kheish.Core.Mcp;
@@ -83,7 +84,9 @@ internal static class McpServerValidator
             else if (slotExists is not null && !slotExists(slot))
             {
                 problems.Add(new McpProblem("mcp_secret_ref_missing",
-                    $"mcp server `{Printable(s)}` references missing slot `{slot}` (in `{field}`); set it with 'kheish-daemon secrets set {slot} --provider generic --from-env VAR'",
+                    field == "oauth_slot_ref"
+                        ? $"mcp server `{Printable(s)}` references missing MCP OAuth account `{slot}` (in `oauth_slot_ref`); create it with 'kheish-daemon mcp oauth login {McpOauthAccount.IdOf(slot)} --url <server url>'"
+                        : $"mcp server `{Printable(s)}` references missing slot `{slot}` (in `{field}`); set it with 'kheish-daemon secrets set {slot} --provider generic --from-env VAR'",
                     IsValidName(s) ? s : null));
             }
         }
@@ -189,6 +192,50 @@ internal static class McpServerValidator
         {
             add("mcp_authorization_conflict", "a plain Authorization header in `http_headers` cannot be combined with managed auth (`http_header_secret_refs`)");
         }
+
+        ValidateOauth(def, sources, add);
+    }
+
+    /// <summary>
+    /// OAuth-backed servers: the slot is an MCP OAuth account (<c>mcp.oauth.*</c>), the resource an
+    /// https URL, the scopes OAuth scope tokens; a bearer or Authorization header never mixes in.
+    /// </summary>
+    private static void ValidateOauth(McpServerDefinition def, Dictionary<string, string> headerSources, Action<string, string> add)
+    {
+        if (def.OauthSlotRef is null)
+        {
+            if (def.OauthResource is not null || def.OauthScopes is not null)
+            {
+                add("mcp_oauth_incomplete", $"`{(def.OauthResource is not null ? "oauth_resource" : "oauth_scopes")}` needs `oauth_slot_ref` (the MCP OAuth account slot, mcp.oauth.<id>)");
+            }
+
+            return;
+        }
+
+        if (!def.OauthSlotRef.StartsWith(McpOauthAccount.SlotPrefix, StringComparison.Ordinal) || def.OauthSlotRef.Length == McpOauthAccount.SlotPrefix.Length)
+        {
+            add("mcp_oauth_slot_ref_invalid", $"`oauth_slot_ref` must name an MCP OAuth account slot, `{McpOauthAccount.SlotPrefix}<id>` (made by 'kheish-daemon mcp oauth login <id>')");
+        }
+
+        if (def.BearerTokenSecretRef is not null)
+        {
+            add("mcp_auth_mixed", "`bearer_token_secret_ref` and `oauth_slot_ref` cannot both be set: give one source of the bearer token");
+        }
+
+        if (headerSources.TryGetValue("Authorization", out string? auth))
+        {
+            add("mcp_auth_mixed", $"an explicit Authorization header (in `{auth}`) cannot be combined with `oauth_slot_ref`");
+        }
+
+        if (def.OauthResource is { } resource && McpOauthUrls.Check(resource, "`oauth_resource`", allowHttpForLoopback: true) is { } problem)
+        {
+            add("mcp_oauth_resource_invalid", problem);
+        }
+
+        if (McpOauthUrls.CheckScopes(def.OauthScopes, "`oauth_scopes`") is { } scopeProblem)
+        {
+            add("mcp_oauth_scopes_invalid", scopeProblem);
+        }
     }
 
     private static IEnumerable<string> HttpFieldsSet(McpServerDefinition d)
@@ -196,6 +243,9 @@ internal static class McpServerValidator
         if (d.BearerTokenSecretRef is not null) { yield return "bearer_token_secret_ref"; }
         if (d.HttpHeaderSecretRefs is not null) { yield return "http_header_secret_refs"; }
         if (d.HttpHeaders is not null) { yield return "http_headers"; }
+        if (d.OauthSlotRef is not null) { yield return "oauth_slot_ref"; }
+        if (d.OauthResource is not null) { yield return "oauth_resource"; }
+        if (d.OauthScopes is not null) { yield return "oauth_scopes"; }
     }
 
     private static IEnumerable<string> StdioFieldsSet(McpServerDefinition d)
@@ -221,6 +271,11 @@ internal static class McpServerValidator
         if (d.BearerTokenSecretRef is { } b)
         {
             yield return ("bearer_token_secret_ref", b);
+        }
+
+        if (d.OauthSlotRef is { } o)
+        {
+            yield return ("oauth_slot_ref", o);
         }
     }
 

@@ -143,6 +143,17 @@ internal sealed partial class McpUpstream : IAsyncDisposable
                     return Failed(error);
                 }
 
+                if (Definition.OauthSlotRef is not null)
+                {
+                    // Fail before connecting: a missing, revoked or mismatched account is the operator's to fix.
+                    if (!(await _secrets.ResolveOauthAsync(Definition, timeout.Token).ConfigureAwait(false)).TryGetValue(out InjectedSecret? bearer, out error))
+                    {
+                        return Failed(error);
+                    }
+
+                    headers = [.. headers, bearer];
+                }
+
                 _injected = headers;
                 var http = new HttpClient(new InjectingHandler(this), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
                 transport = new HttpClientTransport(
@@ -567,11 +578,24 @@ internal sealed partial class McpUpstream : IAsyncDisposable
     /// <summary>Adds the slot-backed headers to every request toward an HTTP upstream, resolved at send time.</summary>
     private sealed class InjectingHandler(McpUpstream owner) : DelegatingHandler(OutboundHandler.Create(TimeSpan.FromSeconds(15)))
     {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             if (!owner.HeaderRefs().TryGetValue(out IReadOnlyList<InjectedSecret>? headers, out KheishError? error))
             {
                 throw new HttpRequestException(HttpRequestError.Unknown, error.Message);
+            }
+
+            InjectedSecret? oauth = null;
+            if (owner.Definition.OauthSlotRef is not null)
+            {
+                // Per request: a token refreshed since the last one is used at once.
+                if (!(await owner._secrets.ResolveOauthAsync(owner.Definition, cancellationToken).ConfigureAwait(false)).TryGetValue(out oauth, out error))
+                {
+                    throw new HttpRequestException(HttpRequestError.Unknown, error.Message);
+                }
+
+                // Keep the previous token for echo redaction too: an answer may still hold it.
+                headers = [.. headers, oauth, .. owner._injected.Where(i => i.SlotId == oauth.SlotId && i.Value != oauth.Value).Take(1)];
             }
 
             owner._injected = headers;
@@ -583,6 +607,11 @@ internal sealed partial class McpUpstream : IAsyncDisposable
 
             foreach (InjectedSecret h in headers)
             {
+                if (ReferenceEquals(h, oauth) || (oauth is not null && h.SlotId == oauth.SlotId))
+                {
+                    continue;
+                }
+
                 request.Headers.Remove(h.Target);
                 if (string.Equals(h.Target, "Authorization", StringComparison.OrdinalIgnoreCase) && owner.Definition.BearerTokenSecretRef == h.SlotId
                     && owner.Definition.HttpHeaderSecretRefs?.ContainsKey("Authorization") != true)
@@ -595,7 +624,26 @@ internal sealed partial class McpUpstream : IAsyncDisposable
                 }
             }
 
-            return base.SendAsync(request, cancellationToken);
+            if (oauth is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", oauth.Value);
+            }
+
+            HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (oauth is not null && response.StatusCode is System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.Unauthorized)
+            {
+                string challenge = string.Join(' ', response.Headers.WwwAuthenticate.Select(h => h.Parameter ?? string.Empty));
+                bool insufficient = challenge.Contains("insufficient_scope", StringComparison.Ordinal);
+                LogOauthRefused(owner._logger, owner.Name, (int)response.StatusCode, insufficient ? "insufficient_scope" : "invalid_token");
+                response.Dispose();
+
+                // Never stepped up here: broader consent is the operator's, through a new login.
+                throw new HttpRequestException(HttpRequestError.Unknown, insufficient
+                    ? $"mcp server `{owner.Name}` refused the call: insufficient_scope; the account does not hold the scopes it needs. An operator must run 'kheish-daemon mcp oauth login {Accounts.McpOauthAccount.IdOf(oauth.SlotId)} --scopes ...' again; agents cannot consent to broader scopes"
+                    : $"mcp server `{owner.Name}` refused the account's access token ({(int)response.StatusCode}); check 'kheish-daemon mcp oauth status {Accounts.McpOauthAccount.IdOf(oauth.SlotId)}'");
+            }
+
+            return response;
         }
     }
 
@@ -604,6 +652,9 @@ internal sealed partial class McpUpstream : IAsyncDisposable
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "mcp server {Server} unavailable ({Code})")]
     private static partial void LogUnavailable(ILogger logger, string server, string code);
+
+    [LoggerMessage(EventId = 1304, Level = LogLevel.Warning, Message = "mcp server {Server} refused the OAuth token ({Status}, {Reason})")]
+    private static partial void LogOauthRefused(ILogger logger, string server, int status, string reason);
 
     [LoggerMessage(EventId = 1303, Level = LogLevel.Warning, Message = "mcp server {Server} exited; restart {Restarts} in {DelayMs} ms")]
     private static partial void LogCrashed(ILogger logger, string server, int restarts, int delayMs);

@@ -156,7 +156,7 @@ internal static class AccountsCommand
         return command;
     }
 
-    private static async Task<Result<IReadOnlyList<SlotStatus>>> ListAsync(ParseResult parseResult, CancellationToken ct)
+    internal static async Task<Result<IReadOnlyList<SlotStatus>>> ListAsync(ParseResult parseResult, CancellationToken ct)
     {
         if (parseResult.GetValue(CommonOptions.Offline))
         {
@@ -177,7 +177,7 @@ internal static class AccountsCommand
         }
     }
 
-    private static int Print(Result<SlotStatus> status, bool json)
+    internal static int Print(Result<SlotStatus> status, bool json)
     {
         if (!status.TryGetValue(out SlotStatus? s, out KheishError? error))
         {
@@ -203,7 +203,7 @@ internal static class AccountsCommand
         return ExitCodes.Ok;
     }
 
-    private static string Path(SlotId id) => "/v1/runtime/auth/accounts/" + WebUtility.UrlEncode(id.Value);
+    internal static string Path(SlotId id) => "/v1/runtime/auth/accounts/" + WebUtility.UrlEncode(id.Value);
 
     private static string? Detail(SlotStatus s, string key) => s.Details?.GetValueOrDefault(key);
 

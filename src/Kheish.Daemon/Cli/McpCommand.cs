@@ -82,6 +82,7 @@ internal static class McpCommand
         auth.Subcommands.Add(CreateSlots());
         auth.Subcommands.Add(CreateSet());
         mcp.Subcommands.Add(auth);
+        mcp.Subcommands.Add(McpOauthCommand.Create());
         var servers = new Command("servers", "Daemon-managed server definitions (mcp-servers.json; secrets by slot reference only).");
         servers.Subcommands.Add(CreateList());
         servers.Subcommands.Add(CreateAdd());

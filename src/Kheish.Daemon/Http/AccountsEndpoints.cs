@@ -7,6 +7,12 @@ namespace Kheish.Daemon.Http;
 
 internal sealed record AccountListResponse(IReadOnlyList<SlotStatus> Accounts);
 
+/// <summary><c>POST .../mcp-oauth</c>: an MCP OAuth account made by <c>mcp oauth login</c> (the account state, tokens included).</summary>
+internal sealed record McpOauthAccountWrite(string SlotId, System.Text.Json.JsonElement State)
+{
+    public override string ToString() => $"McpOauthAccountWrite {{ SlotId = {SlotId}, State = <redacted> }}";
+}
+
 /// <summary>What <c>POST .../{slot}/revoke</c> did: the slot is gone and these leases are revoked.</summary>
 internal sealed record AccountRevocation(string SlotId, bool Deleted, IReadOnlyList<string> RevokedLeases);
 
@@ -17,6 +23,7 @@ internal sealed record AccountRevocation(string SlotId, bool Deleted, IReadOnlyL
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(AccountListResponse))]
 [JsonSerializable(typeof(AccountRevocation))]
+[JsonSerializable(typeof(McpOauthAccountWrite))]
 [JsonSerializable(typeof(SlotStatus))]
 internal sealed partial class AccountsJsonContext : JsonSerializerContext;
 
@@ -34,6 +41,20 @@ internal static class AccountsEndpoints
             new AccountListResponse([.. daemon.Slots.List().Where(r => r.Mode == SlotMode.OauthAccount).Select(r => r.ToStatus())]),
             AccountsJsonContext.Default.AccountListResponse));
 
+        // Written by `mcp oauth login` (the CLI owns the browser step); validated here like any account.
+        accounts.MapPost("/mcp-oauth", async Task<IResult> (HttpRequest request, DaemonContext daemon) =>
+        {
+            Result<McpOauthAccountWrite> body = await RequestBody.ReadAsync(request, AccountsJsonContext.Default.McpOauthAccountWrite);
+            if (!body.TryGetValue(out McpOauthAccountWrite? write, out KheishError? error)
+                || !McpOauthAccountRecord(write.SlotId, write.State, daemon.Slots.Get).TryGetValue(out SlotRecord? record, out error))
+            {
+                return ProblemResults.Result(error);
+            }
+
+            Result<SlotStatus> stored = daemon.Slots.Set(record);
+            return stored.IsOk ? TypedResults.Json(stored.Value, AccountsJsonContext.Default.SlotStatus) : ProblemResults.Result(stored.Error);
+        });
+
         accounts.MapGet("/{slotRef}", IResult (string slotRef, DaemonContext daemon) =>
             Find(slotRef, daemon).TryGetValue(out SlotRecord? record, out KheishError? error)
                 ? TypedResults.Json(record.ToStatus(), AccountsJsonContext.Default.SlotStatus)
@@ -49,7 +70,7 @@ internal static class AccountsEndpoints
             if (AccountKinds.Of(record) is null)
             {
                 return ProblemResults.Result(KheishError.BadRequest(
-                    "account_refresh_unsupported", $"slot {record.SlotId} is an MCP OAuth account; refresh it with `kheish-daemon mcp oauth refresh`"));
+                    "account_refresh_unsupported", $"slot {record.SlotId} is not an account the daemon can refresh"));
             }
 
             if (daemon.Accounts is not { } manager)
@@ -88,6 +109,32 @@ internal static class AccountsEndpoints
         });
     }
 
+    /// <summary>The slot an MCP OAuth account is stored in: <c>mcp.oauth.*</c>, never over a slot of another kind.</summary>
+    public static Result<SlotRecord> McpOauthAccountRecord(string? slotRef, System.Text.Json.JsonElement state, Func<SlotId, SlotRecord?> existing)
+    {
+        if (!SlotId.Parse(slotRef).TryGetValue(out SlotId id, out KheishError? error))
+        {
+            return error;
+        }
+
+        if (!id.Value.StartsWith(McpOauthAccount.SlotPrefix, StringComparison.Ordinal) || id.Value.Length == McpOauthAccount.SlotPrefix.Length)
+        {
+            return KheishError.BadRequest("mcp_oauth_slot_invalid", $"an MCP OAuth account lives in a slot named {McpOauthAccount.SlotPrefix}<id>, not {id}");
+        }
+
+        if (existing(id) is { } current && current.Provider != SlotProvider.McpOauth)
+        {
+            return KheishError.Conflict("slot_kind_conflict", $"slot {id} already holds a {current.Provider.Name()} {current.Mode.Name()} slot; delete it first or pick another --slot");
+        }
+
+        if (!AccountState.FromJson(AccountKind.McpOauth, state, id.Value).TryGetValue(out AccountState? account, out error))
+        {
+            return error;
+        }
+
+        return account.ToRecord(id);
+    }
+
     private static Result<SlotRecord> Find(string slotRef, DaemonContext daemon)
     {
         if (!SlotId.Parse(slotRef).TryGetValue(out SlotId id, out KheishError? error))
@@ -99,5 +146,5 @@ internal static class AccountsEndpoints
     }
 
     private static KheishError NotFound(string slotId) =>
-        KheishError.NotFound("account_not_found", $"no account slot named {slotId} (import one with `kheish-daemon secrets import-codex` or `import-claude-code`)");
+        KheishError.NotFound("account_not_found", $"no account slot named {slotId} (import one with `kheish-daemon secrets import-codex` or `import-claude-code`, or log in with `kheish-daemon mcp oauth login`)");
 }

@@ -58,6 +58,9 @@ internal sealed record McpServerWriteRequest
     public string? BearerTokenSecretRef { get; init; }
     public IReadOnlyDictionary<string, string>? HttpHeaderSecretRefs { get; init; }
     public IReadOnlyDictionary<string, string>? HttpHeaders { get; init; }
+    public string? OauthSlotRef { get; init; }
+    public string? OauthResource { get; init; }
+    public IReadOnlyList<string>? OauthScopes { get; init; }
     public int? StartupTimeoutSec { get; init; }
     public int? ToolTimeoutSec { get; init; }
     public IReadOnlyDictionary<string, string>? ToolPolicy { get; init; }
@@ -77,6 +80,9 @@ internal sealed record McpServerWriteRequest
         BearerTokenSecretRef = BearerTokenSecretRef,
         HttpHeaderSecretRefs = HttpHeaderSecretRefs,
         HttpHeaders = HttpHeaders,
+        OauthSlotRef = OauthSlotRef,
+        OauthResource = OauthResource,
+        OauthScopes = OauthScopes,
         StartupTimeoutSec = StartupTimeoutSec,
         ToolTimeoutSec = ToolTimeoutSec,
         ToolPolicy = ToolPolicy,

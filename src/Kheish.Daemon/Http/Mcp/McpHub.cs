@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Kheish.Core.Accounts;
 using Kheish.Core.Audit;
 using Kheish.Core.Broker;
 using Kheish.Core.Errors;
@@ -205,6 +206,86 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
         return secrets;
     }
+
+    public async Task<Result<InjectedSecret>> ResolveOauthAsync(McpServerDefinition def, CancellationToken ct)
+    {
+        string server = def.Name;
+        string slot = def.OauthSlotRef ?? string.Empty;
+        if (_daemon.Broker.IsSubjectRevoked(SubjectId.ForMcpServer(server)))
+        {
+            return BrokerErrors.SubjectWasRevoked(SubjectId.ForMcpServer(server).Value);
+        }
+
+        if (_daemon.StoreUnavailable is not null || _daemon.Accounts is not { } accounts)
+        {
+            return KheishError.Unavailable("credential_unavailable", $"mcp server `{server}`: the secret store is not readable (no master key configured)");
+        }
+
+        if (_daemon.Broker.CheckSlot(slot) is { } revoked)
+        {
+            return revoked;
+        }
+
+        if (!SlotId.Parse(slot).TryGetValue(out SlotId id, out KheishError? error))
+        {
+            return error;
+        }
+
+        string login = $"'kheish-daemon mcp oauth login {McpOauthAccount.IdOf(slot)} --url {def.Url}'";
+        if (_daemon.Slots.Get(id) is not { } record)
+        {
+            return KheishError.Unavailable("mcp_secret_ref_missing", $"mcp server `{server}` references missing MCP OAuth account `{slot}`; create it with {login}");
+        }
+
+        if (!AccountState.FromSlot(record).TryGetValue(out AccountState? state, out error) || state.Mcp is not { } account)
+        {
+            return KheishError.Unavailable("mcp_oauth_not_an_account", $"mcp server `{server}`: slot `{slot}` is not an MCP OAuth account (provider {record.Provider.Name()}); create it with {login}");
+        }
+
+        // The lease is bound to what the config asks for: this server, this slot, these scopes.
+        IReadOnlyList<string> wanted = def.OauthScopes is { Count: > 0 } configured ? configured : account.RequestedScopes;
+        if (!_daemon.Broker.IssueMcpLease(SubjectId.ForMcpServer(server), CredentialScope.Unrestricted, server, slot, wanted, LeaseTtl, inProcess: true)
+                .TryGetValue(out IssuedLease? lease, out error))
+        {
+            return error;
+        }
+
+        // ... and spent against what the account is: a mismatch refuses, naming what differs.
+        if (!string.Equals(account.ServerName, server, StringComparison.Ordinal))
+        {
+            return KheishError.Forbidden("mcp_oauth_server_mismatch",
+                $"mcp server `{server}`: account `{slot}` was logged in for server `{McpServerValidator.Printable(account.ServerName)}`, not this one; log in for it with {login}");
+        }
+
+        if (!SameResource(def.EffectiveOauthResource, account.Resource))
+        {
+            return KheishError.Forbidden("mcp_oauth_resource_mismatch",
+                $"mcp server `{server}`: account `{slot}` is bound to resource {account.Resource}, the config names {def.EffectiveOauthResource}; log in again with {login}");
+        }
+
+        if (ScopeList.NotHeld(wanted, state.Scopes) is { Count: > 0 } missing)
+        {
+            return KheishError.Forbidden("mcp_oauth_scope_mismatch",
+                $"mcp server `{server}`: `oauth_scopes` asks for {string.Join(' ', missing.Select(McpServerValidator.Printable))}, which account `{slot}` does not hold; " +
+                $"an operator must log in again with {login} --scopes ... (agents cannot consent to broader scopes)");
+        }
+
+        if (!_daemon.Broker.Validate(lease.Token, new McpServerAudience(account.ServerName, record.SlotId.Value, McpServerAudience.HashScopes(wanted))).TryGetValue(out _, out error))
+        {
+            return error;
+        }
+
+        Result<AccountAccess> access = await accounts.GetAccessAsync(id, ct).ConfigureAwait(false);
+        return access.TryGetValue(out AccountAccess? usable, out error)
+            ? new InjectedSecret("Authorization", slot, usable.AccessToken)
+            : error;
+    }
+
+    /// <summary>RFC 8707 resources compared as URIs: scheme and host case-insensitive, one trailing slash ignored.</summary>
+    private static bool SameResource(string? a, string b) =>
+        Uri.TryCreate(a, UriKind.Absolute, out Uri? x) && Uri.TryCreate(b, UriKind.Absolute, out Uri? y)
+        && string.Equals(x.GetLeftPart(UriPartial.Authority), y.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase)
+        && string.Equals(x.PathAndQuery.TrimEnd('/'), y.PathAndQuery.TrimEnd('/'), StringComparison.Ordinal);
 
     private async Task OnSlotChangedAsync(string slotId)
     {
@@ -468,9 +549,10 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         }
 
         IReadOnlyList<string> refs = up.Definition.SecretRefs();
-        string leaseSlot = refs.Count > 0 ? refs[0] : "none:" + up.Name;
-        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, [], LeaseTtl, inProcess: true).TryGetValue(out IssuedLease? lease, out KheishError? error)
-            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(up.Name, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
+        string leaseSlot = up.Definition.OauthSlotRef ?? (refs.Count > 0 ? refs[0] : "none:" + up.Name);
+        IReadOnlyList<string> scopes = up.Definition.OauthScopes ?? [];
+        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, scopes, LeaseTtl, inProcess: true).TryGetValue(out IssuedLease? lease, out KheishError? error)
+            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(up.Name, leaseSlot, McpServerAudience.HashScopes(scopes))).TryGetValue(out _, out error))
         {
             return error;
         }
