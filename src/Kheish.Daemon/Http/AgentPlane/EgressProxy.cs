@@ -150,7 +150,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 return error;
             }
 
-            return new Prepared(route, ids, subject, target);
+            return new Prepared(route, ids, subject, target) { KeyId = caller.KeyId };
         }
 
         return error;
@@ -209,14 +209,23 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             ParentPrincipalId = call.Subject.Parent?.Value,
             GrantId = auth.GrantId,
             RequestDigest = content.Digest,
+            ApiKeyId = call.KeyId,
         };
+        long appendStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         Result<LedgerRecord> appended = await daemon.Ledger.AppendAsync(started, CancellationToken.None);
+        daemon.Metrics.LedgerAppendSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(appendStarted).TotalSeconds);
         if (!appended.TryGetValue(out LedgerRecord? startedRecord, out error))
         {
             // Never unaudited: without a durable started record the call is not made.
             LogAuditRefused(logger, call.Route.Id.Value, error.Code);
             await ProblemResults.WriteAsync(context, error);
             return;
+        }
+
+        if (call.KeyId is { } keyId)
+        {
+            // Counted as the ledger has it: the started record (with api_key_id) is the durable count.
+            daemon.Limits.Usage.CountRequest(keyId, call.Route.Id.Value, DateTimeOffset.FromUnixTimeMilliseconds(startedRecord.TimestampMs));
         }
 
         using HttpRequestMessage upstream = BuildUpstreamRequest(context.Request, call, content, auth);
@@ -277,6 +286,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var redactor = new EchoRedactor(call.Secret);
+        // Token usage is read from the bytes as they pass (never buffered), for keyed callers.
+        Core.Limits.UsageScanner? usage = call.KeyId is null ? null : new Core.Limits.UsageScanner(
+            response.Content.Headers.ContentType?.MediaType is { } media && media.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));
         byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
         string? failure = null;
         try
@@ -293,6 +305,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 }
 
                 hash.AppendData(buffer, 0, read);
+                usage?.Feed(buffer.AsSpan(0, read));
                 // The provider key never reaches the agent, even echoed in the body (split across reads too).
                 ArraySegment<byte> safe = redactor.Process(buffer.AsSpan(0, read));
                 if (safe.Count > 0)
@@ -328,10 +341,18 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         }
 
         string responseDigest = Convert.ToHexStringLower(hash.GetHashAndReset());
+        Core.Limits.TokenUsage? tokens = usage?.Usage;
+        if (tokens is { } used && call.KeyId is { } keyId)
+        {
+            // Counted now (before the completed record is durable): a crash in between errs towards the budget.
+            daemon.Limits.Usage.CountTokens(keyId, call.Route.Id.Value, daemon.Clock.GetUtcNow(), used);
+            daemon.Metrics.Tokens(keyId, call.Route.Id.Value, used.Input, used.Output);
+        }
+
         if (failure is not null)
         {
             LogRelayFailed(logger, call.Route.Id.Value, failure, startedRecord.ActionId);
-            await FailAsync(started, failure, responseDigest);
+            await FailAsync(started with { InputTokens = tokens?.Input, OutputTokens = tokens?.Output }, failure, responseDigest);
             // A truncated body must not look complete to the agent.
             context.Abort();
             return;
@@ -347,6 +368,8 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             Phase = ActionPhase.Completed,
             ResponseDigest = responseDigest,
             Outcome = "http_" + relay.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            InputTokens = tokens?.Input,
+            OutputTokens = tokens?.Output,
         };
         _ = Task.Run(() => RecordCompletionAsync(done));
     }
@@ -647,6 +670,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
     {
         /// <summary>The provider key's bytes, set once it is resolved: redacted from whatever the upstream sends back.</summary>
         public byte[] Secret { get; set; } = [];
+
+        /// <summary>The caller's API key id (null when anonymous): recorded with the call and its usage.</summary>
+        public string? KeyId { get; init; }
     }
 
     private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers, string? BaseUrlText = null)
