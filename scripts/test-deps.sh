@@ -41,6 +41,7 @@ npm_pkgs=(
   node@22
   @anthropic-ai/claude-code@2
   @openai/codex@0
+  parse-prometheus-text-format@1
 )
 missing=()
 for p in "${npm_pkgs[@]}"; do

@@ -56,12 +56,11 @@ internal sealed class KeyLimiter(UsageBook usage)
                     Interlocked.Decrement(ref state.InFlight);
                 }
 
-                var refusal = new LimitRefusal(null!, retryAfter);
-                return refusal with
-                {
-                    Error = new KheishError(LimitRefusal.RateLimitedCode, ErrorKind.RateLimited,
-                        $"API key {keyId} is over its rate limit of {rate} requests per minute; retry in {refusal.RetryAfterSeconds} s (Retry-After)"),
-                };
+                long seconds = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds));
+                return new LimitRefusal(
+                    new KheishError(LimitRefusal.RateLimitedCode, ErrorKind.RateLimited,
+                        $"API key {keyId} is over its rate limit of {rate} requests per minute; retry in {seconds} s (Retry-After)"),
+                    retryAfter);
             }
         }
 
@@ -75,13 +74,14 @@ internal sealed class KeyLimiter(UsageBook usage)
     internal sealed class KeyState
     {
         public int InFlight;
+        private readonly Lock _gate = new();
         private TokenBucket? _bucket;
 
         public TokenBucket? Bucket => Volatile.Read(ref _bucket);
 
         public TokenBucket Replace(int rate, TimeProvider clock)
         {
-            lock (this)
+            lock (_gate)
             {
                 if (_bucket is { } current && current.PerMinute == rate)
                 {

@@ -150,7 +150,11 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 return error;
             }
 
-            return new Prepared(route, ids, subject, target) { KeyId = caller.KeyId };
+            return new Prepared(route, ids, subject, target)
+            {
+                KeyId = caller.KeyId,
+                CountsTokens = caller.Limits?.Budget is { } budget && (budget.TokensPerDay is not null || budget.TokensPerMonth is not null),
+            };
         }
 
         return error;
@@ -190,6 +194,15 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         if (!ApplyModelPolicy(context.Request, call.Route, content).TryGetValue(out content, out error))
         {
             await ProblemResults.WriteAsync(context, error);
+            return;
+        }
+
+        if (call.CountsTokens && call.Target.Path.EndsWith("/chat/completions", StringComparison.Ordinal) && StreamWithoutUsage(content))
+        {
+            // Fail closed: an OpenAI chat stream reports usage only when asked, and a token budget
+            // must not be bypassed by not asking.
+            await ProblemResults.WriteAsync(context, KheishError.BadRequest("stream_usage_required",
+                "this API key has a token budget: a streamed chat completion must send \"stream_options\": {\"include_usage\": true} so its tokens can be counted"));
             return;
         }
 
@@ -291,6 +304,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             response.Content.Headers.ContentType?.MediaType is { } media && media.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));
         byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
         string? failure = null;
+        bool counted = false;
         try
         {
             await using Stream source = await response.Content.ReadAsStreamAsync(cts.Token);
@@ -315,6 +329,10 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 }
             }
 
+            // Counted before the agent sees the end of the answer, so its next request meets the
+            // new total (and before the completed record is durable: a crash errs towards the budget).
+            CountUsage(call, usage?.Usage);
+            counted = true;
             ArraySegment<byte> tail = redactor.Flush();
             if (tail.Count > 0)
             {
@@ -342,11 +360,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         string responseDigest = Convert.ToHexStringLower(hash.GetHashAndReset());
         Core.Limits.TokenUsage? tokens = usage?.Usage;
-        if (tokens is { } used && call.KeyId is { } keyId)
+        if (!counted)
         {
-            // Counted now (before the completed record is durable): a crash in between errs towards the budget.
-            daemon.Limits.Usage.CountTokens(keyId, call.Route.Id.Value, daemon.Clock.GetUtcNow(), used);
-            daemon.Metrics.Tokens(keyId, call.Route.Id.Value, used.Input, used.Output);
+            CountUsage(call, tokens);
         }
 
         if (failure is not null)
@@ -372,6 +388,15 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             OutputTokens = tokens?.Output,
         };
         _ = Task.Run(() => RecordCompletionAsync(done));
+    }
+
+    private void CountUsage(Prepared call, Core.Limits.TokenUsage? tokens)
+    {
+        if (tokens is { } used && call.KeyId is { } keyId)
+        {
+            daemon.Limits.Usage.CountTokens(keyId, call.Route.Id.Value, daemon.Clock.GetUtcNow(), used);
+            daemon.Metrics.Tokens(keyId, call.Route.Id.Value, used.Input, used.Output);
+        }
     }
 
     private async Task RecordCompletionAsync(ExternalActionEvent done)
@@ -655,6 +680,32 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             : new RequestBody(new ArraySegment<byte>(sent), Convert.ToHexStringLower(SHA256.HashData(sent)));
     }
 
+    /// <summary>A JSON body with <c>"stream": true</c> and <c>"messages"</c> (chat completions) that does not ask for <c>stream_options.include_usage</c>.</summary>
+    private static bool StreamWithoutUsage(RequestBody content)
+    {
+        if (content.Bytes is not { Count: > 0 } bytes || bytes.AsSpan().IndexOf("\"stream\""u8) < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(bytes.AsMemory());
+            System.Text.Json.JsonElement root = doc.RootElement;
+            return root.ValueKind == System.Text.Json.JsonValueKind.Object
+                && root.TryGetProperty("stream", out System.Text.Json.JsonElement stream) && stream.ValueKind == System.Text.Json.JsonValueKind.True
+                && root.TryGetProperty("messages", out _)
+                && !(root.TryGetProperty("stream_options", out System.Text.Json.JsonElement options)
+                    && options.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && options.TryGetProperty("include_usage", out System.Text.Json.JsonElement include)
+                    && include.ValueKind == System.Text.Json.JsonValueKind.True);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
     private static async Task WriteProblemAsync(HttpContext context, int status, KheishError error, string actionId)
     {
         context.Response.Headers[ActionIdHeader] = actionId;
@@ -673,6 +724,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         /// <summary>The caller's API key id (null when anonymous): recorded with the call and its usage.</summary>
         public string? KeyId { get; init; }
+
+        /// <summary>The key has a token budget: a call whose usage cannot be read is refused.</summary>
+        public bool CountsTokens { get; init; }
     }
 
     private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers, string? BaseUrlText = null)
