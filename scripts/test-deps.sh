@@ -42,6 +42,7 @@ npm_pkgs=(
   @anthropic-ai/claude-code@2
   @openai/codex@0
   oidc-provider@9
+  parse-prometheus-text-format@1
 )
 missing=()
 for p in "${npm_pkgs[@]}"; do

@@ -9,6 +9,7 @@
 # .cache/bench-npm), which forwards to the same loopback upstream with no audit. It answers GET
 # /v1/models with a 500, so that comparison is POST /v1/chat/completions for both (ours with its
 # lease and two ledger records, Portkey with x-portkey-custom-host). BENCH_NO_PORTKEY=1 skips it.
+# BENCH_KEY_ARGS adds generate-key flags (per-key limits, issue 18) to the bench key.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/bench-common.sh
@@ -74,7 +75,10 @@ base_url = "http://127.0.0.1:$up_port/v1"
 TOML
 PROVIDER_KEY="sk-bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   "$bin" secrets set openai.bench --offline --state-root "$tmp/state" --provider openai --from-env PROVIDER_KEY >/dev/null
-key=$("$bin" security generate-key --project-root "$tmp/project" --principal agent:bench -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+# BENCH_KEY_ARGS: extra generate-key flags, e.g. limits (--rate-limit N --max-concurrent N --budget-...),
+# to measure the per-key limit checks on the hot path against a run without them.
+# shellcheck disable=SC2086
+key=$("$bin" security generate-key --project-root "$tmp/project" --principal agent:bench ${BENCH_KEY_ARGS:-} -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 "$bin" serve --bind 127.0.0.1:0 --state-root "$tmp/state" --project-root "$tmp/project" --routes-file "$tmp/routes.toml" \
   --http-admin-token "$(head -c 32 /dev/urandom | base64)" 2>"$tmp/log" &
 pid=$!

@@ -25,6 +25,9 @@ internal sealed record AgentAccessAllowed(
     public const string AnonymousPrincipal = "anonymous";
 
     public override IPAddress ClientAddress { get; } = ClientAddress;
+
+    /// <summary>The key's rate_limit, max_concurrent and budget; null when anonymous or unlimited.</summary>
+    public ApiKeyLimits? Limits { get; init; }
 }
 
 /// <summary>

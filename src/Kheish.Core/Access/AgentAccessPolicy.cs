@@ -176,7 +176,7 @@ internal static class AgentAccessPolicy
     }
 
     private static AgentAccessAllowed Allowed(ApiKeyEntry entry, SecurityMode mode, IPAddress address) =>
-        new(entry.Principal, entry.Id, mode, entry.Scope, address);
+        new(entry.Principal, entry.Id, mode, entry.Scope, address) { Limits = entry.Limits };
 
     private static ApiKeyEntry? Lookup(SecurityConfig config, string key) =>
         key.Length > ApiKeys.MaxPresentedLength ? null : config.FindByDigest(ApiKeys.Digest(key));

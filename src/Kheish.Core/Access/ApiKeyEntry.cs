@@ -16,6 +16,9 @@ internal sealed record ApiKeyEntry
 
     public ApiKeyScope? Scope { get; init; }
 
+    /// <summary>rate_limit, max_concurrent and budget; null is unlimited.</summary>
+    public ApiKeyLimits? Limits { get; init; }
+
     public string? CreatedAt { get; init; }
 
     /// <summary>

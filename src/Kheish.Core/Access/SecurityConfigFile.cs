@@ -74,7 +74,12 @@ internal static class SecurityConfigFile
     {
         var document = new SecurityFileDocument(
             config.Mode.Name(),
-            [.. config.ApiKeys.Select(k => new ApiKeyDocument(k.Id, ApiKeys.FormatDigest(k.Digest), k.Principal, k.Scope, k.CreatedAt))],
+            [.. config.ApiKeys.Select(k => new ApiKeyDocument(k.Id, ApiKeys.FormatDigest(k.Digest), k.Principal, k.Scope, k.CreatedAt)
+            {
+                RateLimit = k.Limits?.RateLimit,
+                MaxConcurrent = k.Limits?.MaxConcurrent,
+                Budget = k.Limits?.Budget,
+            })],
             [.. config.AllowedIps.Entries],
             [.. config.TrustedProxies.Entries],
             config.CreatedAt ?? Now());
@@ -194,6 +199,9 @@ internal static class SecurityConfigFile
         string? principal = null;
         string? createdAt = null;
         ApiKeyScope? scope = null;
+        int? rateLimit = null;
+        int? maxConcurrent = null;
+        ApiKeyBudget? budget = null;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (JsonProperty p in item.EnumerateObject())
         {
@@ -229,8 +237,17 @@ internal static class SecurityConfigFile
                 case "created_at":
                     createdAt = ReadTimestamp(p.Value, $"{where}.created_at");
                     break;
+                case "rate_limit":
+                    rateLimit = ReadLimit(p.Value, $"{where}.rate_limit", ApiKeyLimits.MaxRateLimit);
+                    break;
+                case "max_concurrent":
+                    maxConcurrent = ReadLimit(p.Value, $"{where}.max_concurrent", ApiKeyLimits.MaxConcurrentLimit);
+                    break;
+                case "budget":
+                    budget = ReadBudget(p.Value, $"{where}.budget");
+                    break;
                 default:
-                    throw new FormatException($"{where}: unknown field '{p.Name}' (known: id, digest, principal, scope, created_at)");
+                    throw new FormatException($"{where}: unknown field '{p.Name}' (known: id, digest, principal, scope, created_at, rate_limit, max_concurrent, budget)");
             }
         }
 
@@ -247,7 +264,56 @@ internal static class SecurityConfigFile
             Principal = principal ?? ApiKeyEntry.DefaultPrincipal(id),
             Scope = scope,
             CreatedAt = createdAt,
+            Limits = ApiKeyLimits.OrNull(rateLimit, maxConcurrent, budget),
         };
+    }
+
+    private static int ReadLimit(JsonElement element, string where, int max) =>
+        element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out int value) && value is >= 1 && value <= max
+            ? value
+            : throw new FormatException($"{where} must be an integer from 1 to {max} (leave it out for no limit)");
+
+    /// <summary>The budget object, read field by field so each mistake is named.</summary>
+    public static ApiKeyBudget ReadBudget(JsonElement element, string where)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            throw new FormatException($"{where} must be an object such as {{\"requests_per_day\": 1000, \"tokens_per_day\": 200000, \"tokens_per_month\": 5000000}}");
+        }
+
+        long? requests = null, tokensDay = null, tokensMonth = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty p in element.EnumerateObject())
+        {
+            if (!seen.Add(p.Name))
+            {
+                throw new FormatException($"{where}: '{p.Name}' appears more than once");
+            }
+
+            if (p.Name is not ("requests_per_day" or "tokens_per_day" or "tokens_per_month"))
+            {
+                throw new FormatException($"{where}: unknown field (known: requests_per_day, tokens_per_day, tokens_per_month)");
+            }
+
+            long value = p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt64(out long v) && v is >= 1 and <= ApiKeyBudget.MaxValue
+                ? v
+                : throw new FormatException($"{where}.{p.Name} must be an integer from 1 to {ApiKeyBudget.MaxValue} (leave it out for no bound)");
+            switch (p.Name)
+            {
+                case "requests_per_day":
+                    requests = value;
+                    break;
+                case "tokens_per_day":
+                    tokensDay = value;
+                    break;
+                default:
+                    tokensMonth = value;
+                    break;
+            }
+        }
+
+        var budget = new ApiKeyBudget(requests, tokensDay, tokensMonth);
+        return budget.Validate() is { } problem ? throw new FormatException($"{where}: {problem}") : budget;
     }
 
     public static ApiKeyScope ReadScope(JsonElement element, string where)

@@ -35,8 +35,13 @@ internal sealed record SecurityConfigTarget(SecurityConfigOrigin Origin, string 
 internal static class SecurityConfigOperations
 {
     /// <summary>Adds a new key; the caller shows <c>Key</c> once and never again.</summary>
-    public static Result<(ApiKeyEntry Entry, string Key)> GenerateKey(SecurityConfigTarget target, string? principal, ApiKeyScope? scope)
+    public static Result<(ApiKeyEntry Entry, string Key)> GenerateKey(SecurityConfigTarget target, string? principal, ApiKeyScope? scope, ApiKeyLimits? limits = null)
     {
+        if (limits?.Validate() is { } limitProblem)
+        {
+            return KheishError.BadRequest("invalid_limits", limitProblem);
+        }
+
         if (principal is not null && !SecurityConfigFile.IsValidPrincipal(principal))
         {
             return KheishError.BadRequest("invalid_principal", "the principal must be 1-128 printable characters without spaces");
@@ -50,7 +55,7 @@ internal static class SecurityConfigOperations
         string key = ApiKeys.Generate();
         Result<ApiKeyEntry> added = SecurityConfigEditor.Edit<ApiKeyEntry>(target.Origin, target.File, config =>
         {
-            ApiKeyEntry entry = NewEntry(key, principal, scope);
+            ApiKeyEntry entry = NewEntry(key, principal, scope) with { Limits = limits is { IsEmpty: false } ? limits : null };
             return (config.WithKey(entry), entry);
         });
         if (!added.TryGetValue(out ApiKeyEntry? created, out KheishError? error))

@@ -10,7 +10,14 @@ internal sealed record SecurityFileDocument(
     IReadOnlyList<string> TrustedProxies,
     string? CreatedAt);
 
-internal sealed record ApiKeyDocument(string Id, string Digest, string Principal, ApiKeyScope? Scope, string? CreatedAt);
+internal sealed record ApiKeyDocument(string Id, string Digest, string Principal, ApiKeyScope? Scope, string? CreatedAt)
+{
+    public int? RateLimit { get; init; }
+
+    public int? MaxConcurrent { get; init; }
+
+    public ApiKeyBudget? Budget { get; init; }
+}
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -19,4 +26,5 @@ internal sealed record ApiKeyDocument(string Id, string Digest, string Principal
     WriteIndented = true)]
 [JsonSerializable(typeof(SecurityFileDocument))]
 [JsonSerializable(typeof(ApiKeyScope))]
+[JsonSerializable(typeof(ApiKeyBudget))]
 internal sealed partial class SecurityJsonContext : JsonSerializerContext;

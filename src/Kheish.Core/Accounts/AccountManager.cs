@@ -193,7 +193,20 @@ internal sealed class AccountManager : IDisposable
         }
     }
 
+    private long _refreshSucceeded;
+    private long _refreshFailed;
+
+    /// <summary>Token refreshes that succeeded and failed since start (for <c>GET /metrics</c>).</summary>
+    public (long Succeeded, long Failed) RefreshOutcomes => (Interlocked.Read(ref _refreshSucceeded), Interlocked.Read(ref _refreshFailed));
+
     private async Task<Result<AccountState>> RefreshAsync(SlotId id, SlotRecord record, AccountState state)
+    {
+        Result<AccountState> result = await RefreshAuditedAsync(id, record, state).ConfigureAwait(false);
+        Interlocked.Increment(ref result.IsOk ? ref _refreshSucceeded : ref _refreshFailed);
+        return result;
+    }
+
+    private async Task<Result<AccountState>> RefreshAuditedAsync(SlotId id, SlotRecord record, AccountState state)
     {
         // Never cancelled by the caller going away: once sent, the old refresh token may be spent,
         // and only saving the answer keeps the account alive. The client has its own timeout.

@@ -27,6 +27,14 @@ internal sealed record ExternalActionEvent(ActionPhase Phase, string Kind, strin
     public string? ResponseDigest { get; init; }
     public string? Outcome { get; init; }
 
+    /// <summary>The agent-plane API key the action was made with (its public id), for per-key usage.</summary>
+    public string? ApiKeyId { get; init; }
+
+    /// <summary>Provider tokens the upstream reported (completed egress records); durable usage is read back from these.</summary>
+    public long? InputTokens { get; init; }
+
+    public long? OutputTokens { get; init; }
+
     public static string PhaseName(ActionPhase phase) => phase switch
     {
         ActionPhase.Started => "started",

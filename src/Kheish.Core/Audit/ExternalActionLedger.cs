@@ -95,8 +95,16 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
     }
 
+    /// <summary>Records per group commit (for <c>GET /metrics</c>).</summary>
+    public Metrics.Histogram BatchSizes { get; } = new(Metrics.Histogram.BatchSizes);
+
+    /// <summary>Seconds each group commit spent writing and syncing.</summary>
+    public Metrics.Histogram BatchWriteSyncSeconds { get; } = new(Metrics.Histogram.LatencySeconds);
+
     internal void CountBatch(int records, long buildTicks, long writeAndSyncTicks)
     {
+        BatchSizes.Observe(records);
+        BatchWriteSyncSeconds.Observe((double)writeAndSyncTicks / System.Diagnostics.Stopwatch.Frequency);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _records, records);
         Interlocked.Add(ref _buildTicks, buildTicks);
@@ -541,7 +549,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             ?? Field("lease_id", ev.LeaseId, required: false, MaxIdLength)
             ?? Field("request_digest", ev.RequestDigest, required: false, MaxIdLength)
             ?? Field("response_digest", ev.ResponseDigest, required: false, MaxIdLength)
-            ?? Field("outcome", ev.Outcome, required: false, MaxIdLength);
+            ?? Field("outcome", ev.Outcome, required: false, MaxIdLength)
+            ?? Field("api_key_id", ev.ApiKeyId, required: false, MaxIdLength)
+            ?? (ev.InputTokens is < 0 || ev.OutputTokens is < 0 ? Invalid("token counts must not be negative") : null);
     }
 
     private static KheishError? Field(string name, string? value, bool required, int maxLength)

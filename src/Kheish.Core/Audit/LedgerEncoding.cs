@@ -13,7 +13,7 @@ namespace Kheish.Core.Audit;
 /// fields <c>timestamp_ms, session_id, agent_id, run_id, tool_call_id, principal_id,
 /// parent_principal_id, grant_id, lease_id (ours, beyond the reference; null fields are omitted, so
 /// lines without it hash as the reference's), phase, kind, target, request_digest, response_digest,
-/// outcome, prev_hash</c> in that order. <c>action_id</c> = <c>record_hash</c>.</item>
+/// outcome, api_key_id, input_tokens, output_tokens (ours, per-key usage; omitted when null), prev_hash</c> in that order. <c>action_id</c> = <c>record_hash</c>.</item>
 /// <item>The record signature signs the 32 raw digest bytes (hex-decoded <c>record_hash</c>).</item>
 /// <item>Checkpoint and index signatures sign a domain prefix line followed by their unsigned
 /// fields; those messages are longer than 32 bytes, so no signature can be replayed as another kind.</item>
@@ -37,7 +37,7 @@ internal static class LedgerEncoding
     {
         var w = new CanonicalJsonWriter(new CanonicalBuffer(512));
         w.Open();
-        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.LeaseId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
+        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.LeaseId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.ApiKeyId, r.InputTokens, r.OutputTokens, r.PrevHash);
         w.Close();
         return w.Buffer.Written.ToArray();
     }
@@ -51,7 +51,7 @@ internal static class LedgerEncoding
         var w = new CanonicalJsonWriter(new CanonicalBuffer(768));
         w.Open();
         w.String("action_id"u8, r.ActionId);
-        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.LeaseId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.PrevHash);
+        WriteUnsignedFields(ref w, r.TimestampMs, r.SessionId, r.AgentId, r.RunId, r.ToolCallId, r.PrincipalId, r.ParentPrincipalId, r.GrantId, r.LeaseId, r.Phase, r.Kind, r.Target, r.RequestDigest, r.ResponseDigest, r.Outcome, r.ApiKeyId, r.InputTokens, r.OutputTokens, r.PrevHash);
         w.String("record_hash"u8, r.RecordHash);
         w.String("signature_alg"u8, r.SignatureAlg);
         w.String("key_id"u8, r.KeyId);
@@ -75,7 +75,7 @@ internal static class LedgerEncoding
         int actionId = buffer.Skip(HashHexLength);
         buffer.Raw("\","u8);
         int fieldsStart = buffer.Length;
-        WriteUnsignedFields(ref w, timestampMs, ev.SessionId, ev.AgentId, ev.RunId, ev.ToolCallId, ev.PrincipalId, ev.ParentPrincipalId, ev.GrantId, ev.LeaseId, phase, ev.Kind, ev.Target, ev.RequestDigest, ev.ResponseDigest, ev.Outcome, prevHash);
+        WriteUnsignedFields(ref w, timestampMs, ev.SessionId, ev.AgentId, ev.RunId, ev.ToolCallId, ev.PrincipalId, ev.ParentPrincipalId, ev.GrantId, ev.LeaseId, phase, ev.Kind, ev.Target, ev.RequestDigest, ev.ResponseDigest, ev.Outcome, ev.ApiKeyId, ev.InputTokens, ev.OutputTokens, prevHash);
         int fieldsEnd = buffer.Length;
         buffer.Raw("}"u8);
 
@@ -173,6 +173,9 @@ internal static class LedgerEncoding
         string? requestDigest,
         string? responseDigest,
         string? outcome,
+        string? apiKeyId,
+        long? inputTokens,
+        long? outputTokens,
         string? prevHash)
     {
         w.Number("timestamp_ms"u8, timestampMs);
@@ -190,6 +193,9 @@ internal static class LedgerEncoding
         w.String("request_digest"u8, requestDigest);
         w.String("response_digest"u8, responseDigest);
         w.String("outcome"u8, outcome);
+        w.String("api_key_id"u8, apiKeyId);
+        w.OptionalNumber("input_tokens"u8, inputTokens);
+        w.OptionalNumber("output_tokens"u8, outputTokens);
         w.String("prev_hash"u8, prevHash);
     }
 
@@ -219,6 +225,14 @@ internal static class LedgerEncoding
         {
             Name(name);
             buffer.Number(value);
+        }
+
+        public void OptionalNumber(ReadOnlySpan<byte> name, long? value)
+        {
+            if (value is { } v)
+            {
+                Number(name, v);
+            }
         }
 
         public void Array(ReadOnlySpan<byte> name, IReadOnlyList<string> values)

@@ -28,6 +28,11 @@ internal sealed record LedgerRecord
     public string? RequestDigest { get; init; }
     public string? ResponseDigest { get; init; }
     public string? Outcome { get; init; }
+
+    /// <summary>Beyond the reference, like lease_id: omitted when null, so older lines encode as before.</summary>
+    public string? ApiKeyId { get; init; }
+    public long? InputTokens { get; init; }
+    public long? OutputTokens { get; init; }
     public string? PrevHash { get; init; }
     public required string RecordHash { get; init; }
     public required string SignatureAlg { get; init; }

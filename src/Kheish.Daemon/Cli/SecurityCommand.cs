@@ -34,6 +34,31 @@ internal static class SecurityCommand
         Description = "JSON file with the key's credential scope, e.g. {\"route_allow\":[\"openai\"],\"mcp_server_deny\":[\"github\"]}. A scope can only narrow.",
     };
 
+    private static readonly Option<int?> RateLimit = new("--rate-limit")
+    {
+        Description = "Requests per minute for this key on egress and /mcp (a token bucket with a burst of the same size). Over it: 429 rate_limited_key with Retry-After.",
+    };
+
+    private static readonly Option<int?> MaxConcurrent = new("--max-concurrent")
+    {
+        Description = "Requests of this key in flight at once on egress and /mcp. Over it: 429 concurrency_limited_key.",
+    };
+
+    private static readonly Option<long?> BudgetRequestsPerDay = new("--budget-requests-per-day")
+    {
+        Description = "Requests per UTC day. Over it: 429 budget_exhausted with Retry-After until midnight UTC.",
+    };
+
+    private static readonly Option<long?> BudgetTokensPerDay = new("--budget-tokens-per-day")
+    {
+        Description = "Provider tokens (input + output, from the upstream's usage) per UTC day.",
+    };
+
+    private static readonly Option<long?> BudgetTokensPerMonth = new("--budget-tokens-per-month")
+    {
+        Description = "Provider tokens (input + output) per UTC calendar month.",
+    };
+
     private static readonly Argument<string> KeyOrId = new("id-or-key")
     {
         Description = "The key's id (from 'security status') or the key itself.",
@@ -84,6 +109,71 @@ internal static class SecurityCommand
         command.Subcommands.Add(CreateUntrustProxy());
         command.Subcommands.Add(CreateSetMode());
         command.Subcommands.Add(CreateSetup());
+        command.Subcommands.Add(CreateUsage());
+        return command;
+    }
+
+    private static readonly Option<string?> UsageKey = new("--key") { Description = "Only this API key id (from 'security status')." };
+    private static readonly Option<string?> UsageRoute = new("--route") { Description = "Only this route id (or mcp)." };
+    private static readonly Option<string?> UsageSince = new("--since") { Description = "Only UTC days from this date or timestamp on, e.g. 2026-01-31." };
+
+    /// <summary>Online: the running daemon's per-key usage (GET /v1/runtime/usage); the read-only token is enough.</summary>
+    private static Command CreateUsage()
+    {
+        var command = new Command("usage", "Requests and provider tokens per API key, route and UTC day, and each key's standing against its limits (from the running daemon; read-only token is enough).");
+        command.Options.Add(UsageKey);
+        command.Options.Add(UsageRoute);
+        command.Options.Add(UsageSince);
+        command.Options.Add(CommonOptions.BaseUrl);
+        command.Options.Add(CommonOptions.Token);
+        command.Options.Add(CommonOptions.TokenFile);
+        command.SetAction(async (parseResult, ct) =>
+        {
+            bool json = CommonOptions.IsJson(parseResult);
+            if (!CommonOptions.CreateClient(parseResult).TryGetValue(out Client.DaemonClient? client, out KheishError? error))
+            {
+                return CliOutput.Fail(error, json);
+            }
+
+            var query = new List<string>();
+            foreach ((string name, string? value) in new[] { ("key", parseResult.GetValue(UsageKey)), ("route", parseResult.GetValue(UsageRoute)), ("since", parseResult.GetValue(UsageSince)) })
+            {
+                if (value is not null)
+                {
+                    query.Add(name + "=" + Uri.EscapeDataString(value));
+                }
+            }
+
+            using (client)
+            {
+                if (!(await client.GetTextAsync("/v1/runtime/usage" + (query.Count == 0 ? "" : "?" + string.Join('&', query)), ct).ConfigureAwait(false))
+                        .TryGetValue(out string? body, out error))
+                {
+                    return CliOutput.Fail(error, json);
+                }
+
+                if (json)
+                {
+                    CliOutput.Out.WriteLine(body);
+                    return ExitCodes.Ok;
+                }
+
+                using var doc = System.Text.Json.JsonDocument.Parse(body);
+                System.Text.Json.JsonElement rows = doc.RootElement.GetProperty("usage");
+                CliOutput.Out.WriteLine(rows.GetArrayLength() == 0 ? "no usage recorded" : $"{"day",-10}  {"key",-14} {"route",-16} {"requests",9} {"input",12} {"output",12}");
+                foreach (System.Text.Json.JsonElement r in rows.EnumerateArray())
+                {
+                    CliOutput.Out.WriteLine($"{r.GetProperty("day").GetString(),-10}  {r.GetProperty("key_id").GetString(),-14} {r.GetProperty("route").GetString(),-16} {r.GetProperty("requests").GetInt64(),9} {r.GetProperty("input_tokens").GetInt64(),12} {r.GetProperty("output_tokens").GetInt64(),12}");
+                }
+
+                foreach (System.Text.Json.JsonElement k in doc.RootElement.GetProperty("keys").EnumerateArray())
+                {
+                    CliOutput.Out.WriteLine($"key {k.GetProperty("key_id").GetString()}: today {k.GetProperty("requests_today").GetInt64()} requests, {k.GetProperty("tokens_today").GetInt64()} tokens; this month {k.GetProperty("tokens_this_month").GetInt64()} tokens; {k.GetProperty("in_flight").GetInt32()} in flight{(k.TryGetProperty("limits", out _) ? "" : "; no limits")}");
+                }
+            }
+
+            return ExitCodes.Ok;
+        });
         return command;
     }
 
@@ -117,6 +207,11 @@ internal static class SecurityCommand
             "Create an API key (kheish_ + 256 random bits). The key is printed ONCE; only its SHA-256 digest is stored."));
         command.Options.Add(Principal);
         command.Options.Add(ScopeFile);
+        command.Options.Add(RateLimit);
+        command.Options.Add(MaxConcurrent);
+        command.Options.Add(BudgetRequestsPerDay);
+        command.Options.Add(BudgetTokensPerDay);
+        command.Options.Add(BudgetTokensPerMonth);
         command.SetAction((parseResult, _) => Task.FromResult(GenerateKey(parseResult)));
         return command;
     }
@@ -254,11 +349,33 @@ internal static class SecurityCommand
         o.WriteLine($"keys:      {status.Keys.Count}{(status.Keys.Count == 0 && status.Mode == "strict" ? " (strict with no keys: every agent request is refused; run 'security generate-key')" : "")}");
         foreach (SecurityKeyOutput k in status.Keys)
         {
-            o.WriteLine($"  {k.Id,-14} {k.Principal,-24} created {k.CreatedAt ?? "-"}{(k.Weak ? "  weak: plaintext in file (any 'security' edit stores its digest instead)" : "")}{(k.Scope is null ? "" : "  scoped")}");
+            o.WriteLine($"  {k.Id,-14} {k.Principal,-24} created {k.CreatedAt ?? "-"}{(k.Weak ? "  weak: plaintext in file (any 'security' edit stores its digest instead)" : "")}{(k.Scope is null ? "" : "  scoped")}{LimitsText(k)}");
         }
 
         o.WriteLine($"allowed:   {(status.AllowedIps.Count == 0 ? "(empty: every address may connect)" : string.Join(", ", status.AllowedIps))}");
         o.WriteLine($"proxies:   {(status.TrustedProxies.Count == 0 ? "(none: X-Forwarded-For is ignored)" : string.Join(", ", status.TrustedProxies))}");
+    }
+
+    private static string LimitsText(SecurityKeyOutput k)
+    {
+        var parts = new List<string>();
+        if (k.RateLimit is { } rate)
+        {
+            parts.Add($"{rate}/min");
+        }
+
+        if (k.MaxConcurrent is { } concurrent)
+        {
+            parts.Add($"{concurrent} concurrent");
+        }
+
+        if (k.Budget is { } b)
+        {
+            parts.AddRange(new[] { (b.RequestsPerDay, "requests/day"), (b.TokensPerDay, "tokens/day"), (b.TokensPerMonth, "tokens/month") }
+                .Where(x => x.Item1 is not null).Select(x => $"{x.Item1} {x.Item2}"));
+        }
+
+        return parts.Count == 0 ? "" : "  limits: " + string.Join(", ", parts);
     }
 
     private static int GenerateKey(ParseResult parseResult)
@@ -276,8 +393,13 @@ internal static class SecurityCommand
             scope = read.Value;
         }
 
+        long? requests = parseResult.GetValue(BudgetRequestsPerDay), tokensDay = parseResult.GetValue(BudgetTokensPerDay), tokensMonth = parseResult.GetValue(BudgetTokensPerMonth);
+        ApiKeyLimits? limits = ApiKeyLimits.OrNull(
+            parseResult.GetValue(RateLimit),
+            parseResult.GetValue(MaxConcurrent),
+            requests is null && tokensDay is null && tokensMonth is null ? null : new ApiKeyBudget(requests, tokensDay, tokensMonth));
         SecurityConfigTarget target = WriteTarget(parseResult);
-        var generated = SecurityConfigOperations.GenerateKey(target, parseResult.GetValue(Principal), scope);
+        var generated = SecurityConfigOperations.GenerateKey(target, parseResult.GetValue(Principal), scope, limits);
         if (!generated.TryGetValue(out var created, out KheishError? error))
         {
             return CliOutput.Fail(error, json);
@@ -526,7 +648,14 @@ internal static class SecurityCommand
     }
 }
 
-internal sealed record SecurityKeyOutput(string Id, string Principal, string? CreatedAt, bool Weak, ApiKeyScope? Scope);
+internal sealed record SecurityKeyOutput(string Id, string Principal, string? CreatedAt, bool Weak, ApiKeyScope? Scope)
+{
+    public int? RateLimit { get; init; }
+
+    public int? MaxConcurrent { get; init; }
+
+    public ApiKeyBudget? Budget { get; init; }
+}
 
 internal sealed record SecurityStatusOutput(
     string? File,
@@ -551,7 +680,12 @@ internal sealed record SecurityStatusOutput(
             snapshot.IsValid ? null : new CliError(snapshot.Error.Code, snapshot.Error.Message),
             config?.Mode.Name(),
             config?.Mode.Meaning(),
-            config is null ? [] : [.. config.ApiKeys.Select(k => new SecurityKeyOutput(k.Id, k.Principal, k.CreatedAt, k.IsWeak, k.Scope))],
+            config is null ? [] : [.. config.ApiKeys.Select(k => new SecurityKeyOutput(k.Id, k.Principal, k.CreatedAt, k.IsWeak, k.Scope)
+            {
+                RateLimit = k.Limits?.RateLimit,
+                MaxConcurrent = k.Limits?.MaxConcurrent,
+                Budget = k.Limits?.Budget,
+            })],
             config is null ? [] : [.. config.AllowedIps.Entries],
             config is null ? [] : [.. config.TrustedProxies.Entries],
             config?.CreatedAt);

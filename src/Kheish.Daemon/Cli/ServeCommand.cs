@@ -340,6 +340,12 @@ internal static partial class ServeCommand
             Watch = watch,
             Accounts = storeUnavailable is null ? accounts : null,
         };
+        // Budgets survive a restart: this month's per-key usage is read back from the ledger.
+        if (!daemon.Limits.Usage.Restore(ledger.Paths).TryGetValue(out _, out error))
+        {
+            return Refuse(ServeRefusal.State, error, json);
+        }
+
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress,
             parseResult.GetValue(AllowedHost) ?? [], mcp);
 

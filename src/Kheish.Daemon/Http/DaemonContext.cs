@@ -35,6 +35,12 @@ internal sealed class DaemonContext(
 
     public RoutesConfig? Routes { get; } = routes;
 
+    /// <summary>Per-key rate limits, concurrency and budgets, with the usage they are checked against.</summary>
+    public Core.Limits.KeyLimiter Limits { get; } = new(new Core.Limits.UsageBook(clock));
+
+    /// <summary>Counters and histograms served on <c>GET /metrics</c>.</summary>
+    public Metrics.DaemonMetrics Metrics { get; } = new();
+
     /// <summary>Refreshes Codex and Claude Code account slots; null when the daemon serves none (no store key).</summary>
     public Core.Accounts.AccountManager? Accounts { get; init; }
 

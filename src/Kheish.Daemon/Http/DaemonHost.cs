@@ -152,6 +152,8 @@ internal static class DaemonHost
         app.MapStatusEndpoints();
         app.MapSecretsEndpoints();
         app.MapRuntimeEndpoints();
+        app.MapUsageEndpoints();
+        Metrics.MetricsEndpoints.MapMetricsEndpoints(app);
         app.MapAgentEndpoints();
         app.MapEgressEndpoints();
         app.MapBrokerEndpoints();

@@ -40,4 +40,5 @@ internal sealed record ProviderError(string Message, string Type, string Code);
 [JsonSerializable(typeof(ModeRequest))]
 [JsonSerializable(typeof(TestActionRequest))]
 [JsonSerializable(typeof(TestActionResponse))]
+[JsonSerializable(typeof(UsageResponse))]
 internal sealed partial class HttpJsonContext : JsonSerializerContext;

@@ -4,7 +4,14 @@ using Kheish.Daemon.Cli;
 
 namespace Kheish.Daemon.Http;
 
-internal sealed record KeyCreateRequest(string? Principal = null, ApiKeyScope? Scope = null);
+internal sealed record KeyCreateRequest(string? Principal = null, ApiKeyScope? Scope = null)
+{
+    public int? RateLimit { get; init; }
+
+    public int? MaxConcurrent { get; init; }
+
+    public ApiKeyBudget? Budget { get; init; }
+}
 
 internal sealed record IpEntryRequest(string Entry, bool AllowEmpty = false);
 
@@ -40,7 +47,8 @@ internal static class SecurityEndpoints
             }
 
             SecurityConfigTarget target = Target(daemon);
-            Result<(ApiKeyEntry Entry, string Key)> made = SecurityConfigOperations.GenerateKey(target, create.Principal, create.Scope);
+            Result<(ApiKeyEntry Entry, string Key)> made = SecurityConfigOperations.GenerateKey(
+                target, create.Principal, create.Scope, ApiKeyLimits.OrNull(create.RateLimit, create.MaxConcurrent, create.Budget));
             return made.TryGetValue(out var key, out error)
                 ? TypedResults.Json(new GeneratedKeyOutput(key.Entry.Id, key.Key, key.Entry.Principal, target.File), SecurityCliJsonContext.Default.GeneratedKeyOutput)
                 : ProblemResults.Result(error);

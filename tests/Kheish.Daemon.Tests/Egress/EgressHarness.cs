@@ -64,7 +64,8 @@ public sealed class EgressHarness : IAsyncDisposable
         string principal = "agent:coder",
         string? scopeJson = null,
         IEnumerable<string>? serveArgs = null,
-        Action<EgressHarness>? beforeStart = null)
+        Action<EgressHarness>? beforeStart = null,
+        IEnumerable<string>? keyArgs = null)
     {
         var harness = new EgressHarness(
             new TempDir(), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), new RecordingUpstream());
@@ -91,27 +92,40 @@ public sealed class EgressHarness : IAsyncDisposable
             ["secrets", "set", Slot, "--offline", "--state-root", harness.Dir.StateRoot, "--provider", "openai", "--from-env", "PROVIDER_KEY"], setEnv);
         await Assert.That(set.ExitCode).IsEqualTo(0).Because(set.ToString());
 
-        List<string> keyArgs = ["security", "generate-key", "--project-root", harness.Project, "--principal", principal, "-o", "json"];
+        List<string> keyArgs2 = ["security", "generate-key", "--project-root", harness.Project, "--principal", principal, "-o", "json"];
         if (scopeJson is not null)
         {
             File.WriteAllText(harness.Dir.File("scope.json"), scopeJson);
-            keyArgs.AddRange(["--scope-file", harness.Dir.File("scope.json")]);
+            keyArgs2.AddRange(["--scope-file", harness.Dir.File("scope.json")]);
         }
 
-        CliResult key = await Support.Cli.RunAsync(keyArgs, harness.Env);
+        keyArgs2.AddRange(keyArgs ?? []);
+        CliResult key = await Support.Cli.RunAsync(keyArgs2, harness.Env);
         await Assert.That(key.ExitCode).IsEqualTo(0).Because(key.ToString());
         using (JsonDocument doc = JsonDocument.Parse(key.Stdout))
         {
             harness.ApiKey = doc.RootElement.GetProperty("key").GetString()!;
+            harness.KeyId = doc.RootElement.GetProperty("id").GetString()!;
         }
 
         harness.Principal = principal;
         beforeStart?.Invoke(harness);
-        harness.Daemon = await DaemonProcess.StartAsync(
-            harness.Dir.StateRoot,
-            ["--http-admin-token", harness.AdminToken, "--project-root", harness.Project, "--routes-file", harness.Dir.File("routes.toml"), .. serveArgs ?? []],
-            harness.Env);
+        harness._serveArgs = ["--http-admin-token", harness.AdminToken, "--project-root", harness.Project, "--routes-file", harness.Dir.File("routes.toml"), .. serveArgs ?? []];
+        harness.Daemon = await DaemonProcess.StartAsync(harness.Dir.StateRoot, harness._serveArgs, harness.Env);
         return harness;
+    }
+
+    private List<string> _serveArgs = [];
+
+    /// <summary>The generated key's public id.</summary>
+    public string KeyId { get; private set; } = null!;
+
+    /// <summary>Stops the daemon (SIGTERM) and starts it again on the same state root and arguments.</summary>
+    public async Task RestartAsync()
+    {
+        await Daemon.StopAsync();
+        await Daemon.DisposeAsync();
+        Daemon = await DaemonProcess.StartAsync(Dir.StateRoot, _serveArgs, Env);
     }
 
     /// <summary>An agent client: our API key in X-API-Key, nothing else.</summary>

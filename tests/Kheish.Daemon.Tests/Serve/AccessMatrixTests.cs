@@ -41,6 +41,8 @@ public sealed class AccessMatrixTests
         // method, path, JSON body, read-only allowed
         ("GET", "/v1/status", null, true),
         ("GET", "/v1/runtime", null, true),
+        ("GET", "/v1/runtime/usage", null, true),
+        ("GET", "/metrics", null, true),
         ("GET", "/v1/openapi.json", null, true),
         ("GET", "/v1/runs/run-1/external-actions", null, true),
         ("GET", "/v1/runtime/secrets", null, false),

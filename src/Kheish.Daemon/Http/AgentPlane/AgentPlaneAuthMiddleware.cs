@@ -9,7 +9,12 @@ namespace Kheish.Daemon.Http.AgentPlane;
 /// origin check, IP allowlist, then the mode's key rule. A control-plane token is just an
 /// unknown key here. OAuth discovery probes get a 404 that tells MCP clients to send an API key.
 /// </summary>
-internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityConfigSource security, OriginPolicy origins, AuthRejections rejections)
+/// <remarks>
+/// Past admission, egress calls and <c>/mcp</c> POSTs of a key are held to its limits
+/// (<see cref="Core.Limits.KeyLimiter"/>: budget, max_concurrent, rate_limit; each refusal a 429
+/// with its own code and Retry-After) and counted for <c>/metrics</c>.
+/// </remarks>
+internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityConfigSource security, OriginPolicy origins, AuthRejections rejections, DaemonContext daemon)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -62,8 +67,65 @@ internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityCon
             return;
         }
 
-        context.Features.Set((AgentAccessAllowed)decision);
-        await next(context);
+        var allowed = (AgentAccessAllowed)decision;
+        context.Features.Set(allowed);
+        if (MeteredPlane(request) is not { } plane)
+        {
+            await next(context);
+            return;
+        }
+
+        string keyLabel = allowed.KeyId ?? AgentAccessAllowed.AnonymousPrincipal;
+        string route = plane == "mcp" ? "mcp" : RouteLabel(context);
+        Core.Limits.KeyAdmission admission = Core.Limits.KeyAdmission.None;
+        if (allowed.KeyId is not null
+            && daemon.Limits.TryAdmit(allowed.KeyId, allowed.Limits, out admission) is { } refusal)
+        {
+            daemon.Metrics.Limited(keyLabel, refusal.Error.Code);
+            daemon.Metrics.Request(plane, route, keyLabel, StatusCodes.Status429TooManyRequests, 0);
+            context.Response.Headers.RetryAfter = refusal.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await ProblemResults.WriteAsync(context, refusal.Error);
+            return;
+        }
+
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            if (plane == "mcp" && allowed.KeyId is { } mcpKey)
+            {
+                daemon.Limits.Usage.CountRequest(mcpKey, "mcp", daemon.Clock.GetUtcNow());
+            }
+
+            await next(context);
+        }
+        finally
+        {
+            admission.Dispose();
+            daemon.Metrics.Request(plane, route, keyLabel, context.Response.StatusCode, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+    }
+
+    /// <summary>"egress" for provider calls, "mcp" for MCP POSTs (a session's GET stream and DELETE are not calls), else null.</summary>
+    private static string? MeteredPlane(HttpRequest request)
+    {
+        string path = request.Path.Value ?? "/";
+        if (path.StartsWith("/agent/v1/routes/", StringComparison.OrdinalIgnoreCase))
+        {
+            return "egress";
+        }
+
+        return HttpMethods.IsPost(request.Method) && (path.Equals("/mcp", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/mcp/", StringComparison.OrdinalIgnoreCase))
+            ? "mcp"
+            : null;
+    }
+
+    /// <summary>A configured route id (or "default"); anything else is one label, so callers cannot mint series.</summary>
+    private string RouteLabel(HttpContext context)
+    {
+        string name = context.Request.RouteValues["route"] as string ?? "";
+        return name == EgressProxy.DefaultRouteName
+            ? daemon.Routes?.DefaultRoute.ToString() ?? "unknown"
+            : Kheish.Core.Routes.RouteId.TryParse(name, out Kheish.Core.Routes.RouteId id, out _) && daemon.Routes?.Find(id) is not null ? name : "unknown";
     }
 
     private static bool IsOAuthDiscovery(string path) =>

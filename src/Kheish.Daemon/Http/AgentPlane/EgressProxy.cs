@@ -149,7 +149,11 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 return error;
             }
 
-            return new Prepared(route, ids, subject, target);
+            return new Prepared(route, ids, subject, target)
+            {
+                KeyId = caller.KeyId,
+                CountsTokens = caller.Limits?.Budget is { } budget && (budget.TokensPerDay is not null || budget.TokensPerMonth is not null),
+            };
         }
 
         return error;
@@ -192,6 +196,15 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             return;
         }
 
+        if (call.CountsTokens && call.Target.Path.EndsWith("/chat/completions", StringComparison.Ordinal) && StreamWithoutUsage(content))
+        {
+            // Fail closed: an OpenAI chat stream reports usage only when asked, and a token budget
+            // must not be bypassed by not asking.
+            await ProblemResults.WriteAsync(context, KheishError.BadRequest("stream_usage_required",
+                "this API key has a token budget: a streamed chat completion must send \"stream_options\": {\"include_usage\": true} so its tokens can be counted"));
+            return;
+        }
+
         if (!(await AuthorizeAsync(call, context.Request, aborted)).TryGetValue(out Authorized? auth, out error))
         {
             await ProblemResults.WriteAsync(context, error);
@@ -208,14 +221,23 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             ParentPrincipalId = call.Subject.Parent?.Value,
             GrantId = auth.GrantId,
             RequestDigest = content.Digest,
+            ApiKeyId = call.KeyId,
         };
+        long appendStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         Result<LedgerRecord> appended = await daemon.Ledger.AppendAsync(started, CancellationToken.None);
+        daemon.Metrics.LedgerAppendSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(appendStarted).TotalSeconds);
         if (!appended.TryGetValue(out LedgerRecord? startedRecord, out error))
         {
             // Never unaudited: without a durable started record the call is not made.
             LogAuditRefused(logger, call.Route.Id.Value, error.Code);
             await ProblemResults.WriteAsync(context, error);
             return;
+        }
+
+        if (call.KeyId is { } keyId)
+        {
+            // Counted as the ledger has it: the started record (with api_key_id) is the durable count.
+            daemon.Limits.Usage.CountRequest(keyId, call.Route.Id.Value, DateTimeOffset.FromUnixTimeMilliseconds(startedRecord.TimestampMs));
         }
 
         using HttpRequestMessage upstream = BuildUpstreamRequest(context.Request, call, content, auth);
@@ -276,8 +298,12 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var redactor = new EchoRedactor(call.Secret);
+        // Token usage is read from the bytes as they pass (never buffered), for keyed callers.
+        Core.Limits.UsageScanner? usage = call.KeyId is null ? null : new Core.Limits.UsageScanner(
+            response.Content.Headers.ContentType?.MediaType is { } media && media.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase));
         byte[] buffer = ArrayPool<byte>.Shared.Rent(CopyBufferBytes);
         string? failure = null;
+        bool counted = false;
         try
         {
             await using Stream source = await response.Content.ReadAsStreamAsync(cts.Token);
@@ -292,6 +318,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 }
 
                 hash.AppendData(buffer, 0, read);
+                usage?.Feed(buffer.AsSpan(0, read));
                 // The provider key never reaches the agent, even echoed in the body (split across reads too).
                 ArraySegment<byte> safe = redactor.Process(buffer.AsSpan(0, read));
                 if (safe.Count > 0)
@@ -301,6 +328,10 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 }
             }
 
+            // Counted before the agent sees the end of the answer, so its next request meets the
+            // new total (and before the completed record is durable: a crash errs towards the budget).
+            CountUsage(call, usage?.Usage);
+            counted = true;
             ArraySegment<byte> tail = redactor.Flush();
             if (tail.Count > 0)
             {
@@ -327,10 +358,16 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         }
 
         string responseDigest = Convert.ToHexStringLower(hash.GetHashAndReset());
+        Core.Limits.TokenUsage? tokens = usage?.Usage;
+        if (!counted)
+        {
+            CountUsage(call, tokens);
+        }
+
         if (failure is not null)
         {
             LogRelayFailed(logger, call.Route.Id.Value, failure, startedRecord.ActionId);
-            await FailAsync(started, failure, responseDigest);
+            await FailAsync(started with { InputTokens = tokens?.Input, OutputTokens = tokens?.Output }, failure, responseDigest);
             // A truncated body must not look complete to the agent.
             context.Abort();
             return;
@@ -346,8 +383,19 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             Phase = ActionPhase.Completed,
             ResponseDigest = responseDigest,
             Outcome = "http_" + relay.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            InputTokens = tokens?.Input,
+            OutputTokens = tokens?.Output,
         };
         _ = Task.Run(() => RecordCompletionAsync(done));
+    }
+
+    private void CountUsage(Prepared call, Core.Limits.TokenUsage? tokens)
+    {
+        if (tokens is { } used && call.KeyId is { } keyId)
+        {
+            daemon.Limits.Usage.CountTokens(keyId, call.Route.Id.Value, daemon.Clock.GetUtcNow(), used);
+            daemon.Metrics.Tokens(keyId, call.Route.Id.Value, used.Input, used.Output);
+        }
     }
 
     private async Task RecordCompletionAsync(ExternalActionEvent done)
@@ -631,6 +679,32 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             : new RequestBody(new ArraySegment<byte>(sent), Convert.ToHexStringLower(SHA256.HashData(sent)));
     }
 
+    /// <summary>A JSON body with <c>"stream": true</c> and <c>"messages"</c> (chat completions) that does not ask for <c>stream_options.include_usage</c>.</summary>
+    private static bool StreamWithoutUsage(RequestBody content)
+    {
+        if (content.Bytes is not { Count: > 0 } bytes || bytes.AsSpan().IndexOf("\"stream\""u8) < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(bytes.AsMemory());
+            System.Text.Json.JsonElement root = doc.RootElement;
+            return root.ValueKind == System.Text.Json.JsonValueKind.Object
+                && root.TryGetProperty("stream", out System.Text.Json.JsonElement stream) && stream.ValueKind == System.Text.Json.JsonValueKind.True
+                && root.TryGetProperty("messages", out _)
+                && !(root.TryGetProperty("stream_options", out System.Text.Json.JsonElement options)
+                    && options.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && options.TryGetProperty("include_usage", out System.Text.Json.JsonElement include)
+                    && include.ValueKind == System.Text.Json.JsonValueKind.True);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
     private static async Task WriteProblemAsync(HttpContext context, int status, KheishError error, string actionId)
     {
         context.Response.Headers[ActionIdHeader] = actionId;
@@ -646,6 +720,12 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
     {
         /// <summary>The provider key's bytes, set once it is resolved: redacted from whatever the upstream sends back.</summary>
         public byte[] Secret { get; set; } = [];
+
+        /// <summary>The caller's API key id (null when anonymous): recorded with the call and its usage.</summary>
+        public string? KeyId { get; init; }
+
+        /// <summary>The key has a token budget: a call whose usage cannot be read is refused.</summary>
+        public bool CountsTokens { get; init; }
     }
 
     private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers, string? BaseUrlText = null)
