@@ -34,6 +34,18 @@ internal static class SecurityCommand
         Description = "JSON file with the key's credential scope, e.g. {\"route_allow\":[\"openai\"],\"mcp_server_deny\":[\"github\"]}. A scope can only narrow.",
     };
 
+    private static readonly Option<string[]> ToolAllow = new("--tool-allow")
+    {
+        Description = "Capability scope: a gateway tool (<server>__<tool>, `*` globs) the key may see and call; repeat for more. Without it every tool not denied.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string[]> ToolDeny = new("--tool-deny")
+    {
+        Description = "Capability scope: a gateway tool (<server>__<tool>, `*` globs) the key may neither see nor call; repeat for more. Deny wins over --tool-allow.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
     private static readonly Argument<string> KeyOrId = new("id-or-key")
     {
         Description = "The key's id (from 'security status') or the key itself.",
@@ -117,6 +129,8 @@ internal static class SecurityCommand
             "Create an API key (kheish_ + 256 random bits). The key is printed ONCE; only its SHA-256 digest is stored."));
         command.Options.Add(Principal);
         command.Options.Add(ScopeFile);
+        command.Options.Add(ToolAllow);
+        command.Options.Add(ToolDeny);
         command.SetAction((parseResult, _) => Task.FromResult(GenerateKey(parseResult)));
         return command;
     }
@@ -274,6 +288,25 @@ internal static class SecurityCommand
             }
 
             scope = read.Value;
+        }
+
+        string[] toolAllow = parseResult.GetValue(ToolAllow) ?? [];
+        string[] toolDeny = parseResult.GetValue(ToolDeny) ?? [];
+        if (toolAllow.Length > 0 || toolDeny.Length > 0)
+        {
+            if (scope?.CapabilityScope is not null)
+            {
+                return CliOutput.Fail(KheishError.BadRequest("invalid_scope", "give the capability scope either in --scope-file (capability_scope) or with --tool-allow/--tool-deny, not both"), json);
+            }
+
+            scope = (scope ?? new ApiKeyScope()) with
+            {
+                CapabilityScope = new Kheish.Core.Policy.CapabilityScope
+                {
+                    ToolAllow = toolAllow.Length > 0 ? toolAllow : null,
+                    ToolDeny = toolDeny.Length > 0 ? toolDeny : null,
+                },
+            };
         }
 
         SecurityConfigTarget target = WriteTarget(parseResult);
