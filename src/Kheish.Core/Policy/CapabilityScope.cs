@@ -28,6 +28,7 @@ internal sealed record CapabilityScope
 
     public static CapabilityScope Unrestricted { get; } = new();
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsUnrestricted => ToolAllow is null && ToolDeny is not { Count: > 0 } && ToolAllowAlso is not { Count: > 0 };
 
     /// <summary>Whether gateway tool <paramref name="name"/> may be listed and called.</summary>

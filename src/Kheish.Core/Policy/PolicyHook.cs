@@ -20,6 +20,7 @@ internal sealed record PolicyHook
     /// <summary>How long the hook may take to answer (default 5000 ms, at most 60000).</summary>
     public int? TimeoutMs { get; init; }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public TimeSpan Timeout => TimeSpan.FromMilliseconds(TimeoutMs ?? DefaultTimeoutMs);
 
     public static bool IsValidName(string? name) =>

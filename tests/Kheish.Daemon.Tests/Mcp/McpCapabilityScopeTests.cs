@@ -109,8 +109,16 @@ public sealed class McpCapabilityScopeTests
         using HttpResponseMessage wider = await CreateAsync("""{"session_id":"c-wide","parent_session_id":"p1","capability_scope":{"tool_allow":["everything__get-env"]}}""");
         string widerBody = await wider.Content.ReadAsStringAsync();
         await Assert.That(wider.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
-        await Assert.That(widerBody).Contains("capability_widens_parent");
-        await Assert.That(widerBody).Contains("`everything__get-env`");
+        using (JsonDocument problem = JsonDocument.Parse(widerBody))
+        {
+            await Assert.That(problem.RootElement.GetProperty("code").GetString()).IsEqualTo("capability_widens_parent");
+            await Assert.That(problem.RootElement.GetProperty("detail").GetString())
+                .IsEqualTo("capability_scope.tool_allow names tools outside the parent session's capability scope: `everything__get-env`");
+        }
+
+        // Nothing was created: the id is still free.
+        using HttpResponseMessage retry = await CreateAsync("""{"session_id":"c-wide","parent_session_id":"p1","capability_scope":{"tool_allow":["everything__echo"]}}""");
+        await Assert.That(retry.StatusCode).IsEqualTo(HttpStatusCode.OK).Because(await retry.Content.ReadAsStringAsync());
 
         // A glob cannot widen either: the child's scope is intersected with its parent's.
         using HttpResponseMessage globChild = await CreateAsync("""{"session_id":"c-glob","parent_session_id":"p1","capability_scope":{"tool_allow":["everything__*"],"tool_deny":["everything__get-sum"]}}""");
@@ -119,7 +127,11 @@ public sealed class McpCapabilityScopeTests
         // Malformed scopes: precise errors.
         using HttpResponseMessage empty = await CreateAsync("""{"session_id":"c-empty","capability_scope":{"tool_allow":[]}}""");
         await Assert.That(empty.StatusCode).IsEqualTo(HttpStatusCode.BadRequest);
-        await Assert.That(await empty.Content.ReadAsStringAsync()).Contains("capability_scope.tool_allow is empty");
+        using (JsonDocument problem = JsonDocument.Parse(await empty.Content.ReadAsStringAsync()))
+        {
+            await Assert.That(problem.RootElement.GetProperty("code").GetString()).IsEqualTo("invalid_capability_scope");
+            await Assert.That(problem.RootElement.GetProperty("detail").GetString()).StartsWith("capability_scope.tool_allow is empty");
+        }
 
         await using McpClient inParent = await ConnectAsync(h, h.ApiKey, "run-p1", "p1");
         await Assert.That(await ToolsAsync(inParent)).IsEquivalentTo(["everything__echo", "everything__get-sum"], CollectionOrdering.Matching);

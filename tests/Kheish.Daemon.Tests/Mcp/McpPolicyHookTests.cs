@@ -56,7 +56,7 @@ public sealed class McpPolicyHookTests
 
             [mcp_servers.everything.hooks.check]
             command = ["/bin/sh", "{{script}}", "{{output}}"]
-            timeout_ms = 3000
+            timeout_ms = 10000
 
             """);
         return (h, output);
@@ -87,7 +87,7 @@ public sealed class McpPolicyHookTests
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }
         (McpHarness h, string output) = await StartAsync();
-        await using McpHarness _ = h;
+        await using McpHarness owned = h;
 
         using JsonDocument doc = await h.TsClientAsync(h.ApiKey, "everything__echo", """{"message":"please-allow"}""", "run-hook-allow");
         JsonElement root = doc.RootElement;
@@ -137,7 +137,7 @@ public sealed class McpPolicyHookTests
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }
         (McpHarness h, string output) = await StartAsync();
-        await using McpHarness _ = h;
+        await using McpHarness owned = h;
 
         (string Message, string Says, string Outcome, string Phase)[] cases =
         [
@@ -170,12 +170,12 @@ public sealed class McpPolicyHookTests
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }
         (McpHarness h, string output) = await StartAsync();
-        await using McpHarness _ = h;
+        await using McpHarness owned = h;
 
         var clock = Stopwatch.StartNew();
         string error = await CallErrorAsync(h, "please-sleep", "run-hook-sleep");
         clock.Stop();
-        await Assert.That(error).Contains("policy hook `check` gave no answer within 3000 ms (timeout_ms) and was killed, which denies (fail closed)");
+        await Assert.That(error).Contains("policy hook `check` gave no answer within 10000 ms (timeout_ms) and was killed, which denies (fail closed)");
         await Assert.That(clock.Elapsed).IsLessThan(TimeSpan.FromSeconds(60));
 
         // The hook and its background sleep (same process group) are gone once the call is answered.
@@ -199,7 +199,7 @@ public sealed class McpPolicyHookTests
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }
         (McpHarness h, string output) = await StartAsync();
-        await using McpHarness _ = h;
+        await using McpHarness owned = h;
         await using McpClient client = await McpClient.CreateAsync(
             new HttpClientTransport(new HttpClientTransportOptions
             {
