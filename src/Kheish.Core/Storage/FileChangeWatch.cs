@@ -19,6 +19,12 @@ namespace Kheish.Core.Storage;
 /// watched path goes through a symbolic link (rotation by symlink swap elsewhere would be
 /// invisible), or the event queue overflowed.
 /// </para>
+/// <para>
+/// A directory watch also reports attribute changes of every entry inside it, so an ancestor's
+/// watch (say <c>/tmp</c>) would see any chmod or touch of its other entries. Events that name an
+/// entry are therefore ignored when they come from a directory watched only as an ancestor; only
+/// its events about itself count.
+/// </para>
 /// </summary>
 internal sealed partial class FileChangeWatch : IDisposable
 {
@@ -43,6 +49,7 @@ internal sealed partial class FileChangeWatch : IDisposable
 
     private readonly Lock _armLock = new();
     private readonly List<string> _paths = [];
+    private volatile HashSet<int> _ancestorOnly = [];
     private int _fd;
     private long _generation;
     private readonly Lock _drainLock = new();
@@ -147,14 +154,20 @@ internal sealed partial class FileChangeWatch : IDisposable
                 return any;
             }
 
-            any = true;
+            HashSet<int> ancestorOnly = _ancestorOnly;
             for (nint at = 0; at + 16 <= n;)
             {
+                int wd = *(int*)(buffer + at);
                 uint mask = *(uint*)(buffer + at + 4);
                 uint nameLength = *(uint*)(buffer + at + 12);
                 if ((mask & InQueueOverflow) != 0)
                 {
                     _polling = true;
+                    any = true;
+                }
+                else if (nameLength == 0 || !ancestorOnly.Contains(wd))
+                {
+                    any = true;
                 }
 
                 at += 16 + (nint)nameLength;
@@ -170,17 +183,22 @@ internal sealed partial class FileChangeWatch : IDisposable
             return;
         }
 
+        HashSet<int> entry = [];
+        HashSet<int> ancestor = [];
         foreach (string path in _paths)
         {
-            if (!ArmPath(path))
+            if (!ArmPath(path, entry, ancestor))
             {
                 _polling = true;
                 return;
             }
         }
+
+        ancestor.ExceptWith(entry);
+        _ancestorOnly = ancestor;
     }
 
-    private bool ArmPath(string path)
+    private bool ArmPath(string path, HashSet<int> entry, HashSet<int> ancestor)
     {
         if (IsSymbolicLink(path))
         {
@@ -195,11 +213,15 @@ internal sealed partial class FileChangeWatch : IDisposable
         {
             if (Directory.Exists(directory))
             {
-                if (IsSymbolicLink(directory) || AddWatch(_fd, directory, mask | InOnlyDir | InDontFollow | InMaskAdd) < 0)
+                int wd = IsSymbolicLink(directory) ? -1 : AddWatch(_fd, directory, mask | InOnlyDir | InDontFollow | InMaskAdd);
+                if (wd < 0)
                 {
                     return false;
                 }
 
+                // A directory that was the nearest one earlier keeps its entry mask (InMaskAdd);
+                // once a nearer directory exists, its entry events are ignored like any ancestor's.
+                (mask == EntryEvents ? entry : ancestor).Add(wd);
                 mask = SelfEvents;
             }
 

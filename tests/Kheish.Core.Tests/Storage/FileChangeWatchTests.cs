@@ -83,6 +83,29 @@ public sealed class FileChangeWatchTests : IDisposable
     }
 
     [Test]
+    public async Task Changes_to_other_entries_of_an_ancestor_directory_are_not_a_change()
+    {
+        // The ancestors' watches (up to /tmp) also report their other entries: a parallel test's
+        // chmod or touch of a sibling in /tmp used to move the generation.
+        string file = Path.Combine(_dir, "sub", "token");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "a");
+        string sibling = Path.Combine(_dir, "sibling");
+        File.WriteAllText(sibling, "x");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+        long before = watch.Generation();
+
+        File.SetUnixFileMode(sibling, UnixFileMode.UserRead);
+        File.SetLastWriteTimeUtc(sibling, DateTime.UtcNow.AddMinutes(-5));
+        File.WriteAllText(Path.Combine(_dir, "another"), "y");
+
+        await Assert.That(watch.Generation()).IsEqualTo(before);
+        File.WriteAllText(file, "b");
+        await Assert.That(watch.Generation()).IsNotEqualTo(before);
+    }
+
+    [Test]
     public async Task A_path_through_a_symbolic_link_falls_back_to_checking_every_time()
     {
         string target = Path.Combine(_dir, "real");
