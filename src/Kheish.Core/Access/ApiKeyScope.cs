@@ -14,7 +14,8 @@ internal sealed record ApiKeyScope(
     IReadOnlyList<string>? ConnectorCredentialDeny = null,
     IReadOnlyList<string>? McpServerAllow = null,
     IReadOnlyList<string>? McpServerDeny = null,
-    IReadOnlyDictionary<string, string>? McpToolPolicy = null)
+    IReadOnlyDictionary<string, string>? McpToolPolicy = null,
+    Policy.CapabilityScope? CapabilityScope = null)
 {
     /// <summary>Each list with its JSON name, for validation messages and display.</summary>
     public IEnumerable<(string Name, IReadOnlyList<string>? Values)> Lists()
@@ -52,6 +53,11 @@ internal sealed record ApiKeyScope(
                     return $"{name}[{i}] must be at most 256 printable characters";
                 }
             }
+        }
+
+        if (CapabilityScope?.Validate() is { } capability)
+        {
+            return capability;
         }
 
         // Keys are <server>__<tool> names or globs; the key's decision only ever tightens the server's.

@@ -93,7 +93,7 @@ internal sealed class SessionRegistry
     /// the requested scope must lie inside the parent's (else scope_widens_parent) and the
     /// stored scope is their intersection.
     /// </summary>
-    public Result<SessionRecord> Create(string? sessionId, CredentialScope requestedScope, string? parentSessionId)
+    public Result<SessionRecord> Create(string? sessionId, CredentialScope requestedScope, string? parentSessionId, Policy.CapabilityScope? capability = null)
     {
         string id = sessionId ?? "ses-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         if (!IsValidSessionId(id))
@@ -106,6 +106,11 @@ internal sealed class SessionRegistry
         if (!requestedScope.Validated().TryGetValue(out CredentialScope? scope, out KheishError? scopeError))
         {
             return scopeError;
+        }
+
+        if (capability?.Validate() is { } capabilityProblem)
+        {
+            return KheishError.BadRequest("invalid_capability_scope", capabilityProblem);
         }
 
         lock (_gate)
@@ -137,9 +142,15 @@ internal sealed class SessionRegistry
                 {
                     return narrowError;
                 }
+
+                if (!Policy.CapabilityScope.Narrow(parent.CapabilityScope, capability).TryGetValue(out capability, out narrowError))
+                {
+                    return narrowError;
+                }
             }
 
-            var record = new SessionRecord(id, SubjectId.ForSession(id).Value, scope, parentSessionId, _clock.GetUtcNow().ToUnixTimeMilliseconds());
+            var record = new SessionRecord(id, SubjectId.ForSession(id).Value, scope, parentSessionId, _clock.GetUtcNow().ToUnixTimeMilliseconds(),
+                capability is { IsUnrestricted: false } ? capability : null);
             _sessions.Add(id, record);
             if (Save() is { } saveError)
             {

@@ -15,7 +15,7 @@ internal static class McpConfigFile
     {
         "command", "args", "env", "env_secret_refs", "cwd", "inherit_env",
         "url", "bearer_token_secret_ref", "http_header_secret_refs", "http_headers",
-        "startup_timeout_sec", "tool_timeout_sec", "enabled", "tool_policy", "approval_timeout_sec",
+        "startup_timeout_sec", "tool_timeout_sec", "enabled", "tool_policy", "approval_timeout_sec", "hooks",
         "oauth_slot_ref", "oauth_resource", "oauth_scopes",
     };
 
@@ -181,6 +181,62 @@ internal static class McpConfigFile
             return null;
         }
 
+        Dictionary<string, Policy.PolicyHook>? Hooks()
+        {
+            if (!t.TryGetValue("hooks", out object? v)) { return null; }
+            if (v is not TomlTable table || table.Count > 1024)
+            {
+                Bad("hooks", "a table of [mcp_servers.<name>.hooks.<hook>] tables with `command` and `timeout_ms`");
+                return null;
+            }
+
+            var hooks = new Dictionary<string, Policy.PolicyHook>(StringComparer.Ordinal);
+            foreach (var (hookName, body) in table)
+            {
+                string field = "hooks." + McpServerValidator.Printable(hookName);
+                if (body is not TomlTable h)
+                {
+                    Bad(field, "a table with `command` (an array of strings) and `timeout_ms` (an integer)");
+                    return null;
+                }
+
+                foreach (string key in h.Keys.Where(k => k is not ("command" or "timeout_ms")))
+                {
+                    problems.Add(new McpProblem("mcp_config_unknown_field", $"mcp server `{shown}`: unknown field `{field}.{McpServerValidator.Printable(key)}` (a hook has `command` and `timeout_ms`)", name));
+                }
+
+                List<string>? command = null;
+                if (h.TryGetValue("command", out object? c))
+                {
+                    if (c is TomlArray a && a.Count <= 1024 && a.All(i => i is string))
+                    {
+                        command = [.. a.Cast<string>()];
+                    }
+                    else
+                    {
+                        Bad(field + ".command", "an array of strings (the program and its arguments)");
+                    }
+                }
+
+                int? timeout = null;
+                if (h.TryGetValue("timeout_ms", out object? tm))
+                {
+                    if (tm is long l && l is >= int.MinValue and <= int.MaxValue)
+                    {
+                        timeout = (int)l;
+                    }
+                    else
+                    {
+                        Bad(field + ".timeout_ms", "an integer (milliseconds)");
+                    }
+                }
+
+                hooks[hookName] = new Policy.PolicyHook { Command = command, TimeoutMs = timeout };
+            }
+
+            return hooks;
+        }
+
         var def = new McpServerDefinition
         {
             Name = name,
@@ -201,6 +257,7 @@ internal static class McpConfigFile
             ToolTimeoutSec = Int("tool_timeout_sec"),
             ToolPolicy = Map("tool_policy"),
             ApprovalTimeoutSec = Int("approval_timeout_sec"),
+            Hooks = Hooks(),
         };
         bool enabled = Bool("enabled") ?? true;
         return enabled || problems.Count > before ? def : null;

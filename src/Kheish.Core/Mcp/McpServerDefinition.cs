@@ -48,6 +48,9 @@ internal sealed record McpServerDefinition
     /// <summary>Upstream tool name or <c>*</c> glob → <c>allow</c>, <c>deny</c> or <c>approve</c> (see <see cref="Kheish.Core.Policy.ToolPolicy"/>).</summary>
     public IReadOnlyDictionary<string, string>? ToolPolicy { get; init; }
 
+    /// <summary>Policy hooks a <c>hook:&lt;name&gt;</c> tool_policy value names (see <see cref="Kheish.Core.Policy.PolicyHook"/>).</summary>
+    public IReadOnlyDictionary<string, Kheish.Core.Policy.PolicyHook>? Hooks { get; init; }
+
     /// <summary>How long an <c>approve</c> call waits for an operator's decision (default 300 s).</summary>
     public int? ApprovalTimeoutSec { get; init; }
 
@@ -65,6 +68,14 @@ internal sealed record McpServerDefinition
 
     /// <summary>The decision for one upstream tool under <see cref="ToolPolicy"/>.</summary>
     public Kheish.Core.Policy.ToolDecision DecisionFor(string tool) => Kheish.Core.Policy.ToolPolicy.From(ToolPolicy).Resolve(tool);
+
+    /// <summary>The decision for one upstream tool, with the hook that decides it when the decision is <c>Hook</c>.</summary>
+    public Kheish.Core.Policy.ToolDecision DecisionFor(string tool, out Kheish.Core.Policy.PolicyHook? hook, out string? hookName)
+    {
+        Kheish.Core.Policy.ToolDecision d = Kheish.Core.Policy.ToolPolicy.From(ToolPolicy).Resolve(tool, out _, out hookName);
+        hook = hookName is not null ? Hooks?.GetValueOrDefault(hookName) : null;
+        return d;
+    }
 
     /// <summary>Every slot this server draws on, sorted and distinct.</summary>
     public IReadOnlyList<string> SecretRefs()

@@ -70,7 +70,12 @@ internal static class McpServerValidator
         CheckTimeout("startup_timeout_sec", def.StartupTimeoutSec, Add);
         CheckTimeout("tool_timeout_sec", def.ToolTimeoutSec, Add);
         CheckTimeout("approval_timeout_sec", def.ApprovalTimeoutSec, Add);
-        foreach ((string code, string message) in Kheish.Core.Policy.ToolPolicy.Check(def.ToolPolicy))
+        foreach ((string code, string message) in Kheish.Core.Policy.PolicyHook.Check(def.Hooks))
+        {
+            Add(code, message);
+        }
+
+        foreach ((string code, string message) in Kheish.Core.Policy.ToolPolicy.Check(def.ToolPolicy, hooks: [.. def.Hooks?.Keys ?? []]))
         {
             Add(code, message);
         }

@@ -6,42 +6,57 @@ internal enum ToolDecision
     Allow,
     Deny,
     Approve,
+
+    /// <summary>A <c>hook:&lt;name&gt;</c> value: the server's policy hook decides each call (see <see cref="PolicyHook"/>).</summary>
+    Hook,
 }
 
 /// <summary>
 /// A server's <c>tool_policy</c>: upstream tool names or <c>*</c> globs mapped to
 /// <c>allow</c>, <c>deny</c> or <c>approve</c>. The most specific matching key wins: an exact
 /// name beats every glob; among globs, the one with more literal (non-<c>*</c>) characters
-/// wins; on a tie the stricter decision wins (deny, then approve, then allow). No match: allow.
+/// wins; on a tie the stricter decision wins (deny, then approve, then hook, then allow). No match: allow.
+/// A value <c>hook:&lt;name&gt;</c> names one of the server's <c>hooks</c>, asked on every call.
 /// </summary>
 internal sealed class ToolPolicy
 {
     public const int MaxRules = 256;
     public const int MaxKeyLength = 128;
     public const int DefaultApprovalTimeoutSec = 300;
+    public const string HookPrefix = "hook:";
 
     public static readonly ToolPolicy AllowAll = new([]);
 
-    private readonly IReadOnlyList<(string Pattern, ToolDecision Decision)> _rules;
+    private readonly IReadOnlyList<(string Pattern, ToolDecision Decision, string? Hook)> _rules;
 
-    private ToolPolicy(IReadOnlyList<(string Pattern, ToolDecision Decision)> rules) => _rules = rules;
+    private ToolPolicy(IReadOnlyList<(string Pattern, ToolDecision Decision, string? Hook)> rules) => _rules = rules;
 
     public bool IsEmpty => _rules.Count == 0;
 
     /// <summary>The policy of validated rules (invalid entries are skipped: callers validate first with <see cref="Check"/>).</summary>
-    public static ToolPolicy From(IReadOnlyDictionary<string, string>? rules)
+    /// <param name="allowHooks">False for a key's mcp_tool_policy: a key has no hooks, so a <c>hook:</c> value is not a rule there.</param>
+    public static ToolPolicy From(IReadOnlyDictionary<string, string>? rules, bool allowHooks = true)
     {
         if (rules is null || rules.Count == 0)
         {
             return AllowAll;
         }
 
-        var list = new List<(string, ToolDecision)>();
+        var list = new List<(string, ToolDecision, string?)>();
         foreach (var (key, value) in rules)
         {
-            if (IsValidKey(key) && TryParse(value, out ToolDecision d))
+            if (!IsValidKey(key))
             {
-                list.Add((key, d));
+                continue;
+            }
+
+            if (TryParse(value, out ToolDecision d))
+            {
+                list.Add((key, d, null));
+            }
+            else if (allowHooks && TryParseHook(value, out string? hook))
+            {
+                list.Add((key, ToolDecision.Hook, hook));
             }
         }
 
@@ -59,10 +74,18 @@ internal sealed class ToolPolicy
         }
     }
 
+    /// <summary>A <c>hook:&lt;name&gt;</c> value with a well-formed name (see <see cref="PolicyHook.IsValidName"/>).</summary>
+    public static bool TryParseHook(string? value, out string? hook)
+    {
+        hook = value is not null && value.StartsWith(HookPrefix, StringComparison.Ordinal) ? value[HookPrefix.Length..] : null;
+        return PolicyHook.IsValidName(hook);
+    }
+
     public static string Name(ToolDecision d) => d switch
     {
         ToolDecision.Allow => "allow",
         ToolDecision.Deny => "deny",
+        ToolDecision.Hook => "hook",
         _ => "approve",
     };
 
@@ -74,7 +97,8 @@ internal sealed class ToolPolicy
     /// Every problem of a <c>tool_policy</c> table, each naming the server, the key and the
     /// value (policy keys and values are configuration, shown only when printable).
     /// </summary>
-    public static IEnumerable<(string Code, string Message)> Check(IReadOnlyDictionary<string, string>? rules, string field = "tool_policy")
+    /// <param name="hooks">The server's hook names (a <c>hook:</c> value must name one); null: hooks are not available here.</param>
+    public static IEnumerable<(string Code, string Message)> Check(IReadOnlyDictionary<string, string>? rules, string field = "tool_policy", IReadOnlyCollection<string>? hooks = null)
     {
         if (rules is null)
         {
@@ -92,20 +116,43 @@ internal sealed class ToolPolicy
             {
                 yield return ("mcp_tool_policy_key_invalid", $"`{field}` key `{Mcp.McpServerValidator.Printable(key)}` is not a tool name or glob (1-{MaxKeyLength} printable ASCII characters; `*` matches any run of characters)");
             }
-            else if (!TryParse(value, out _))
+            else if (TryParse(value, out _))
             {
-                yield return ("mcp_tool_policy_invalid", $"`{field}.\"{key}\"` = `{Mcp.McpServerValidator.Printable(value)}` is not a policy: use \"allow\", \"deny\" or \"approve\"");
+                continue;
+            }
+            else if (hooks is not null && value is not null && value.StartsWith(HookPrefix, StringComparison.Ordinal))
+            {
+                if (!TryParseHook(value, out string? hook))
+                {
+                    yield return ("mcp_tool_policy_hook_invalid", $"`{field}.\"{key}\"` = `{Mcp.McpServerValidator.Printable(value)}`: a hook name is 1-{PolicyHook.MaxNameLength} letters, digits, '-' or '_'");
+                }
+                else if (!hooks.Contains(hook!))
+                {
+                    yield return ("mcp_tool_policy_hook_unknown", hooks.Count == 0
+                        ? $"`{field}.\"{key}\"` = `{value}` names hook `{hook}`, but the server defines no `hooks`; add [mcp_servers.<name>.hooks.{hook}] with `command` and `timeout_ms`"
+                        : $"`{field}.\"{key}\"` = `{value}` names hook `{hook}`, which is not in this server's `hooks` (defined: {string.Join(", ", hooks.Order(StringComparer.Ordinal))})");
+                }
+            }
+            else
+            {
+                yield return ("mcp_tool_policy_invalid", hooks is null
+                    ? $"`{field}.\"{key}\"` = `{Mcp.McpServerValidator.Printable(value)}` is not a policy: use \"allow\", \"deny\" or \"approve\""
+                    : $"`{field}.\"{key}\"` = `{Mcp.McpServerValidator.Printable(value)}` is not a policy: use \"allow\", \"deny\", \"approve\" or \"hook:<name>\"");
             }
         }
     }
 
     /// <summary>The decision for upstream tool <paramref name="tool"/>, and the key that gave it (null: the default).</summary>
-    public ToolDecision Resolve(string tool, out string? matchedKey)
+    public ToolDecision Resolve(string tool, out string? matchedKey) => Resolve(tool, out matchedKey, out _);
+
+    /// <summary>As <see cref="Resolve(string, out string?)"/>, with the hook's name when the decision is <see cref="ToolDecision.Hook"/>.</summary>
+    public ToolDecision Resolve(string tool, out string? matchedKey, out string? hookName)
     {
         matchedKey = null;
+        hookName = null;
         ToolDecision best = ToolDecision.Allow;
         int bestRank = -1;
-        foreach ((string pattern, ToolDecision decision) in _rules)
+        foreach ((string pattern, ToolDecision decision, string? hook) in _rules)
         {
             if (!Matches(pattern, tool))
             {
@@ -119,21 +166,26 @@ internal sealed class ToolPolicy
                 best = decision;
                 bestRank = rank;
                 matchedKey = pattern;
+                hookName = hook;
             }
         }
 
         return best;
     }
 
-    public ToolDecision Resolve(string tool) => Resolve(tool, out _);
+    public ToolDecision Resolve(string tool) => Resolve(tool, out _, out _);
 
-    /// <summary>The stricter of two decisions (deny, then approve, then allow): how a key's policy narrows a server's, never widening it.</summary>
+    /// <summary>
+    /// The stricter of two decisions (deny, then approve, then hook, then allow): how a key's
+    /// policy narrows a server's, never widening it. A hook's own answer is combined the same way.
+    /// </summary>
     public static ToolDecision Stricter(ToolDecision a, ToolDecision b) => Strictness(a) >= Strictness(b) ? a : b;
 
     private static int Strictness(ToolDecision d) => d switch
     {
-        ToolDecision.Deny => 2,
-        ToolDecision.Approve => 1,
+        ToolDecision.Deny => 3,
+        ToolDecision.Approve => 2,
+        ToolDecision.Hook => 1,
         _ => 0,
     };
 

@@ -59,6 +59,18 @@ internal static class SecurityCommand
         Description = "Provider tokens (input + output) per UTC calendar month.",
     };
 
+    private static readonly Option<string[]> ToolAllow = new("--tool-allow")
+    {
+        Description = "Capability scope: a gateway tool (<server>__<tool>, `*` globs) the key may see and call; repeat for more. Without it every tool not denied.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string[]> ToolDeny = new("--tool-deny")
+    {
+        Description = "Capability scope: a gateway tool (<server>__<tool>, `*` globs) the key may neither see nor call; repeat for more. Deny wins over --tool-allow.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
     private static readonly Argument<string> KeyOrId = new("id-or-key")
     {
         Description = "The key's id (from 'security status') or the key itself.",
@@ -212,6 +224,8 @@ internal static class SecurityCommand
         command.Options.Add(BudgetRequestsPerDay);
         command.Options.Add(BudgetTokensPerDay);
         command.Options.Add(BudgetTokensPerMonth);
+        command.Options.Add(ToolAllow);
+        command.Options.Add(ToolDeny);
         command.SetAction((parseResult, _) => Task.FromResult(GenerateKey(parseResult)));
         return command;
     }
@@ -398,6 +412,26 @@ internal static class SecurityCommand
             parseResult.GetValue(RateLimit),
             parseResult.GetValue(MaxConcurrent),
             requests is null && tokensDay is null && tokensMonth is null ? null : new ApiKeyBudget(requests, tokensDay, tokensMonth));
+
+        string[] toolAllow = parseResult.GetValue(ToolAllow) ?? [];
+        string[] toolDeny = parseResult.GetValue(ToolDeny) ?? [];
+        if (toolAllow.Length > 0 || toolDeny.Length > 0)
+        {
+            if (scope?.CapabilityScope is not null)
+            {
+                return CliOutput.Fail(KheishError.BadRequest("invalid_scope", "give the capability scope either in --scope-file (capability_scope) or with --tool-allow/--tool-deny, not both"), json);
+            }
+
+            scope = (scope ?? new ApiKeyScope()) with
+            {
+                CapabilityScope = new Kheish.Core.Policy.CapabilityScope
+                {
+                    ToolAllow = toolAllow.Length > 0 ? toolAllow : null,
+                    ToolDeny = toolDeny.Length > 0 ? toolDeny : null,
+                },
+            };
+        }
+
         SecurityConfigTarget target = WriteTarget(parseResult);
         var generated = SecurityConfigOperations.GenerateKey(target, parseResult.GetValue(Principal), scope, limits);
         if (!generated.TryGetValue(out var created, out KheishError? error))

@@ -3,7 +3,7 @@ using Kheish.Core.Errors;
 
 namespace Kheish.Daemon.Http;
 
-internal sealed record SessionCreateRequest(string? SessionId = null, CredentialScope? Scope = null, string? ParentSessionId = null);
+internal sealed record SessionCreateRequest(string? SessionId = null, CredentialScope? Scope = null, string? ParentSessionId = null, Core.Policy.CapabilityScope? CapabilityScope = null);
 
 /// <summary>
 /// Broker inspection and revocation (admin only, even for GET) and session creation.
@@ -60,7 +60,7 @@ internal static class BrokerEndpoints
                 return ProblemResults.Result(error);
             }
 
-            return daemon.Sessions.Create(create.SessionId, create.Scope ?? new CredentialScope(), create.ParentSessionId)
+            return daemon.Sessions.Create(create.SessionId, create.Scope ?? new CredentialScope(), create.ParentSessionId, create.CapabilityScope)
                 .ToHttp(BrokerJsonContext.Default.SessionRecord);
         }).Accepts<SessionCreateRequest>("application/json");
     }

@@ -113,6 +113,38 @@ public sealed class SessionRegistryTests : IDisposable
         await Assert.That(File.GetUnixFileMode(_path)).IsEqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
+    [Test]
+    public async Task A_child_capability_scope_is_intersected_with_its_parent_and_survives_a_reopen()
+    {
+        var parentScope = new Kheish.Core.Policy.CapabilityScope { ToolAllow = ["fs__read_*", "git__log"] };
+        _sessions.Create("parent", CredentialScope.Unrestricted, null, parentScope);
+        SessionRecord child = _sessions.Create("child", CredentialScope.Unrestricted, "parent", new Kheish.Core.Policy.CapabilityScope { ToolAllow = ["fs__*"], ToolDeny = ["fs__read_secret"] }).Value;
+        SessionRecord inherited = _sessions.Create("quiet", CredentialScope.Unrestricted, "parent").Value;
+
+        SessionRecord reopened = Open().Get("child")!;
+        foreach (SessionRecord s in new[] { child, reopened })
+        {
+            await Assert.That(s.CapabilityScope!.Allows("fs__read_file")).IsTrue();
+            await Assert.That(s.CapabilityScope.Allows("fs__write_file")).IsFalse();
+            await Assert.That(s.CapabilityScope.Allows("fs__read_secret")).IsFalse();
+            await Assert.That(s.CapabilityScope.Allows("git__log")).IsFalse();
+        }
+
+        await Assert.That(inherited.CapabilityScope!.Allows("git__log")).IsTrue();
+        await Assert.That(inherited.CapabilityScope.Allows("git__push")).IsFalse();
+    }
+
+    [Test]
+    public async Task A_child_capability_scope_naming_a_tool_outside_its_parent_is_refused_and_not_created()
+    {
+        _sessions.Create("parent", CredentialScope.Unrestricted, null, new Kheish.Core.Policy.CapabilityScope { ToolAllow = ["git__log"] });
+        var result = _sessions.Create("child", CredentialScope.Unrestricted, "parent", new Kheish.Core.Policy.CapabilityScope { ToolAllow = ["git__push"] });
+        await Assert.That(result.Error!.Code).IsEqualTo("capability_widens_parent");
+        await Assert.That(_sessions.Get("child")).IsNull();
+        var empty = _sessions.Create("other", CredentialScope.Unrestricted, null, new Kheish.Core.Policy.CapabilityScope { ToolAllow = [] });
+        await Assert.That(empty.Error!.Code).IsEqualTo("invalid_capability_scope");
+    }
+
     private SessionRegistry Open() => SessionRegistry.Open(_path, PlainStateFileCodec.Instance, _f.Clock, _f.Broker).Value;
 
     public void Dispose() => _f.Dispose();

@@ -51,7 +51,7 @@ public sealed class McpToolPolicyConfigTests
         await Assert.That(r.IsOk).IsFalse();
         await Assert.That(r.Problems.Single().Code).IsEqualTo("mcp_tool_policy_invalid");
         await Assert.That(r.Problems.Single().Message)
-            .IsEqualTo("mcp server `everything`: `tool_policy.\"echo\"` = `ask` is not a policy: use \"allow\", \"deny\" or \"approve\"");
+            .IsEqualTo("mcp server `everything`: `tool_policy.\"echo\"` = `ask` is not a policy: use \"allow\", \"deny\", \"approve\" or \"hook:<name>\"");
     }
 
     [Test]
@@ -83,7 +83,7 @@ public sealed class McpToolPolicyConfigTests
         await Assert.That(problems.Select(p => p.Message).ToArray()).IsEquivalentTo(
         [
             "mcp server `m`: `approval_timeout_sec` must be between 1 and 3600 seconds",
-            "mcp server `m`: `tool_policy.\"rm\"` = `refuse` is not a policy: use \"allow\", \"deny\" or \"approve\"",
+            "mcp server `m`: `tool_policy.\"rm\"` = `refuse` is not a policy: use \"allow\", \"deny\", \"approve\" or \"hook:<name>\"",
         ], CollectionOrdering.Matching);
     }
 

@@ -12,6 +12,12 @@ internal sealed record McpCaller(SubjectId Subject, CredentialScope Scope, Subje
     /// </summary>
     public Core.Policy.ToolPolicy KeyPolicy { get; init; } = Core.Policy.ToolPolicy.AllowAll;
 
+    /// <summary>
+    /// What the caller may see and call (gateway names <c>&lt;server&gt;__&lt;tool&gt;</c>): the key's
+    /// capability_scope intersected with its session's, so acting for a session never widens a key.
+    /// </summary>
+    public Core.Policy.CapabilityScope Capability { get; init; } = Core.Policy.CapabilityScope.Unrestricted;
+
     /// <summary>An operator over the control plane (admin): the daemon subject, unrestricted.</summary>
     public static McpCaller Operator(ContextIds ids) => new(SubjectId.DaemonSubject, CredentialScope.Unrestricted, null, ids);
 }

@@ -275,7 +275,8 @@ internal static class McpGateway
 
         return new McpCaller(subject.Subject, subject.Scope, subject.Parent, ids)
         {
-            KeyPolicy = Core.Policy.ToolPolicy.From(allowed.Scope?.McpToolPolicy),
+            KeyPolicy = Core.Policy.ToolPolicy.From(allowed.Scope?.McpToolPolicy, allowHooks: false),
+            Capability = Core.Policy.CapabilityScope.Intersect(allowed.Scope?.CapabilityScope, session?.CapabilityScope),
         };
     }
 

@@ -27,6 +27,7 @@ internal sealed record McpSetup(IReadOnlyList<McpServerDefinition> ConfigServers
 internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 {
     public const string Kind = "mcp_tool_call";
+    public const string HookKind = "mcp_tool_policy_hook";
     public const string Separator = "__";
     private static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(5);
 
@@ -388,7 +389,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
             foreach (Tool t in up.Tools)
             {
-                if (DecisionFor(caller, up, t.Name) == ToolDecision.Deny)
+                if (DecisionFor(caller, up, t.Name) == ToolDecision.Deny || !caller.Capability.Allows(up.Name + Separator + t.Name))
                 {
                     continue;
                 }
@@ -421,6 +422,16 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         }
 
         (McpUpstream up, string tool) = routed;
+        if (!caller.Capability.Allows(up.Name + Separator + tool))
+        {
+            // Before the lease, the name lookup and the ledger: nothing goes out, and a name outside
+            // the scope gets this answer whether the upstream has it or not.
+            string shownName = McpServerValidator.Printable(qualified);
+            LogCapabilityRefused(_logger, shownName, caller.Subject.Value);
+            return KheishError.Forbidden("mcp_tool_outside_capability_scope",
+                $"tool `{shownName}` is outside this caller's capability_scope (the API key's tool_allow/tool_deny, intersected with its session's); the call was not made");
+        }
+
         if (!IssueCallLease(caller, up).TryGetValue(out IssuedLease? lease, out error))
         {
             return error;
@@ -445,7 +456,27 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
                 $"mcp server `{up.Name}` has no tool named `{McpServerValidator.Printable(tool)}` (names are <server>__<tool>; list them first)");
         }
 
+        string requestDigest = ArgumentsDigest.Of(arguments);
         ToolDecision decision = DecisionFor(caller, up, tool);
+        if (up.Definition.DecisionFor(tool, out PolicyHook? hook, out string? hookName) == ToolDecision.Hook && decision != ToolDecision.Deny)
+        {
+            // The hook's answer takes the place of the server's policy; the key's still only tightens it.
+            if (!(await AskHookAsync(caller, up, tool, hookName!, hook, requestDigest, arguments, lease, ct).ConfigureAwait(false))
+                    .TryGetValue(out PolicyHookVerdict? verdict, out error))
+            {
+                return error;
+            }
+
+            if (verdict.Decision == ToolDecision.Deny)
+            {
+                string shownTool = McpServerValidator.Printable(tool);
+                return KheishError.Forbidden("mcp_tool_denied_by_hook",
+                    $"mcp server `{up.Name}`: policy hook `{hookName}` {verdict.Detail}{(verdict.Failed ? ", which denies (fail closed)" : "")}; the call to `{shownTool}` was not made");
+            }
+
+            decision = ToolPolicy.Stricter(verdict.Decision, caller.KeyPolicy.Resolve(up.Name + Separator + tool));
+        }
+
         if (decision == ToolDecision.Deny)
         {
             // Refused like an unknown tool: before the ledger, nothing goes out.
@@ -457,7 +488,6 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
                     : $"mcp server `{up.Name}`: this API key's mcp_tool_policy denies tool `{shown}`; the call was not made");
         }
 
-        string requestDigest = ArgumentsDigest.Of(arguments);
         if (decision == ToolDecision.Approve)
         {
             if (!(await _approvals.HoldAsync(caller, up.Name, tool, requestDigest, arguments, lease.Grant.Id, lease.Lease.Id, up.Definition.ApprovalTimeout)
@@ -536,6 +566,66 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         return safe;
     }
 
+    /// <summary>
+    /// Asks the server's policy hook about this call. Its started record (kind
+    /// <c>mcp_tool_policy_hook</c>, outcome <c>hook:&lt;name&gt; requested</c>) is durable before the
+    /// hook runs; its answer is recorded (completed for allow/deny/approve, failed for a hook that
+    /// failed and so denied) before the call goes on. Both carry the argument digest and the lease.
+    /// </summary>
+    private async Task<Result<PolicyHookVerdict>> AskHookAsync(
+        McpCaller caller, McpUpstream up, string tool, string hookName, PolicyHook? hook, string argsDigest,
+        IDictionary<string, JsonElement>? arguments, IssuedLease lease, CancellationToken ct)
+    {
+        var started = new ExternalActionEvent(ActionPhase.Started, HookKind, up.Name + "/" + tool)
+        {
+            RunId = caller.Ids.RunId,
+            SessionId = caller.Ids.SessionId,
+            AgentId = caller.Ids.AgentId,
+            ToolCallId = caller.Ids.ToolCallId,
+            PrincipalId = caller.Subject.Value,
+            ParentPrincipalId = caller.Parent?.Value,
+            GrantId = lease.Grant.Id,
+            LeaseId = lease.Lease.Id,
+            RequestDigest = argsDigest,
+            Outcome = $"hook:{hookName} requested",
+        };
+        if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out KheishError? error))
+        {
+            LogAuditRefused(_logger, up.Name, error.Code);
+            return error;
+        }
+
+        PolicyHookVerdict verdict = hook is null
+            ? new PolicyHookVerdict(ToolDecision.Deny, "hook_undefined", "is not defined", true)
+            : await PolicyHookRunner.RunAsync(
+                hook,
+                new PolicyHookCall(hookName, up.Name, tool, argsDigest, arguments, caller.Subject.Value)
+                {
+                    ParentPrincipalId = caller.Parent?.Value,
+                    RunId = caller.Ids.RunId,
+                    SessionId = caller.Ids.SessionId,
+                    AgentId = caller.Ids.AgentId,
+                    ToolCallId = caller.Ids.ToolCallId,
+                },
+                _shimPath,
+                ct).ConfigureAwait(false);
+        ExternalActionEvent answered = started with
+        {
+            Phase = verdict.Failed ? ActionPhase.Failed : ActionPhase.Completed,
+            Outcome = $"hook:{hookName} {verdict.Outcome}",
+        };
+        if (!(await _daemon.Ledger.AppendAsync(answered, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out error))
+        {
+            // An unrecorded answer is no answer: the call is not made.
+            LogAuditRefused(_logger, up.Name, error.Code);
+            return error;
+        }
+
+        string shown = McpServerValidator.Printable(tool);
+        LogHookAnswered(_logger, up.Name, shown, hookName, verdict.Outcome, caller.Subject.Value);
+        return verdict;
+    }
+
     /// <summary>The server's tool_policy for <paramref name="tool"/>, tightened (never widened) by the caller's key policy.</summary>
     private static ToolDecision DecisionFor(McpCaller caller, McpUpstream up, string tool) =>
         ToolPolicy.Stricter(up.Definition.DecisionFor(tool), caller.KeyPolicy.Resolve(up.Name + Separator + tool));
@@ -601,6 +691,12 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             await up.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    [LoggerMessage(EventId = 1316, Level = LogLevel.Information, Message = "mcp tool call {Name} of {Principal} refused: outside its capability scope")]
+    private static partial void LogCapabilityRefused(ILogger logger, string name, string principal);
+
+    [LoggerMessage(EventId = 1317, Level = LogLevel.Information, Message = "mcp tool call {Server}/{Tool} of {Principal}: policy hook {Hook} answered {Outcome}")]
+    private static partial void LogHookAnswered(ILogger logger, string server, string tool, string hook, string outcome, string principal);
 
     [LoggerMessage(EventId = 1315, Level = LogLevel.Information, Message = "mcp tool call {Server}/{Tool} of {Principal} refused: denied by tool policy")]
     private static partial void LogPolicyDenied(ILogger logger, string server, string tool, string principal);
