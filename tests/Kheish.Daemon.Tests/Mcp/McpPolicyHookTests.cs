@@ -195,6 +195,68 @@ public sealed class McpPolicyHookTests
     }
 
     [Test]
+    public async Task A_key_policy_only_tightens_a_hook_deny_skips_the_hook_and_approve_holds_a_call_the_hook_allowed()
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        (McpHarness h, string output) = await StartAsync();
+        await using McpHarness owned = h;
+        string denyKey = await h.GenerateKeyAsync("agent:denied-echo", """{"mcp_tool_policy":{"everything__echo":"deny"}}""");
+        string approveKey = await h.GenerateKeyAsync("agent:approve-echo", """{"mcp_tool_policy":{"everything__echo":"approve"}}""");
+
+        using JsonDocument denied = await h.TsClientAsync(denyKey, "everything__echo", """{"message":"please-allow"}""", "run-key-deny");
+        await Assert.That(denied.RootElement.GetProperty("error").GetString()!).Contains("this API key's mcp_tool_policy denies tool `echo`");
+        // The hook was never asked, and nothing was recorded or called.
+        await Assert.That(Directory.GetFiles(output, "stdin-*.json")).IsEmpty();
+        CliResult none = await h.OfflineAsync("-o", "json", "runs", "external-actions", "run-key-deny");
+        await Assert.That(none.Stdout).Contains("\"code\":\"run_not_found\"").Because(none.ToString());
+
+        await using McpClient client = await McpClient.CreateAsync(
+            new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = h.McpUri,
+                TransportMode = HttpTransportMode.StreamableHttp,
+                AdditionalHeaders = new Dictionary<string, string> { ["X-API-Key"] = approveKey, ["X-Kheish-Run-Id"] = "run-key-approve" },
+            }),
+            new McpClientOptions { DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) });
+        Task<CallToolResult> call = client.CallToolAsync("everything__echo", new Dictionary<string, object?> { ["message"] = "please-allow" }).AsTask();
+        string id = await PendingApprovalAsync(h);
+        CliResult deny = await h.OnlineAsync("approvals", "deny", id);
+        await Assert.That(deny.ExitCode).IsEqualTo(0).Because(deny.ToString());
+        McpProtocolException error = (await Assert.That(async () => await call.WaitAsync(TimeSpan.FromSeconds(60))).Throws<McpProtocolException>())!;
+        await Assert.That(error.Message).Contains("[mcp_approval_denied]");
+        await Assert.That(await LedgerShapeAsync(h, "run-key-approve")).IsEquivalentTo(
+        [
+            "mcp_tool_policy_hook/started/hook:check requested",
+            "mcp_tool_policy_hook/completed/hook:check allow",
+            "mcp_tool_approval/started/approval_requested",
+            "mcp_tool_approval/completed/denied",
+        ], CollectionOrdering.Matching);
+        await h.AssertNoLeaksAsync(denied.RootElement.GetRawText(), error.Message);
+        Directory.Delete(Path.GetDirectoryName(output)!, recursive: true);
+    }
+
+    private static async Task<string> PendingApprovalAsync(McpHarness h)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            CliResult list = await h.OnlineAsync("approvals", "list", "-o", "json");
+            McpHarness.Require(list.ExitCode == 0, list.ToString());
+            using JsonDocument doc = JsonDocument.Parse(list.Stdout);
+            string? id = doc.RootElement.GetProperty("approvals").EnumerateArray().Where(a => Field(a, "status") == "pending").Select(a => Field(a, "id")).FirstOrDefault();
+            if (id is not null)
+            {
+                return id;
+            }
+
+            await Task.Delay(250);
+        }
+
+        Assert.Fail("no approval was requested\n" + h.Daemon.Logs);
+        return "";
+    }
+
+    [Test]
     public async Task A_hook_that_answers_approve_holds_the_call_until_an_operator_approves_it_from_the_cli()
     {
         if (NoPeers(out string why)) { Skip.Test(why); return; }
