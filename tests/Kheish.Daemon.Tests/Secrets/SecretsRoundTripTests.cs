@@ -91,11 +91,27 @@ public sealed class SecretsRoundTripTests
     {
         using var h = new SecretsHarness();
 
-        CliResult r = await h.RunWith(null, "{\"server_name\":\"linear\",\"access_token\":\"at\"}", "set", "mcp.oauth.linear", "--provider", "mcp_oauth", "--stdin", "--offline");
+        // An mcp_oauth slot must be a usable MCP OAuth account (what `mcp oauth login` writes).
+        const string state = """
+            {"server_name":"linear","access_token":"at","resource":"https://mcp.linear.app/mcp","issuer":"https://mcp.linear.app",
+             "authorization_endpoint":"https://mcp.linear.app/authorize","token_endpoint":"https://mcp.linear.app/token","client_id":"c1"}
+            """;
+        CliResult r = await h.RunWith(null, state, "set", "mcp.oauth.linear", "--provider", "mcp_oauth", "--stdin", "--offline");
         CliResult get = await h.Run("get", "mcp.oauth.linear", "--offline");
 
         await Assert.That(r.ExitCode).IsEqualTo(0);
         await Assert.That(get.Stdout).Contains("summary:    mcp_oauth_account:linear");
+    }
+
+    [Test]
+    public async Task An_incomplete_mcp_oauth_state_is_refused_naming_the_member()
+    {
+        using var h = new SecretsHarness();
+
+        CliResult r = await h.RunWith(null, "{\"server_name\":\"linear\",\"access_token\":\"at\"}", "set", "mcp.oauth.linear", "--provider", "mcp_oauth", "--stdin", "--offline");
+
+        await Assert.That(r.ExitCode).IsNotEqualTo(0);
+        await Assert.That(r.Stderr).Contains("state.resource");
     }
 
     [Test]
