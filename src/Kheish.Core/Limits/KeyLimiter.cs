@@ -28,6 +28,14 @@ internal sealed class KeyLimiter(UsageBook usage)
             return null;
         }
 
+        if (limits.Budget is not null && !usage.Restored)
+        {
+            return new LimitRefusal(
+                new KheishError("usage_restoring", ErrorKind.Unavailable,
+                    $"API key {keyId} has a budget and this month's usage is still being read back from the ledger after the daemon started; retry in a moment"),
+                TimeSpan.FromSeconds(1));
+        }
+
         if (limits.Budget is { } budget && usage.CheckBudget(keyId, budget) is { } exhausted)
         {
             return exhausted;

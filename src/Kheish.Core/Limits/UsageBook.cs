@@ -27,7 +27,18 @@ internal sealed class UsageBook(TimeProvider clock)
     private readonly ConcurrentDictionary<(string Key, int Day), Counter> _keyDays = new();
     private readonly ConcurrentDictionary<(string Key, int Month), Counter> _keyMonths = new();
 
+    private volatile bool _restored;
+
     public TimeProvider Clock => clock;
+
+    /// <summary>
+    /// True once <see cref="Restore"/> has read this month back. Until then a key with a budget is
+    /// refused with <c>usage_restoring</c> (503): its count is not known yet, so it fails closed.
+    /// </summary>
+    public bool Restored => _restored;
+
+    /// <summary>Marks the book complete without reading a ledger (tests, and a daemon with no ledger to read).</summary>
+    public void MarkRestored() => _restored = true;
 
     public void CountRequest(string keyId, string route, DateTimeOffset at) => Add(keyId, route, at, 1, default);
 
@@ -88,7 +99,11 @@ internal sealed class UsageBook(TimeProvider clock)
     /// month began, records with an <c>api_key_id</c>. Lines without one are skipped before parsing.
     /// A damaged line is skipped here (<c>runs verify</c> reports it); the count errs low only for it.
     /// </summary>
-    public Result<int> Restore(LedgerPaths paths)
+    /// <param name="beforeMs">
+    /// Only records older than this are read (the daemon's start): calls made since were counted
+    /// live, so the restore can run in the background while the daemon serves.
+    /// </param>
+    public Result<int> Restore(LedgerPaths paths, long beforeMs = long.MaxValue)
     {
         DateTimeOffset monthStart = BudgetWindow.StartOfMonth(clock.GetUtcNow());
         long fromMs = monthStart.ToUnixTimeMilliseconds();
@@ -109,7 +124,8 @@ internal sealed class UsageBook(TimeProvider clock)
                     if (line.AsSpan().IndexOf("\"api_key_id\":"u8) < 0
                         || !LedgerChecks.TryParseRecord(line, out LedgerRecord? record, out _)
                         || record!.ApiKeyId is not { } key
-                        || record.TimestampMs < fromMs)
+                        || record.TimestampMs < fromMs
+                        || record.TimestampMs >= beforeMs)
                     {
                         continue;
                     }
@@ -124,6 +140,7 @@ internal sealed class UsageBook(TimeProvider clock)
             }
         }
 
+        _restored = true;
         return folded;
     }
 

@@ -340,11 +340,11 @@ internal static partial class ServeCommand
             Watch = watch,
             Accounts = storeUnavailable is null ? accounts : null,
         };
-        // Budgets survive a restart: this month's per-key usage is read back from the ledger.
-        if (!daemon.Limits.Usage.Restore(ledger.Paths).TryGetValue(out _, out error))
-        {
-            return Refuse(ServeRefusal.State, error, json);
-        }
+        // Budgets survive a restart: this month's per-key usage is read back from the ledger, in
+        // the background once listening (a large ledger must not delay the start); records from
+        // before this instant only, since later calls are counted live. Until it is done, keys with
+        // a budget are refused with usage_restoring (fail closed); keys without one are not held up.
+        long usageCutoffMs = TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds();
 
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress,
             parseResult.GetValue(AllowedHost) ?? [], mcp);
@@ -387,6 +387,13 @@ internal static partial class ServeCommand
         // revocations are journaled durably at once. Flush every few seconds and at shutdown.
         using var flushTimer = new Timer(_ => broker.Flush(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
         daemon.Accounts?.StartBackground(accountInterval);
+        _ = Task.Run(() =>
+        {
+            if (!daemon.Limits.Usage.Restore(ledger.Paths, usageCutoffMs).TryGetValue(out _, out KheishError? restoreError))
+            {
+                LogUsageNotRestored(logger, $"per-key usage was not restored, keys with a budget stay refused (usage_restoring) until a restart: {restoreError.Message}");
+            }
+        }, CancellationToken.None);
 
         string address = app.Urls.FirstOrDefault() ?? $"http://{bind}";
         string authDescription = settings.Auth.Describe();
@@ -549,6 +556,9 @@ internal static partial class ServeCommand
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "{Message}")]
     private static partial void LogWitness(ILogger logger, string message);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "{Message}")]
+    private static partial void LogUsageNotRestored(ILogger logger, string message);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "connector {Connector}: {Message}")]
     private static partial void LogConnector(ILogger logger, string connector, string message);

@@ -51,6 +51,7 @@ public sealed class KeyLimiterTests
     {
         var clock = new LimitsClock();
         var book = new UsageBook(clock);
+        book.MarkRestored();
         var limiter = new KeyLimiter(book);
         book.CountRequest("k", "openai", clock.GetUtcNow());
         var limits = new ApiKeyLimits(RateLimit: 1, Budget: new ApiKeyBudget(RequestsPerDay: 1));
@@ -58,6 +59,22 @@ public sealed class KeyLimiterTests
         // The day ends (LimitsClock starts at 23:59): the budget renews and the untouched rate token is there.
         clock.Advance(TimeSpan.FromMinutes(2));
         await Assert.That(limiter.TryAdmit("k", limits, out _)).IsNull();
+    }
+
+    [Test]
+    public async Task Until_usage_is_restored_only_keys_with_a_budget_are_refused_and_with_503()
+    {
+        var book = new UsageBook(new LimitsClock());
+        var limiter = new KeyLimiter(book);
+        var budgeted = new ApiKeyLimits(Budget: new ApiKeyBudget(RequestsPerDay: 100));
+
+        LimitRefusal? refused = limiter.TryAdmit("k", budgeted, out _);
+        await Assert.That(refused?.Error.Code).IsEqualTo("usage_restoring");
+        await Assert.That(refused!.Error.Kind).IsEqualTo(Kheish.Core.Errors.ErrorKind.Unavailable);
+        await Assert.That(limiter.TryAdmit("k", new ApiKeyLimits(RateLimit: 10), out _)).IsNull().Because("a key without a budget is not held up");
+
+        book.MarkRestored();
+        await Assert.That(limiter.TryAdmit("k", budgeted, out _)).IsNull();
     }
 
     [Test]
