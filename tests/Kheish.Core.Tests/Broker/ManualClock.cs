@@ -1,7 +1,7 @@
 namespace Kheish.Core.Tests.Broker;
 
 /// <summary>A clock tests move by hand.</summary>
-internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
+internal class ManualClock(DateTimeOffset start) : TimeProvider
 {
     private DateTimeOffset _now = start;
 

@@ -151,17 +151,8 @@ internal sealed partial class McpApprovals
         string? grantId, string? leaseId, TimeSpan timeout)
     {
         long now = _daemon.Clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var requested = new ExternalActionEvent(ActionPhase.Started, Kind, server + "/" + tool)
+        ExternalActionEvent requested = caller.Started(Kind, server + "/" + tool, grantId, leaseId, argsDigest) with
         {
-            RunId = caller.Ids.RunId,
-            SessionId = caller.Ids.SessionId,
-            AgentId = caller.Ids.AgentId,
-            ToolCallId = caller.Ids.ToolCallId,
-            PrincipalId = caller.Subject.Value,
-            ParentPrincipalId = caller.Parent?.Value,
-            GrantId = grantId,
-            LeaseId = leaseId,
-            RequestDigest = argsDigest,
             Outcome = "approval_requested",
         };
         if (!(await _daemon.Ledger.AppendAsync(requested, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out LedgerRecord? record, out KheishError? error))

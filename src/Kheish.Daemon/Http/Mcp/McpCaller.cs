@@ -18,6 +18,21 @@ internal sealed record McpCaller(SubjectId Subject, CredentialScope Scope, Subje
     /// </summary>
     public Core.Policy.CapabilityScope Capability { get; init; } = Core.Policy.CapabilityScope.Unrestricted;
 
+    /// <summary>A started record of this caller's action on <paramref name="target"/>, with its ids, principal and lease.</summary>
+    public Core.Audit.ExternalActionEvent Started(string kind, string target, string? grantId, string? leaseId, string requestDigest) =>
+        new(Core.Audit.ActionPhase.Started, kind, target)
+        {
+            RunId = Ids.RunId,
+            SessionId = Ids.SessionId,
+            AgentId = Ids.AgentId,
+            ToolCallId = Ids.ToolCallId,
+            PrincipalId = Subject.Value,
+            ParentPrincipalId = Parent?.Value,
+            GrantId = grantId,
+            LeaseId = leaseId,
+            RequestDigest = requestDigest,
+        };
+
     /// <summary>An operator over the control plane (admin): the daemon subject, unrestricted.</summary>
     public static McpCaller Operator(ContextIds ids) => new(SubjectId.DaemonSubject, CredentialScope.Unrestricted, null, ids);
 }

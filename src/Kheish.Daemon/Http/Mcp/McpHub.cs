@@ -525,18 +525,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             }
         }
 
-        var started = new ExternalActionEvent(ActionPhase.Started, Kind, up.Name + "/" + tool)
-        {
-            RunId = caller.Ids.RunId,
-            SessionId = caller.Ids.SessionId,
-            AgentId = caller.Ids.AgentId,
-            ToolCallId = caller.Ids.ToolCallId,
-            PrincipalId = caller.Subject.Value,
-            ParentPrincipalId = caller.Parent?.Value,
-            GrantId = lease.Grant.Id,
-            LeaseId = lease.Lease.Id,
-            RequestDigest = requestDigest,
-        };
+        ExternalActionEvent started = caller.Started(Kind, up.Name + "/" + tool, lease.Grant.Id, lease.Lease.Id, requestDigest);
         if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out error))
         {
             // Never unaudited: without a durable started record the call is not made.
@@ -576,17 +565,8 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         McpCaller caller, McpUpstream up, string tool, string hookName, PolicyHook? hook, string argsDigest,
         IDictionary<string, JsonElement>? arguments, IssuedLease lease, CancellationToken ct)
     {
-        var started = new ExternalActionEvent(ActionPhase.Started, HookKind, up.Name + "/" + tool)
+        ExternalActionEvent started = caller.Started(HookKind, up.Name + "/" + tool, lease.Grant.Id, lease.Lease.Id, argsDigest) with
         {
-            RunId = caller.Ids.RunId,
-            SessionId = caller.Ids.SessionId,
-            AgentId = caller.Ids.AgentId,
-            ToolCallId = caller.Ids.ToolCallId,
-            PrincipalId = caller.Subject.Value,
-            ParentPrincipalId = caller.Parent?.Value,
-            GrantId = lease.Grant.Id,
-            LeaseId = lease.Lease.Id,
-            RequestDigest = argsDigest,
             Outcome = $"hook:{hookName} requested",
         };
         if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out KheishError? error))
