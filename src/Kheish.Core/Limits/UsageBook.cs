@@ -144,10 +144,13 @@ internal sealed class UsageBook(TimeProvider clock)
         return folded;
     }
 
+    /// <summary>The usage route of MCP tool calls (<c>/mcp</c>): one request per tool call made upstream.</summary>
+    public const string McpRoute = "mcp";
+
     /// <summary>Counts one ledger record the way the live path does.</summary>
     internal void Fold(LedgerRecord record, string keyId)
     {
-        string route = RouteOf(record.Target);
+        string route = record.Kind == "mcp_tool_call" ? McpRoute : RouteOf(record.Target);
         DateTimeOffset at = DateTimeOffset.FromUnixTimeMilliseconds(record.TimestampMs);
         if (record.Phase == "started")
         {

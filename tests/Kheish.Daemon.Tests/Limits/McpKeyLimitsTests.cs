@@ -2,10 +2,14 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Kheish.Daemon.Tests.Egress;
+using Kheish.Daemon.Tests.Mcp;
+using Kheish.Daemon.Tests.Support;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
 
 namespace Kheish.Daemon.Tests.Limits;
 
-/// <summary>The same per-key limits hold on <c>/mcp</c>: every JSON-RPC POST is a call.</summary>
+/// <summary>The same per-key limits hold on <c>/mcp</c>: every JSON-RPC POST is held to the rate and concurrency limits; a request budget counts the tool calls made upstream.</summary>
 public sealed class McpKeyLimitsTests
 {
     private const string Initialize =
@@ -38,5 +42,68 @@ public sealed class McpKeyLimitsTests
 
         // whoami is not a metered call: the empty bucket does not touch it.
         await Assert.That((await agent.GetAsync("/agent/v1/whoami")).StatusCode).IsEqualTo(HttpStatusCode.OK);
+    }
+
+    [Test]
+    public async Task Mcp_tool_calls_count_against_a_request_budget_and_the_count_survives_a_restart()
+    {
+        if (McpHarness.NodeModules() is null) { Skip.Test("MCP npm peers are not installed (run scripts/test-deps.sh)"); return; }
+        await using McpHarness h = await McpHarness.StartAsync();
+        CliResult made = await Support.Cli.RunAsync(
+            ["security", "generate-key", "--project-root", h.Project, "--principal", "agent:budget", "--budget-requests-per-day", "2", "-o", "json"], h.Env);
+        McpHarness.Require(made.ExitCode == 0, made.ToString());
+        string key;
+        using (JsonDocument doc = JsonDocument.Parse(made.Stdout))
+        {
+            key = doc.RootElement.GetProperty("key").GetString()!;
+        }
+
+        // Initialize, list and two calls: only the two tool calls made upstream count.
+        await using (McpClient client = await McpClient.CreateAsync(
+            new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = h.McpUri,
+                TransportMode = HttpTransportMode.StreamableHttp,
+                AdditionalHeaders = new Dictionary<string, string> { ["X-API-Key"] = key },
+            }),
+            new McpClientOptions { DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) }))
+        {
+            await client.ListToolsAsync();
+            for (int i = 0; i < 2; i++)
+            {
+                CallToolResult ok = await client.CallToolAsync("everything__echo", new Dictionary<string, object?> { ["message"] = $"call {i}" });
+                await Assert.That(ok.IsError ?? false).IsFalse();
+            }
+        }
+
+        using var agent = new HttpClient { BaseAddress = h.Daemon.BaseUri };
+        agent.DefaultRequestHeaders.Add("X-API-Key", key);
+        await Assert.That(await CodeOfPostAsync(agent, h.McpUri)).IsEqualTo("budget_exhausted");
+
+        await h.RestartAsync(kill: false);
+        using var again = new HttpClient { BaseAddress = h.Daemon.BaseUri };
+        again.DefaultRequestHeaders.Add("X-API-Key", key);
+        string? code = await CodeOfPostAsync(again, h.McpUri);
+        for (var wait = System.Diagnostics.Stopwatch.StartNew(); code == "usage_restoring" && wait.Elapsed < TimeSpan.FromSeconds(30); code = await CodeOfPostAsync(again, h.McpUri))
+        {
+            await Task.Delay(100);
+        }
+
+        await Assert.That(code).IsEqualTo("budget_exhausted").Because("the two calls were read back from the ledger");
+    }
+
+    /// <summary>The problem code of an initialize POST to /mcp, or null when it was not refused.</summary>
+    private static async Task<string?> CodeOfPostAsync(HttpClient agent, Uri mcp)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, mcp) { Content = new StringContent(Initialize, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Accept", "application/json, text/event-stream");
+        using HttpResponseMessage r = await agent.SendAsync(request);
+        if (r.IsSuccessStatusCode)
+        {
+            return null;
+        }
+
+        using JsonDocument doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
+        return doc.RootElement.GetProperty("code").GetString();
     }
 }

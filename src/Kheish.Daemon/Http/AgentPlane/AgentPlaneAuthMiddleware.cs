@@ -91,11 +91,6 @@ internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityCon
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            if (plane == "mcp" && allowed.KeyId is { } mcpKey)
-            {
-                daemon.Limits.Usage.CountRequest(mcpKey, "mcp", daemon.Clock.GetUtcNow());
-            }
-
             await next(context);
         }
         finally

@@ -18,6 +18,9 @@ internal sealed record McpCaller(SubjectId Subject, CredentialScope Scope, Subje
     /// </summary>
     public Core.Policy.CapabilityScope Capability { get; init; } = Core.Policy.CapabilityScope.Unrestricted;
 
+    /// <summary>The API key this call came with (agents), or null (the operator): budgets count its tool calls.</summary>
+    public string? ApiKeyId { get; init; }
+
     /// <summary>A started record of this caller's action on <paramref name="target"/>, with its ids, principal and lease.</summary>
     public Core.Audit.ExternalActionEvent Started(string kind, string target, string? grantId, string? leaseId, string requestDigest) =>
         new(Core.Audit.ActionPhase.Started, kind, target)

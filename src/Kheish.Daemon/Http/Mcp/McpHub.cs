@@ -525,12 +525,18 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
             }
         }
 
-        ExternalActionEvent started = caller.Started(Kind, up.Name + "/" + tool, lease.Grant.Id, lease.Lease.Id, requestDigest);
-        if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out error))
+        // The key id makes the call count against the key's budget again after a restart.
+        ExternalActionEvent started = caller.Started(Kind, up.Name + "/" + tool, lease.Grant.Id, lease.Lease.Id, requestDigest) with { ApiKeyId = caller.ApiKeyId };
+        if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out LedgerRecord? startedRecord, out error))
         {
             // Never unaudited: without a durable started record the call is not made.
             LogAuditRefused(_logger, up.Name, error.Code);
             return error;
+        }
+
+        if (caller.ApiKeyId is { } keyId)
+        {
+            _daemon.Limits.Usage.CountRequest(keyId, Core.Limits.UsageBook.McpRoute, DateTimeOffset.FromUnixTimeMilliseconds(startedRecord.TimestampMs));
         }
 
         Result<CallToolResult> result = await up.CallToolAsync(tool, arguments, ct).ConfigureAwait(false);
