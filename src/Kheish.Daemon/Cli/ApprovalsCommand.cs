@@ -42,7 +42,7 @@ internal static class ApprovalsCommand
         var list = new Command("list", "List held tool calls (pending, and the most recently closed: approved, denied, expired, cancelled, abandoned). Arguments only with the admin token.");
         list.Options.Add(Watch);
         list.Options.Add(Interval);
-        AddOnlineOptions(list);
+        CommonOptions.AddOnlineOptions(list);
         list.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);
@@ -121,7 +121,7 @@ internal static class ApprovalsCommand
             : "Deny one held call: the agent gets a JSON-RPC error with your reason. Exit 5: no such approval; 6: already decided, expired or cancelled.");
         decide.Arguments.Add(Id);
         decide.Options.Add(Reason);
-        AddOnlineOptions(decide);
+        CommonOptions.AddOnlineOptions(decide);
         decide.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);
@@ -158,12 +158,5 @@ internal static class ApprovalsCommand
             return ExitCodes.Ok;
         });
         return decide;
-    }
-
-    private static void AddOnlineOptions(Command command)
-    {
-        command.Options.Add(CommonOptions.BaseUrl);
-        command.Options.Add(CommonOptions.Token);
-        command.Options.Add(CommonOptions.TokenFile);
     }
 }

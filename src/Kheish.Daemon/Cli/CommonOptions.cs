@@ -42,6 +42,14 @@ internal static class CommonOptions
 
     public static StateRoot GetStateRoot(ParseResult parseResult) => new(parseResult.GetValue(StateRoot)!);
 
+    /// <summary>The options of a verb that talks to a running daemon: --base-url, --token, --token-file.</summary>
+    public static void AddOnlineOptions(Command command)
+    {
+        command.Options.Add(BaseUrl);
+        command.Options.Add(Token);
+        command.Options.Add(TokenFile);
+    }
+
     /// <summary>The daemon client for an online verb, from --base-url / --token[-file] / env.</summary>
     public static Core.Errors.Result<Client.DaemonClient> CreateClient(ParseResult parseResult, TimeSpan? timeout = null) =>
         Client.DaemonClient.Create(

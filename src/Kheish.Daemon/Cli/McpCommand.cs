@@ -362,7 +362,7 @@ internal static class McpCommand
     private static Command CreateList()
     {
         var list = new Command("list", "List the daemon's MCP servers: transport, origin, connected, restarts, credential slots, tools.");
-        AddOnlineOptions(list);
+        CommonOptions.AddOnlineOptions(list);
         list.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);
@@ -420,7 +420,7 @@ internal static class McpCommand
             add.Options.Add(o);
         }
 
-        AddOnlineOptions(add);
+        CommonOptions.AddOnlineOptions(add);
         add.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);
@@ -532,7 +532,7 @@ internal static class McpCommand
     {
         var remove = new Command("remove", "Remove a daemon-managed server and stop it. Exit 5 when there is none by that name.");
         remove.Arguments.Add(ServerName);
-        AddOnlineOptions(remove);
+        CommonOptions.AddOnlineOptions(remove);
         remove.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);
@@ -583,7 +583,7 @@ internal static class McpCommand
             DefaultValueFactory = _ => 600,
         };
         call.Options.Add(timeoutSec);
-        AddOnlineOptions(call);
+        CommonOptions.AddOnlineOptions(call);
         call.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);
@@ -632,12 +632,5 @@ internal static class McpCommand
             }
         });
         return call;
-    }
-
-    private static void AddOnlineOptions(Command command)
-    {
-        command.Options.Add(CommonOptions.BaseUrl);
-        command.Options.Add(CommonOptions.Token);
-        command.Options.Add(CommonOptions.TokenFile);
     }
 }

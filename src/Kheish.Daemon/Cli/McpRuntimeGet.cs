@@ -10,9 +10,7 @@ internal static class McpRuntimeGet
     public static Command Create()
     {
         var get = new Command("get", "Show the running daemon's routes, MCP servers (connected, restarts, credential slots, tools) and witnesses (cosigned size, last error).");
-        get.Options.Add(CommonOptions.BaseUrl);
-        get.Options.Add(CommonOptions.Token);
-        get.Options.Add(CommonOptions.TokenFile);
+        CommonOptions.AddOnlineOptions(get);
         get.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);

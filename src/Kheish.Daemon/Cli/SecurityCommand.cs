@@ -136,9 +136,7 @@ internal static class SecurityCommand
         command.Options.Add(UsageKey);
         command.Options.Add(UsageRoute);
         command.Options.Add(UsageSince);
-        command.Options.Add(CommonOptions.BaseUrl);
-        command.Options.Add(CommonOptions.Token);
-        command.Options.Add(CommonOptions.TokenFile);
+        CommonOptions.AddOnlineOptions(command);
         command.SetAction(async (parseResult, ct) =>
         {
             bool json = CommonOptions.IsJson(parseResult);

@@ -37,11 +37,7 @@ public sealed class McpApprovalTests
         })().catch(e => { console.log(JSON.stringify({ fatal: String(e && e.message) })); process.exit(0); });
         """;
 
-    private static bool NoPeers(out string reason)
-    {
-        reason = "MCP npm peers are not installed (run scripts/test-deps.sh or set KHEISH_NODE_MODULES)";
-        return McpHarness.NodeModules() is null;
-    }
+    private static bool NoPeers(out string reason) => McpHarness.NoPeers(out reason);
 
     private static Task<McpHarness> StartAsync(int approvalTimeoutSec = 120) =>
         McpHarness.StartAsync(extraToml: $$"""

@@ -14,11 +14,7 @@ namespace Kheish.Daemon.Tests.Mcp;
 /// </summary>
 public sealed class McpCapabilityScopeTests
 {
-    private static bool NoPeers(out string reason)
-    {
-        reason = "MCP npm peers are not installed (run scripts/test-deps.sh or set KHEISH_NODE_MODULES)";
-        return McpHarness.NodeModules() is null;
-    }
+    private static bool NoPeers(out string reason) => McpHarness.NoPeers(out reason);
 
     private static Task<McpClient> ConnectAsync(McpHarness h, string key, string runId, string? sessionId = null)
     {

@@ -11,11 +11,7 @@ namespace Kheish.Daemon.Tests.Mcp;
 /// <summary>The /mcp gateway end to end: real daemon, real upstreams, real MCP clients.</summary>
 public sealed class McpGatewayTests
 {
-    private static bool NoPeers(out string reason)
-    {
-        reason = "MCP npm peers are not installed (run scripts/test-deps.sh or set KHEISH_NODE_MODULES)";
-        return McpHarness.NodeModules() is null;
-    }
+    private static bool NoPeers(out string reason) => McpHarness.NoPeers(out reason);
 
     private static string TextOf(JsonElement result) =>
         string.Concat(result.GetProperty("content").EnumerateArray().Select(c => c.TryGetProperty("text", out JsonElement t) ? t.GetString() : ""));

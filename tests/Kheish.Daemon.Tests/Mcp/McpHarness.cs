@@ -67,6 +67,13 @@ public sealed class McpHarness : IAsyncDisposable
         ["XDG_CONFIG_HOME"] = Dir.File("xdg"),
     };
 
+    /// <summary>True (with the reason to skip) when the MCP npm peers are not installed.</summary>
+    public static bool NoPeers(out string reason)
+    {
+        reason = "MCP npm peers are not installed (run scripts/test-deps.sh or set KHEISH_NODE_MODULES)";
+        return NodeModules() is null;
+    }
+
     public static string? NodeModules()
     {
         string? dir = Environment.GetEnvironmentVariable("KHEISH_NODE_MODULES");

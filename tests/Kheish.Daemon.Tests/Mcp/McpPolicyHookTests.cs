@@ -36,11 +36,7 @@ public sealed class McpPolicyHookTests
         esac
         """;
 
-    private static bool NoPeers(out string reason)
-    {
-        reason = "MCP npm peers are not installed (run scripts/test-deps.sh or set KHEISH_NODE_MODULES)";
-        return McpHarness.NodeModules() is null;
-    }
+    private static bool NoPeers(out string reason) => McpHarness.NoPeers(out reason);
 
     private static async Task<(McpHarness H, string Out)> StartAsync()
     {
