@@ -135,25 +135,35 @@ internal static class AccountsCommand
                     return Print(await client.SendAsync(HttpMethod.Post, Path(id) + "/refresh", null, AccountsJsonContext.Default.SlotStatus, ct).ConfigureAwait(false), json);
                 }
 
-                Result<AccountRevocation> revoked = await client.SendAsync(HttpMethod.Post, Path(id) + "/revoke", null, AccountsJsonContext.Default.AccountRevocation, ct).ConfigureAwait(false);
-                if (!revoked.TryGetValue(out AccountRevocation? r, out error))
-                {
-                    return CliOutput.Fail(error, json);
-                }
-
-                if (json)
-                {
-                    CliOutput.WriteJson(r, AccountsJsonContext.Default.AccountRevocation);
-                }
-                else
-                {
-                    CliOutput.Out.WriteLine($"revoked account {r.SlotId}: slot deleted, {r.RevokedLeases.Count} lease(s) revoked");
-                }
-
-                return ExitCodes.Ok;
+                return await RevokeAsync(client, id, json, r => $"revoked account {r.SlotId}: slot deleted, {r.RevokedLeases.Count} lease(s) revoked", ct).ConfigureAwait(false);
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>POST .../revoke</c> for an account slot (the slot is deleted and its leases revoked), then
+    /// the answer as JSON or as <paramref name="describe"/>'s line. Shared by <c>runtime auth
+    /// accounts revoke</c> and <c>mcp oauth logout</c>.
+    /// </summary>
+    internal static async Task<int> RevokeAsync(Client.DaemonClient client, SlotId id, bool json, Func<AccountRevocation, string> describe, CancellationToken ct)
+    {
+        Result<AccountRevocation> revoked = await client.SendAsync(HttpMethod.Post, Path(id) + "/revoke", null, AccountsJsonContext.Default.AccountRevocation, ct).ConfigureAwait(false);
+        if (!revoked.TryGetValue(out AccountRevocation? r, out KheishError? error))
+        {
+            return CliOutput.Fail(error, json);
+        }
+
+        if (json)
+        {
+            CliOutput.WriteJson(r, AccountsJsonContext.Default.AccountRevocation);
+        }
+        else
+        {
+            CliOutput.Out.WriteLine(describe(r));
+        }
+
+        return ExitCodes.Ok;
     }
 
     internal static async Task<Result<IReadOnlyList<SlotStatus>>> ListAsync(ParseResult parseResult, CancellationToken ct)

@@ -350,22 +350,8 @@ internal static class McpOauthCommand
                     return AccountsCommand.Print(await client.SendAsync(HttpMethod.Post, AccountsCommand.Path(target.Slot) + "/refresh", null, AccountsJsonContext.Default.SlotStatus, ct).ConfigureAwait(false), json);
                 }
 
-                Result<AccountRevocation> revoked = await client.SendAsync(HttpMethod.Post, AccountsCommand.Path(target.Slot) + "/revoke", null, AccountsJsonContext.Default.AccountRevocation, ct).ConfigureAwait(false);
-                if (!revoked.TryGetValue(out AccountRevocation? r, out error))
-                {
-                    return CliOutput.Fail(error, json);
-                }
-
-                if (json)
-                {
-                    CliOutput.WriteJson(r, AccountsJsonContext.Default.AccountRevocation);
-                }
-                else
-                {
-                    CliOutput.Out.WriteLine($"logged out {r.SlotId}: account deleted, {r.RevokedLeases.Count.ToString(CultureInfo.InvariantCulture)} lease(s) revoked");
-                }
-
-                return ExitCodes.Ok;
+                return await AccountsCommand.RevokeAsync(client, target.Slot, json,
+                    r => $"logged out {r.SlotId}: account deleted, {r.RevokedLeases.Count.ToString(CultureInfo.InvariantCulture)} lease(s) revoked", ct).ConfigureAwait(false);
             }
         });
         return command;
