@@ -14,7 +14,8 @@ internal sealed record McpOauthLoginRequest(
     string? ClientId,
     string? ClientSecret,
     IReadOnlyList<string>? Scopes,
-    bool AllowHttpForLoopback)
+    bool AllowHttpForLoopback,
+    Uri? ClientMetadataUrl = null)
 {
     public override string ToString() => $"McpOauthLoginRequest {{ ServerName = {ServerName}, Url = {Url}, ClientId = {ClientId}, ClientSecret = <redacted> }}";
 }
@@ -27,7 +28,8 @@ internal sealed record McpOauthDiscovery(
     string TokenEndpoint,
     string? RegistrationEndpoint,
     bool IssParameterSupported,
-    IReadOnlyList<string> DefaultScopes);
+    IReadOnlyList<string> DefaultScopes,
+    bool ClientIdMetadataDocumentSupported = false);
 
 /// <summary>One authorization request in flight: the URL to open and what its redirect must match.</summary>
 internal sealed record McpOauthAuthorization(Uri AuthorizeUrl, Uri RedirectUri, string State, string CodeVerifier, McpOauthAccount Account, bool IssParameterSupported)
@@ -170,10 +172,16 @@ internal sealed class McpOauthLogin(HttpClient http)
             : metadata.TryGetProperty("scopes_supported", out JsonElement supported) ? ScopeList.FromJson(supported) ?? []
             : [];
         return new McpOauthDiscovery(resource, issuer, document.AuthorizeEndpoint!, document.TokenEndpoint!, registration,
-            document.AuthorizationResponseIssParameterSupported == true, defaults);
+            document.AuthorizationResponseIssParameterSupported == true, defaults,
+            document.TryGetBoolean("client_id_metadata_document_supported") == true);
     }
 
-    /// <summary>The client: the pre-registered one, else one registered now (RFC 7591, a public native client) for this redirect URI.</summary>
+    /// <summary>
+    /// The client, in the MCP spec's order of preference: the pre-registered one; the client ID
+    /// metadata document URL when one is configured and the server advertises
+    /// <c>client_id_metadata_document_supported</c> (the URL is the client_id, nothing is registered);
+    /// else one registered now (RFC 7591, a public native client) for this redirect URI.
+    /// </summary>
     public async Task<Result<(string ClientId, string? ClientSecret)>> ClientAsync(McpOauthLoginRequest request, McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -181,6 +189,11 @@ internal sealed class McpOauthLogin(HttpClient http)
         if (request.ClientId is { } id)
         {
             return (id, request.ClientSecret);
+        }
+
+        if (request.ClientMetadataUrl is { } metadataUrl && discovery.ClientIdMetadataDocumentSupported)
+        {
+            return (metadataUrl.AbsoluteUri, null);
         }
 
         if (discovery.RegistrationEndpoint is not { } endpoint)

@@ -83,6 +83,26 @@ internal static class McpOauthUrls
         scope is { Length: > 0 and <= MaxScopeLength } && scope.All(c => c == '\x21' || (c >= '\x23' && c <= '\x5B') || (c >= '\x5D' && c <= '\x7E'));
 
     /// <summary>Null when the list is acceptable; otherwise why not.</summary>
+    /// <summary>
+    /// A client ID metadata document URL (draft-ietf-oauth-client-id-metadata-document): https
+    /// always (never the loopback exception: the authorization server fetches it), a path, no
+    /// query, userinfo or fragment.
+    /// </summary>
+    public static string? CheckClientMetadataUrl(string? text, string field)
+    {
+        if (Uri.TryCreate(text, UriKind.Absolute, out Uri? u) && u.Scheme == Uri.UriSchemeHttp)
+        {
+            return $"{field} must use https (the authorization server fetches it; no loopback exception)";
+        }
+
+        if (Check(text, field, allowHttpForLoopback: false, allowQuery: false) is { } problem)
+        {
+            return problem;
+        }
+
+        return new Uri(text!).AbsolutePath is "/" or "" ? $"{field} must have a path (the client ID metadata document's own URL, e.g. https://example.com/client.json)" : null;
+    }
+
     public static string? CheckScopes(IReadOnlyList<string>? scopes, string field)
     {
         if (scopes is null)

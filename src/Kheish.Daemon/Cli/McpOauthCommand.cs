@@ -39,6 +39,11 @@ internal static class McpOauthCommand
         Description = "A client pre-registered at the authorization server (redirect URI http://127.0.0.1:<port>/callback). Without it the client is registered dynamically (RFC 7591).",
     };
 
+    private static readonly Option<string?> ClientMetadataUrl = new("--client-metadata-url")
+    {
+        Description = "An https URL serving this client's client ID metadata document; used as the client_id when the authorization server advertises client_id_metadata_document_supported, else the client is registered dynamically.",
+    };
+
     private static readonly Option<string?> ClientSecretFile = new("--client-secret-file")
     {
         Description = "File holding the pre-registered client's secret (only with --client-id).",
@@ -93,7 +98,7 @@ internal static class McpOauthCommand
             "authorization URL (printed to stderr) and waits for exactly one redirect to http://127.0.0.1:<port>/callback; then stores the " +
             "account through the daemon (POST /v1/runtime/auth/accounts/mcp-oauth, admin) or, with --offline, in the store.");
         login.Arguments.Add(Id);
-        foreach (Option option in (Option[])[Url, Slot, ClientId, ClientSecretFile, ClientSecretEnv, Scopes, CallbackPort, NoOpen, TimeoutSec, AllowHttpForLoopback])
+        foreach (Option option in (Option[])[Url, Slot, ClientId, ClientMetadataUrl, ClientSecretFile, ClientSecretEnv, Scopes, CallbackPort, NoOpen, TimeoutSec, AllowHttpForLoopback])
         {
             login.Options.Add(option);
         }
@@ -169,6 +174,17 @@ internal static class McpOauthCommand
             return KheishError.BadRequest("invalid_option", "--client-id must be a non-empty printable string");
         }
 
+        string? metadataUrl = parseResult.GetValue(ClientMetadataUrl);
+        if (metadataUrl is not null && clientId is not null)
+        {
+            return KheishError.BadRequest("invalid_option", "give one of --client-id (a pre-registered client) or --client-metadata-url, not both");
+        }
+
+        if (metadataUrl is not null && McpOauthUrls.CheckClientMetadataUrl(metadataUrl, "--client-metadata-url") is { } metadataProblem)
+        {
+            return KheishError.BadRequest("mcp_oauth_client_metadata_url_invalid", metadataProblem);
+        }
+
         // Where the account goes is checked first too: a login that cannot be stored is wasted.
         Func<SlotRecord, CancellationToken, Task<Result<SlotStatus>>> store;
         if (parseResult.GetValue(CommonOptions.Offline))
@@ -187,7 +203,8 @@ internal static class McpOauthCommand
             store = (record, token) => PostAsync(parseResult, record, token);
         }
 
-        var request = new McpOauthLoginRequest(target.Server, new Uri(urlText), clientId, secret, scopes, allowHttp);
+        var request = new McpOauthLoginRequest(target.Server, new Uri(urlText), clientId, secret, scopes, allowHttp,
+            metadataUrl is null ? null : new Uri(metadataUrl));
         using var http = new HttpClient(new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
