@@ -82,7 +82,6 @@ internal static class McpOauthUrls
     public static bool IsScope(string? scope) =>
         scope is { Length: > 0 and <= MaxScopeLength } && scope.All(c => c == '\x21' || (c >= '\x23' && c <= '\x5B') || (c >= '\x5D' && c <= '\x7E'));
 
-    /// <summary>Null when the list is acceptable; otherwise why not.</summary>
     /// <summary>
     /// A client ID metadata document URL (draft-ietf-oauth-client-id-metadata-document): https
     /// always (never the loopback exception: the authorization server fetches it), a path, no
@@ -103,6 +102,7 @@ internal static class McpOauthUrls
         return new Uri(text!).AbsolutePath is "/" or "" ? $"{field} must have a path (the client ID metadata document's own URL, e.g. https://example.com/client.json)" : null;
     }
 
+    /// <summary>Null when the list is acceptable; otherwise why not.</summary>
     public static string? CheckScopes(IReadOnlyList<string>? scopes, string field)
     {
         if (scopes is null)
