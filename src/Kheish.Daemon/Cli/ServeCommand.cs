@@ -349,11 +349,6 @@ internal static partial class ServeCommand
         var settings = new ServeSettings(bind, root, auth, parseResult.GetValue(CorsAllowOrigin) ?? [], maxBody, agentSecurity, egress,
             parseResult.GetValue(AllowedHost) ?? [], mcp);
 
-        // Ledger appends block their thread in fdatasync; on a 2-core machine the pool starts
-        // with 2 workers, so a burst of audited requests would otherwise wait for pool growth.
-        ThreadPool.GetMinThreads(out int workers, out int io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 32), io);
-
         await using WebApplication app = DaemonHost.Build(settings, daemon);
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("kheish-daemon");
         await using var connectors = new Core.Connectors.ConnectorRuntime(
