@@ -62,5 +62,37 @@ public sealed class InProcessLeaseTests : IDisposable
         await Assert.That(reopened.IsSubjectRevoked(BrokerFixture.Agent)).IsTrue();
     }
 
+    [Test]
+    public async Task A_lease_spent_at_once_never_enters_the_lease_table_and_is_never_written()
+    {
+        await Assert.That(_f.Broker.Flush()).IsNull();
+        DateTime written = File.GetLastWriteTimeUtc(_f.StatePath);
+        IssuedLease route = _f.Broker.SpendRouteLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "openai", "openai.default").Value;
+        IssuedLease mcp = _f.Broker.SpendMcpLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "github", "mcp.github.TOKEN", []).Value;
+
+        await Assert.That(_f.Broker.LeaseCount).IsEqualTo(0);
+        await Assert.That(route.Token).IsEqualTo("");
+        await Assert.That(route.Lease.Id).IsNotEqualTo(mcp.Lease.Id);
+        await Assert.That(route.Lease.Audience.Covers(OpenAi)).IsTrue();
+        await Assert.That(_f.Broker.Flush()).IsNull();
+        await Assert.That(File.GetLastWriteTimeUtc(_f.StatePath)).IsEqualTo(written);
+    }
+
+    [Test]
+    public async Task A_lease_spent_at_once_is_refused_like_an_issued_one()
+    {
+        CredentialScope noRoutes = CredentialScope.Nothing;
+        await Assert.That(_f.Broker.SpendRouteLease(BrokerFixture.Agent, noRoutes, "openai", "openai.default").IsOk).IsFalse();
+        await Assert.That(_f.Broker.SpendMcpLease(BrokerFixture.Agent, noRoutes, "github", "mcp.github.TOKEN", []).IsOk).IsFalse();
+
+        await Assert.That(_f.Broker.RevokeSlot("openai.default").IsOk).IsTrue();
+        await Assert.That(_f.Broker.SpendRouteLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "openai", "openai.default").Error?.Code)
+            .IsEqualTo(BrokerErrors.SlotRevoked);
+
+        await Assert.That(_f.Broker.RevokeSubject(BrokerFixture.Agent).IsOk).IsTrue();
+        await Assert.That(_f.Broker.SpendMcpLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "github", "mcp.github.TOKEN", []).Error?.Code)
+            .IsEqualTo(BrokerErrors.SubjectRevoked);
+    }
+
     public void Dispose() => _f.Dispose();
 }

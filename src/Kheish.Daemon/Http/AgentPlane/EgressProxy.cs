@@ -422,10 +422,8 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
     {
         RouteDefinition route = call.Route;
         string leaseSlot = LeaseSlotOf(route);
-        var audience = new RouteAudience(route.Id.Value, leaseSlot);
-        if (!daemon.Broker.IssueRouteLease(call.Subject.Subject, call.Subject.Scope, route.Id.Value, leaseSlot, LeaseTtl, inProcess: true)
-                .TryGetValue(out IssuedLease? issued, out KheishError? error)
-            || !daemon.Broker.Validate(issued.Token, audience).TryGetValue(out _, out error))
+        if (!daemon.Broker.SpendRouteLease(call.Subject.Subject, call.Subject.Scope, route.Id.Value, leaseSlot, LeaseTtl)
+                .TryGetValue(out IssuedLease? issued, out KheishError? error))
         {
             return error;
         }

@@ -627,8 +627,7 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         IReadOnlyList<string> refs = up.Definition.SecretRefs();
         string leaseSlot = up.Definition.OauthSlotRef ?? (refs.Count > 0 ? refs[0] : "none:" + up.Name);
         IReadOnlyList<string> scopes = up.Definition.OauthScopes ?? [];
-        if (!_daemon.Broker.IssueMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, scopes, LeaseTtl, inProcess: true).TryGetValue(out IssuedLease? lease, out KheishError? error)
-            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(up.Name, leaseSlot, McpServerAudience.HashScopes(scopes))).TryGetValue(out _, out error))
+        if (!_daemon.Broker.SpendMcpLease(caller.Subject, caller.Scope, up.Name, leaseSlot, scopes, LeaseTtl).TryGetValue(out IssuedLease? lease, out KheishError? error))
         {
             return error;
         }
