@@ -29,7 +29,21 @@ internal sealed record McpOauthDiscovery(
     string? RegistrationEndpoint,
     bool IssParameterSupported,
     IReadOnlyList<string> DefaultScopes,
-    bool ClientIdMetadataDocumentSupported = false);
+    bool ClientIdMetadataDocumentSupported = false,
+    IReadOnlyList<string>? TokenEndpointAuthMethods = null);
+
+/// <summary>
+/// The client a login uses: its id, its secret (pre-registered or issued by a registration that
+/// ignored our <c>none</c>), how it authenticates at the token endpoint, and where it came from
+/// (<see cref="McpOauthAccount.ClientSources"/>). Only a <c>registered</c> client without a secret
+/// may be stored for reuse.
+/// </summary>
+internal sealed record McpOauthClient(string ClientId, string? ClientSecret, string Auth, string Source)
+{
+    public bool Storable => Source == "registered" && ClientSecret is null && Auth == McpOauthAccount.AuthNone;
+
+    public override string ToString() => $"McpOauthClient {{ ClientId = {ClientId}, ClientSecret = {(ClientSecret is null ? "none" : "<redacted>")}, Auth = {Auth}, Source = {Source} }}";
+}
 
 /// <summary>One authorization request in flight: the URL to open and what its redirect must match.</summary>
 internal sealed record McpOauthAuthorization(Uri AuthorizeUrl, Uri RedirectUri, string State, string CodeVerifier, McpOauthAccount Account, bool IssParameterSupported)
@@ -84,9 +98,9 @@ internal sealed class McpOauthLogin(HttpClient http)
         }
 
         string? resource = Str(metadata, "resource");
-        if (resource is null || !SameResource(resource, request.Url))
+        if (resource is null || !ResourceCovers(resource, request.Url))
         {
-            return Bad("mcp_oauth_resource_mismatch", $"the protected-resource metadata names resource {Shown(resource)}, not {request.Url.GetLeftPart(UriPartial.Path)} (RFC 9728 §3.3); refused");
+            return Bad("mcp_oauth_resource_mismatch", $"the protected-resource metadata names resource {Shown(resource)}, neither {request.Url.GetLeftPart(UriPartial.Path)} nor a parent path of it on the same origin (RFC 9728 §3.3); refused");
         }
 
         if (McpOauthUrls.Check(resource, "the metadata's resource", loopbackHttp) is { } resourceProblem)
@@ -173,7 +187,8 @@ internal sealed class McpOauthLogin(HttpClient http)
             : [];
         return new McpOauthDiscovery(resource, issuer, document.AuthorizeEndpoint!, document.TokenEndpoint!, registration,
             document.AuthorizationResponseIssParameterSupported == true, defaults,
-            document.TryGetBoolean("client_id_metadata_document_supported") == true);
+            document.TryGetBoolean("client_id_metadata_document_supported") == true,
+            document.TokenEndpointAuthenticationMethodsSupported is { } methods ? [.. methods] : null);
     }
 
     /// <summary>
@@ -182,19 +197,32 @@ internal sealed class McpOauthLogin(HttpClient http)
     /// <c>client_id_metadata_document_supported</c> (the URL is the client_id, nothing is registered);
     /// else one registered now (RFC 7591, a public native client) for this redirect URI.
     /// </summary>
-    public async Task<Result<(string ClientId, string? ClientSecret)>> ClientAsync(McpOauthLoginRequest request, McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
+    public async Task<Result<McpOauthClient>> ClientAsync(McpOauthLoginRequest request, McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(discovery);
         if (request.ClientId is { } id)
         {
-            return (id, request.ClientSecret);
+            return new McpOauthClient(id, request.ClientSecret, ClientAuth(request.ClientSecret, null, discovery.TokenEndpointAuthMethods), "pre_registered");
         }
 
-        if (request.ClientMetadataUrl is { } metadataUrl && discovery.ClientIdMetadataDocumentSupported)
+        if (UsesMetadataDocument(request, discovery) is { } metadataUrl)
         {
-            return (metadataUrl.AbsoluteUri, null);
+            return new McpOauthClient(metadataUrl.AbsoluteUri, null, McpOauthAccount.AuthNone, "metadata_document");
         }
+
+        return await RegisterAsync(discovery, redirectUri, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The client ID metadata document URL when the login uses one (configured and supported), else null.</summary>
+    public static Uri? UsesMetadataDocument(McpOauthLoginRequest request, McpOauthDiscovery discovery) =>
+        request?.ClientId is null && request?.ClientMetadataUrl is { } url && discovery?.ClientIdMetadataDocumentSupported == true ? url : null;
+
+    /// <summary>Registers a public native client for <paramref name="redirectUri"/> (RFC 7591).</summary>
+    public async Task<Result<McpOauthClient>> RegisterAsync(McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(discovery);
+        ArgumentNullException.ThrowIfNull(redirectUri);
 
         if (discovery.RegistrationEndpoint is not { } endpoint)
         {
@@ -231,6 +259,7 @@ internal sealed class McpOauthLogin(HttpClient http)
         int status = 0;
         string? clientId = null;
         string? clientSecret = null;
+        string? registeredAuth = null;
         string? errorCode = null;
         try
         {
@@ -244,6 +273,7 @@ internal sealed class McpOauthLogin(HttpClient http)
                 {
                     clientId = response.IsSuccessStatusCode ? Str(document.RootElement, "client_id") : null;
                     clientSecret = response.IsSuccessStatusCode ? Str(document.RootElement, "client_secret") : null;
+                    registeredAuth = response.IsSuccessStatusCode ? Str(document.RootElement, "token_endpoint_auth_method") : null;
                     errorCode = Str(document.RootElement, "error");
                 }
             }
@@ -258,8 +288,58 @@ internal sealed class McpOauthLogin(HttpClient http)
                 $"dynamic client registration at {endpoint} failed ({(status == 0 ? "unreachable" : status.ToString(System.Globalization.CultureInfo.InvariantCulture) + PlainCode(errorCode))}); pass --client-id for a pre-registered client");
         }
 
-        return (clientId, clientSecret is { Length: > 0 } ? clientSecret : null);
+        clientSecret = clientSecret is { Length: > 0 } ? clientSecret : null;
+        return new McpOauthClient(clientId, clientSecret, ClientAuth(clientSecret, registeredAuth, discovery.TokenEndpointAuthMethods), "registered");
     }
+
+    /// <summary>
+    /// How a client authenticates at the token endpoint: <c>none</c> without a secret; with one, the
+    /// method its registration answered, else Basic when the server supports it (or says nothing:
+    /// RFC 8414's default), else <c>client_secret_post</c> when that is all it supports.
+    /// </summary>
+    public static string ClientAuth(string? secret, string? registered, IReadOnlyList<string>? supported)
+    {
+        if (secret is null)
+        {
+            return McpOauthAccount.AuthNone;
+        }
+
+        if (registered is McpOauthAccount.AuthBasic or McpOauthAccount.AuthPost)
+        {
+            return registered;
+        }
+
+        return supported is { Count: > 0 } && !supported.Contains(McpOauthAccount.AuthBasic) && supported.Contains(McpOauthAccount.AuthPost)
+            ? McpOauthAccount.AuthPost
+            : McpOauthAccount.AuthBasic;
+    }
+
+    /// <summary>
+    /// Whether the authorization server still knows a stored public client, asked before the
+    /// browser step (an unknown client_id gets an error page there, never a redirect): a code
+    /// exchange with a random code, which no server can redeem. <c>invalid_client</c> (RFC 6749
+    /// §5.2) means the client is gone; any other answer (invalid_grant, as expected) means it is known.
+    /// </summary>
+    public async Task<bool> ClientRejectedAsync(McpOauthDiscovery discovery, string clientId, Uri redirectUri, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(discovery);
+        ArgumentNullException.ThrowIfNull(redirectUri);
+        using var request = new AuthorizationCodeTokenRequest
+        {
+            Address = discovery.TokenEndpoint,
+            ClientId = clientId,
+            ClientCredentialStyle = ClientCredentialStyle.PostBody,
+            Code = Base64Url(RandomNumberGenerator.GetBytes(32)),
+            RedirectUri = redirectUri.AbsoluteUri,
+            CodeVerifier = Base64Url(RandomNumberGenerator.GetBytes(32)),
+        };
+        request.Resource.Add(discovery.Resource);
+        TokenResponse response = await http.RequestAuthorizationCodeTokenAsync(request, ct).ConfigureAwait(false);
+        return response.IsError && response.ErrorType != ResponseErrorType.Exception && McpOauthTokens.ErrorCode(response) == "invalid_client";
+    }
+
+    /// <summary>The code of an exchange or redirect whose error says the authorization server does not accept the client.</summary>
+    public const string ClientRejected = "mcp_oauth_client_rejected";
 
     /// <summary>A fresh authorization request: 256-bit state and PKCE verifier, S256 challenge, the resource indicator.</summary>
     public static McpOauthAuthorization Authorize(McpOauthDiscovery discovery, McpOauthAccount account, Uri redirectUri, IReadOnlyList<string> scopes)
@@ -302,6 +382,11 @@ internal sealed class McpOauthLogin(HttpClient http)
 
         if (query.TryGetValue("error", out string? error))
         {
+            if (error is "invalid_client" or "unauthorized_client")
+            {
+                return Bad(ClientRejected, $"the authorization server refused the client{PlainCode(error)}; nothing was stored");
+            }
+
             return Bad("mcp_oauth_denied", $"the authorization server refused the login{PlainCode(error)}; nothing was stored");
         }
 
@@ -455,6 +540,29 @@ internal sealed class McpOauthLogin(HttpClient http)
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// Whether the metadata's <paramref name="resource"/> names <paramref name="url"/> or a parent of it
+    /// on the same origin (the server's root metadata names the origin: RFC 9728 §3.1 puts it at
+    /// <c>/.well-known/oauth-protected-resource</c> with no path suffix). The token is then asked for
+    /// that resource; another origin, or a sibling path, is refused.
+    /// </summary>
+    internal static bool ResourceCovers(string resource, Uri url)
+    {
+        if (SameResource(resource, url))
+        {
+            return true;
+        }
+
+        if (!Uri.TryCreate(resource, UriKind.Absolute, out Uri? r) || r.Query.Length > 0
+            || !string.Equals(r.GetLeftPart(UriPartial.Authority), url.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        string parent = r.AbsolutePath.TrimEnd('/');
+        return parent.Length == 0 || url.AbsolutePath.StartsWith(parent + "/", StringComparison.Ordinal);
     }
 
     internal static bool SameResource(string a, Uri b) =>
