@@ -54,7 +54,7 @@ internal sealed record McpOauthAuthorization(Uri AuthorizeUrl, Uri RedirectUri, 
 /// <summary>
 /// The protocol of <c>mcp oauth login</c> (MCP authorization, OAuth 2.1), step by step:
 /// RFC 9728 protected-resource discovery (the 401's <c>resource_metadata</c>, else the
-/// well-known URLs), RFC 8414 / OpenID discovery with the issuer checked (Duende.IdentityModel),
+/// well-known URLs), RFC 8414 / OpenID discovery with the issuer checked,
 /// a client identity (a pre-registered id, else RFC 7591 dynamic registration), the
 /// authorization request with PKCE S256, <c>state</c> and the RFC 8707 <c>resource</c>, the
 /// redirect checked (<c>state</c> in constant time, <c>iss</c> per RFC 9207), and the code
@@ -120,55 +120,44 @@ internal sealed class McpOauthLogin(HttpClient http)
             return Bad("mcp_oauth_metadata_invalid", issuerProblem);
         }
 
-        // 2. The authorization server's metadata, its issuer checked against the one we asked for.
-        DiscoveryDocumentResponse? document = null;
+        // 2. The authorization server's metadata (RFC 8414, else OpenID discovery), its issuer checked
+        // against the one we asked for. Read here, not with Duende's discovery client: that one also
+        // fetches jwks_uri whenever the document names one, and fails the discovery when the fetch
+        // fails, for keys this login never uses (no ID token is validated).
+        JsonElement? asMetadata = null;
         string? lastError = null;
         foreach (Uri candidate in McpOauthUrls.AuthorizationServerMetadataUrls(new Uri(issuer)))
         {
-            using var discovery = new DiscoveryDocumentRequest
+            (JsonElement? found, int status) = await GetJsonWithStatusAsync(candidate, ct).ConfigureAwait(false);
+            if (found is not null)
             {
-                Address = candidate.AbsoluteUri,
-                Policy = new DiscoveryPolicy
-                {
-                    Authority = issuer,
-                    DiscoveryDocumentPath = candidate.AbsolutePath.TrimStart('/'),
-                    ValidateIssuerName = true,
-                    ValidateEndpoints = false,
-                    RequireHttps = true,
-                    AllowHttpOnLoopback = loopbackHttp,
-                    RequireKeySet = false,
-                },
-            };
-            DiscoveryDocumentResponse response = await http.GetDiscoveryDocumentAsync(discovery, ct).ConfigureAwait(false);
-            if (!response.IsError)
-            {
-                document = response;
+                asMetadata = found;
                 break;
             }
 
-            lastError = response.ErrorType == ResponseErrorType.PolicyViolation ? "its metadata failed validation (issuer or endpoints do not match)" : $"{(int)response.HttpStatusCode} at {candidate.AbsolutePath}";
-            if (response.ErrorType == ResponseErrorType.PolicyViolation)
-            {
-                return Bad("mcp_oauth_issuer_mismatch", $"the authorization server {issuer}: {lastError}; refused");
-            }
+            lastError = $"{(status == 0 ? "unreachable or not JSON" : status.ToString(System.Globalization.CultureInfo.InvariantCulture))} at {candidate.AbsolutePath}";
         }
 
-        if (document is null)
+        if (asMetadata is not { } document)
         {
             return Unavailable("mcp_oauth_discovery_failed", $"the authorization server {issuer} publishes no RFC 8414 or OpenID metadata ({lastError})");
         }
 
-        if (!string.Equals(document.Issuer, issuer, StringComparison.Ordinal))
+        // RFC 8414 §3.3: identical to the issuer the metadata URL was built from, as a string.
+        string? documentIssuer = Str(document, "issuer");
+        if (!string.Equals(documentIssuer, issuer, StringComparison.Ordinal))
         {
-            return Bad("mcp_oauth_issuer_mismatch", $"the authorization server metadata names issuer {Shown(document.Issuer)}, not {issuer}; refused");
+            return Bad("mcp_oauth_issuer_mismatch", $"the authorization server metadata names issuer {Shown(documentIssuer)}, not {issuer}; refused");
         }
 
-        if (document.CodeChallengeMethodsSupported?.Contains("S256", StringComparer.Ordinal) != true)
+        if (StrArray(document, "code_challenge_methods_supported")?.Contains("S256", StringComparer.Ordinal) != true)
         {
             return Bad("mcp_oauth_pkce_unsupported", $"the authorization server {issuer} does not advertise PKCE S256 (code_challenge_methods_supported); refused");
         }
 
-        foreach ((string field, string? value) in (IEnumerable<(string, string?)>)[("authorization_endpoint", document.AuthorizeEndpoint), ("token_endpoint", document.TokenEndpoint)])
+        string? authorizeEndpoint = Str(document, "authorization_endpoint");
+        string? tokenEndpoint = Str(document, "token_endpoint");
+        foreach ((string field, string? value) in (IEnumerable<(string, string?)>)[("authorization_endpoint", authorizeEndpoint), ("token_endpoint", tokenEndpoint)])
         {
             if (value is null || McpOauthUrls.Check(value, $"the server's {field}", loopbackHttp) is { } endpointProblem)
             {
@@ -176,7 +165,7 @@ internal sealed class McpOauthLogin(HttpClient http)
             }
         }
 
-        string? registration = document.RegistrationEndpoint;
+        string? registration = Str(document, "registration_endpoint");
         if (registration is not null && McpOauthUrls.Check(registration, "the server's registration_endpoint", loopbackHttp) is { } registrationProblem)
         {
             return Bad("mcp_oauth_metadata_invalid", registrationProblem);
@@ -185,10 +174,10 @@ internal sealed class McpOauthLogin(HttpClient http)
         IReadOnlyList<string> defaults = challengeScope is { Length: > 0 } s ? s.Split(' ', StringSplitOptions.RemoveEmptyEntries)
             : metadata.TryGetProperty("scopes_supported", out JsonElement supported) ? ScopeList.FromJson(supported) ?? []
             : [];
-        return new McpOauthDiscovery(resource, issuer, document.AuthorizeEndpoint!, document.TokenEndpoint!, registration,
-            document.AuthorizationResponseIssParameterSupported == true, defaults,
-            document.TryGetBoolean("client_id_metadata_document_supported") == true,
-            document.TokenEndpointAuthenticationMethodsSupported is { } methods ? [.. methods] : null);
+        return new McpOauthDiscovery(resource, issuer, authorizeEndpoint!, tokenEndpoint!, registration,
+            Bool(document, "authorization_response_iss_parameter_supported"), defaults,
+            Bool(document, "client_id_metadata_document_supported"),
+            StrArray(document, "token_endpoint_auth_methods_supported"));
     }
 
     /// <summary>
@@ -515,32 +504,44 @@ internal sealed class McpOauthLogin(HttpClient http)
         return null;
     }
 
-    private async Task<JsonElement?> GetJsonAsync(Uri url, CancellationToken ct)
+    private async Task<JsonElement?> GetJsonAsync(Uri url, CancellationToken ct) => (await GetJsonWithStatusAsync(url, ct).ConfigureAwait(false)).Json;
+
+    /// <summary>A metadata document: a JSON object of at most 256 KiB from a 2xx, else null with the status (0: unreachable or unusable).</summary>
+    private async Task<(JsonElement? Json, int Status)> GetJsonWithStatusAsync(Uri url, CancellationToken ct)
     {
+        int status = 0;
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
             using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            status = (int)response.StatusCode;
             if (!response.IsSuccessStatusCode || response.Content.Headers.ContentLength > MaxMetadataBytes)
             {
-                return null;
+                return (null, status);
             }
 
             byte[] body = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
             if (body.Length > MaxMetadataBytes)
             {
-                return null;
+                return (null, status);
             }
 
             using var document = JsonDocument.Parse(body);
-            return document.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement.Clone() : null;
+            return (document.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement.Clone() : null, status);
         }
         catch (Exception ex) when (ex is HttpRequestException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            return null;
+            return (null, 0);
         }
     }
+
+    private static IReadOnlyList<string>? StrArray(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Array
+            ? [.. v.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!)]
+            : null;
+
+    private static bool Bool(JsonElement obj, string name) => obj.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.True;
 
     /// <summary>
     /// Whether the metadata's <paramref name="resource"/> names <paramref name="url"/> or a parent of it
