@@ -18,12 +18,12 @@ internal sealed class McpOauthClientRegistry
 {
     private const string PathBase = "/v1/runtime/auth/accounts/mcp-oauth/clients";
 
-    private readonly Func<string, CancellationToken, Task<Result<IReadOnlyList<McpOauthStoredClient>>>> _find;
+    private readonly Func<string?, CancellationToken, Task<Result<IReadOnlyList<McpOauthStoredClient>>>> _find;
     private readonly Func<McpOauthStoredClient, CancellationToken, Task<Result<McpOauthStoredClient>>> _remember;
     private readonly Func<string, string, CancellationToken, Task<Result<bool>>> _forget;
 
     private McpOauthClientRegistry(
-        Func<string, CancellationToken, Task<Result<IReadOnlyList<McpOauthStoredClient>>>> find,
+        Func<string?, CancellationToken, Task<Result<IReadOnlyList<McpOauthStoredClient>>>> find,
         Func<McpOauthStoredClient, CancellationToken, Task<Result<McpOauthStoredClient>>> remember,
         Func<string, string, CancellationToken, Task<Result<bool>>> forget)
     {
@@ -32,7 +32,8 @@ internal sealed class McpOauthClientRegistry
         _forget = forget;
     }
 
-    public Task<Result<IReadOnlyList<McpOauthStoredClient>>> FindAsync(string issuer, CancellationToken ct) => _find(issuer, ct);
+    /// <summary>The stored clients of <paramref name="issuer"/> (every one when null), newest first.</summary>
+    public Task<Result<IReadOnlyList<McpOauthStoredClient>>> FindAsync(string? issuer, CancellationToken ct) => _find(issuer, ct);
 
     public Task<Result<McpOauthStoredClient>> RememberAsync(McpOauthStoredClient client, CancellationToken ct) => _remember(client, ct);
 
@@ -61,7 +62,7 @@ internal sealed class McpOauthClientRegistry
         }
 
         return new McpOauthClientRegistry(
-            (issuer, _) => Task.FromResult(Open().TryGetValue(out McpOauthClientStore? store, out KheishError? error) ? store.Find(issuer) : error),
+            (issuer, _) => Task.FromResult(Open().TryGetValue(out McpOauthClientStore? store, out KheishError? error) ? issuer is null ? store.List() : store.Find(issuer) : error),
             (client, _) => Task.FromResult(Locked(store => store.Remember(client))),
             (issuer, redirect, _) => Task.FromResult(Locked(store => store.Forget(issuer, redirect))));
     }
@@ -84,7 +85,7 @@ internal sealed class McpOauthClientRegistry
         static string Q(string value) => Uri.EscapeDataString(value);
 
         return new McpOauthClientRegistry(
-            async (issuer, ct) => (await Send(HttpMethod.Get, $"{PathBase}?issuer={Q(issuer)}", null, AccountsJsonContext.Default.McpOauthClientList, ct).ConfigureAwait(false))
+            async (issuer, ct) => (await Send(HttpMethod.Get, issuer is null ? PathBase : $"{PathBase}?issuer={Q(issuer)}", null, AccountsJsonContext.Default.McpOauthClientList, ct).ConfigureAwait(false))
                 .TryGetValue(out McpOauthClientList? list, out KheishError? error) ? Result<IReadOnlyList<McpOauthStoredClient>>.Ok(list.Clients) : error,
             async (client, ct) =>
             {

@@ -81,13 +81,24 @@ internal static class McpOauthCommand
         Description = "Accept plain http for loopback hosts (127.0.0.1, ::1, localhost): local test servers only.",
     };
 
+    private static readonly Option<string?> Issuer = new("--issuer")
+    {
+        Description = "An authorization server's issuer, exactly as its metadata names it.",
+    };
+
+    private static readonly Option<string?> RedirectUri = new("--redirect-uri")
+    {
+        Description = "The loopback redirect URI the client was registered for (http://127.0.0.1:<port>/callback).",
+    };
+
     public static Command Create()
     {
         var oauth = new Command("oauth", "MCP OAuth accounts (MCP authorization spec: RFC 9728 discovery, PKCE S256, RFC 8707 resource): login, status, refresh, logout.");
         oauth.Subcommands.Add(CreateLogin());
         oauth.Subcommands.Add(CreateStatus());
         oauth.Subcommands.Add(CreateOnline("refresh", "Refresh the account's access token now (through the daemon, with the RFC 8707 resource). On failure the old token is kept until it expires and the failure is recorded."));
-        oauth.Subcommands.Add(CreateOnline("logout", "Delete the account and revoke every lease drawing on it (through the daemon). Servers using it stop until the next login."));
+        oauth.Subcommands.Add(CreateOnline("logout", "Delete the account and revoke every lease drawing on it (through the daemon). Servers using it stop until the next login. The registered client is kept for the next login (see `mcp oauth clients`)."));
+        oauth.Subcommands.Add(CreateClients());
         return oauth;
     }
 
@@ -290,7 +301,7 @@ internal static class McpOauthCommand
                 {
                     await ForgetAsync(registry, new McpOauthStoredClient(discovery.Issuer, callback.RedirectUri.AbsoluteUri, client.ClientId), ct).ConfigureAwait(false);
                     return KheishError.Unavailable(McpOauthLogin.ClientRejected,
-                        $"{error.Message}; the stored client {client.ClientId} was dropped: run `kheish-daemon mcp oauth login {target.Server}` again to register a new one");
+                        $"{error.Message}; the stored client {client.ClientId} was dropped: run `kheish-daemon mcp oauth login {target.Server} --url {urlText}` again to register a new one");
                 }
 
                 return error;
@@ -331,6 +342,72 @@ internal static class McpOauthCommand
         {
             CliOutput.Warn($"the stored client could not be dropped ({error.Code})");
         }
+    }
+
+    private static Command CreateClients()
+    {
+        var clients = new Command("clients", "The public clients `login` registered and keeps for reuse, per issuer and redirect URI (ids only: they hold no secret). --offline reads the store.");
+        clients.Options.Add(Issuer);
+        CommonOptions.AddClientOptions(clients);
+        clients.SetAction(async (parseResult, ct) =>
+        {
+            bool json = CommonOptions.IsJson(parseResult);
+            if (!(await McpOauthClientRegistry.For(parseResult).FindAsync(parseResult.GetValue(Issuer), ct).ConfigureAwait(false))
+                .TryGetValue(out IReadOnlyList<McpOauthStoredClient>? found, out KheishError? error))
+            {
+                return CliOutput.Fail(error, json);
+            }
+
+            if (json)
+            {
+                CliOutput.WriteJson(new McpOauthClientList(found), AccountsJsonContext.Default.McpOauthClientList);
+            }
+            else
+            {
+                foreach (McpOauthStoredClient c in found)
+                {
+                    CliOutput.Out.WriteLine($"{c.Issuer}  {c.RedirectUri}  {c.ClientId}");
+                }
+            }
+
+            return ExitCodes.Ok;
+        });
+
+        var forget = new Command("forget", "Drop a stored client: the next login against its issuer registers a new one. (Its registration at the server is left as it is.)");
+        forget.Options.Add(Issuer);
+        forget.Options.Add(RedirectUri);
+        CommonOptions.AddClientOptions(forget);
+        forget.SetAction(async (parseResult, ct) =>
+        {
+            bool json = CommonOptions.IsJson(parseResult);
+            if (parseResult.GetValue(Issuer) is not { } issuer || parseResult.GetValue(RedirectUri) is not { } redirect)
+            {
+                return CliOutput.Fail(KheishError.BadRequest("invalid_option", "give --issuer and --redirect-uri (see `mcp oauth clients`)"), json);
+            }
+
+            if (!(await McpOauthClientRegistry.For(parseResult).ForgetAsync(issuer, redirect, ct).ConfigureAwait(false)).TryGetValue(out bool deleted, out KheishError? error))
+            {
+                return CliOutput.Fail(error, json);
+            }
+
+            if (!deleted)
+            {
+                return CliOutput.Fail(KheishError.NotFound("mcp_oauth_client_not_found", "no stored client for that issuer and redirect URI"), json);
+            }
+
+            if (json)
+            {
+                CliOutput.WriteJson(new McpOauthClientForgotten(true), AccountsJsonContext.Default.McpOauthClientForgotten);
+            }
+            else
+            {
+                CliOutput.Out.WriteLine("forgot the stored client; the next login against that issuer registers a new one");
+            }
+
+            return ExitCodes.Ok;
+        });
+        clients.Subcommands.Add(forget);
+        return clients;
     }
 
     private static async Task<Result<SlotStatus>> PostAsync(ParseResult parseResult, SlotRecord record, CancellationToken ct)

@@ -106,7 +106,7 @@ public sealed class McpOauthClientReuseTests
         CliResult refused = await h.LoginAsync();
         await Assert.That(refused.ExitCode).IsNotEqualTo(0).Because(refused + h.LoginBrowserLog);
         await Assert.That(refused.Stdout).Contains("\"code\":\"mcp_oauth_client_rejected\"");
-        await Assert.That(refused.Stderr).Contains("was dropped: run `kheish-daemon mcp oauth login secure` again");
+        await Assert.That(refused.Stderr).Contains($"was dropped: run `kheish-daemon mcp oauth login secure --url {h.Resource}` again");
         await Assert.That(await h.RegistrationsAsync()).IsEqualTo(1);
         await Assert.That(await h.StoredClientsJsonAsync()).IsEqualTo("""{"clients":[]}""");
 
@@ -148,7 +148,21 @@ public sealed class McpOauthClientReuseTests
             await Assert.That(issuers.Order()).IsEquivalentTo(new[] { h.Issuer, other.Issuer }.Order(), CollectionOrdering.Matching);
         }
 
-        await h.AssertNoLeaksAsync(a.All, b.All, again.All, clients);
+        // The operator's view and the way to drop one: `mcp oauth clients [forget]`.
+        CliResult listed = await h.OnlineAsync("mcp", "oauth", "clients", "--issuer", other.Issuer);
+        await Assert.That(listed.ExitCode).IsEqualTo(0).Because(listed.ToString());
+        await Assert.That(listed.Stdout).Contains(other.Issuer + "  http://127.0.0.1:");
+        await Assert.That(listed.Stdout).DoesNotContain(h.Issuer + "  ");
+        string redirect = listed.Stdout.Split("  ")[1];
+        CliResult forgot = await h.OnlineAsync("mcp", "oauth", "clients", "forget", "--issuer", other.Issuer, "--redirect-uri", redirect);
+        await Assert.That(forgot.ExitCode).IsEqualTo(0).Because(forgot.ToString());
+        CliResult twice = await h.OnlineAsync("mcp", "oauth", "clients", "forget", "--issuer", other.Issuer, "--redirect-uri", redirect);
+        await Assert.That(twice.ExitCode).IsEqualTo(5).Because(twice.ToString());
+        CliResult fresh = await h.LoginToAsync("other", other.Resource, null, daemon);
+        await Assert.That(ClientOf(fresh).Source).IsEqualTo("registered");
+        await Assert.That(await other.RegistrationsAsync()).IsEqualTo(2);
+
+        await h.AssertNoLeaksAsync(a.All, b.All, again.All, clients, listed.All, forgot.All, fresh.All);
         await other.AssertNoLeaksAsync(a.All, b.All, again.All, clients, h.LoginBrowserLog, h.Daemon.Logs);
     }
 
@@ -170,6 +184,9 @@ public sealed class McpOauthClientReuseTests
 
         CliResult status = await Support.Cli.RunAsync(["mcp", "oauth", "status", McpOauthHarness.Server, .. offline, "-o", "json"], h.Env);
         await Assert.That(status.Stdout).Contains("\"client_source\":\"reused\"");
-        await h.AssertNoLeaksAsync(first.All, second.All, status.All);
+        CliResult clients = await Support.Cli.RunAsync(["mcp", "oauth", "clients", .. offline, "-o", "json"], h.Env);
+        await Assert.That(clients.ExitCode).IsEqualTo(0).Because(clients.ToString());
+        await Assert.That(clients.Stdout).Contains($"\"client_id\":\"{ClientOf(first).ClientId}\"");
+        await h.AssertNoLeaksAsync(first.All, second.All, status.All, clients.All);
     }
 }
