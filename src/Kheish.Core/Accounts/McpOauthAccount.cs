@@ -8,7 +8,10 @@ namespace Kheish.Core.Accounts;
 /// What an MCP OAuth account is bound to, besides its tokens: the MCP server (name and RFC 8707
 /// resource), the authorization server (issuer, endpoints) and the OAuth client that logged in.
 /// Stored flat in the slot state next to the tokens; everything but <see cref="ClientSecret"/>
-/// is metadata shown by <c>accounts get</c>.
+/// is metadata shown by <c>accounts get</c>. <see cref="ClientAuth"/> is how the client
+/// authenticates at the token endpoint (<c>none</c>, <c>client_secret_basic</c>,
+/// <c>client_secret_post</c>; absent: <c>none</c> without a secret, Basic with one);
+/// <see cref="ClientSource"/> says where the client came from (one of <see cref="ClientSources"/>).
 /// </summary>
 internal sealed record McpOauthAccount(
     string ServerName,
@@ -18,10 +21,27 @@ internal sealed record McpOauthAccount(
     string TokenEndpoint,
     string ClientId,
     string? ClientSecret,
-    IReadOnlyList<string> RequestedScopes)
+    IReadOnlyList<string> RequestedScopes,
+    string? ClientAuth = null,
+    string? ClientSource = null)
 {
     /// <summary>Every MCP OAuth slot lives under this prefix (<c>mcp.oauth.&lt;id&gt;</c>).</summary>
     public const string SlotPrefix = "mcp.oauth.";
+
+    public const string AuthNone = "none";
+    public const string AuthBasic = "client_secret_basic";
+    public const string AuthPost = "client_secret_post";
+
+    public static readonly IReadOnlyList<string> ClientAuths = [AuthNone, AuthBasic, AuthPost];
+
+    /// <summary>
+    /// <c>pre_registered</c> (--client-id), <c>metadata_document</c> (--client-metadata-url),
+    /// <c>registered</c> (RFC 7591 now), <c>reused</c> (a registered client stored for the issuer).
+    /// </summary>
+    public static readonly IReadOnlyList<string> ClientSources = ["pre_registered", "metadata_document", "registered", "reused"];
+
+    /// <summary>Whether the token requests send the secret in the body (<c>client_secret_post</c>) rather than in Basic auth.</summary>
+    public bool SecretInBody => ClientAuth == AuthPost;
 
     /// <summary>The id in <c>mcp.oauth.&lt;id&gt;</c>, or the slot itself when it has another shape.</summary>
     public static string IdOf(string slotId) =>
@@ -61,7 +81,19 @@ internal sealed record McpOauthAccount(
             return Invalid(slotId, "state.requested_scopes must be an array of strings");
         }
 
-        return new McpOauthAccount(server, Required("resource")!, Required("issuer")!, Required("authorization_endpoint")!, Required("token_endpoint")!, clientId, secret, requested);
+        string? auth = AccountState.String(state, "token_endpoint_auth_method");
+        if (auth is not null && (!ClientAuths.Contains(auth) || (auth == AuthNone) != (secret is null)))
+        {
+            return Invalid(slotId, "state.token_endpoint_auth_method must be none (no client_secret), client_secret_basic or client_secret_post (with one)");
+        }
+
+        string? source = AccountState.String(state, "client_source");
+        if (source is not null && !ClientSources.Contains(source))
+        {
+            return Invalid(slotId, $"state.client_source must be one of {string.Join(", ", ClientSources)}");
+        }
+
+        return new McpOauthAccount(server, Required("resource")!, Required("issuer")!, Required("authorization_endpoint")!, Required("token_endpoint")!, clientId, secret, requested, auth, source);
     }
 
     public void Write(Utf8JsonWriter w)
@@ -76,6 +108,16 @@ internal sealed record McpOauthAccount(
         if (ClientSecret is not null)
         {
             w.WriteString("client_secret", ClientSecret);
+        }
+
+        if (ClientAuth is not null)
+        {
+            w.WriteString("token_endpoint_auth_method", ClientAuth);
+        }
+
+        if (ClientSource is not null)
+        {
+            w.WriteString("client_source", ClientSource);
         }
 
         w.WriteStartArray("requested_scopes");

@@ -29,7 +29,21 @@ internal sealed record McpOauthDiscovery(
     string? RegistrationEndpoint,
     bool IssParameterSupported,
     IReadOnlyList<string> DefaultScopes,
-    bool ClientIdMetadataDocumentSupported = false);
+    bool ClientIdMetadataDocumentSupported = false,
+    IReadOnlyList<string>? TokenEndpointAuthMethods = null);
+
+/// <summary>
+/// The client a login uses: its id, its secret (pre-registered or issued by a registration that
+/// ignored our <c>none</c>), how it authenticates at the token endpoint, and where it came from
+/// (<see cref="McpOauthAccount.ClientSources"/>). Only a <c>registered</c> client without a secret
+/// may be stored for reuse.
+/// </summary>
+internal sealed record McpOauthClient(string ClientId, string? ClientSecret, string Auth, string Source)
+{
+    public bool Storable => Source == "registered" && ClientSecret is null && Auth == McpOauthAccount.AuthNone;
+
+    public override string ToString() => $"McpOauthClient {{ ClientId = {ClientId}, ClientSecret = {(ClientSecret is null ? "none" : "<redacted>")}, Auth = {Auth}, Source = {Source} }}";
+}
 
 /// <summary>One authorization request in flight: the URL to open and what its redirect must match.</summary>
 internal sealed record McpOauthAuthorization(Uri AuthorizeUrl, Uri RedirectUri, string State, string CodeVerifier, McpOauthAccount Account, bool IssParameterSupported)
@@ -40,7 +54,7 @@ internal sealed record McpOauthAuthorization(Uri AuthorizeUrl, Uri RedirectUri, 
 /// <summary>
 /// The protocol of <c>mcp oauth login</c> (MCP authorization, OAuth 2.1), step by step:
 /// RFC 9728 protected-resource discovery (the 401's <c>resource_metadata</c>, else the
-/// well-known URLs), RFC 8414 / OpenID discovery with the issuer checked (Duende.IdentityModel),
+/// well-known URLs), RFC 8414 / OpenID discovery with the issuer checked,
 /// a client identity (a pre-registered id, else RFC 7591 dynamic registration), the
 /// authorization request with PKCE S256, <c>state</c> and the RFC 8707 <c>resource</c>, the
 /// redirect checked (<c>state</c> in constant time, <c>iss</c> per RFC 9207), and the code
@@ -84,9 +98,9 @@ internal sealed class McpOauthLogin(HttpClient http)
         }
 
         string? resource = Str(metadata, "resource");
-        if (resource is null || !SameResource(resource, request.Url))
+        if (resource is null || !ResourceCovers(resource, request.Url))
         {
-            return Bad("mcp_oauth_resource_mismatch", $"the protected-resource metadata names resource {Shown(resource)}, not {request.Url.GetLeftPart(UriPartial.Path)} (RFC 9728 §3.3); refused");
+            return Bad("mcp_oauth_resource_mismatch", $"the protected-resource metadata names resource {Shown(resource)}, neither {request.Url.GetLeftPart(UriPartial.Path)} nor a parent path of it on the same origin (RFC 9728 §3.3); refused");
         }
 
         if (McpOauthUrls.Check(resource, "the metadata's resource", loopbackHttp) is { } resourceProblem)
@@ -106,55 +120,44 @@ internal sealed class McpOauthLogin(HttpClient http)
             return Bad("mcp_oauth_metadata_invalid", issuerProblem);
         }
 
-        // 2. The authorization server's metadata, its issuer checked against the one we asked for.
-        DiscoveryDocumentResponse? document = null;
+        // 2. The authorization server's metadata (RFC 8414, else OpenID discovery), its issuer checked
+        // against the one we asked for. Read here, not with Duende's discovery client: that one also
+        // fetches jwks_uri whenever the document names one, and fails the discovery when the fetch
+        // fails, for keys this login never uses (no ID token is validated).
+        JsonElement? asMetadata = null;
         string? lastError = null;
         foreach (Uri candidate in McpOauthUrls.AuthorizationServerMetadataUrls(new Uri(issuer)))
         {
-            using var discovery = new DiscoveryDocumentRequest
+            (JsonElement? found, int status) = await GetJsonWithStatusAsync(candidate, ct).ConfigureAwait(false);
+            if (found is not null)
             {
-                Address = candidate.AbsoluteUri,
-                Policy = new DiscoveryPolicy
-                {
-                    Authority = issuer,
-                    DiscoveryDocumentPath = candidate.AbsolutePath.TrimStart('/'),
-                    ValidateIssuerName = true,
-                    ValidateEndpoints = false,
-                    RequireHttps = true,
-                    AllowHttpOnLoopback = loopbackHttp,
-                    RequireKeySet = false,
-                },
-            };
-            DiscoveryDocumentResponse response = await http.GetDiscoveryDocumentAsync(discovery, ct).ConfigureAwait(false);
-            if (!response.IsError)
-            {
-                document = response;
+                asMetadata = found;
                 break;
             }
 
-            lastError = response.ErrorType == ResponseErrorType.PolicyViolation ? "its metadata failed validation (issuer or endpoints do not match)" : $"{(int)response.HttpStatusCode} at {candidate.AbsolutePath}";
-            if (response.ErrorType == ResponseErrorType.PolicyViolation)
-            {
-                return Bad("mcp_oauth_issuer_mismatch", $"the authorization server {issuer}: {lastError}; refused");
-            }
+            lastError = $"{(status == 0 ? "unreachable or not JSON" : status.ToString(System.Globalization.CultureInfo.InvariantCulture))} at {candidate.AbsolutePath}";
         }
 
-        if (document is null)
+        if (asMetadata is not { } document)
         {
             return Unavailable("mcp_oauth_discovery_failed", $"the authorization server {issuer} publishes no RFC 8414 or OpenID metadata ({lastError})");
         }
 
-        if (!string.Equals(document.Issuer, issuer, StringComparison.Ordinal))
+        // RFC 8414 §3.3: identical to the issuer the metadata URL was built from, as a string.
+        string? documentIssuer = Str(document, "issuer");
+        if (!string.Equals(documentIssuer, issuer, StringComparison.Ordinal))
         {
-            return Bad("mcp_oauth_issuer_mismatch", $"the authorization server metadata names issuer {Shown(document.Issuer)}, not {issuer}; refused");
+            return Bad("mcp_oauth_issuer_mismatch", $"the authorization server metadata names issuer {Shown(documentIssuer)}, not {issuer}; refused");
         }
 
-        if (document.CodeChallengeMethodsSupported?.Contains("S256", StringComparer.Ordinal) != true)
+        if (StrArray(document, "code_challenge_methods_supported")?.Contains("S256", StringComparer.Ordinal) != true)
         {
             return Bad("mcp_oauth_pkce_unsupported", $"the authorization server {issuer} does not advertise PKCE S256 (code_challenge_methods_supported); refused");
         }
 
-        foreach ((string field, string? value) in (IEnumerable<(string, string?)>)[("authorization_endpoint", document.AuthorizeEndpoint), ("token_endpoint", document.TokenEndpoint)])
+        string? authorizeEndpoint = Str(document, "authorization_endpoint");
+        string? tokenEndpoint = Str(document, "token_endpoint");
+        foreach ((string field, string? value) in (IEnumerable<(string, string?)>)[("authorization_endpoint", authorizeEndpoint), ("token_endpoint", tokenEndpoint)])
         {
             if (value is null || McpOauthUrls.Check(value, $"the server's {field}", loopbackHttp) is { } endpointProblem)
             {
@@ -162,7 +165,7 @@ internal sealed class McpOauthLogin(HttpClient http)
             }
         }
 
-        string? registration = document.RegistrationEndpoint;
+        string? registration = Str(document, "registration_endpoint");
         if (registration is not null && McpOauthUrls.Check(registration, "the server's registration_endpoint", loopbackHttp) is { } registrationProblem)
         {
             return Bad("mcp_oauth_metadata_invalid", registrationProblem);
@@ -171,9 +174,10 @@ internal sealed class McpOauthLogin(HttpClient http)
         IReadOnlyList<string> defaults = challengeScope is { Length: > 0 } s ? s.Split(' ', StringSplitOptions.RemoveEmptyEntries)
             : metadata.TryGetProperty("scopes_supported", out JsonElement supported) ? ScopeList.FromJson(supported) ?? []
             : [];
-        return new McpOauthDiscovery(resource, issuer, document.AuthorizeEndpoint!, document.TokenEndpoint!, registration,
-            document.AuthorizationResponseIssParameterSupported == true, defaults,
-            document.TryGetBoolean("client_id_metadata_document_supported") == true);
+        return new McpOauthDiscovery(resource, issuer, authorizeEndpoint!, tokenEndpoint!, registration,
+            Bool(document, "authorization_response_iss_parameter_supported"), defaults,
+            Bool(document, "client_id_metadata_document_supported"),
+            StrArray(document, "token_endpoint_auth_methods_supported"));
     }
 
     /// <summary>
@@ -182,19 +186,32 @@ internal sealed class McpOauthLogin(HttpClient http)
     /// <c>client_id_metadata_document_supported</c> (the URL is the client_id, nothing is registered);
     /// else one registered now (RFC 7591, a public native client) for this redirect URI.
     /// </summary>
-    public async Task<Result<(string ClientId, string? ClientSecret)>> ClientAsync(McpOauthLoginRequest request, McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
+    public async Task<Result<McpOauthClient>> ClientAsync(McpOauthLoginRequest request, McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(discovery);
         if (request.ClientId is { } id)
         {
-            return (id, request.ClientSecret);
+            return new McpOauthClient(id, request.ClientSecret, ClientAuth(request.ClientSecret, null, discovery.TokenEndpointAuthMethods), "pre_registered");
         }
 
-        if (request.ClientMetadataUrl is { } metadataUrl && discovery.ClientIdMetadataDocumentSupported)
+        if (UsesMetadataDocument(request, discovery) is { } metadataUrl)
         {
-            return (metadataUrl.AbsoluteUri, null);
+            return new McpOauthClient(metadataUrl.AbsoluteUri, null, McpOauthAccount.AuthNone, "metadata_document");
         }
+
+        return await RegisterAsync(discovery, redirectUri, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The client ID metadata document URL when the login uses one (configured and supported), else null.</summary>
+    public static Uri? UsesMetadataDocument(McpOauthLoginRequest request, McpOauthDiscovery discovery) =>
+        request?.ClientId is null && request?.ClientMetadataUrl is { } url && discovery?.ClientIdMetadataDocumentSupported == true ? url : null;
+
+    /// <summary>Registers a public native client for <paramref name="redirectUri"/> (RFC 7591).</summary>
+    public async Task<Result<McpOauthClient>> RegisterAsync(McpOauthDiscovery discovery, Uri redirectUri, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(discovery);
+        ArgumentNullException.ThrowIfNull(redirectUri);
 
         if (discovery.RegistrationEndpoint is not { } endpoint)
         {
@@ -231,6 +248,7 @@ internal sealed class McpOauthLogin(HttpClient http)
         int status = 0;
         string? clientId = null;
         string? clientSecret = null;
+        string? registeredAuth = null;
         string? errorCode = null;
         try
         {
@@ -244,6 +262,7 @@ internal sealed class McpOauthLogin(HttpClient http)
                 {
                     clientId = response.IsSuccessStatusCode ? Str(document.RootElement, "client_id") : null;
                     clientSecret = response.IsSuccessStatusCode ? Str(document.RootElement, "client_secret") : null;
+                    registeredAuth = response.IsSuccessStatusCode ? Str(document.RootElement, "token_endpoint_auth_method") : null;
                     errorCode = Str(document.RootElement, "error");
                 }
             }
@@ -258,8 +277,58 @@ internal sealed class McpOauthLogin(HttpClient http)
                 $"dynamic client registration at {endpoint} failed ({(status == 0 ? "unreachable" : status.ToString(System.Globalization.CultureInfo.InvariantCulture) + PlainCode(errorCode))}); pass --client-id for a pre-registered client");
         }
 
-        return (clientId, clientSecret is { Length: > 0 } ? clientSecret : null);
+        clientSecret = clientSecret is { Length: > 0 } ? clientSecret : null;
+        return new McpOauthClient(clientId, clientSecret, ClientAuth(clientSecret, registeredAuth, discovery.TokenEndpointAuthMethods), "registered");
     }
+
+    /// <summary>
+    /// How a client authenticates at the token endpoint: <c>none</c> without a secret; with one, the
+    /// method its registration answered, else Basic when the server supports it (or says nothing:
+    /// RFC 8414's default), else <c>client_secret_post</c> when that is all it supports.
+    /// </summary>
+    public static string ClientAuth(string? secret, string? registered, IReadOnlyList<string>? supported)
+    {
+        if (secret is null)
+        {
+            return McpOauthAccount.AuthNone;
+        }
+
+        if (registered is McpOauthAccount.AuthBasic or McpOauthAccount.AuthPost)
+        {
+            return registered;
+        }
+
+        return supported is { Count: > 0 } && !supported.Contains(McpOauthAccount.AuthBasic) && supported.Contains(McpOauthAccount.AuthPost)
+            ? McpOauthAccount.AuthPost
+            : McpOauthAccount.AuthBasic;
+    }
+
+    /// <summary>
+    /// Whether the authorization server still knows a stored public client, asked before the
+    /// browser step (an unknown client_id gets an error page there, never a redirect): a code
+    /// exchange with a random code, which no server can redeem. <c>invalid_client</c> (RFC 6749
+    /// §5.2) means the client is gone; any other answer (invalid_grant, as expected) means it is known.
+    /// </summary>
+    public async Task<bool> ClientRejectedAsync(McpOauthDiscovery discovery, string clientId, Uri redirectUri, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(discovery);
+        ArgumentNullException.ThrowIfNull(redirectUri);
+        using var request = new AuthorizationCodeTokenRequest
+        {
+            Address = discovery.TokenEndpoint,
+            ClientId = clientId,
+            ClientCredentialStyle = ClientCredentialStyle.PostBody,
+            Code = Base64Url(RandomNumberGenerator.GetBytes(32)),
+            RedirectUri = redirectUri.AbsoluteUri,
+            CodeVerifier = Base64Url(RandomNumberGenerator.GetBytes(32)),
+        };
+        request.Resource.Add(discovery.Resource);
+        TokenResponse response = await http.RequestAuthorizationCodeTokenAsync(request, ct).ConfigureAwait(false);
+        return response.IsError && response.ErrorType != ResponseErrorType.Exception && McpOauthTokens.ErrorCode(response) == "invalid_client";
+    }
+
+    /// <summary>The code of an exchange or redirect whose error says the authorization server does not accept the client.</summary>
+    public const string ClientRejected = "mcp_oauth_client_rejected";
 
     /// <summary>A fresh authorization request: 256-bit state and PKCE verifier, S256 challenge, the resource indicator.</summary>
     public static McpOauthAuthorization Authorize(McpOauthDiscovery discovery, McpOauthAccount account, Uri redirectUri, IReadOnlyList<string> scopes)
@@ -302,6 +371,11 @@ internal sealed class McpOauthLogin(HttpClient http)
 
         if (query.TryGetValue("error", out string? error))
         {
+            if (error is "invalid_client" or "unauthorized_client")
+            {
+                return Bad(ClientRejected, $"the authorization server refused the client{PlainCode(error)}; nothing was stored");
+            }
+
             return Bad("mcp_oauth_denied", $"the authorization server refused the login{PlainCode(error)}; nothing was stored");
         }
 
@@ -430,31 +504,66 @@ internal sealed class McpOauthLogin(HttpClient http)
         return null;
     }
 
-    private async Task<JsonElement?> GetJsonAsync(Uri url, CancellationToken ct)
+    private async Task<JsonElement?> GetJsonAsync(Uri url, CancellationToken ct) => (await GetJsonWithStatusAsync(url, ct).ConfigureAwait(false)).Json;
+
+    /// <summary>A metadata document: a JSON object of at most 256 KiB from a 2xx, else null with the status (0: unreachable or unusable).</summary>
+    private async Task<(JsonElement? Json, int Status)> GetJsonWithStatusAsync(Uri url, CancellationToken ct)
     {
+        int status = 0;
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
             using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            status = (int)response.StatusCode;
             if (!response.IsSuccessStatusCode || response.Content.Headers.ContentLength > MaxMetadataBytes)
             {
-                return null;
+                return (null, status);
             }
 
             byte[] body = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
             if (body.Length > MaxMetadataBytes)
             {
-                return null;
+                return (null, status);
             }
 
             using var document = JsonDocument.Parse(body);
-            return document.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement.Clone() : null;
+            return (document.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement.Clone() : null, status);
         }
         catch (Exception ex) when (ex is HttpRequestException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            return null;
+            return (null, 0);
         }
+    }
+
+    private static IReadOnlyList<string>? StrArray(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.Array
+            ? [.. v.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!)]
+            : null;
+
+    private static bool Bool(JsonElement obj, string name) => obj.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.True;
+
+    /// <summary>
+    /// Whether the metadata's <paramref name="resource"/> names <paramref name="url"/> or a parent of it
+    /// on the same origin (the server's root metadata names the origin: RFC 9728 §3.1 puts it at
+    /// <c>/.well-known/oauth-protected-resource</c> with no path suffix). The token is then asked for
+    /// that resource; another origin, or a sibling path, is refused.
+    /// </summary>
+    internal static bool ResourceCovers(string resource, Uri url)
+    {
+        if (SameResource(resource, url))
+        {
+            return true;
+        }
+
+        if (!Uri.TryCreate(resource, UriKind.Absolute, out Uri? r) || r.Query.Length > 0
+            || !string.Equals(r.GetLeftPart(UriPartial.Authority), url.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        string parent = r.AbsolutePath.TrimEnd('/');
+        return parent.Length == 0 || url.AbsolutePath.StartsWith(parent + "/", StringComparison.Ordinal);
     }
 
     internal static bool SameResource(string a, Uri b) =>

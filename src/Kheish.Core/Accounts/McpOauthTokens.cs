@@ -32,7 +32,7 @@ internal static class McpOauthTokens
             Address = mcp.TokenEndpoint,
             ClientId = mcp.ClientId,
             ClientSecret = mcp.ClientSecret,
-            ClientCredentialStyle = mcp.ClientSecret is null ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader,
+            ClientCredentialStyle = mcp.ClientSecret is null || mcp.SecretInBody ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader,
             RefreshToken = state.RefreshToken,
 
             // Ask for what the account holds, never more.
@@ -53,14 +53,16 @@ internal static class McpOauthTokens
             Address = mcp.TokenEndpoint,
             ClientId = mcp.ClientId,
             ClientSecret = mcp.ClientSecret,
-            ClientCredentialStyle = mcp.ClientSecret is null ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader,
+            ClientCredentialStyle = mcp.ClientSecret is null || mcp.SecretInBody ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader,
             Code = code,
             RedirectUri = redirectUri.AbsoluteUri,
             CodeVerifier = verifier,
         };
         request.Resource.Add(mcp.Resource);
         TokenResponse response = await http.RequestAuthorizationCodeTokenAsync(request, ct).ConfigureAwait(false);
-        return FromResponse(response, "mcp_oauth_exchange_failed");
+        return response.IsError && ErrorCode(response) == "invalid_client"
+            ? Failed(McpOauthLogin.ClientRejected, $"the token endpoint answered {(int)response.HttpStatusCode} (invalid_client): it does not accept this client")
+            : FromResponse(response, "mcp_oauth_exchange_failed");
     }
 
     /// <summary>The scopes a token response grants beyond <paramref name="requested"/> (empty when none were requested and none granted).</summary>
@@ -73,7 +75,7 @@ internal static class McpOauthTokens
         {
             return response.ErrorType == ResponseErrorType.Exception
                 ? Failed(code, $"the token endpoint could not be reached ({response.Exception?.GetType().Name ?? "error"})")
-                : Failed(code, $"the token endpoint answered {(int)response.HttpStatusCode}{PlainCode(response.Error)}");
+                : Failed(code, $"the token endpoint answered {(int)response.HttpStatusCode}{PlainCode(ErrorCode(response))}");
         }
 
         string? access = response.AccessToken;
@@ -91,6 +93,38 @@ internal static class McpOauthTokens
         long? expiresIn = response.ExpiresIn is > 0 and <= 10 * 365 * 24 * 3600 ? response.ExpiresIn : null;
         IReadOnlyList<string>? scopes = response.Scope is { } scope ? scope.Split(' ', StringSplitOptions.RemoveEmptyEntries) : null;
         return new RefreshedTokens(access, refresh, response.IdentityToken, expiresIn, scopes, response.TokenType);
+    }
+
+    /// <summary>
+    /// The OAuth <c>error</c> of a failed token response. Duende reads it as a protocol error only
+    /// for a 400; for another status (RFC 6749 §5.2: <c>invalid_client</c> may come with 401) its
+    /// <c>Error</c> is the HTTP reason phrase, so the body's <c>error</c> is read here.
+    /// </summary>
+    internal static string? ErrorCode(TokenResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        if (response.ErrorType == ResponseErrorType.Protocol)
+        {
+            return response.Error;
+        }
+
+        if (response.Raw is not { Length: > 0 and <= 64 * 1024 } raw)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(raw);
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && document.RootElement.TryGetProperty("error", out System.Text.Json.JsonElement e) && e.ValueKind == System.Text.Json.JsonValueKind.String
+                ? e.GetString()
+                : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     private static string PlainCode(string? error) =>

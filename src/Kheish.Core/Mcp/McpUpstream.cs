@@ -204,6 +204,11 @@ internal sealed partial class McpUpstream : IAsyncDisposable
                 Terminate(process);
             }
 
+            if (OauthRefusedException.In(ex) is { } refused)
+            {
+                return Failed(refused.Error);
+            }
+
             string why = ex is OperationCanceledException && !ct.IsCancellationRequested
                 ? $"did not complete the MCP handshake within {Definition.StartupTimeout.TotalSeconds:0} s (startup_timeout_sec)"
                 : ex is System.ComponentModel.Win32Exception ? "could not be started" : $"could not be connected ({ex.GetType().Name})";
@@ -366,6 +371,12 @@ internal sealed partial class McpUpstream : IAsyncDisposable
         {
             return new KheishError("mcp_upstream_error", ErrorKind.BadRequest, $"mcp server `{Name}` refused the call ({ex.ErrorCode}): {ex.Message}");
         }
+        catch (Exception ex) when (OauthRefusedException.In(ex) is { } refused)
+        {
+            // The operator's message (what to run, which scopes) reaches the caller; the SDK would
+            // otherwise answer a generic "An error occurred invoking ...".
+            return refused.Error;
+        }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             return KheishError.Unavailable("mcp_tool_timeout", $"mcp server `{Name}` did not answer `{tool}` within {Definition.ToolTimeout.TotalSeconds:0} s (tool_timeout_sec)");
@@ -393,6 +404,10 @@ internal sealed partial class McpUpstream : IAsyncDisposable
         catch (McpProtocolException ex)
         {
             return new KheishError("mcp_upstream_error", ErrorKind.BadRequest, $"mcp server `{Name}` refused the request ({ex.ErrorCode}): {ex.Message}");
+        }
+        catch (Exception ex) when (OauthRefusedException.In(ex) is { } refused)
+        {
+            return refused.Error;
         }
         catch (Exception ex) when (ex is IOException or McpException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
@@ -634,16 +649,58 @@ internal sealed partial class McpUpstream : IAsyncDisposable
             {
                 string challenge = string.Join(' ', response.Headers.WwwAuthenticate.Select(h => h.Parameter ?? string.Empty));
                 bool insufficient = challenge.Contains("insufficient_scope", StringComparison.Ordinal);
+                string scopes = InsufficientScopes(response.Headers.WwwAuthenticate) is { } needed ? string.Join(',', needed) : "...";
                 LogOauthRefused(owner._logger, owner.Name, (int)response.StatusCode, insufficient ? "insufficient_scope" : "invalid_token");
                 response.Dispose();
 
                 // Never stepped up here: broader consent is the operator's, through a new login.
-                throw new HttpRequestException(HttpRequestError.Unknown, insufficient
-                    ? $"mcp server `{owner.Name}` refused the call: insufficient_scope; the account does not hold the scopes it needs. An operator must run 'kheish-daemon mcp oauth login {Accounts.McpOauthAccount.IdOf(oauth.SlotId)} --scopes ...' again; agents cannot consent to broader scopes"
+                throw new OauthRefusedException(insufficient, insufficient
+                    ? $"mcp server `{owner.Name}` refused the call: insufficient_scope; the account does not hold the scopes it needs. An operator must run 'kheish-daemon mcp oauth login {Accounts.McpOauthAccount.IdOf(oauth.SlotId)} --url {owner.Definition.Url} --scopes {scopes}' again; agents cannot consent to broader scopes"
                     : $"mcp server `{owner.Name}` refused the account's access token ({(int)response.StatusCode}); check 'kheish-daemon mcp oauth status {Accounts.McpOauthAccount.IdOf(oauth.SlotId)}'");
             }
 
             return response;
+        }
+    }
+
+    /// <summary>
+    /// The scopes a 403 <c>insufficient_scope</c> challenge names (RFC 6750 §3.1, MCP step-up), when
+    /// every one is a plain scope token: they go into the login command the operator is told to run.
+    /// </summary>
+    internal static IReadOnlyList<string>? InsufficientScopes(IEnumerable<AuthenticationHeaderValue> challenges)
+    {
+        foreach (AuthenticationHeaderValue challenge in challenges)
+        {
+            if (string.Equals(challenge.Scheme, "Bearer", StringComparison.OrdinalIgnoreCase) && challenge.Parameter is { } parameter
+                && Accounts.McpOauthLogin.Param(parameter, "scope") is { Length: > 0 } scope)
+            {
+                string[] scopes = scope.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return scopes.Length is > 0 and <= 16 && scopes.All(x => x.Length <= 64 && x.All(c => c is > ' ' and <= '~' and not ',' and not '\'' and not '"'))
+                    && Accounts.McpOauthUrls.CheckScopes(scopes, "scope") is null
+                    ? scopes
+                    : null;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The upstream refused the OAuth account's token (401, or 403 insufficient_scope); its message says what the operator must do.</summary>
+    private sealed class OauthRefusedException(bool insufficientScope, string message) : HttpRequestException(HttpRequestError.Unknown, message)
+    {
+        public KheishError Error { get; } = new(insufficientScope ? "mcp_oauth_insufficient_scope" : "mcp_oauth_token_refused", ErrorKind.Forbidden, message);
+
+        public static OauthRefusedException? In(Exception? ex)
+        {
+            for (int depth = 0; ex is not null && depth < 8; depth++, ex = ex.InnerException)
+            {
+                if (ex is OauthRefusedException refused)
+                {
+                    return refused;
+                }
+            }
+
+            return null;
         }
     }
 

@@ -130,7 +130,7 @@ internal sealed record SlotRecord(SlotId SlotId, SlotProvider Provider, SlotMode
     /// <summary>Only these non-secret members of an MCP OAuth account are shown (tokens and client secrets never are).</summary>
     private static readonly string[] McpOauthDetailKeys =
     [
-        "server_name", "resource", "issuer", "authorization_endpoint", "token_endpoint", "client_id",
+        "server_name", "resource", "issuer", "authorization_endpoint", "token_endpoint", "client_id", "client_source", "token_endpoint_auth_method",
         "expires_at_ms", "scopes", "last_refresh_at_ms", "last_refresh_outcome", "last_refresh_error",
     ];
 

@@ -12,6 +12,7 @@ internal sealed record StateRoot(string Path)
     public string AuthDirectory => Combine("auth");
     public string SlotsFile => Combine("auth", "global-slots.json");
     public string BrokerStateFile => Combine("auth", "global-slots.broker-state.json");
+    public string McpOauthClientsFile => Combine("auth", "mcp-oauth-clients.json");
     public string AuditSigningKeyFile => Combine("audit-signing.key");
     public string ExternalActionsDirectory => Combine("external-actions");
     public string CheckpointsDirectory => Combine("external-action-checkpoints");

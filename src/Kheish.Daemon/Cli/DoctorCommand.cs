@@ -147,7 +147,7 @@ internal static class DoctorCommand
         string[] files =
         [
             root.ControlPlaneAdminTokenFile, root.AuditSigningKeyFile, root.SlotsFile, root.BrokerStateFile,
-            Core.Broker.SessionRegistry.PathFor(root), root.ConnectorsFile, root.McpServersFile,
+            Core.Broker.SessionRegistry.PathFor(root), root.ConnectorsFile, root.McpServersFile, root.McpOauthClientsFile,
             Environment.GetEnvironmentVariable(MasterKey.FileVariable) ?? "",
             Environment.GetEnvironmentVariable("KHEISH_DAEMON_ADMIN_TOKEN_FILE") ?? "",
             Environment.GetEnvironmentVariable("KHEISH_DAEMON_TOKEN_FILE") ?? "",

@@ -81,13 +81,24 @@ internal static class McpOauthCommand
         Description = "Accept plain http for loopback hosts (127.0.0.1, ::1, localhost): local test servers only.",
     };
 
+    private static readonly Option<string?> Issuer = new("--issuer")
+    {
+        Description = "An authorization server's issuer, exactly as its metadata names it.",
+    };
+
+    private static readonly Option<string?> RedirectUri = new("--redirect-uri")
+    {
+        Description = "The loopback redirect URI the client was registered for (http://127.0.0.1:<port>/callback).",
+    };
+
     public static Command Create()
     {
         var oauth = new Command("oauth", "MCP OAuth accounts (MCP authorization spec: RFC 9728 discovery, PKCE S256, RFC 8707 resource): login, status, refresh, logout.");
         oauth.Subcommands.Add(CreateLogin());
         oauth.Subcommands.Add(CreateStatus());
         oauth.Subcommands.Add(CreateOnline("refresh", "Refresh the account's access token now (through the daemon, with the RFC 8707 resource). On failure the old token is kept until it expires and the failure is recorded."));
-        oauth.Subcommands.Add(CreateOnline("logout", "Delete the account and revoke every lease drawing on it (through the daemon). Servers using it stop until the next login."));
+        oauth.Subcommands.Add(CreateOnline("logout", "Delete the account and revoke every lease drawing on it (through the daemon). Servers using it stop until the next login. The registered client is kept for the next login (see `mcp oauth clients`)."));
+        oauth.Subcommands.Add(CreateClients());
         return oauth;
     }
 
@@ -119,8 +130,10 @@ internal static class McpOauthCommand
             }
             else
             {
-                CliOutput.Out.WriteLine($"logged in: {status.SlotId} ({status.Summary}), scopes {status.Details?.GetValueOrDefault("scopes") ?? "-"}");
-                CliOutput.Out.WriteLine($"use it with: oauth_slot_ref = \"{status.SlotId}\" in [mcp_servers.{status.Details?.GetValueOrDefault("server_name")}]");
+                CliOutput.Out.WriteLine($"logged in: {status.SlotId} ({status.Summary}), scopes {status.Details?.GetValueOrDefault("scopes") ?? "-"}, client {status.Details?.GetValueOrDefault("client_source") ?? "-"}");
+                string resource = status.Details?.GetValueOrDefault("resource") ?? string.Empty;
+                string extra = McpOauthLogin.SameResource(resource, new Uri(parseResult.GetValue(Url)!)) ? string.Empty : $" and oauth_resource = \"{resource}\"";
+                CliOutput.Out.WriteLine($"use it with: oauth_slot_ref = \"{status.SlotId}\"{extra} in [mcp_servers.{status.Details?.GetValueOrDefault("server_name")}]");
             }
 
             return ExitCodes.Ok;
@@ -226,20 +239,50 @@ internal static class McpOauthCommand
             return KheishError.BadRequest("mcp_oauth_scopes_invalid", defaultProblem);
         }
 
-        if (!LoopbackCallback.Start(port).TryGetValue(out LoopbackCallback? callback, out error))
+        // A dynamically registered client is reused per issuer and redirect URI: the callback
+        // listens on the port a stored client was registered for when it is free (a registered
+        // redirect URI is exact; RFC 8252 §7.3's any-port rule is not relied upon).
+        bool dynamic = clientId is null && McpOauthLogin.UsesMetadataDocument(request, discovery) is null;
+        McpOauthClientRegistry registry = McpOauthClientRegistry.For(parseResult);
+        (McpOauthStoredClient? stored, LoopbackCallback? callback) = dynamic ? await StoredClientAsync(registry, discovery.Issuer, port, ct).ConfigureAwait(false) : (null, null);
+        if (callback is null && !LoopbackCallback.Start(port).TryGetValue(out callback, out error))
         {
             return error;
         }
 
         using (callback)
         {
-            if (!(await flow.ClientAsync(request, discovery, callback.RedirectUri, ct).ConfigureAwait(false)).TryGetValue(out var client, out error))
+            if (stored is not null && await flow.ClientRejectedAsync(discovery, stored.ClientId, callback.RedirectUri, ct).ConfigureAwait(false))
+            {
+                // Re-registered once, here; a client registered just now is never probed, so this cannot loop.
+                await ForgetAsync(registry, stored, ct).ConfigureAwait(false);
+                CliOutput.Warn($"the authorization server {discovery.Issuer} no longer accepts the stored client {stored.ClientId} (invalid_client): dropped it, registering a new one");
+                stored = null;
+            }
+
+            McpOauthClient client;
+            if (stored is not null)
+            {
+                client = new McpOauthClient(stored.ClientId, null, McpOauthAccount.AuthNone, "reused");
+            }
+            else if (!(await flow.ClientAsync(request, discovery, callback.RedirectUri, ct).ConfigureAwait(false)).TryGetValue(out client!, out error))
             {
                 return error;
             }
+            else if (client.Storable)
+            {
+                if (!(await registry.RememberAsync(new McpOauthStoredClient(discovery.Issuer, callback.RedirectUri.AbsoluteUri, client.ClientId), ct).ConfigureAwait(false)).TryGetValue(out _, out KheishError? kept))
+                {
+                    CliOutput.Warn($"the registered client is not stored for reuse ({kept.Code}): the next login registers again");
+                }
+            }
+            else if (client.Source == "registered")
+            {
+                CliOutput.Warn("the authorization server registered a confidential client (it issued a client secret): it is kept with this account only, never stored for reuse");
+            }
 
             var account = new McpOauthAccount(target.Server, discovery.Resource, discovery.Issuer, discovery.AuthorizationEndpoint, discovery.TokenEndpoint,
-                client.ClientId, client.ClientSecret, requested);
+                client.ClientId, client.ClientSecret, requested, client.Auth, client.Source);
             McpOauthAuthorization pending = McpOauthLogin.Authorize(discovery, account, callback.RedirectUri, requested);
             CliOutput.Error.WriteLine("open this URL in a browser to log in (waiting for the redirect to " + callback.RedirectUri + "):");
             CliOutput.Error.WriteLine(pending.AuthorizeUrl.AbsoluteUri);
@@ -249,13 +292,18 @@ internal static class McpOauthCommand
                 TryOpenBrowser(pending.AuthorizeUrl);
             }
 
-            if (!(await callback.WaitAsync(TimeSpan.FromSeconds(timeout), pending, ct).ConfigureAwait(false)).TryGetValue(out string? code, out error))
+            if (!(await callback.WaitAsync(TimeSpan.FromSeconds(timeout), pending, ct).ConfigureAwait(false)).TryGetValue(out string? code, out error)
+                || !(await flow.ExchangeAsync(pending, code, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ct).ConfigureAwait(false)).TryGetValue(out AccountState? state, out error))
             {
-                return error;
-            }
+                // A stored client refused after the browser step: dropped, and the operator reruns
+                // (the browser step cannot be repeated silently).
+                if (error.Code == McpOauthLogin.ClientRejected && client.Source == "reused")
+                {
+                    await ForgetAsync(registry, new McpOauthStoredClient(discovery.Issuer, callback.RedirectUri.AbsoluteUri, client.ClientId), ct).ConfigureAwait(false);
+                    return KheishError.Unavailable(McpOauthLogin.ClientRejected,
+                        $"{error.Message}; the stored client {client.ClientId} was dropped: run `kheish-daemon mcp oauth login {target.Server} --url {urlText}` again to register a new one");
+                }
 
-            if (!(await flow.ExchangeAsync(pending, code, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ct).ConfigureAwait(false)).TryGetValue(out AccountState? state, out error))
-            {
                 return error;
             }
 
@@ -266,6 +314,100 @@ internal static class McpOauthCommand
 
             return await store(state.ToRecord(target.Slot), ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The newest stored client of the issuer whose callback port can be listened on now (the given --callback-port only), with that listener.</summary>
+    private static async Task<(McpOauthStoredClient?, LoopbackCallback?)> StoredClientAsync(McpOauthClientRegistry registry, string issuer, int port, CancellationToken ct)
+    {
+        if (!(await registry.FindAsync(issuer, ct).ConfigureAwait(false)).TryGetValue(out IReadOnlyList<McpOauthStoredClient>? stored, out KheishError? error))
+        {
+            CliOutput.Warn($"the stored OAuth clients cannot be read ({error.Code}): registering a new client");
+            return (null, null);
+        }
+
+        foreach (McpOauthStoredClient candidate in stored)
+        {
+            if ((port == 0 || candidate.Port == port) && LoopbackCallback.Start(candidate.Port).TryGetValue(out LoopbackCallback? callback, out _))
+            {
+                return (candidate, callback);
+            }
+        }
+
+        return (null, null);
+    }
+
+    private static async Task ForgetAsync(McpOauthClientRegistry registry, McpOauthStoredClient client, CancellationToken ct)
+    {
+        if (!(await registry.ForgetAsync(client.Issuer, client.RedirectUri, ct).ConfigureAwait(false)).TryGetValue(out _, out KheishError? error))
+        {
+            CliOutput.Warn($"the stored client could not be dropped ({error.Code})");
+        }
+    }
+
+    private static Command CreateClients()
+    {
+        var clients = new Command("clients", "The public clients `login` registered and keeps for reuse, per issuer and redirect URI (ids only: they hold no secret). --offline reads the store.");
+        clients.Options.Add(Issuer);
+        CommonOptions.AddClientOptions(clients);
+        clients.SetAction(async (parseResult, ct) =>
+        {
+            bool json = CommonOptions.IsJson(parseResult);
+            if (!(await McpOauthClientRegistry.For(parseResult).FindAsync(parseResult.GetValue(Issuer), ct).ConfigureAwait(false))
+                .TryGetValue(out IReadOnlyList<McpOauthStoredClient>? found, out KheishError? error))
+            {
+                return CliOutput.Fail(error, json);
+            }
+
+            if (json)
+            {
+                CliOutput.WriteJson(new McpOauthClientList(found), AccountsJsonContext.Default.McpOauthClientList);
+            }
+            else
+            {
+                foreach (McpOauthStoredClient c in found)
+                {
+                    CliOutput.Out.WriteLine($"{c.Issuer}  {c.RedirectUri}  {c.ClientId}");
+                }
+            }
+
+            return ExitCodes.Ok;
+        });
+
+        var forget = new Command("forget", "Drop a stored client: the next login against its issuer registers a new one. (Its registration at the server is left as it is.)");
+        forget.Options.Add(Issuer);
+        forget.Options.Add(RedirectUri);
+        CommonOptions.AddClientOptions(forget);
+        forget.SetAction(async (parseResult, ct) =>
+        {
+            bool json = CommonOptions.IsJson(parseResult);
+            if (parseResult.GetValue(Issuer) is not { } issuer || parseResult.GetValue(RedirectUri) is not { } redirect)
+            {
+                return CliOutput.Fail(KheishError.BadRequest("invalid_option", "give --issuer and --redirect-uri (see `mcp oauth clients`)"), json);
+            }
+
+            if (!(await McpOauthClientRegistry.For(parseResult).ForgetAsync(issuer, redirect, ct).ConfigureAwait(false)).TryGetValue(out bool deleted, out KheishError? error))
+            {
+                return CliOutput.Fail(error, json);
+            }
+
+            if (!deleted)
+            {
+                return CliOutput.Fail(KheishError.NotFound("mcp_oauth_client_not_found", "no stored client for that issuer and redirect URI"), json);
+            }
+
+            if (json)
+            {
+                CliOutput.WriteJson(new McpOauthClientForgotten(true), AccountsJsonContext.Default.McpOauthClientForgotten);
+            }
+            else
+            {
+                CliOutput.Out.WriteLine("forgot the stored client; the next login against that issuer registers a new one");
+            }
+
+            return ExitCodes.Ok;
+        });
+        clients.Subcommands.Add(forget);
+        return clients;
     }
 
     private static async Task<Result<SlotStatus>> PostAsync(ParseResult parseResult, SlotRecord record, CancellationToken ct)

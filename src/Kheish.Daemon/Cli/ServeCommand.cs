@@ -339,6 +339,7 @@ internal static partial class ServeCommand
         {
             Watch = watch,
             Accounts = storeUnavailable is null ? accounts : null,
+            McpOauthClients = masterKey is null ? null : new Core.Accounts.McpOauthClientStore(root, masterKey),
         };
         // Budgets survive a restart: this month's per-key usage is read back from the ledger, in
         // the background once listening (a large ledger must not delay the start); records from

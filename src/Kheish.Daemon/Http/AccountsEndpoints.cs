@@ -13,6 +13,12 @@ internal sealed record McpOauthAccountWrite(string SlotId, System.Text.Json.Json
     public override string ToString() => $"McpOauthAccountWrite {{ SlotId = {SlotId}, State = <redacted> }}";
 }
 
+/// <summary><c>GET .../mcp-oauth/clients</c>: the stored public clients (ids and where they are registered; no secret exists).</summary>
+internal sealed record McpOauthClientList(IReadOnlyList<McpOauthStoredClient> Clients);
+
+/// <summary>What <c>DELETE .../mcp-oauth/clients</c> did.</summary>
+internal sealed record McpOauthClientForgotten(bool Deleted);
+
 /// <summary>What <c>POST .../{slot}/revoke</c> did: the slot is gone and these leases are revoked.</summary>
 internal sealed record AccountRevocation(string SlotId, bool Deleted, IReadOnlyList<string> RevokedLeases);
 
@@ -24,6 +30,9 @@ internal sealed record AccountRevocation(string SlotId, bool Deleted, IReadOnlyL
 [JsonSerializable(typeof(AccountListResponse))]
 [JsonSerializable(typeof(AccountRevocation))]
 [JsonSerializable(typeof(McpOauthAccountWrite))]
+[JsonSerializable(typeof(McpOauthStoredClient))]
+[JsonSerializable(typeof(McpOauthClientList))]
+[JsonSerializable(typeof(McpOauthClientForgotten))]
 [JsonSerializable(typeof(SlotStatus))]
 internal sealed partial class AccountsJsonContext : JsonSerializerContext;
 
@@ -53,6 +62,54 @@ internal static class AccountsEndpoints
 
             Result<SlotStatus> stored = daemon.Slots.Set(record);
             return stored.IsOk ? TypedResults.Json(stored.Value, AccountsJsonContext.Default.SlotStatus) : ProblemResults.Result(stored.Error);
+        });
+
+        // The public clients `mcp oauth login` registered, per issuer and redirect URI, for reuse.
+        RouteGroupBuilder clients = accounts.MapGroup("/mcp-oauth/clients");
+        clients.MapGet("/", IResult (string? issuer, DaemonContext daemon) =>
+        {
+            if (daemon.McpOauthClients is not { } store)
+            {
+                return ProblemResults.Result(NoClientStore());
+            }
+
+            Result<IReadOnlyList<McpOauthStoredClient>> found = issuer is null ? store.List() : store.Find(issuer);
+            return found.IsOk ? TypedResults.Json(new McpOauthClientList(found.Value), AccountsJsonContext.Default.McpOauthClientList) : ProblemResults.Result(found.Error);
+        });
+
+        clients.MapPost("/", async Task<IResult> (HttpRequest request, DaemonContext daemon) =>
+        {
+            Result<McpOauthStoredClient> body = await RequestBody.ReadAsync(request, AccountsJsonContext.Default.McpOauthStoredClient);
+            if (!body.TryGetValue(out McpOauthStoredClient? client, out KheishError? error))
+            {
+                return ProblemResults.Result(error);
+            }
+
+            if (daemon.McpOauthClients is not { } store)
+            {
+                return ProblemResults.Result(NoClientStore());
+            }
+
+            Result<McpOauthStoredClient> stored = store.Remember(client);
+            return stored.IsOk ? TypedResults.Json(stored.Value, AccountsJsonContext.Default.McpOauthStoredClient) : ProblemResults.Result(stored.Error);
+        });
+
+        clients.MapDelete("/", IResult (HttpRequest request, DaemonContext daemon) =>
+        {
+            string? issuer = request.Query["issuer"].Count == 1 ? request.Query["issuer"].ToString() : null;
+            string? redirectUri = request.Query["redirect_uri"].Count == 1 ? request.Query["redirect_uri"].ToString() : null;
+            if (issuer is null || redirectUri is null)
+            {
+                return ProblemResults.Result(KheishError.BadRequest("invalid_query", "give both issuer and redirect_uri"));
+            }
+
+            if (daemon.McpOauthClients is not { } store)
+            {
+                return ProblemResults.Result(NoClientStore());
+            }
+
+            Result<bool> deleted = store.Forget(issuer, redirectUri);
+            return deleted.IsOk ? TypedResults.Json(new McpOauthClientForgotten(deleted.Value), AccountsJsonContext.Default.McpOauthClientForgotten) : ProblemResults.Result(deleted.Error);
         });
 
         accounts.MapGet("/{slotRef}", IResult (string slotRef, DaemonContext daemon) =>
@@ -144,6 +201,9 @@ internal static class AccountsEndpoints
 
         return daemon.Slots.Get(id) is { Mode: SlotMode.OauthAccount } record ? record : NotFound(id.Value);
     }
+
+    private static KheishError NoClientStore() =>
+        KheishError.Unavailable("master_key_required", "this daemon stores no OAuth clients (no master key configured)");
 
     private static KheishError NotFound(string slotId) =>
         KheishError.NotFound("account_not_found", $"no account slot named {slotId} (import one with `kheish-daemon secrets import-codex` or `import-claude-code`, or log in with `kheish-daemon mcp oauth login`)");

@@ -44,6 +44,9 @@ internal sealed class DaemonContext(
     /// <summary>Refreshes Codex and Claude Code account slots; null when the daemon serves none (no store key).</summary>
     public Core.Accounts.AccountManager? Accounts { get; init; }
 
+    /// <summary>The public OAuth clients `mcp oauth login` registered, for reuse per issuer; null without a master key.</summary>
+    public Core.Accounts.McpOauthClientStore? McpOauthClients { get; init; }
+
     public bool MasterKeyConfigured { get; } = masterKeyConfigured;
 
     /// <summary>Set when the store is encrypted but no master key is configured.</summary>

@@ -125,13 +125,38 @@ public sealed partial class McpOauthHarness : IAsyncDisposable
         return doc.RootElement.GetProperty("key").GetString()!;
     }
 
-    /// <summary>Switches the authorization server's test misbehaviours: grant extra scopes, fail every token request.</summary>
-    public async Task ControlAsync(bool? escalate = null, bool? fail = null)
+    /// <summary>
+    /// Switches the authorization server's test misbehaviours: grant extra scopes, fail every token
+    /// request, answer a successful code exchange with <c>invalid_client</c> instead, or delete every
+    /// client registered so far (oidc-provider then really knows them no more).
+    /// </summary>
+    public async Task ControlAsync(bool? escalate = null, bool? fail = null, bool? rejectExchange = null, bool forgetClients = false)
+    {
+        string q = (escalate is { } e ? "escalate=" + (e ? "1" : "0") + "&" : "") + (fail is { } f ? "fail=" + (f ? "1" : "0") + "&" : "")
+            + (rejectExchange is { } x ? "reject_exchange=" + (x ? "1" : "0") + "&" : "") + (forgetClients ? "forget_clients=1" : "");
+        await ControlJsonAsync(q);
+    }
+
+    /// <summary>How many dynamic registrations (RFC 7591, <c>POST /reg</c>) the authorization server answered with 201.</summary>
+    public async Task<int> RegistrationsAsync()
+    {
+        using JsonDocument mode = JsonDocument.Parse(await ControlJsonAsync(""));
+        return mode.RootElement.GetProperty("registrations").GetInt32();
+    }
+
+    private async Task<string> ControlJsonAsync(string query)
     {
         using var http = new HttpClient();
-        string q = (escalate is { } e ? "escalate=" + (e ? "1" : "0") + "&" : "") + (fail is { } f ? "fail=" + (f ? "1" : "0") : "");
-        using HttpResponseMessage r = await http.GetAsync(new Uri(Issuer + "/__control?" + q));
+        using HttpResponseMessage r = await http.GetAsync(new Uri(Issuer + "/__control?" + query));
         r.EnsureSuccessStatusCode();
+        return await r.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>The public clients the daemon stores for reuse (GET .../mcp-oauth/clients).</summary>
+    public async Task<string> StoredClientsJsonAsync()
+    {
+        using HttpClient admin = Daemon.Client(AdminToken);
+        return await admin.GetStringAsync("/v1/runtime/auth/accounts/mcp-oauth/clients");
     }
 
     public Task<CliResult> OnlineAsync(params string[] args) =>
@@ -141,28 +166,35 @@ public sealed partial class McpOauthHarness : IAsyncDisposable
     /// Runs <c>mcp oauth login</c> with --no-open, reads the authorization URL it prints, and plays
     /// the browser; <paramref name="tamper"/> may rewrite the final redirect to the callback.
     /// </summary>
-    public async Task<CliResult> LoginAsync(Func<Uri, Uri>? tamper = null, params string[] extra)
+    public Task<CliResult> LoginAsync(Func<Uri, Uri>? tamper = null, params string[] extra) =>
+        LoginToAsync(Server, Resource, tamper, ["--base-url", Daemon.BaseUri.ToString(), "--token", AdminToken, .. extra]);
+
+    /// <summary>
+    /// <c>mcp oauth login</c> to any server URL (another peer's too: the browser follows whatever
+    /// authorization server the URL names), stored as <paramref name="server"/>; <paramref name="extra"/>
+    /// says where (through this daemon, or <c>--offline --state-root</c>).
+    /// </summary>
+    public async Task<CliResult> LoginToAsync(string server, string url, Func<Uri, Uri>? tamper, string[] extra)
     {
-        List<string> args = ["mcp", "oauth", "login", Server, "--url", Resource, "--no-open", "--allow-http-for-loopback", "--timeout-sec", "90",
-            "--base-url", Daemon.BaseUri.ToString(), "--token", AdminToken, "-o", "json", .. extra];
+        List<string> args = ["mcp", "oauth", "login", server, "--url", url, "--no-open", "--allow-http-for-loopback", "--timeout-sec", "60", "-o", "json", .. extra];
         using var process = Process.Start(Support.Cli.StartInfo(args, Env))!;
         process.StandardInput.Close();
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = new StringBuilder();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        string? url = null;
+        string? authorize = null;
         while (await process.StandardError.ReadLineAsync(cts.Token) is { } line)
         {
             stderr.AppendLine(line);
             if (line.StartsWith("http", StringComparison.Ordinal))
             {
-                url = line.Trim();
+                authorize = line.Trim();
                 break;
             }
         }
 
         Task<string> rest = process.StandardError.ReadToEndAsync(cts.Token);
-        string browser = url is null ? "no authorization URL was printed" : await BrowseAsync(new Uri(url), tamper);
+        string browser = authorize is null ? "no authorization URL was printed" : await BrowseAsync(new Uri(authorize), tamper);
         await process.WaitForExitAsync(cts.Token);
         stderr.Append(await rest);
         LoginBrowserLog += browser;
@@ -328,7 +360,7 @@ public sealed partial class McpOauthHarness : IAsyncDisposable
         const issuer = `http://127.0.0.1:${asPort}`;
         const resource = `http://127.0.0.1:${mcpPort}/mcp`;
         const ttl = Number(process.env.ACCESS_TOKEN_TTL || 3600);
-        const mode = { escalate: false, failToken: false, refreshes: 0, calls: 0 };
+        const mode = { escalate: false, failToken: false, rejectExchange: false, refreshes: 0, calls: 0, registrations: 0, clientIds: [] };
 
         const provider = new Provider(issuer, {
           clients: [],
@@ -360,6 +392,16 @@ public sealed partial class McpOauthHarness : IAsyncDisposable
             return;
           }
           await next();
+          if (ctx.path === '/reg' && ctx.method === 'POST' && ctx.status === 201 && ctx.body && ctx.body.client_id) {
+            mode.registrations += 1;
+            mode.clientIds.push(ctx.body.client_id);
+          }
+          if (ctx.path === '/token' && ctx.method === 'POST' && ctx.status === 200 && mode.rejectExchange) {
+            // The real exchange succeeded; answer as a server that no longer accepts the client would.
+            ctx.status = 401;
+            ctx.body = { error: 'invalid_client', error_description: 'client gone ' + (process.env.BODY_CANARY || '') };
+            return;
+          }
           if (ctx.path === '/token' && ctx.method === 'POST' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
             mode.refreshes += 1;
             // Every issued token goes to a file the test scans every output for.
@@ -376,6 +418,14 @@ public sealed partial class McpOauthHarness : IAsyncDisposable
             const q = new URL(req.url, issuer).searchParams;
             if (q.has('escalate')) mode.escalate = q.get('escalate') === '1';
             if (q.has('fail')) mode.failToken = q.get('fail') === '1';
+            if (q.has('reject_exchange')) mode.rejectExchange = q.get('reject_exchange') === '1';
+            if (q.has('forget_clients')) {
+              Promise.all(mode.clientIds.map((id) => provider.Client.adapter.destroy(id))).then(() => {
+                res.writeHead(200, { 'content-type': 'application/json' });
+                res.end(JSON.stringify(mode));
+              });
+              return;
+            }
             res.writeHead(200, { 'content-type': 'application/json' });
             res.end(JSON.stringify(mode));
             return;
