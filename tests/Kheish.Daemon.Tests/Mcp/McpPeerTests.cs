@@ -48,7 +48,8 @@ public sealed partial class McpPeerTests
         return File.Exists(node) && Directory.Exists(Path.Combine(modules, package)) ? node : null;
     }
 
-    private static async Task<CliResult> RunNodeAsync(string node, IEnumerable<string> args, IDictionary<string, string> env, string cwd, TimeSpan timeout)
+    /// <summary>Runs a Node script to completion (killed with its tree after <paramref name="timeout"/>); also used by the OAuth conformance test.</summary>
+    internal static async Task<CliResult> RunNodeAsync(string node, IEnumerable<string> args, IDictionary<string, string> env, string cwd, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo(node) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = cwd };
         foreach (string a in args)

@@ -42,37 +42,6 @@ public sealed partial class McpOauthConformanceTests
     [GeneratedRegex(@"^\s+- (auth/\S+)", RegexOptions.Multiline)]
     private static partial Regex AuthScenario();
 
-    private static async Task<CliResult> NodeAsync(string node, IEnumerable<string> args, IDictionary<string, string> env, string cwd, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(node) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = cwd };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        foreach (var (k, v) in env)
-        {
-            psi.Environment[k] = v;
-        }
-
-        psi.Environment["NO_COLOR"] = "1";
-        using Process p = Process.Start(psi)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"node {string.Join(' ', args)} did not finish within {timeout}");
-        }
-
-        return new CliResult(p.ExitCode, await stdout, await stderr);
-    }
-
     [Test]
     public async Task Every_client_authorization_scenario_that_applies_passes()
     {
@@ -91,7 +60,7 @@ public sealed partial class McpOauthConformanceTests
             ["CONFORMANCE_WORK"] = dir.Path,
         };
 
-        CliResult list = await NodeAsync(node, [conformance, "list"], env, dir.Path, TimeSpan.FromMinutes(1));
+        CliResult list = await Mcp.McpPeerTests.RunNodeAsync(node, [conformance, "list"], env, dir.Path, TimeSpan.FromMinutes(1));
         string clientPart = list.Stdout[Math.Max(0, list.Stdout.IndexOf("Client scenarios", StringComparison.Ordinal))..];
         string[] scenarios = [.. AuthScenario().Matches(clientPart).Select(m => m.Groups[1].Value)];
         await Assert.That(scenarios.Length).IsGreaterThanOrEqualTo(22).Because(list.ToString());
@@ -101,7 +70,7 @@ public sealed partial class McpOauthConformanceTests
         foreach (string scenario in scenarios)
         {
             string outDir = Path.Combine(dir.Path, "results", scenario.Replace('/', '_'));
-            CliResult run = await NodeAsync(node,
+            CliResult run = await Mcp.McpPeerTests.RunNodeAsync(node,
                 [conformance, "client", "--command", $"{node} {driver}", "--scenario", scenario, "--timeout", "60000", "-o", outDir],
                 env, dir.Path, TimeSpan.FromMinutes(2));
             string? checksFile = Directory.Exists(outDir) ? Directory.GetFiles(outDir, "checks.json", SearchOption.AllDirectories).FirstOrDefault() : null;
