@@ -83,26 +83,12 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
     // ---- issue -------------------------------------------------------------------------
 
     /// <summary>
-    /// A lease for the egress proxy on <paramref name="routeId"/> backed by <paramref name="slotId"/>.
-    /// An <paramref name="inProcess"/> lease never leaves this process (the proxy issues and spends it
-    /// within one request): it is kept in memory only, never written to the state file, since after a
-    /// restart nobody can present it. Revoking it is still durable, like every revocation.
+    /// A lease on route <paramref name="routeId"/> backed by <paramref name="slotId"/>, for a holder
+    /// that presents it later. (The egress proxy spends its route lease at once: <see cref="SpendRouteLease"/>.)
     /// </summary>
     public Result<IssuedLease> IssueRouteLease(
-        SubjectId subject, CredentialScope effectiveScope, string routeId, string slotId, TimeSpan? ttl = null, bool inProcess = false)
-    {
-        if ((BrokerIds.Check(routeId, "route id") ?? BrokerIds.Check(slotId, "slot id")) is { } idError)
-        {
-            return idError;
-        }
-
-        if (!effectiveScope.AllowsRoute(routeId))
-        {
-            return BrokerErrors.NotAllowed(subject.Value, $"route `{routeId}`");
-        }
-
-        return Issue(subject, effectiveScope, new RouteAudience(routeId, slotId), ttl, inProcess);
-    }
+        SubjectId subject, CredentialScope effectiveScope, string routeId, string slotId, TimeSpan? ttl = null) =>
+        RouteLease(subject, effectiveScope, routeId, slotId, ttl, spend: false);
 
     /// <summary>
     /// A route lease issued and spent in one step, for a caller that would otherwise issue an
@@ -112,7 +98,11 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
     /// (per-request leases held for their TTL were the proxy's largest mid-life allocation:
     /// ~30,000 live at 6k req/s, promoted and collected late). <see cref="IssuedLease.Token"/> is empty.
     /// </summary>
-    public Result<IssuedLease> SpendRouteLease(SubjectId subject, CredentialScope effectiveScope, string routeId, string slotId, TimeSpan? ttl = null)
+    public Result<IssuedLease> SpendRouteLease(SubjectId subject, CredentialScope effectiveScope, string routeId, string slotId, TimeSpan? ttl = null) =>
+        RouteLease(subject, effectiveScope, routeId, slotId, ttl, spend: true);
+
+    private Result<IssuedLease> RouteLease(
+        SubjectId subject, CredentialScope effectiveScope, string routeId, string slotId, TimeSpan? ttl, bool spend)
     {
         if ((BrokerIds.Check(routeId, "route id") ?? BrokerIds.Check(slotId, "slot id")) is { } idError)
         {
@@ -124,7 +114,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             return BrokerErrors.NotAllowed(subject.Value, $"route `{routeId}`");
         }
 
-        return Issue(subject, effectiveScope, new RouteAudience(routeId, slotId), ttl, inProcess: true, spend: true);
+        return Issue(subject, effectiveScope, new RouteAudience(routeId, slotId), ttl, spend: spend);
     }
 
     /// <summary>
@@ -178,9 +168,11 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
 
     /// <summary>
     /// A lease for calls to MCP server <paramref name="server"/> with the slot's OAuth scopes.
-    /// <paramref name="inProcess"/> as for <see cref="IssueRouteLease"/>: the gateway issues and spends
-    /// it within one call, so it is kept in memory only (a snapshot of 60 s of per-call leases would
-    /// be rewritten every flush); revoking it is still durable.
+    /// An <paramref name="inProcess"/> lease never leaves this process (the gateway issues and spends
+    /// it itself: an OAuth upstream's token, checked against the account before it is spent): it is
+    /// kept in memory only, never written to the state file, since after a restart nobody can
+    /// present it. Revoking it is still durable, like every revocation. A lease spent on the line it is
+    /// issued goes through <see cref="SpendMcpLease"/> instead.
     /// </summary>
     public Result<IssuedLease> IssueMcpLease(
         SubjectId subject,
@@ -189,24 +181,16 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         string slotId,
         IEnumerable<string> oauthScopes,
         TimeSpan? ttl = null,
-        bool inProcess = false)
-    {
-        if ((BrokerIds.Check(server, "mcp server name") ?? BrokerIds.Check(slotId, "slot id")) is { } idError)
-        {
-            return idError;
-        }
-
-        if (!effectiveScope.AllowsMcpServer(server))
-        {
-            return BrokerErrors.NotAllowed(subject.Value, $"MCP server `{server}`");
-        }
-
-        return Issue(subject, effectiveScope, new McpServerAudience(server, slotId, McpServerAudience.HashScopes(oauthScopes)), ttl, inProcess);
-    }
+        bool inProcess = false) =>
+        McpLease(subject, effectiveScope, server, slotId, oauthScopes, ttl, inProcess, spend: false);
 
     /// <summary>An MCP lease issued and spent in one step (the gateway, per tool call); as <see cref="SpendRouteLease"/>.</summary>
     public Result<IssuedLease> SpendMcpLease(
-        SubjectId subject, CredentialScope effectiveScope, string server, string slotId, IEnumerable<string> oauthScopes, TimeSpan? ttl = null)
+        SubjectId subject, CredentialScope effectiveScope, string server, string slotId, IEnumerable<string> oauthScopes, TimeSpan? ttl = null) =>
+        McpLease(subject, effectiveScope, server, slotId, oauthScopes, ttl, inProcess: false, spend: true);
+
+    private Result<IssuedLease> McpLease(
+        SubjectId subject, CredentialScope effectiveScope, string server, string slotId, IEnumerable<string> oauthScopes, TimeSpan? ttl, bool inProcess, bool spend)
     {
         if ((BrokerIds.Check(server, "mcp server name") ?? BrokerIds.Check(slotId, "slot id")) is { } idError)
         {
@@ -218,7 +202,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
             return BrokerErrors.NotAllowed(subject.Value, $"MCP server `{server}`");
         }
 
-        return Issue(subject, effectiveScope, new McpServerAudience(server, slotId, McpServerAudience.HashScopes(oauthScopes)), ttl, inProcess: true, spend: true);
+        return Issue(subject, effectiveScope, new McpServerAudience(server, slotId, McpServerAudience.HashScopes(oauthScopes)), ttl, inProcess, spend);
     }
 
     /// <summary>
@@ -241,6 +225,7 @@ internal sealed class CredentialBroker : ISubjectRevocationView, IDisposable
         return ttl < min ? min : ttl > max ? max : ttl;
     }
 
+    /// <param name="spend">Checked and returned but never stored (no token; <paramref name="inProcess"/> is then moot).</param>
     private Result<IssuedLease> Issue(SubjectId subject, CredentialScope scope, CredentialAudience audience, TimeSpan? ttl, bool inProcess = false, bool spend = false)
     {
         if (!ClampTtl(audience.MaxTtl, ttl).TryGetValue(out TimeSpan lifetime, out KheishError? ttlError))

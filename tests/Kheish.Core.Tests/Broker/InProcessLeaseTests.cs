@@ -2,21 +2,22 @@ using Kheish.Core.Broker;
 
 namespace Kheish.Core.Tests.Broker;
 
-/// <summary>Route leases the egress proxy issues and spends in-process stay in memory (issue 16); revocation stays durable.</summary>
+/// <summary>Leases the daemon issues and spends in-process stay in memory (issue 16), or, spent at once, nowhere; revocation stays durable.</summary>
 public sealed class InProcessLeaseTests : IDisposable
 {
     private static readonly RouteAudience OpenAi = new("openai", "openai.default");
+    private static readonly McpServerAudience GitHub = new("github", "mcp.github.TOKEN", McpServerAudience.HashScopes([]));
     private readonly BrokerFixture _f = new();
 
     private IssuedLease IssueInProcess() =>
-        _f.Broker.IssueRouteLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "openai", "openai.default", TimeSpan.FromSeconds(5), inProcess: true).Value;
+        _f.Broker.IssueMcpLease(BrokerFixture.Agent, CredentialScope.Unrestricted, "github", "mcp.github.TOKEN", [], TimeSpan.FromSeconds(5), inProcess: true).Value;
 
     [Test]
     public async Task An_in_process_lease_validates_like_any_other()
     {
         IssuedLease issued = IssueInProcess();
 
-        await Assert.That(_f.Broker.Validate(issued.Token, OpenAi).Value).IsEqualTo(issued.Lease);
+        await Assert.That(_f.Broker.Validate(issued.Token, GitHub).Value).IsEqualTo(issued.Lease);
     }
 
     [Test]
@@ -57,7 +58,7 @@ public sealed class InProcessLeaseTests : IDisposable
 
         await Assert.That(_f.Broker.RevokeSubject(BrokerFixture.Agent).IsOk).IsTrue();
 
-        await Assert.That(_f.Broker.Validate(issued.Token, OpenAi).Error?.Code).IsEqualTo(BrokerErrors.SubjectRevoked);
+        await Assert.That(_f.Broker.Validate(issued.Token, GitHub).Error?.Code).IsEqualTo(BrokerErrors.SubjectRevoked);
         CredentialBroker reopened = _f.Reopen();
         await Assert.That(reopened.IsSubjectRevoked(BrokerFixture.Agent)).IsTrue();
     }

@@ -172,9 +172,8 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         // The server's own lease: issued to its subject (mcp:<server>) and spent at once, so a
         // revoked slot or a revoked server subject refuses here.
         string leaseSlot = refs.Values.Order(StringComparer.Ordinal).First();
-        if (!_daemon.Broker.IssueMcpLease(SubjectId.ForMcpServer(server), CredentialScope.Unrestricted, server, leaseSlot, [], LeaseTtl, inProcess: true)
-                .TryGetValue(out IssuedLease? lease, out KheishError? error)
-            || !_daemon.Broker.Validate(lease.Token, new McpServerAudience(server, leaseSlot, McpServerAudience.HashScopes([]))).TryGetValue(out _, out error))
+        if (!_daemon.Broker.SpendMcpLease(SubjectId.ForMcpServer(server), CredentialScope.Unrestricted, server, leaseSlot, [], LeaseTtl)
+                .TryGetValue(out _, out KheishError? error))
         {
             return error;
         }
