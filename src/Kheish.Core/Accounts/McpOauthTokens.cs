@@ -32,7 +32,7 @@ internal static class McpOauthTokens
             Address = mcp.TokenEndpoint,
             ClientId = mcp.ClientId,
             ClientSecret = mcp.ClientSecret,
-            ClientCredentialStyle = mcp.ClientSecret is null || mcp.SecretInBody ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader,
+            ClientCredentialStyle = CredentialStyle(mcp),
             RefreshToken = state.RefreshToken,
 
             // Ask for what the account holds, never more.
@@ -53,7 +53,7 @@ internal static class McpOauthTokens
             Address = mcp.TokenEndpoint,
             ClientId = mcp.ClientId,
             ClientSecret = mcp.ClientSecret,
-            ClientCredentialStyle = mcp.ClientSecret is null || mcp.SecretInBody ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader,
+            ClientCredentialStyle = CredentialStyle(mcp),
             Code = code,
             RedirectUri = redirectUri.AbsoluteUri,
             CodeVerifier = verifier,
@@ -64,6 +64,10 @@ internal static class McpOauthTokens
             ? Failed(McpOauthLogin.ClientRejected, $"the token endpoint answered {(int)response.HttpStatusCode} (invalid_client): it does not accept this client")
             : FromResponse(response, "mcp_oauth_exchange_failed");
     }
+
+    /// <summary>Where the client's credentials go: the body for a public client or <c>client_secret_post</c>, else Basic auth.</summary>
+    private static ClientCredentialStyle CredentialStyle(McpOauthAccount mcp) =>
+        mcp.ClientSecret is null || mcp.SecretInBody ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader;
 
     /// <summary>The scopes a token response grants beyond <paramref name="requested"/> (empty when none were requested and none granted).</summary>
     public static IReadOnlyList<string> Escalation(IReadOnlyList<string>? granted, IReadOnlyList<string> requested) =>
