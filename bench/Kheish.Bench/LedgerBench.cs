@@ -157,7 +157,7 @@ internal static class LedgerBench
     private static void PrintStats(string name, LedgerStats stats) =>
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"{name}_stats batches={stats.Batches} mean_batch={stats.MeanBatch:F1} build_us_per_record={stats.BuildMicrosPerRecord:F1} write_sync_us_per_batch={stats.WriteSyncMicrosPerBatch:F1} pipelined_batches={stats.PipelinedBatches}"));
+            $"{name}_stats batches={stats.Batches} mean_batch={stats.MeanBatch:F1} build_us_per_record={stats.BuildMicrosPerRecord:F1} write_sync_us_per_batch={stats.WriteSyncMicrosPerBatch:F1} handed_off_batches={stats.HandedOffBatches}"));
 
     internal static ExternalActionEvent Event(string run, int producer) =>
         new(ActionPhase.Started, "provider_request", "https://api.openai.com/v1/chat/completions")

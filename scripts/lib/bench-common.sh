@@ -8,6 +8,6 @@ need_wrk() {
 # Waits for a daemon's ready line in LOG (up to TRIES x 0.1 s) and prints its base URL.
 daemon_url() {
   local log=$1 tries=${2:-50}
-  for _ in $(seq "$tries"); do grep -q "listening on" "$log" && break; sleep 0.1; done
-  grep -oE 'http://127.0.0.1:[0-9]+' "$log" | head -1
+  for _ in $(seq "$tries"); do grep -qs "listening on" "$log" && break; sleep 0.1; done
+  grep -soE 'http://127.0.0.1:[0-9]+' "$log" | head -1
 }

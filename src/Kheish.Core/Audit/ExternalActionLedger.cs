@@ -28,9 +28,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private readonly SortedSet<string> _indexBuckets = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushSignal = new(0);
     private readonly WorkQueue<BucketWriter> _handOffs = new();
-    private readonly WorkQueue<BucketWriter.BuiltBatch> _syncs = new();
     private readonly List<Thread> _workers = [];
-    private readonly List<Thread> _syncers = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly FileStream _writerLock;
     private readonly IDisposable? _ownedKey;
@@ -46,8 +44,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private long _records;
     private long _buildTicks;
     private long _syncTicks;
-    private long _pipelined;
+    private long _handedOff;
     private volatile bool _closed;
+    private volatile bool _drained;
 
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
     {
@@ -75,7 +74,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     /// <summary>The transparency log over every record (null when <see cref="LedgerOptions.TransparencyLog"/> is off).</summary>
     public Transparency.TransparencyLog? Log { get; private set; }
 
-    internal bool IsClosed => _closed;
+    /// <summary>True once every append accepted before the close was written: no bucket file is created after it.</summary>
+    internal bool IsDrained => _drained;
 
     /// <summary>Where append time goes, since the ledger was opened (for status pages and benchmarks).</summary>
     public LedgerStats Stats
@@ -91,7 +91,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
                 batches == 0 ? 0 : (double)records / batches,
                 records == 0 ? 0 : Interlocked.Read(ref _buildTicks) * micros / records,
                 batches == 0 ? 0 : Interlocked.Read(ref _syncTicks) * micros / batches,
-                Interlocked.Read(ref _pipelined));
+                Interlocked.Read(ref _handedOff));
         }
     }
 
@@ -178,6 +178,20 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     public Task<Result<LedgerRecord>> AppendAsync(ExternalActionEvent ev, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        return Append(ev, soon: false);
+    }
+
+    /// <summary>
+    /// Records <paramref name="ev"/>, which nothing waits for (the outcome of a call whose answer
+    /// already went out): it joins its bucket's next group commit, or is written and synced on its
+    /// own after <see cref="LedgerOptions.SoonDelay"/> when none comes. So under load an outcome
+    /// costs no sync and no thread of its own. Completes once it is durable, like
+    /// <see cref="AppendAsync"/>; a close writes it first.
+    /// </summary>
+    public Task<Result<LedgerRecord>> AppendSoonAsync(ExternalActionEvent ev) => Append(ev, soon: true);
+
+    private Task<Result<LedgerRecord>> Append(ExternalActionEvent ev, bool soon)
+    {
         if (Validate(ev) is { } invalid)
         {
             return Task.FromResult(Result<LedgerRecord>.Fail(invalid));
@@ -190,7 +204,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         BucketWriter writer = _buckets.GetOrAdd(BucketName.FileStem(bucket), static (stem, state) => BucketWriter.CreateNew(state.Ledger, stem, state.Bucket), (Ledger: this, Bucket: bucket));
-        Task<Result<LedgerRecord>> durable = writer.Enqueue(ev);
+        Task<Result<LedgerRecord>> durable = soon ? writer.EnqueueSoon(ev) : writer.Enqueue(ev);
         return Witnesses is { Quorum: > 0 } witnesses ? WitnessedAsync(durable, witnesses) : durable;
     }
 
@@ -249,19 +263,16 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         await _openChecks.ConfigureAwait(false);
         foreach (BucketWriter writer in _buckets.Values)
         {
+            // Outcomes appended soon are written now, not when their timer fires.
+            writer.WriteSoon();
             await writer.WaitIdleAsync().ConfigureAwait(false);
         }
 
+        _drained = true;
         _handOffs.CompleteAdding();
         foreach (Thread worker in _workers)
         {
             worker.Join();
-        }
-
-        _syncs.CompleteAdding();
-        foreach (Thread syncer in _syncers)
-        {
-            syncer.Join();
         }
 
         // Every acknowledged record has reached the log's queue: sequence it and publish the final
@@ -285,29 +296,18 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     }
 
     /// <summary>
-    /// Runs a bucket's pending group commits on a ledger thread. Writers block in fdatasync, so
-    /// they get their own threads rather than the shared pool (which starts with one thread per
-    /// core and would have nobody left to resume the appenders).
+    /// Gives a bucket's writer role, with the batch it wrote but has not synced, to a ledger
+    /// thread, which syncs it and goes on writing until the queue is empty. Writers block in
+    /// fdatasync, so they get their own threads rather than the shared pool (which starts with one
+    /// thread per core and would have nobody left to resume the appenders).
     /// </summary>
     internal void HandOff(BucketWriter writer)
     {
+        Interlocked.Increment(ref _handedOff);
         if (!_handOffs.TryAdd(writer))
         {
             // Closing: the ledger threads are gone; a pool thread drains it (and fails the appends).
             ThreadPool.UnsafeQueueUserWorkItem(static w => w.RunWorker(), writer, preferLocal: false);
-        }
-    }
-
-    /// <summary>
-    /// Runs a written batch's fdatasync on a ledger sync thread, so its bucket's writer can chain and
-    /// sign the next batch meanwhile. Sync threads never wait for writers, so they cannot deadlock.
-    /// </summary>
-    internal void QueueSync(BucketWriter.BuiltBatch batch)
-    {
-        Interlocked.Increment(ref _pipelined);
-        if (!_syncs.TryAdd(batch))
-        {
-            batch.Run();
         }
     }
 
@@ -410,9 +410,6 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             var thread = new Thread(ledger.RunHandOffs) { IsBackground = true, Name = $"kheish-ledger-{i}" };
             ledger._workers.Add(thread);
             thread.Start();
-            var syncer = new Thread(ledger.RunSyncs) { IsBackground = true, Name = $"kheish-ledger-sync-{i}" };
-            ledger._syncers.Add(syncer);
-            syncer.Start();
         }
 
         return ledger;
@@ -492,14 +489,6 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         foreach (BucketWriter writer in _handOffs.GetConsumingEnumerable())
         {
             writer.RunWorker();
-        }
-    }
-
-    private void RunSyncs()
-    {
-        foreach (BucketWriter.BuiltBatch batch in _syncs.GetConsumingEnumerable())
-        {
-            batch.Run();
         }
     }
 

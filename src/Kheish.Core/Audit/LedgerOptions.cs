@@ -16,6 +16,12 @@ internal sealed record LedgerOptions
     /// </summary>
     public int MaxOpenFiles { get; init; } = 256;
 
+    /// <summary>
+    /// How long a record appended with <see cref="ExternalActionLedger.AppendSoonAsync"/> waits
+    /// for its bucket's next group commit before it is written and synced on its own.
+    /// </summary>
+    public TimeSpan SoonDelay { get; init; } = TimeSpan.FromMilliseconds(2);
+
     /// <summary>Most records one group commit writes with one sync.</summary>
     public int MaxBatch { get; init; } = 4096;
 

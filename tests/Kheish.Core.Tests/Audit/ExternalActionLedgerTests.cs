@@ -308,4 +308,77 @@ public sealed class ExternalActionLedgerTests : IDisposable
 
         await Assert.That(File.ReadAllText(_t.RecordFile("run-1"))).Contains(r.ActionId);
     }
+
+    [Test]
+    public async Task An_outcome_appended_soon_joins_the_next_group_commit_in_queue_order()
+    {
+        await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, new LedgerOptions { SoonDelay = TimeSpan.FromSeconds(30) }).Value;
+        LedgerRecord first = (await ledger.AppendAsync(LedgerTestRoot.Event("run-1"))).Value;
+
+        Task<Kheish.Core.Errors.Result<LedgerRecord>> soon = ledger.AppendSoonAsync(LedgerTestRoot.Event("run-1"));
+        await Task.Delay(50);
+        await Assert.That(soon.IsCompleted).IsFalse().Because("a soon append waits for the next group commit (the delay is 30 s)");
+        LedgerRecord next = (await ledger.AppendAsync(LedgerTestRoot.Event("run-1"))).Value;
+        LedgerRecord outcome = (await soon).Value;
+
+        await Assert.That(outcome.PrevHash).IsEqualTo(first.RecordHash);
+        await Assert.That(next.PrevHash).IsEqualTo(outcome.RecordHash);
+        await Assert.That(ledger.Stats.Batches).IsEqualTo(2).Because("the soon record rode with the next append's sync");
+        await Assert.That(File.ReadAllText(_t.RecordFile("run-1"))).Contains(outcome.ActionId);
+    }
+
+    [Test]
+    public async Task An_outcome_appended_soon_is_synced_on_its_own_after_the_delay_when_nothing_follows()
+    {
+        await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, new LedgerOptions { SoonDelay = TimeSpan.FromMilliseconds(5) }).Value;
+
+        Task<Kheish.Core.Errors.Result<LedgerRecord>> soon = ledger.AppendSoonAsync(LedgerTestRoot.Event("run-1"));
+        Task done = await Task.WhenAny(soon, Task.Delay(TimeSpan.FromSeconds(10)));
+
+        await Assert.That(done == soon).IsTrue().Because("the timer writes a soon record nobody follows");
+        LedgerRecord outcome = (await soon).Value;
+        await Assert.That(File.ReadAllText(_t.RecordFile("run-1"))).Contains(outcome.ActionId);
+        await Assert.That(ledger.Stats.Batches).IsEqualTo(1);
+    }
+
+    [Test]
+    public async Task Closing_the_ledger_writes_an_outcome_appended_soon()
+    {
+        Task<Kheish.Core.Errors.Result<LedgerRecord>> soon;
+        await using (ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, new LedgerOptions { SoonDelay = TimeSpan.FromSeconds(30) }).Value)
+        {
+            soon = ledger.AppendSoonAsync(LedgerTestRoot.Event("run-1"));
+        }
+
+        await Assert.That(soon.IsCompleted).IsTrue();
+        LedgerRecord outcome = (await soon).Value;
+        await Assert.That(File.ReadAllText(_t.RecordFile("run-1"))).Contains(outcome.ActionId);
+        VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
+        await Assert.That(report.Ok).IsTrue();
+        await Assert.That(report.Records).IsEqualTo(1);
+    }
+
+    [Test]
+    public async Task Soon_and_durable_appends_from_many_threads_all_land_in_one_valid_chain()
+    {
+        const int producers = 16, each = 40;
+        var soon = new System.Collections.Concurrent.ConcurrentBag<Task<Kheish.Core.Errors.Result<LedgerRecord>>>();
+        await using (ExternalActionLedger ledger = _t.Open())
+        {
+            await Task.WhenAll(Enumerable.Range(0, producers).Select(p => Task.Run(async () =>
+            {
+                for (int i = 0; i < each; i++)
+                {
+                    await Assert.That((await ledger.AppendAsync(LedgerTestRoot.Event("run-1"))).IsOk).IsTrue();
+                    soon.Add(ledger.AppendSoonAsync(LedgerTestRoot.Event("run-1")));
+                }
+            })));
+            await Task.WhenAll(soon);
+        }
+
+        await Assert.That(soon.All(t => t.Result.IsOk)).IsTrue();
+        VerifyReport report = _t.Verify(pinned: _t.Key.PublicKeyHex);
+        await Assert.That(report.Ok).IsTrue();
+        await Assert.That(report.Records).IsEqualTo(2 * producers * each);
+    }
 }

@@ -374,9 +374,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
         }
 
         // The agent already has the whole response (CompleteAsync above). The completed record
-        // is appended off the request path: an append may write and fsync its batch on the
-        // calling thread, and a keep-alive connection should pay one durable write per call
-        // (the started record's), not two. A graceful shutdown drains queued appends; a crash
+        // is appended off the request path and joins the bucket's next group commit (the next
+        // call's started record, under load): a keep-alive connection pays one durable write per
+        // call (the started record's), not two. A graceful shutdown drains queued appends; a crash
         // in between leaves a started record without an outcome, which reads as "unknown".
         ExternalActionEvent done = started with
         {
@@ -386,7 +386,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             InputTokens = tokens?.Input,
             OutputTokens = tokens?.Output,
         };
-        _ = Task.Run(() => RecordCompletionAsync(done));
+        _ = RecordCompletionAsync(done);
     }
 
     private void CountUsage(Prepared call, Core.Limits.TokenUsage? tokens)
@@ -400,7 +400,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
     private async Task RecordCompletionAsync(ExternalActionEvent done)
     {
-        Result<LedgerRecord> completed = await daemon.Ledger.AppendAsync(done, CancellationToken.None).ConfigureAwait(false);
+        Result<LedgerRecord> completed = await daemon.Ledger.AppendSoonAsync(done).ConfigureAwait(false);
         if (!completed.TryGetValue(out _, out KheishError? error))
         {
             LogCompletionNotRecorded(logger, done.Target, "completed", error.Code);

@@ -541,22 +541,23 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         Result<CallToolResult> result = await up.CallToolAsync(tool, arguments, ct).ConfigureAwait(false);
         if (!result.TryGetValue(out CallToolResult? answer, out error))
         {
-            await AppendOutcomeAsync(started with { Phase = ActionPhase.Failed, Outcome = error.Code }).ConfigureAwait(false);
+            await AppendOutcomeAsync(started with { Phase = ActionPhase.Failed, Outcome = error.Code }, soon: false).ConfigureAwait(false);
             return error with { Message = McpRedactor.Redact(error.Message, SecretsFor(up)).Json };
         }
 
         CallToolResult safe = Redact(up, answer, CallToolResultType, out string responseDigest);
         // As in the egress proxy: the started record was durable before the call went out; the
-        // completed record is appended off the answer's path, so a call pays one durable write,
-        // not two. A graceful shutdown drains queued appends; a crash in between leaves a started
-        // record without an outcome, which reads as "unknown".
+        // completed record is appended off the answer's path and joins the bucket's next group
+        // commit, so a call pays one durable write, not two. A graceful shutdown drains queued
+        // appends; a crash in between leaves a started record without an outcome, which reads as
+        // "unknown".
         ExternalActionEvent completed = started with
         {
             Phase = ActionPhase.Completed,
             ResponseDigest = responseDigest,
             Outcome = safe.IsError == true ? "tool_error" : "ok",
         };
-        _ = Task.Run(() => AppendOutcomeAsync(completed), CancellationToken.None);
+        _ = AppendOutcomeAsync(completed, soon: true);
         return safe;
     }
 
@@ -648,9 +649,10 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
         return null;
     }
 
-    private async Task AppendOutcomeAsync(ExternalActionEvent ev)
+    private async Task AppendOutcomeAsync(ExternalActionEvent ev, bool soon)
     {
-        if (!(await _daemon.Ledger.AppendAsync(ev, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out KheishError? error))
+        Task<Result<LedgerRecord>> append = soon ? _daemon.Ledger.AppendSoonAsync(ev) : _daemon.Ledger.AppendAsync(ev, CancellationToken.None);
+        if (!(await append.ConfigureAwait(false)).TryGetValue(out _, out KheishError? error))
         {
             LogOutcomeNotRecorded(_logger, ev.Target, ExternalActionEvent.PhaseName(ev.Phase), error.Code);
         }
