@@ -112,23 +112,13 @@ internal static class Body
     }
 }
 
-/// <summary>EgressProxy's BuildUpstreamRequest, CopyResponseHeaders and RelayAsync, without lease and ledger.</summary>
-internal sealed class HandForwarder(string upstream, byte[] secret)
+/// <summary>EgressProxy's header rules (BuildUpstreamRequest, CopyResponseHeaders), shared by hand and yarp-rules.</summary>
+internal static class Rules
 {
-    private readonly HttpClient _client = new(Handlers.Create()) { Timeout = Timeout.InfiniteTimeSpan };
-    private readonly string _secretText = Encoding.UTF8.GetString(secret);
-
-    public async Task ForwardAsync(HttpContext context)
+    public static void CopyRequest(IHeaderDictionary headers, HttpRequestMessage message, string secretText)
     {
-        byte[]? body = await Body.ReadAsync(context.Request, context.RequestAborted);
-        using var message = new HttpRequestMessage(new HttpMethod(context.Request.Method), upstream + context.Request.Path + context.Request.QueryString);
-        if (body is not null)
-        {
-            message.Content = new ByteArrayContent(body);
-        }
-
-        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(context.Request.Headers.Connection);
-        foreach (KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues> header in context.Request.Headers)
+        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(headers.Connection);
+        foreach (KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues> header in headers)
         {
             if (!EgressHeaders.ForwardRequestHeader(header.Key, connectionNamed))
             {
@@ -146,7 +136,45 @@ internal sealed class HandForwarder(string upstream, byte[] secret)
         }
 
         message.Headers.Remove("Authorization");
-        message.Headers.TryAddWithoutValidation("Authorization", "Bearer " + _secretText);
+        message.Headers.TryAddWithoutValidation("Authorization", "Bearer " + secretText);
+    }
+
+    public static void CopyResponse(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed, string secretText)
+    {
+        foreach (KeyValuePair<string, System.Net.Http.Headers.HeaderStringValues> header in from.NonValidated)
+        {
+            if (!EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
+            {
+                continue;
+            }
+
+            string[] values = [.. header.Value];
+            if (values.Any(v => v.Contains(secretText, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            to[header.Key] = values;
+        }
+    }
+}
+
+/// <summary>EgressProxy's BuildUpstreamRequest, CopyResponseHeaders and RelayAsync, without lease and ledger.</summary>
+internal sealed class HandForwarder(string upstream, byte[] secret)
+{
+    private readonly HttpClient _client = new(Handlers.Create()) { Timeout = Timeout.InfiniteTimeSpan };
+    private readonly string _secretText = Encoding.UTF8.GetString(secret);
+
+    public async Task ForwardAsync(HttpContext context)
+    {
+        byte[]? body = await Body.ReadAsync(context.Request, context.RequestAborted);
+        using var message = new HttpRequestMessage(new HttpMethod(context.Request.Method), upstream + context.Request.Path + context.Request.QueryString);
+        if (body is not null)
+        {
+            message.Content = new ByteArrayContent(body);
+        }
+
+        Rules.CopyRequest(context.Request.Headers, message, _secretText);
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         cts.CancelAfter(TimeSpan.FromSeconds(100));
@@ -155,8 +183,8 @@ internal sealed class HandForwarder(string upstream, byte[] secret)
         relay.StatusCode = (int)response.StatusCode;
         HashSet<string> responseConnection = EgressHeaders.ConnectionNamed(
             response.Headers.NonValidated.TryGetValues("Connection", out var connection) ? connection : default(System.Net.Http.Headers.HeaderStringValues));
-        Copy(response.Headers, relay.Headers, responseConnection);
-        Copy(response.Content.Headers, relay.Headers, responseConnection);
+        Rules.CopyResponse(response.Headers, relay.Headers, responseConnection, _secretText);
+        Rules.CopyResponse(response.Content.Headers, relay.Headers, responseConnection, _secretText);
         relay.Headers["X-Kheish-Action-Id"] = "act_bench";
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
@@ -200,24 +228,6 @@ internal sealed class HandForwarder(string upstream, byte[] secret)
         _ = hash.GetHashAndReset();
     }
 
-    private void Copy(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed)
-    {
-        foreach (KeyValuePair<string, System.Net.Http.Headers.HeaderStringValues> header in from.NonValidated)
-        {
-            if (!EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
-            {
-                continue;
-            }
-
-            string[] values = [.. header.Value];
-            if (values.Any(v => v.Contains(_secretText, StringComparison.Ordinal)))
-            {
-                continue;
-            }
-
-            to[header.Key] = values;
-        }
-    }
 }
 
 /// <summary>Our header rules and credential inside YARP's request and response callbacks.</summary>
@@ -227,26 +237,7 @@ internal sealed class RulesTransformer(string upstream, byte[] secret) : HttpTra
 
     public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
-        HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(httpContext.Request.Headers.Connection);
-        foreach (KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues> header in httpContext.Request.Headers)
-        {
-            if (!EgressHeaders.ForwardRequestHeader(header.Key, connectionNamed))
-            {
-                continue;
-            }
-
-            if (header.Key.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
-            {
-                proxyRequest.Content?.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
-            }
-            else
-            {
-                proxyRequest.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
-            }
-        }
-
-        proxyRequest.Headers.Remove("Authorization");
-        proxyRequest.Headers.TryAddWithoutValidation("Authorization", "Bearer " + _secretText);
+        Rules.CopyRequest(httpContext.Request.Headers, proxyRequest, _secretText);
         proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(upstream, httpContext.Request.Path, httpContext.Request.QueryString);
         return ValueTask.CompletedTask;
     }
@@ -260,30 +251,12 @@ internal sealed class RulesTransformer(string upstream, byte[] secret) : HttpTra
 
         HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(
             proxyResponse.Headers.NonValidated.TryGetValues("Connection", out var connection) ? connection : default(System.Net.Http.Headers.HeaderStringValues));
-        Copy(proxyResponse.Headers, httpContext.Response.Headers, connectionNamed);
-        Copy(proxyResponse.Content.Headers, httpContext.Response.Headers, connectionNamed);
+        Rules.CopyResponse(proxyResponse.Headers, httpContext.Response.Headers, connectionNamed, _secretText);
+        Rules.CopyResponse(proxyResponse.Content.Headers, httpContext.Response.Headers, connectionNamed, _secretText);
         httpContext.Response.Headers["X-Kheish-Action-Id"] = "act_bench";
         return ValueTask.FromResult(true);
     }
 
-    private void Copy(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed)
-    {
-        foreach (KeyValuePair<string, System.Net.Http.Headers.HeaderStringValues> header in from.NonValidated)
-        {
-            if (!EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
-            {
-                continue;
-            }
-
-            string[] values = [.. header.Value];
-            if (values.Any(v => v.Contains(_secretText, StringComparison.Ordinal)))
-            {
-                continue;
-            }
-
-            to[header.Key] = values;
-        }
-    }
 }
 
 /// <summary>The response body YARP copies into: hashed as it passes, the credential masked, a flush per write.</summary>
