@@ -34,17 +34,7 @@ up_port=$(free_port); px_port=$(free_port)
 
 mkdir -p "$tmp/www/v1"; chmod 755 "$tmp"  # nginx workers run unprivileged and must read www/
 printf '{"object":"list","data":[{"id":"gpt-bench","object":"model","created":1700000000,"owned_by":"bench"}]}' > "$tmp/www/v1/models"; chmod -R a+rX "$tmp/www"
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  default_type application/json;
-  client_body_temp_path $tmp/body; proxy_temp_path $tmp/proxy; fastcgi_temp_path $tmp/fcgi; uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
-  keepalive_requests 1000000;
+nginx_conf "$tmp" <<CONF
   upstream provider { server 127.0.0.1:$up_port; keepalive 64; }
   server {
     listen 127.0.0.1:$up_port; root $tmp/www;
@@ -54,7 +44,6 @@ http {
     listen 127.0.0.1:$px_port;
     location / { proxy_pass http://provider; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
-}
 CONF
 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp" &
 npid=$!

@@ -31,19 +31,8 @@ warnings=$(grep -cE 'warning (IL|CA)[0-9]+' "$tmp/publish.log" || true)
 up_port=$(free_port); hand_port=$(free_port); yarp_port=$(free_port); rules_port=$(free_port)
 mkdir -p "$tmp/www/v1"; chmod 755 "$tmp"
 printf '{"object":"list","data":[{"id":"gpt-bench","object":"model","created":1700000000,"owned_by":"bench"}]}' > "$tmp/www/v1/models"; chmod -R a+rX "$tmp/www"
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  default_type application/json;
-  client_body_temp_path $tmp/body; proxy_temp_path $tmp/proxy; fastcgi_temp_path $tmp/fcgi; uwsgi_temp_path $tmp/uwsgi; scgi_temp_path $tmp/scgi;
-  keepalive_requests 1000000;
+nginx_conf "$tmp" <<CONF
   server { listen 127.0.0.1:$up_port; root $tmp/www; }
-}
 CONF
 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp" & pids+=($!)
 "$out/Kheish.ForwardBench" "http://127.0.0.1:$up_port" "$hand_port" "$yarp_port" "$rules_port" >"$tmp/fwd.log" 2>&1 & fpid=$!; pids+=($fpid)

@@ -11,3 +11,25 @@ daemon_url() {
   for _ in $(seq "$tries"); do grep -qs "listening on" "$log" && break; sleep 0.1; done
   grep -soE 'http://127.0.0.1:[0-9]+' "$log" | head -1
 }
+
+# Writes DIR/nginx.conf: one worker, no access log, temp paths inside DIR, keep-alive without a
+# request cap, and the server/upstream blocks read from standard input (a here-document, so the
+# caller expands its variables). Start it with: nginx -c DIR/nginx.conf -p DIR
+nginx_conf() {
+  local dir=$1 servers
+  servers=$(cat)
+  cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/json;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fcgi; uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  keepalive_requests 1000000;
+$servers
+}
+CONF
+}
