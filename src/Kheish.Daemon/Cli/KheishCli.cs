@@ -87,12 +87,21 @@ internal static class KheishCli
             return UsageErrors.Report(parseResult, args);
         }
 
+        // Every `serve` verb (the daemon's and the witness's) runs a web host whose console
+        // lifetime owns SIGTERM/SIGINT and drains before it returns. System.CommandLine's own
+        // handler would race it: it gives up after its 2 s timeout and exits 143, so a loaded
+        // machine turned a clean stop into a "killed" exit. Other verbs keep that handler.
+        bool hostOwnsSignals = parseResult.CommandResult.Command.Name == "serve";
+        var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+        if (hostOwnsSignals)
+        {
+            invocation.ProcessTerminationTimeout = null;
+        }
+
         using var cts = new CancellationTokenSource();
         try
         {
-            return await parseResult.InvokeAsync(
-                new InvocationConfiguration { EnableDefaultExceptionHandler = false },
-                cts.Token).ConfigureAwait(false);
+            return await parseResult.InvokeAsync(invocation, cts.Token).ConfigureAwait(false);
         }
         catch (KheishException ex)
         {

@@ -141,6 +141,7 @@ internal static class WitnessCommand
                 ContentRootPath = AppContext.BaseDirectory,
                 EnvironmentName = "Production",
             });
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = Http.DaemonHost.ShutdownTimeout);
             builder.Logging.ClearProviders();
             builder.WebHost.ConfigureKestrel(k =>
             {

@@ -28,6 +28,13 @@ internal static class DaemonHost
     /// <summary>The MCP SDK sessions' categories: their failure lines quote tool names and upstream text, so they are silenced whatever the configuration says.</summary>
     private static readonly string[] McpSessionCategories = ["ModelContextProtocol.Server.McpServer", "ModelContextProtocol.Client.McpClient"];
 
+    /// <summary>
+    /// How long a stop (SIGTERM/SIGINT) waits for in-flight requests before it aborts them. The
+    /// host's 30 s default outlasts the grace period of `docker stop` (10 s), after which the
+    /// daemon would be SIGKILLed mid-shutdown with its lease journal unflushed.
+    /// </summary>
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
+
     public static WebApplication Build(ServeSettings settings, DaemonContext daemon)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -37,6 +44,7 @@ internal static class DaemonHost
             EnvironmentName = "Production",
         });
 
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {

@@ -88,6 +88,36 @@ public sealed class ServeStartupTests : IDisposable
     }
 
     [Test]
+    public async Task Sigterm_with_a_request_in_flight_drains_for_a_bounded_time_then_exits_0()
+    {
+        // A stop that outlasts System.CommandLine's 2 s termination timeout used to exit 143 (as
+        // if killed) while the host was still draining; a loaded CI machine hit it on a plain stop.
+        DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(daemon.BaseUri.Host, daemon.BaseUri.Port);
+        System.Net.Sockets.NetworkStream stream = tcp.GetStream();
+        // One complete request proves the connection is being served; then headers and the first
+        // byte of a 1000-byte body keep a second request in flight.
+        await stream.WriteAsync("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"u8.ToArray());
+        byte[] buffer = new byte[4096];
+        int read = await stream.ReadAsync(buffer);
+        await Assert.That(System.Text.Encoding.ASCII.GetString(buffer, 0, read)).StartsWith("HTTP/1.1 200");
+        await stream.WriteAsync("POST /agent/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"u8.ToArray());
+        await Task.Delay(300);
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        int exit = await daemon.StopAsync();
+        watch.Stop();
+        await daemon.DisposeAsync();
+
+        await Assert.That(exit).IsEqualTo(0);
+        await Assert.That(daemon.Logs).Contains("stopped");
+        // It waited for the request (past the old 2 s cut-off) but not the host's 30 s default.
+        await Assert.That(watch.Elapsed).IsGreaterThan(TimeSpan.FromSeconds(2.5));
+        await Assert.That(watch.Elapsed).IsLessThan(TimeSpan.FromSeconds(15));
+    }
+
+    [Test]
     public async Task A_token_rotated_by_swapping_a_symlink_takes_effect_on_the_next_request()
     {
         // How orchestrators rotate mounted secrets: the path is a symlink that is re-pointed.
