@@ -56,7 +56,6 @@ for r in $(seq "$rounds"); do
     us[$v]="${us[$v]:-} $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v r="$x" -v s="$dur" 'BEGIN {printf "%.1f", t / hz / (r * s) * 1e6}')"
   done
 done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo "wrk -t2 -c$conns -d${dur}s, $rounds alternated rounds, $(nproc) cores shared by wrk, nginx and the forwarder"
 for v in hand yarp rules; do
   printf '%-11s req/s %-28s median %8.0f   CPU per call (us) %-22s median %6.1f\n' "$v" "${rps[$v]}" "$(median <<<"${rps[$v]}")" "${us[$v]}" "$(median <<<"${us[$v]}")"

@@ -33,3 +33,6 @@ $servers
 }
 CONF
 }
+
+# The median of the numbers on standard input (space- or newline-separated).
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
