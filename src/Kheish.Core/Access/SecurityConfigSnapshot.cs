@@ -19,6 +19,14 @@ internal sealed record SecurityConfigSnapshot(SecurityConfigOrigin Origin, strin
 
     public static SecurityConfigSnapshot Invalid(SecurityConfigOrigin origin, string? file, KheishError error) => new(origin, file, null, error);
 
+    /// <summary>"project", "global" or "default": the origin as status and json output name it.</summary>
+    public string OriginName => Origin switch
+    {
+        SecurityConfigOrigin.Project => "project",
+        SecurityConfigOrigin.Global => "global",
+        _ => "default",
+    };
+
     /// <summary>Human description of where the policy comes from, for status output and logs.</summary>
     public string Describe() => Origin switch
     {

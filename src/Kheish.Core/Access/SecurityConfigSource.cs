@@ -59,9 +59,12 @@ internal sealed class SecurityConfigSource
         _watch = watch;
     }
 
-    public SecurityConfigSnapshot Current()
+    public SecurityConfigSnapshot Current() => Current(System.Diagnostics.Stopwatch.GetTimestamp());
+
+    /// <summary>The configuration in force for a request served since <paramref name="notBefore"/> (see <see cref="FileChangeWatch.Generation(long)"/>).</summary>
+    public SecurityConfigSnapshot Current(long notBefore)
     {
-        long generation = _watch?.Generation() ?? long.MinValue;
+        long generation = _watch?.Generation(notBefore) ?? long.MinValue;
         Cached? cached = _cached;
         if (cached is not null && generation != long.MinValue && cached.Generation == generation)
         {

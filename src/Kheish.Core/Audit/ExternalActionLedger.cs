@@ -231,14 +231,21 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     {
         get
         {
-            var unavailable = _buckets.Values
-                .Select(b => b.UnavailableReason is { } reason ? new UnavailableBucket(b.Name, reason) : null)
-                .OfType<UnavailableBucket>()
-                .OrderBy(u => u.Bucket, StringComparer.Ordinal)
-                .ToList();
+            // The dictionary's enumerator takes no lock and copies nothing (Values would do both);
+            // a healthy ledger allocates no list.
+            List<UnavailableBucket>? unavailable = null;
+            foreach (KeyValuePair<string, BucketWriter> entry in _buckets)
+            {
+                if (entry.Value.UnavailableReason is { } reason)
+                {
+                    (unavailable ??= []).Add(new UnavailableBucket(entry.Value.Name, reason));
+                }
+            }
+
+            unavailable?.Sort(static (a, b) => string.CompareOrdinal(a.Bucket, b.Bucket));
             string? indexProblem = Volatile.Read(ref _indexProblem);
             string? logProblem = Log?.Problem;
-            return new LedgerHealth(unavailable.Count == 0 && indexProblem is null && logProblem is null, KeyId, _buckets.Count, indexProblem, unavailable)
+            return new LedgerHealth(unavailable is null && indexProblem is null && logProblem is null, KeyId, _buckets.Count, indexProblem, (IReadOnlyList<UnavailableBucket>?)unavailable ?? [])
             {
                 TransparencyLogProblem = logProblem,
             };

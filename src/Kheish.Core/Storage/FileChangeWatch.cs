@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace Kheish.Core.Storage;
@@ -53,6 +54,7 @@ internal sealed partial class FileChangeWatch : IDisposable
     private int _fd;
     private long _generation;
     private readonly Lock _drainLock = new();
+    private volatile DrainResult? _lastDrain;
     private volatile bool _polling;
 
     private FileChangeWatch(int fd)
@@ -89,37 +91,74 @@ internal sealed partial class FileChangeWatch : IDisposable
             Arm();
         }
 
-        Interlocked.Increment(ref _generation);
+        lock (_drainLock)
+        {
+            Interlocked.Increment(ref _generation);
+            _lastDrain = null;
+        }
     }
 
     /// <summary>
     /// A number that differs from any earlier answer whenever a tracked file may have changed
     /// since. Costs one non-blocking read when nothing happened.
     /// </summary>
-    public long Generation()
+    public long Generation() => Generation(Stopwatch.GetTimestamp());
+
+    /// <summary>
+    /// The same for a caller that only needs the changes completed before <paramref name="notBefore"/>
+    /// (a <see cref="Stopwatch.GetTimestamp"/> taken once a request is being served): a drain that
+    /// began after that instant read a queue already holding their events, so its answer is reused
+    /// and the several checks of one request, and concurrent requests, share one <c>read</c>.
+    /// </summary>
+    public long Generation(long notBefore)
     {
         if (_polling)
         {
             return Interlocked.Increment(ref _generation);
         }
 
+        if (_lastDrain is { } done && done.StartedAt > notBefore)
+        {
+            return done.Generation;
+        }
+
         // One caller at a time reads the queue, so nobody can see it empty while another holds
         // events it has not yet counted (the lock is held for one non-blocking read).
         lock (_drainLock)
         {
+            if (_lastDrain is { } waited && waited.StartedAt > notBefore)
+            {
+                return waited.Generation;
+            }
+
+            long startedAt = Stopwatch.GetTimestamp();
+            long generation;
             if (!Drain())
             {
-                return Volatile.Read(ref _generation);
+                generation = Volatile.Read(ref _generation);
             }
-
-            lock (_armLock)
+            else
             {
-                Arm();
+                lock (_armLock)
+                {
+                    Arm();
+                }
+
+                generation = Interlocked.Increment(ref _generation);
             }
 
-            return Interlocked.Increment(ref _generation);
+            if (_polling)
+            {
+                return generation;
+            }
+
+            _lastDrain = new DrainResult(startedAt, generation);
+            return generation;
         }
     }
+
+    /// <summary>When the last completed drain began, and the generation it left (one reference, published whole).</summary>
+    private sealed record DrainResult(long StartedAt, long Generation);
 
     public void Dispose()
     {

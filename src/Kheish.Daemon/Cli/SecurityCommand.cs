@@ -707,7 +707,7 @@ internal sealed record SecurityStatusOutput(
         SecurityConfig? config = snapshot.Config;
         return new SecurityStatusOutput(
             snapshot.File,
-            snapshot.Origin.ToString().ToLowerInvariant(),
+            snapshot.OriginName,
             snapshot.IsValid,
             snapshot.IsValid ? null : new CliError(snapshot.Error.Code, snapshot.Error.Message),
             config?.Mode.Name(),

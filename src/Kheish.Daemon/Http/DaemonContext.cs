@@ -70,14 +70,21 @@ internal sealed class DaemonContext(
     private volatile StateRootCheck? _stateRootCheck;
 
     /// <summary>Named checks, each "ok" or a short reason without sensitive data.</summary>
-    public Dictionary<string, string> ReadinessChecks() => ReadinessChecks(AgentSecurity.Current(), Ledger.Health);
+    public Dictionary<string, string> ReadinessChecks()
+    {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        return ReadinessChecks(AgentSecurity.Current(now), Ledger.Health, now);
+    }
 
-    /// <summary>The same checks from snapshots the caller already holds (each is taken once per request).</summary>
-    public Dictionary<string, string> ReadinessChecks(SecurityConfigSnapshot agent, LedgerHealth audit)
+    /// <summary>
+    /// The same checks from snapshots the caller already holds (each is taken once per request),
+    /// the state root as of <paramref name="notBefore"/> (see <see cref="FileChangeWatch.Generation(long)"/>).
+    /// </summary>
+    public Dictionary<string, string> ReadinessChecks(SecurityConfigSnapshot agent, LedgerHealth audit, long notBefore)
     {
         var checks = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["state_root"] = StateRootExists() ? "ok" : "state root directory is missing",
+            ["state_root"] = StateRootExists(notBefore) ? "ok" : "state root directory is missing",
             ["secret_store"] = StoreUnavailable is null ? "ok" : "encrypted store not readable: no master key configured",
         };
         checks["external_action_audit"] = audit.Healthy
@@ -87,14 +94,14 @@ internal sealed class DaemonContext(
         return checks;
     }
 
-    private bool StateRootExists()
+    private bool StateRootExists(long notBefore)
     {
         if (Watch is not { } watch)
         {
             return Directory.Exists(StateRoot.FullPath);
         }
 
-        long generation = watch.Generation();
+        long generation = watch.Generation(notBefore);
         if (_stateRootCheck is { } check && check.Generation == generation)
         {
             return check.Exists;

@@ -27,12 +27,13 @@ internal static class StatusEndpoints
 {
     public static void MapStatusEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/status", (DaemonContext daemon, ControlPlaneAuthOptions auth, AuthAuditLog authAudit) =>
+        app.MapGet("/v1/status", (HttpContext context, DaemonContext daemon, ControlPlaneAuthOptions auth, AuthAuditLog authAudit) =>
         {
             DateTimeOffset now = daemon.Clock.GetUtcNow();
-            Kheish.Core.Access.SecurityConfigSnapshot agent = daemon.AgentSecurity.Current();
+            long serving = ControlPlaneRequest.CheckedSince(context);
+            Kheish.Core.Access.SecurityConfigSnapshot agent = daemon.AgentSecurity.Current(serving);
             Kheish.Core.Audit.LedgerHealth audit = daemon.Ledger.Health;
-            return TypedResults.Ok(new StatusResponse(
+            return new PipeJsonResult<StatusResponse>(new StatusResponse(
                 KheishCli.Version,
                 daemon.StateRoot.FullPath,
                 daemon.StartedAt.ToUnixTimeMilliseconds(),
@@ -46,10 +47,10 @@ internal static class StatusEndpoints
                 audit.KeyId,
                 Kheish.Core.Crypto.Libsodium.Ed25519Backend,
                 audit.UnavailableBuckets,
-                daemon.ReadinessChecks(agent, audit),
+                daemon.ReadinessChecks(agent, audit, serving),
                 authAudit.Dropped,
                 agent.File,
-                agent.Origin.ToString().ToLowerInvariant()));
+                agent.OriginName), HttpJsonContext.Default.StatusResponse);
         }).AllowReadOnly();
     }
 }

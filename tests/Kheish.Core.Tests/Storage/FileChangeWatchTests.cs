@@ -38,6 +38,39 @@ public sealed class FileChangeWatchTests : IDisposable
     }
 
     [Test]
+    public async Task Checks_as_of_one_instant_share_a_drain_and_a_later_instant_sees_the_change()
+    {
+        string file = Path.Combine(_dir, "token");
+        File.WriteAllText(file, "a");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+        long serving = System.Diagnostics.Stopwatch.GetTimestamp();
+        long first = watch.Generation(serving);
+
+        File.WriteAllText(file, "b");
+
+        // As of `serving` nothing had changed: the drain that began after it answers again.
+        await Assert.That(watch.Generation(serving)).IsEqualTo(first);
+        // An instant after the change: the earlier drain began before it, so it cannot answer.
+        await Assert.That(watch.Generation(System.Diagnostics.Stopwatch.GetTimestamp())).IsNotEqualTo(first);
+    }
+
+    [Test]
+    public async Task A_change_before_the_instant_is_seen_even_right_after_a_drain()
+    {
+        string file = Path.Combine(_dir, "token");
+        File.WriteAllText(file, "a");
+        using var watch = FileChangeWatch.Create();
+        watch.Track(file);
+        long before = watch.Generation();
+        File.WriteAllText(file, "b");
+
+        long serving = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        await Assert.That(watch.Generation(serving)).IsNotEqualTo(before);
+    }
+
+    [Test]
     public async Task A_rename_over_the_file_is_seen_by_the_very_next_call()
     {
         string file = Path.Combine(_dir, "token");

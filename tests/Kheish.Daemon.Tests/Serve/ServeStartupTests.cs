@@ -92,7 +92,7 @@ public sealed class ServeStartupTests : IDisposable
     {
         // A stop that outlasts System.CommandLine's 2 s termination timeout used to exit 143 (as
         // if killed) while the host was still draining; a loaded CI machine hit it on a plain stop.
-        DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(daemon.BaseUri.Host, daemon.BaseUri.Port);
         System.Net.Sockets.NetworkStream stream = tcp.GetStream();
@@ -108,7 +108,6 @@ public sealed class ServeStartupTests : IDisposable
         var watch = System.Diagnostics.Stopwatch.StartNew();
         int exit = await daemon.StopAsync();
         watch.Stop();
-        await daemon.DisposeAsync();
 
         await Assert.That(exit).IsEqualTo(0);
         await Assert.That(daemon.Logs).Contains("stopped");
@@ -136,6 +135,26 @@ public sealed class ServeStartupTests : IDisposable
 
         await Assert.That((await a.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.Unauthorized);
         await Assert.That((await b.GetAsync("/v1/status")).StatusCode).IsEqualTo(HttpStatusCode.OK);
+    }
+
+    [Test]
+    public async Task Status_is_json_in_the_hosts_encoding_with_the_version_as_printed()
+    {
+        string admin = "admin-" + Guid.NewGuid().ToString("N");
+        CliResult version = await Support.Cli.RunAsync("--version");
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot, ["--http-admin-token", admin]);
+        using HttpClient client = daemon.Client(admin);
+
+        HttpResponseMessage status = await client.GetAsync("/v1/status");
+        string body = await status.Content.ReadAsStringAsync();
+
+        await Assert.That(status.Content.Headers.ContentType?.ToString()).IsEqualTo("application/json; charset=utf-8");
+        // "0.1.0+<commit>": the '+' is written as is (the host's relaxed encoder), not as \u002B.
+        await Assert.That(body).StartsWith($"{{\"version\":\"{version.Stdout.Split('\n')[0].Trim()}\",");
+        using var json = System.Text.Json.JsonDocument.Parse(body);
+        await Assert.That(json.RootElement.GetProperty("checks").GetProperty("state_root").GetString()).IsEqualTo("ok");
+        await Assert.That(json.RootElement.GetProperty("agent_plane_config_origin").GetString()).IsEqualTo("default");
+        await Assert.That(json.RootElement.GetProperty("auth_audit_dropped").EnumerateObject().Count()).IsEqualTo(0);
     }
 
     public void Dispose() => _dir.Dispose();

@@ -54,7 +54,10 @@ internal sealed class AuthAuditLog : IDisposable
     public string FilePath => _path;
 
     /// <summary>Events not written because their client was past the failure limit, by reason.</summary>
-    public IReadOnlyDictionary<string, long> Dropped => new SortedDictionary<string, long>(_dropped, StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, long> Dropped =>
+        _dropped.IsEmpty ? NoneDropped : new SortedDictionary<string, long>(_dropped, StringComparer.Ordinal);
+
+    private static readonly IReadOnlyDictionary<string, long> NoneDropped = new SortedDictionary<string, long>(StringComparer.Ordinal);
 
     public void CountDropped(string reason) => _dropped.AddOrUpdate(Bounded(reason, 64), 1, (_, n) => n + 1);
 

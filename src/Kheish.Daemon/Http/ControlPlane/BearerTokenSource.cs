@@ -93,7 +93,10 @@ internal sealed class BearerTokenSource
     }
 
     /// <summary>The digest in force now; null when a token file became unreadable or empty (fail closed).</summary>
-    public byte[]? CurrentDigest()
+    public byte[]? CurrentDigest() => CurrentDigest(System.Diagnostics.Stopwatch.GetTimestamp());
+
+    /// <summary>The digest in force for a request served since <paramref name="notBefore"/> (see <see cref="FileChangeWatch.Generation(long)"/>).</summary>
+    public byte[]? CurrentDigest(long notBefore)
     {
         if (_file is null)
         {
@@ -107,7 +110,7 @@ internal sealed class BearerTokenSource
 
         // The generation is taken before the stamp check, so a change racing with it moves the
         // generation past the one stored here and the next request checks again.
-        long generation = watch.Generation();
+        long generation = watch.Generation(notBefore);
         if (_checked is { } done && done.Generation == generation)
         {
             return done.Digest;

@@ -50,7 +50,9 @@ internal sealed class ControlPlaneAuthMiddleware(
         }
 
         AccessLevel required = RequiredAccess(context);
-        KheishError? failure = Authenticate(request, required, out AccessLevel? granted);
+        // The token files are checked as of this instant; the endpoint checks its files as of it too.
+        long checkedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        KheishError? failure = Authenticate(request, required, checkedAt, out AccessLevel? granted);
         if (failure is not null)
         {
             // A valid read-only token on an admin endpoint is not a guess: it gets its 403, never a 429.
@@ -74,11 +76,11 @@ internal sealed class ControlPlaneAuthMiddleware(
             return;
         }
 
-        context.Items[typeof(AccessLevel)] = granted;
+        context.Items[typeof(ControlPlaneRequest)] = new ControlPlaneRequest(granted!.Value, checkedAt);
         await next(context);
     }
 
-    private KheishError? Authenticate(HttpRequest request, AccessLevel required, out AccessLevel? granted)
+    private KheishError? Authenticate(HttpRequest request, AccessLevel required, long checkedAt, out AccessLevel? granted)
     {
         granted = null;
         string? header = request.Headers.Authorization;
@@ -95,8 +97,9 @@ internal sealed class ControlPlaneAuthMiddleware(
         }
 
         byte[] presented = BearerTokenSource.Digest(header[(space + 1)..].Trim());
-        byte[]? admin = options.Admin?.CurrentDigest();
-        byte[]? ro = options.Readonly?.CurrentDigest();
+        // Both token files are checked as of one instant: one inotify read answers for both.
+        byte[]? admin = options.Admin?.CurrentDigest(checkedAt);
+        byte[]? ro = options.Readonly?.CurrentDigest(checkedAt);
         bool isAdmin = admin is not null && CryptographicOperations.FixedTimeEquals(presented, admin);
         bool isReadonly = ro is not null && CryptographicOperations.FixedTimeEquals(presented, ro);
         if (isAdmin && isReadonly)

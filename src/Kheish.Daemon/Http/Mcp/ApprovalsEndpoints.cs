@@ -113,5 +113,5 @@ internal static class ApprovalsEndpoints
 
     /// <summary>Arguments are shown to the admin token (or to everyone when auth is explicitly off), never to the read-only token.</summary>
     private static bool IsAdmin(HttpContext context, ControlPlaneAuthOptions auth) =>
-        !auth.Enabled || context.Items[typeof(AccessLevel)] is AccessLevel.Admin;
+        !auth.Enabled || ControlPlaneRequest.Of(context)?.Granted is AccessLevel.Admin;
 }
