@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/bench-common.sh
 need_wrk
-bin=$(pwd)/artifacts/kheish-daemon
+bin=${KHEISH_DAEMON_BIN:-$(pwd)/artifacts/kheish-daemon}
 dur=${BENCH_SECONDS:-6}
 rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
 p99() { awk '$1=="99%" {print $2}' <<<"$1"; }

@@ -51,7 +51,8 @@ internal sealed partial class HttpJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// A JSON body serialized synchronously into the response pipe, for the small bodies of the
-/// read endpoints polled hardest (<c>/healthz</c>, <c>/readyz</c>, <c>/v1/status</c>).
+/// read endpoints polled hardest (<c>/healthz</c>, <c>/readyz</c>, <c>/v1/status</c>,
+/// <c>/agent/v1/whoami</c>).
 /// <c>TypedResults.Ok</c> goes through <c>SerializeAsync</c> on the body stream (an async state
 /// machine, a pooled buffer and a stream copy per response) with type information rebuilt for
 /// the host's options, which differ from <see cref="HttpJsonContext"/>'s enough to rule out its

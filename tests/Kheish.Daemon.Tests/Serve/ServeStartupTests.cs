@@ -76,10 +76,10 @@ public sealed class ServeStartupTests : IDisposable
     [Test]
     public async Task Sigterm_stops_cleanly_and_releases_the_lock()
     {
-        DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
+        // Disposed (killed if still running) even when the stop fails, so no daemon outlives the test.
+        await using DaemonProcess daemon = await DaemonProcess.StartAsync(_dir.StateRoot);
 
         int exit = await daemon.StopAsync();
-        await daemon.DisposeAsync();
 
         await Assert.That(exit).IsEqualTo(0);
         await Assert.That(daemon.Logs).Contains("stopped");

@@ -18,7 +18,9 @@ internal static class AgentEndpoints
                 return ProblemResults.Result(Kheish.Core.Broker.BrokerErrors.SubjectWasRevoked(subject.Value));
             }
 
-            return TypedResults.Ok(new WhoAmIResponse(caller.Principal, caller.KeyId, caller.Mode.Name(), caller.Scope, caller.ClientAddress.ToString()));
+            return new PipeJsonResult<WhoAmIResponse>(
+                new WhoAmIResponse(caller.Principal, caller.KeyId, caller.Mode.Name(), caller.Scope, caller.ClientAddress.ToString()),
+                HttpJsonContext.Default.WhoAmIResponse);
         });
     }
 }
