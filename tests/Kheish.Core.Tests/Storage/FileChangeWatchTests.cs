@@ -9,13 +9,20 @@ public sealed class FileChangeWatchTests : IDisposable
 
     public FileChangeWatchTests() => Directory.CreateDirectory(_dir);
 
+    /// <summary>A token file holding "a", and a watch tracking it.</summary>
+    private FileChangeWatch WatchedToken(out string file)
+    {
+        file = Path.Combine(_dir, "token");
+        File.WriteAllText(file, "a");
+        FileChangeWatch watch = FileChangeWatch.Create();
+        watch.Track(file);
+        return watch;
+    }
+
     [Test]
     public async Task Nothing_changed_means_the_same_generation()
     {
-        string file = Path.Combine(_dir, "token");
-        File.WriteAllText(file, "a");
-        using var watch = FileChangeWatch.Create();
-        watch.Track(file);
+        using FileChangeWatch watch = WatchedToken(out _);
 
         long first = watch.Generation();
 
@@ -26,10 +33,7 @@ public sealed class FileChangeWatchTests : IDisposable
     [Test]
     public async Task An_in_place_rewrite_is_seen_by_the_very_next_call()
     {
-        string file = Path.Combine(_dir, "token");
-        File.WriteAllText(file, "a");
-        using var watch = FileChangeWatch.Create();
-        watch.Track(file);
+        using FileChangeWatch watch = WatchedToken(out string file);
         long before = watch.Generation();
 
         File.WriteAllText(file, "b");
@@ -40,10 +44,7 @@ public sealed class FileChangeWatchTests : IDisposable
     [Test]
     public async Task Checks_as_of_one_instant_share_a_drain_and_a_later_instant_sees_the_change()
     {
-        string file = Path.Combine(_dir, "token");
-        File.WriteAllText(file, "a");
-        using var watch = FileChangeWatch.Create();
-        watch.Track(file);
+        using FileChangeWatch watch = WatchedToken(out string file);
         long serving = System.Diagnostics.Stopwatch.GetTimestamp();
         long first = watch.Generation(serving);
 
@@ -58,10 +59,7 @@ public sealed class FileChangeWatchTests : IDisposable
     [Test]
     public async Task A_change_before_the_instant_is_seen_even_right_after_a_drain()
     {
-        string file = Path.Combine(_dir, "token");
-        File.WriteAllText(file, "a");
-        using var watch = FileChangeWatch.Create();
-        watch.Track(file);
+        using FileChangeWatch watch = WatchedToken(out string file);
         long before = watch.Generation();
         File.WriteAllText(file, "b");
 
@@ -73,10 +71,7 @@ public sealed class FileChangeWatchTests : IDisposable
     [Test]
     public async Task A_rename_over_the_file_is_seen_by_the_very_next_call()
     {
-        string file = Path.Combine(_dir, "token");
-        File.WriteAllText(file, "a");
-        using var watch = FileChangeWatch.Create();
-        watch.Track(file);
+        using FileChangeWatch watch = WatchedToken(out string file);
         long before = watch.Generation();
         File.WriteAllText(file + ".tmp", "b");
 
