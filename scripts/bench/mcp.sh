@@ -65,6 +65,15 @@ wait_port "$direct_port"; wait_port "$sg_port"
 
 dotnet build bench/Kheish.Bench/Kheish.Bench.csproj -c Release -nologo -v q 2>&1 | grep -E " error |rror\(s\)" | grep -v " 0 Error" && exit 1
 loadgen=bench/Kheish.Bench/bin/Release/net10.0/Kheish.Bench
+# The load generator shares the 2 cores with the gateway under test and its upstream, so what it
+# burns is taken from whichever gateway it measures, and a fixed cost weighs most on the faster
+# one's shorter rounds. Two runtime defaults made it cost ~440 us of CPU per call, a third of the
+# machine: the thread pool's idle workers spin and sched_yield before they sleep, and tiered
+# compilation ran its first calls unoptimized and recompiled them in the background during the
+# timed part (20 warm-up calls per session do not reach tier 1). With the spin limit at 0 and
+# methods compiled optimized on first use (before timing starts), it costs ~250 us per call.
+# Both gateways get the same client.
+mcp_load() { DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 DOTNET_TieredCompilation=0 "$loadgen" mcp-load "$@"; }
 
 cat > "$tmp/load.mjs" <<'JS'
 import { createRequire } from 'module';
@@ -103,9 +112,9 @@ declare -A res
 for c in 1 16; do
   n=$calls; [ "$c" -gt 1 ] && n=$(( calls / 4 > 20 ? calls / 4 : 20 ))
   cn=$(( n * 4 ))
-  res[cdirect,$c]=$("$loadgen" mcp-load "http://127.0.0.1:$direct_port/mcp" "$c" "$cn")
-  res[ckheish,$c]=$("$loadgen" mcp-load "$url/mcp" "$c" "$cn" "$key")
-  res[csg,$c]=$("$loadgen" mcp-load "http://127.0.0.1:$sg_port/mcp" "$c" "$cn")
+  res[cdirect,$c]=$(mcp_load "http://127.0.0.1:$direct_port/mcp" "$c" "$cn")
+  res[ckheish,$c]=$(mcp_load "$url/mcp" "$c" "$cn" "$key")
+  res[csg,$c]=$(mcp_load "http://127.0.0.1:$sg_port/mcp" "$c" "$cn")
   res[direct,$c]=$(MODULES=$modules "$node" "$tmp/load.mjs" "http://127.0.0.1:$direct_port/mcp" "$c" "$n")
   res[kheish,$c]=$(MODULES=$modules "$node" "$tmp/load.mjs" "$url/mcp" "$c" "$n" "$key")
   res[sg,$c]=$(MODULES=$modules "$node" "$tmp/load.mjs" "http://127.0.0.1:$sg_port/mcp" "$c" "$n")
@@ -118,7 +127,7 @@ ratios=()
 n16=$(( calls / 4 > 20 ? calls / 4 : 20 )); cn16=$(( n16 * 4 ))
 ratios+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rps"] / json.loads(sys.argv[2])["rps"])' "${res[ckheish,16]}" "${res[csg,16]}")")
 for _ in $(seq 2 "$rounds"); do
-  k=$("$loadgen" mcp-load "$url/mcp" 16 "$cn16" "$key"); s=$("$loadgen" mcp-load "http://127.0.0.1:$sg_port/mcp" 16 "$cn16")
+  k=$(mcp_load "$url/mcp" 16 "$cn16" "$key"); s=$(mcp_load "http://127.0.0.1:$sg_port/mcp" 16 "$cn16")
   ratios+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rps"] / json.loads(sys.argv[2])["rps"])' "$k" "$s")")
 done
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Kheish.Core.Errors;
 using Kheish.Core.Storage;
+using Kheish.Core.Text;
 
 namespace Kheish.Core.Audit;
 
@@ -562,7 +563,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             return Invalid($"{name} must be 1 to {maxLength} characters");
         }
 
-        if (value.Any(char.IsControl) || !LedgerEncoding.IsEncodable(value))
+        if (ControlCharacters.In(value) || !LedgerEncoding.IsEncodable(value))
         {
             return Invalid($"{name} contains control characters or invalid Unicode");
         }

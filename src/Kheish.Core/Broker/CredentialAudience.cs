@@ -111,12 +111,20 @@ internal sealed record McpServerAudience(string Server, string SlotId, string Sc
 
     public override IEnumerable<string> SlotIds() => [SlotId];
 
+    private static readonly string NoScopesHash = Convert.ToHexStringLower(SHA256.HashData([]));
+
     /// <summary>
     /// A stable id of a set of OAuth scopes: lowercase hex SHA-256 of the trimmed, sorted,
     /// deduplicated scopes joined by a newline. Order and repeats do not change it.
     /// </summary>
     public static string HashScopes(IEnumerable<string> scopes)
     {
+        if (scopes is IReadOnlyCollection<string> { Count: 0 })
+        {
+            // Every call to a server without OAuth scopes asks for this one (issue 13's hot path).
+            return NoScopesHash;
+        }
+
         var sorted = scopes.Select(s => s.Trim()).Where(s => s.Length > 0)
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', sorted))));

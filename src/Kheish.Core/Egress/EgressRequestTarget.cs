@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Text;
 using Kheish.Core.Errors;
+using Kheish.Core.Text;
 
 namespace Kheish.Core.Egress;
 
@@ -42,7 +43,7 @@ internal sealed record EgressRequestTarget(string Path, string Query)
         {
             string decoded = Uri.UnescapeDataString(segment);
             if (decoded is "." or ".." || decoded.Contains('\\', StringComparison.Ordinal) || decoded.Contains('/', StringComparison.Ordinal)
-                || decoded.Any(char.IsControl))
+                || ControlCharacters.In(decoded))
             {
                 return Invalid("the upstream path may not contain dot segments, encoded slashes, backslashes or control characters");
             }
