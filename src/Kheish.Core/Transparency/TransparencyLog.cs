@@ -26,6 +26,9 @@ internal sealed class TransparencyLog : IDisposable
     private LogState _state;
     private readonly Lock _treeLock = new();
     private readonly WorkQueue<Batch> _incoming = new();
+    // Cuts the coalescing pause short for a flush request or a close (no spinning before it sleeps;
+    // never disposed: it holds no handle, and a racing PublishNowAsync may still set it).
+    private readonly ManualResetEventSlim _urgent = new(false, 0);
     private readonly Thread? _thread;
     private readonly FileStream? _leaves;
     private readonly TileWriter? _tiles;
@@ -313,6 +316,7 @@ internal sealed class TransparencyLog : IDisposable
             return Task.FromResult(Result<long>.Fail(KheishError.Unavailable("transparency_log_unavailable", "the transparency log is closed")));
         }
 
+        _urgent.Set();
         return flushed.Task;
     }
 
@@ -329,6 +333,7 @@ internal sealed class TransparencyLog : IDisposable
     public void Close(bool clean)
     {
         _incoming.CompleteAdding();
+        _urgent.Set();
         if (_thread is { IsAlive: true })
         {
             _thread.Join();
@@ -437,6 +442,17 @@ internal sealed class TransparencyLog : IDisposable
                     Publish();
                 }
 
+                // Coalesce wake-ups: a group commit adds a batch per sync, thousands a second, and
+                // waking this thread for each cost two context switches per batch, which on this
+                // project's VM was ~40% of a single producer's CPU per record (issue 16). Batches
+                // wait here at most IntegratePause: none is acknowledged by this thread (its
+                // bucket's sync acknowledged it), a checkpoint is due only every CheckpointInterval,
+                // and a flush request or a close ends the pause at once.
+                if (_urgent.Wait(IntegratePause))
+                {
+                    _urgent.Reset();
+                }
+
                 continue;
             }
 
@@ -456,6 +472,9 @@ internal sealed class TransparencyLog : IDisposable
             }
         }
     }
+
+    /// <summary>How long the sequencing thread lets batches gather after it has taken some.</summary>
+    internal static readonly TimeSpan IntegratePause = TimeSpan.FromMilliseconds(5);
 
     private void Integrate(Batch batch)
     {
