@@ -1,3 +1,5 @@
+using Kheish.Core.Text;
+
 namespace Kheish.Core.Access;
 
 /// <summary>
@@ -48,7 +50,7 @@ internal sealed record ApiKeyScope(
                     return $"{name}[{i}] must be a non-empty string";
                 }
 
-                if (v.Length > 256 || v.Any(char.IsControl))
+                if (v.Length > 256 || ControlCharacters.In(v))
                 {
                     return $"{name}[{i}] must be at most 256 printable characters";
                 }

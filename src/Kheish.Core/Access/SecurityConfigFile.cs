@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Kheish.Core.Errors;
 using Kheish.Core.Storage;
+using Kheish.Core.Text;
 
 namespace Kheish.Core.Access;
 
@@ -182,7 +183,7 @@ internal static class SecurityConfigFile
     private static ApiKeyEntry ReadPlaintextKey(JsonElement item, string where)
     {
         string key = item.GetString()!;
-        if (key.Length == 0 || key.Length > ApiKeys.MaxPresentedLength || key.Any(char.IsWhiteSpace) || key.Any(char.IsControl))
+        if (key.Length == 0 || key.Length > ApiKeys.MaxPresentedLength || key.Any(char.IsWhiteSpace) || ControlCharacters.In(key))
         {
             throw new FormatException($"{where}: a plaintext key must be 1-{ApiKeys.MaxPresentedLength} characters without spaces");
         }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Kheish.Core.Errors;
 using Kheish.Core.Routes;
+using Kheish.Core.Text;
 
 namespace Kheish.Core.Accounts;
 
@@ -49,7 +50,7 @@ internal sealed record McpOauthAccount(
 
     public static Result<McpOauthAccount> FromJson(JsonElement state, string slotId)
     {
-        string? Required(string name) => AccountState.String(state, name) is { Length: > 0 and <= 2048 } v && !v.Any(char.IsControl) ? v : null;
+        string? Required(string name) => AccountState.String(state, name) is { Length: > 0 and <= 2048 } v && !ControlCharacters.In(v) ? v : null;
 
         if (Required("server_name") is not { } server)
         {

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Duende.IdentityModel.Client;
 using Kheish.Core.Errors;
+using Kheish.Core.Text;
 
 namespace Kheish.Core.Accounts;
 
@@ -271,7 +272,7 @@ internal sealed class McpOauthLogin(HttpClient http)
         {
         }
 
-        if (clientId is not { Length: > 0 and <= 512 } || clientId.Any(char.IsControl))
+        if (clientId is not { Length: > 0 and <= 512 } || ControlCharacters.In(clientId))
         {
             return Unavailable("mcp_oauth_registration_failed",
                 $"dynamic client registration at {endpoint} failed ({(status == 0 ? "unreachable" : status.ToString(System.Globalization.CultureInfo.InvariantCulture) + PlainCode(errorCode))}); pass --client-id for a pre-registered client");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Kheish.Core.Errors;
+using Kheish.Core.Text;
 
 namespace Kheish.Core.Broker;
 
@@ -177,7 +178,7 @@ internal sealed record CredentialScope
             bool credential = name.StartsWith("connector_credential", StringComparison.Ordinal);
             foreach (string entry in list)
             {
-                if (entry.Length > MaxEntryLength || entry.Any(char.IsControl))
+                if (entry.Length > MaxEntryLength || ControlCharacters.In(entry))
                 {
                     return KheishError.BadRequest(
                         "invalid_scope",

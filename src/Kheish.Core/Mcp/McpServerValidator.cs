@@ -1,6 +1,7 @@
 using System.Net;
 using Kheish.Core.Accounts;
 using Kheish.Core.Secrets;
+using Kheish.Core.Text;
 
 namespace Kheish.Core.Mcp;
 
@@ -99,7 +100,7 @@ internal static class McpServerValidator
 
     private static void ValidateStdio(McpServerDefinition def, Action<string, string> add)
     {
-        if (string.IsNullOrWhiteSpace(def.Command) || def.Command.Any(char.IsControl))
+        if (string.IsNullOrWhiteSpace(def.Command) || ControlCharacters.In(def.Command))
         {
             add("mcp_command_invalid", "`command` must be a non-empty program name or path");
         }

@@ -1,3 +1,5 @@
+using Kheish.Core.Text;
+
 namespace Kheish.Core.Policy;
 
 /// <summary>
@@ -53,7 +55,7 @@ internal sealed record PolicyHook
                 continue;
             }
 
-            if (string.IsNullOrWhiteSpace(command[0]) || command[0].Any(char.IsControl))
+            if (string.IsNullOrWhiteSpace(command[0]) || ControlCharacters.In(command[0]))
             {
                 yield return ("mcp_hook_command_invalid", $"`hooks.{name}.command[0]` must be a non-empty program name or path");
             }

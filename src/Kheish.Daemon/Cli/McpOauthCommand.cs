@@ -5,6 +5,7 @@ using Kheish.Core.Accounts;
 using Kheish.Core.Errors;
 using Kheish.Core.Mcp;
 using Kheish.Core.Secrets;
+using Kheish.Core.Text;
 using Kheish.Daemon.Cli.Secrets;
 using Kheish.Daemon.Http;
 
@@ -182,7 +183,7 @@ internal static class McpOauthCommand
         }
 
         string? clientId = parseResult.GetValue(ClientId);
-        if (clientId is not null && (clientId.Length is 0 or > 512 || clientId.Any(char.IsControl)))
+        if (clientId is not null && (clientId.Length is 0 or > 512 || ControlCharacters.In(clientId)))
         {
             return KheishError.BadRequest("invalid_option", "--client-id must be a non-empty printable string");
         }

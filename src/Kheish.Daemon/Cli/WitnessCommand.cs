@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json.Serialization;
 using Kheish.Core.Errors;
 using Kheish.Core.Storage;
+using Kheish.Core.Text;
 using Kheish.Core.Transparency;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -98,7 +99,7 @@ internal static class WitnessCommand
         {
             int eq = value.LastIndexOf('=');
             string origin = eq > 0 ? value[..eq] : "";
-            if (origin.Length == 0 || origin.Any(char.IsControl) || LogState.ParsePublicKey(value[(eq + 1)..]) is not { } key)
+            if (origin.Length == 0 || ControlCharacters.In(origin) || LogState.ParsePublicKey(value[(eq + 1)..]) is not { } key)
             {
                 return KheishError.BadRequest("invalid_log", $"--log '{value}' is not <origin>=<64 hex characters of an Ed25519 public key>");
             }

@@ -216,7 +216,6 @@ public sealed class CredentialBrokerValidationTests : IDisposable
         await AssertRefused(_f.Broker.Validate(issued.Token, new McpServerAudience("linear", "mcp.oauth.linear", wider)), BrokerErrors.AudienceMismatch, ErrorKind.Forbidden);
     }
 
-
     [Test]
     public async Task The_empty_scope_set_has_one_id_however_it_is_given_and_differs_from_any_scope()
     {
@@ -228,6 +227,7 @@ public sealed class CredentialBrokerValidationTests : IDisposable
         await Assert.That(empty).IsEqualTo(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData([])));
         await Assert.That(McpServerAudience.HashScopes(["read"])).IsNotEqualTo(empty);
     }
+
     [Test]
     public async Task Issue_outside_the_scope_is_scope_denied()
     {

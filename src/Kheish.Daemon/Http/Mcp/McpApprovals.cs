@@ -4,6 +4,7 @@ using Kheish.Core.Audit;
 using Kheish.Core.Errors;
 using Kheish.Core.Mcp;
 using Kheish.Core.Policy;
+using Kheish.Core.Text;
 
 namespace Kheish.Daemon.Http.Mcp;
 
@@ -249,7 +250,7 @@ internal sealed partial class McpApprovals
             return KheishError.BadRequest("invalid_approval_id", "an approval id is 64 lowercase hex characters (see 'kheish-daemon approvals list')");
         }
 
-        if (reason is not null && (reason.Length is 0 or > MaxReasonLength || reason.Any(char.IsControl) || reason.Any(char.IsSurrogate)))
+        if (reason is not null && (reason.Length is 0 or > MaxReasonLength || ControlCharacters.In(reason) || reason.Any(char.IsSurrogate)))
         {
             return KheishError.BadRequest("invalid_reason", $"`reason` must be 1 to {MaxReasonLength} characters without control characters");
         }
