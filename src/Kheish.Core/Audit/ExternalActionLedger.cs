@@ -25,6 +25,14 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private const int WriterThreads = 4;
 
     private readonly ConcurrentDictionary<string, BucketWriter> _buckets = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Stems of the bucket files that existed at open, sorted. Their writers are made on first use
+    /// (an append, the background open check), not at open: 10,000 buckets cost 10,000 strings at
+    /// start, not 10,000 writers (issue 16).
+    /// </summary>
+    private string[] _atOpen = [];
+    private int _newBuckets;
     private readonly Lock _indexLock = new();
     private readonly SortedSet<string> _indexBuckets = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushSignal = new(0);
@@ -204,9 +212,32 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             return Task.FromResult(Result<LedgerRecord>.Fail(Unavailable(bucket, "the ledger is closed")));
         }
 
-        BucketWriter writer = _buckets.GetOrAdd(BucketName.FileStem(bucket), static (stem, state) => BucketWriter.CreateNew(state.Ledger, stem, state.Bucket), (Ledger: this, Bucket: bucket));
+        BucketWriter writer = WriterFor(bucket);
         Task<Result<LedgerRecord>> durable = soon ? writer.EnqueueSoon(ev) : writer.Enqueue(ev);
         return Witnesses is { Quorum: > 0 } witnesses ? WitnessedAsync(durable, witnesses) : durable;
+    }
+
+    /// <summary>
+    /// The bucket's writer, made on first use: one that loads the file's tail for a bucket that
+    /// existed at open, a new one otherwise (counted once, by the writer that won the insert).
+    /// </summary>
+    private BucketWriter WriterFor(string bucket)
+    {
+        string stem = BucketName.FileStem(bucket);
+        if (_buckets.TryGetValue(stem, out BucketWriter? writer))
+        {
+            return writer;
+        }
+
+        bool existed = Array.BinarySearch(_atOpen, stem, StringComparer.Ordinal) >= 0;
+        BucketWriter made = existed ? BucketWriter.Load(this, stem) : BucketWriter.CreateNew(this, stem, bucket);
+        writer = _buckets.GetOrAdd(stem, made);
+        if (!existed && ReferenceEquals(writer, made))
+        {
+            Interlocked.Increment(ref _newBuckets);
+        }
+
+        return writer;
     }
 
     /// <summary>
@@ -246,7 +277,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             unavailable?.Sort(static (a, b) => string.CompareOrdinal(a.Bucket, b.Bucket));
             string? indexProblem = Volatile.Read(ref _indexProblem);
             string? logProblem = Log?.Problem;
-            return new LedgerHealth(unavailable is null && indexProblem is null && logProblem is null, KeyId, _buckets.Count, indexProblem, (IReadOnlyList<UnavailableBucket>?)unavailable ?? [])
+            int buckets = _atOpen.Length + Volatile.Read(ref _newBuckets);
+            return new LedgerHealth(unavailable is null && indexProblem is null && logProblem is null, KeyId, buckets, indexProblem, (IReadOnlyList<UnavailableBucket>?)unavailable ?? [])
             {
                 TransparencyLogProblem = logProblem,
             };
@@ -397,11 +429,8 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         var ledger = new ExternalActionLedger(paths, key, options ?? new LedgerOptions(), writerLock, ownedKey);
+        ledger._atOpen = paths.ListRecordStems();
         ledger.LoadIndex();
-        foreach (string stem in paths.ListRecordStems())
-        {
-            ledger._buckets[stem] = BucketWriter.Load(ledger, stem);
-        }
 
         if (ledger.Options.TransparencyLog is { } logOptions)
         {
@@ -438,7 +467,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
 
         if (bytes is null)
         {
-            if (Paths.ListRecordStems().Count > 0)
+            if (_atOpen.Length > 0)
             {
                 _indexProblem = $"the signed bucket index {Paths.IndexFile} is missing while bucket files exist";
             }
@@ -481,14 +510,14 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     /// </summary>
     private void CheckBucketsAtOpen()
     {
-        foreach (BucketWriter writer in _buckets.Values)
+        foreach (string stem in _atOpen)
         {
             if (_closed)
             {
                 return;
             }
 
-            writer.EnsureLoaded();
+            _buckets.GetOrAdd(stem, static (s, ledger) => BucketWriter.Load(ledger, s), this).EnsureLoaded();
         }
     }
 

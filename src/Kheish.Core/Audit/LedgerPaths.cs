@@ -1,3 +1,4 @@
+using System.IO.Enumeration;
 using Kheish.Core.Storage;
 
 namespace Kheish.Core.Audit;
@@ -25,29 +26,27 @@ internal sealed class LedgerPaths(StateRoot root)
     public string CheckpointFile(string stem) => Path.Combine(CheckpointsDirectory, stem + CheckpointExtension);
 
     /// <summary>Stems of the bucket files on disk, sorted. Hidden and temporary files are skipped.</summary>
-    public IReadOnlyList<string> ListRecordStems()
+    public string[] ListRecordStems()
     {
         if (!Directory.Exists(RecordsDirectory))
         {
             return [];
         }
 
-        var stems = new List<string>();
-        foreach (string file in Directory.EnumerateFiles(RecordsDirectory, "*" + RecordExtension))
+        // One string per bucket, cut from the directory entry (EnumerateFiles would make the full
+        // path, then the name, then the stem): serve lists every bucket at start (issue 16).
+        var stems = new FileSystemEnumerable<string>(
+            RecordsDirectory,
+            static (ref FileSystemEntry entry) => entry.FileName[..^RecordExtension.Length].ToString(),
+            new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false })
         {
-            string name = Path.GetFileName(file);
-            if (name.StartsWith('.'))
-            {
-                continue;
-            }
-
-            stems.Add(name[..^RecordExtension.Length]);
-        }
-
-        stems.Sort(StringComparer.Ordinal);
+            ShouldIncludePredicate = static (ref FileSystemEntry entry) =>
+                !entry.IsDirectory && entry.FileName.EndsWith(RecordExtension, StringComparison.Ordinal) && !entry.FileName.StartsWith('.'),
+        }.ToArray();
+        Array.Sort(stems, StringComparer.Ordinal);
         return stems;
     }
 
     /// <summary>True when any ledger state exists: a bucket file or the index.</summary>
-    public bool HasLedgerState() => File.Exists(IndexFile) || ListRecordStems().Count > 0;
+    public bool HasLedgerState() => File.Exists(IndexFile) || ListRecordStems().Length > 0;
 }

@@ -205,9 +205,16 @@ internal sealed class MerkleTree
     /// One level's hashes in 1 MiB chunks (no huge array copies as the log grows), from index
     /// <see cref="Base"/> on (0 unless the tree was rebuilt from its right edge).
     /// </summary>
+    /// <summary>
+    /// One tree level's hashes from <see cref="Base"/> on, in chunks of <see cref="PerChunk"/>.
+    /// The last chunk starts small and doubles as it fills: a tree rebuilt from its right edge
+    /// holds a few hashes on each of ~20 levels, and a full-size chunk per level was 20 MiB of
+    /// zeroed memory for a million-record log before the daemon was ready (issue 16).
+    /// </summary>
     private sealed class HashLevel(long first = 0)
     {
-        private const int PerChunk = 32768;
+        internal const int PerChunk = 32768;
+        internal const int FirstChunk = 64;
         private readonly List<byte[]> _chunks = [];
 
         public long Base { get; } = first;
@@ -219,7 +226,13 @@ internal sealed class MerkleTree
             int offset = (int)((Count - Base) % PerChunk);
             if (offset == 0)
             {
-                _chunks.Add(new byte[PerChunk * MerkleHash.Size]);
+                _chunks.Add(new byte[FirstChunk * MerkleHash.Size]);
+            }
+            else if (offset * MerkleHash.Size == _chunks[^1].Length)
+            {
+                byte[] grown = new byte[Math.Min(2 * offset, PerChunk) * MerkleHash.Size];
+                _chunks[^1].CopyTo(grown, 0);
+                _chunks[^1] = grown;
             }
 
             hash[..MerkleHash.Size].CopyTo(_chunks[^1].AsSpan(offset * MerkleHash.Size));

@@ -186,6 +186,52 @@ public sealed class MerkleTreeTests
     }
 
     [Test]
+    public async Task Hashes_stored_across_chunk_growth_and_chunk_boundaries_read_back_and_give_the_reference_roots()
+    {
+        // Level 0 of 40,000 leaves crosses the first chunk's doublings (64, 128, ...) and the
+        // 32,768-hash chunk boundary; the roots are checked against a recursive RFC 6962 MTH.
+        const int n = 40_000;
+        var leaves = new byte[n][];
+        var tree = new MerkleTree();
+        for (int i = 0; i < n; i++)
+        {
+            leaves[i] = MerkleHash.Leaf(BitConverter.GetBytes(i * 31L));
+            tree.Append(leaves[i]);
+        }
+
+        var misread = new List<int>();
+        for (int i = 0; i < n; i++)
+        {
+            if (!tree.LeafHash(i).SequenceEqual(leaves[i]))
+            {
+                misread.Add(i);
+            }
+        }
+
+        await Assert.That(misread).IsEmpty();
+        foreach (long size in new long[] { 1, 63, 64, 65, 128, 129, 4097, 32_767, 32_768, 32_769, 40_000 })
+        {
+            await Assert.That(Convert.ToHexStringLower(tree.Root(size))).IsEqualTo(Convert.ToHexStringLower(ReferenceRoot(leaves.AsSpan(0, (int)size))));
+        }
+    }
+
+    private static byte[] ReferenceRoot(ReadOnlySpan<byte[]> leaves)
+    {
+        if (leaves.Length == 1)
+        {
+            return leaves[0];
+        }
+
+        int k = 1;
+        while (k * 2 < leaves.Length)
+        {
+            k *= 2;
+        }
+
+        return MerkleHash.Node(ReferenceRoot(leaves[..k]), ReferenceRoot(leaves[k..]));
+    }
+
+    [Test]
     [Arguments(0L)]
     [Arguments(1L)]
     [Arguments(255L)]
