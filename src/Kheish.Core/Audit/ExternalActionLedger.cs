@@ -27,14 +27,14 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private readonly ConcurrentDictionary<string, BucketWriter> _buckets = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// Stems of the bucket files that existed at open, sorted. Their writers are made on first use
+    /// Stems of the bucket files that existed at open. Their writers are made on first use
     /// (an append, the background open check), not at open: 10,000 buckets cost 10,000 strings at
     /// start, not 10,000 writers (issue 16).
     /// </summary>
-    private string[] _atOpen = [];
+    private HashSet<string> _atOpen = new(StringComparer.Ordinal);
     private int _newBuckets;
     private readonly Lock _indexLock = new();
-    private readonly SortedSet<string> _indexBuckets = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _indexBuckets = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _flushSignal = new(0);
     private readonly WorkQueue<BucketWriter> _handOffs = new();
     private readonly List<Thread> _workers = [];
@@ -229,7 +229,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             return writer;
         }
 
-        bool existed = Array.BinarySearch(_atOpen, stem, StringComparer.Ordinal) >= 0;
+        bool existed = _atOpen.Contains(stem);
         BucketWriter made = existed ? BucketWriter.Load(this, stem) : BucketWriter.CreateNew(this, stem, bucket);
         writer = _buckets.GetOrAdd(stem, made);
         if (!existed && ReferenceEquals(writer, made))
@@ -277,7 +277,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             unavailable?.Sort(static (a, b) => string.CompareOrdinal(a.Bucket, b.Bucket));
             string? indexProblem = Volatile.Read(ref _indexProblem);
             string? logProblem = Log?.Problem;
-            int buckets = _atOpen.Length + Volatile.Read(ref _newBuckets);
+            int buckets = _atOpen.Count + Volatile.Read(ref _newBuckets);
             return new LedgerHealth(unavailable is null && indexProblem is null && logProblem is null, KeyId, buckets, indexProblem, (IReadOnlyList<UnavailableBucket>?)unavailable ?? [])
             {
                 TransparencyLogProblem = logProblem,
@@ -429,7 +429,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         var ledger = new ExternalActionLedger(paths, key, options ?? new LedgerOptions(), writerLock, ownedKey);
-        ledger._atOpen = paths.ListRecordStems();
+        ledger._atOpen = new HashSet<string>(paths.RecordStemsInDirectoryOrder(), StringComparer.Ordinal);
         ledger.LoadIndex();
 
         if (ledger.Options.TransparencyLog is { } logOptions)
@@ -467,7 +467,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
 
         if (bytes is null)
         {
-            if (_atOpen.Length > 0)
+            if (_atOpen.Count > 0)
             {
                 _indexProblem = $"the signed bucket index {Paths.IndexFile} is missing while bucket files exist";
             }
@@ -488,10 +488,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
             return;
         }
 
-        foreach (string bucket in index.Buckets)
-        {
-            _indexBuckets.Add(bucket);
-        }
+        _indexBuckets.UnionWith(index.Buckets);
     }
 
     /// <summary>Starts the background check of the buckets that existed at open (once; later calls do nothing).</summary>

@@ -28,14 +28,24 @@ internal sealed class LedgerPaths(StateRoot root)
     /// <summary>Stems of the bucket files on disk, sorted. Hidden and temporary files are skipped.</summary>
     public string[] ListRecordStems()
     {
+        string[] stems = RecordStemsInDirectoryOrder();
+        Array.Sort(stems, StringComparer.Ordinal);
+        return stems;
+    }
+
+    /// <summary>
+    /// <see cref="ListRecordStems"/> in the order the directory gives them: one string per bucket,
+    /// cut from the directory entry (EnumerateFiles would make the full path, then the name, then
+    /// the stem). Serve lists every bucket at start and needs no order (issue 16).
+    /// </summary>
+    public string[] RecordStemsInDirectoryOrder()
+    {
         if (!Directory.Exists(RecordsDirectory))
         {
             return [];
         }
 
-        // One string per bucket, cut from the directory entry (EnumerateFiles would make the full
-        // path, then the name, then the stem): serve lists every bucket at start (issue 16).
-        var stems = new FileSystemEnumerable<string>(
+        return new FileSystemEnumerable<string>(
             RecordsDirectory,
             static (ref FileSystemEntry entry) => entry.FileName[..^RecordExtension.Length].ToString(),
             new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false })
@@ -43,10 +53,8 @@ internal sealed class LedgerPaths(StateRoot root)
             ShouldIncludePredicate = static (ref FileSystemEntry entry) =>
                 !entry.IsDirectory && entry.FileName.EndsWith(RecordExtension, StringComparison.Ordinal) && !entry.FileName.StartsWith('.'),
         }.ToArray();
-        Array.Sort(stems, StringComparer.Ordinal);
-        return stems;
     }
 
     /// <summary>True when any ledger state exists: a bucket file or the index.</summary>
-    public bool HasLedgerState() => File.Exists(IndexFile) || ListRecordStems().Length > 0;
+    public bool HasLedgerState() => File.Exists(IndexFile) || RecordStemsInDirectoryOrder().Length > 0;
 }
