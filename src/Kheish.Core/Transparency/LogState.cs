@@ -15,7 +15,11 @@ internal sealed class LogState
 {
     public const int EntrySize = 64;
 
-    private LogState(LogPaths paths) => Paths = paths;
+    private LogState(LogPaths paths)
+    {
+        Paths = paths;
+        Tree = new MerkleTree { FullTiles = ReadFullTile };
+    }
 
     /// <summary>An empty view (nothing could be read) that proves nothing.</summary>
     public static LogState Empty(StateRoot root)
@@ -26,7 +30,13 @@ internal sealed class LogState
 
     public LogPaths Paths { get; }
 
-    public MerkleTree Tree { get; private set; } = new();
+    public MerkleTree Tree { get; private set; }
+
+    /// <summary>
+    /// The first leaf <see cref="ByAction"/> knows when <see cref="KeepRecent"/> dropped the older
+    /// ones (0: it knows every sequenced leaf, or none at all when <see cref="IsRightEdge"/>).
+    /// </summary>
+    public long ByActionFrom { get; private set; }
 
     /// <summary>
     /// True when this state was loaded from the checkpoint and tiles only (<see cref="TryLoadFromCheckpoint"/>):
@@ -187,7 +197,7 @@ internal sealed class LogState
             partials.Add(tile);
         }
 
-        state.Tree = MerkleTree.FromRightEdge(size, partials);
+        state.Tree = MerkleTree.FromRightEdge(size, partials, state.ReadFullTile);
         if (!state.Tree.Root(size).AsSpan().SequenceEqual(checkpoint.RootHash))
         {
             return null;
@@ -198,6 +208,41 @@ internal sealed class LogState
         state.CheckpointNote = Encoding.UTF8.GetString(note);
         state.Cosigned = CosignedCheckpoints.Load(paths, publicKey, state.Tree);
         return state;
+    }
+
+    /// <summary>
+    /// Bounds what a running log holds (issue 16): the tree is kept to its right edge, reading
+    /// older hashes from the full tiles (written before this is called), and <see cref="ByAction"/>
+    /// keeps the leaves from <paramref name="from"/> on. A receipt of an older action loads the
+    /// whole log again, as after an open from the checkpoint.
+    /// </summary>
+    public void KeepRecent(long from)
+    {
+        Tree = Tree.ToRightEdge();
+        foreach (KeyValuePair<ActionKey, (long Index, string Stem)> entry in ByAction)
+        {
+            if (entry.Value.Index < from)
+            {
+                ByAction.Remove(entry.Key);
+            }
+        }
+
+        ByAction.TrimExcess();
+        ByActionFrom = from;
+    }
+
+    /// <summary>A full tile from disk; any failure is an <see cref="IOException"/> naming the file.</summary>
+    private byte[] ReadFullTile(int level, long index)
+    {
+        string path = Path.Combine(Paths.TilesDirectory, TileWriter.TilePath(level, index));
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new IOException($"{path}: {ex.Message}", ex);
+        }
     }
 
     /// <summary>Appends the unsequenced records to the in-memory tree (recovery writes them to the leaves file too).</summary>

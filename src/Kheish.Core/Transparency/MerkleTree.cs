@@ -10,12 +10,24 @@ internal sealed class MerkleTree
 {
     private readonly List<HashLevel> _levels = [new HashLevel()];
 
+    private (int Level, long Index, byte[] Hashes)? _lastTile;
+
     public long Size => _levels[0].Count;
+
+    /// <summary>
+    /// Reads the full tile (tile level, tile index) the log wrote: 256 hashes of height 8 × tile
+    /// level. A tree kept to its right edge (<see cref="FromRightEdge"/>, <see cref="ToRightEdge"/>)
+    /// reads what lies before its edge from these; without it such a read throws.
+    /// </summary>
+    public Func<int, long, byte[]>? FullTiles { get; init; }
 
     /// <summary>
     /// True when the tree holds only its right edge (see <see cref="FromRightEdge"/>): it appends,
     /// gives <see cref="Root"/> of its own size and the hashes tiles need, but no history.
     /// </summary>
+    /// <summary>Hashes held in memory, all levels (the rest is read from <see cref="FullTiles"/>).</summary>
+    public long HashesHeld => _levels.Sum(l => l.Count - l.Base);
+
     public bool IsRightEdgeOnly => _levels.Exists(l => l.Base > 0);
 
     /// <summary>
@@ -26,9 +38,9 @@ internal sealed class MerkleTree
     /// tiles need; the levels between are rehashed from them (at most 255 hashes per tile level).
     /// Check its <see cref="Root"/> against a signed checkpoint before trusting it.
     /// </summary>
-    public static MerkleTree FromRightEdge(long size, IReadOnlyList<byte[]> partialTiles)
+    public static MerkleTree FromRightEdge(long size, IReadOnlyList<byte[]> partialTiles, Func<int, long, byte[]>? fullTiles = null)
     {
-        var tree = new MerkleTree();
+        var tree = new MerkleTree { FullTiles = fullTiles };
         tree._levels.Clear();
         for (int level = 0; level == 0 || (size >> level) > 0; level++)
         {
@@ -66,6 +78,30 @@ internal sealed class MerkleTree
         return tree;
     }
 
+    /// <summary>
+    /// This tree kept to its right edge: the same size, roots and appends, holding at most 255
+    /// hashes per tile level; the rest is read from <see cref="FullTiles"/>, so every full tile of
+    /// this size must have been written first.
+    /// </summary>
+    public MerkleTree ToRightEdge()
+    {
+        var partials = new List<byte[]>();
+        for (int k = 0; k == 0 || (8 * k < 63 && (Size >> (8 * k)) > 0); k++)
+        {
+            long count = Size >> (8 * k);
+            int width = (int)(count % TileWriter.Width);
+            byte[] partial = new byte[width * MerkleHash.Size];
+            for (int i = 0; i < width; i++)
+            {
+                Stored(8 * k, count - width + i).CopyTo(partial.AsSpan(i * MerkleHash.Size));
+            }
+
+            partials.Add(partial);
+        }
+
+        return FromRightEdge(Size, partials, FullTiles);
+    }
+
     public void Append(ReadOnlySpan<byte> leafHash)
     {
         _levels[0].Add(leafHash);
@@ -86,10 +122,11 @@ internal sealed class MerkleTree
     }
 
     /// <summary>The leaf hash at <paramref name="index"/>.</summary>
-    public ReadOnlySpan<byte> LeafHash(long index) => _levels[0].Get(index);
+    public ReadOnlySpan<byte> LeafHash(long index) => Stored(0, index);
 
     /// <summary>The hash of the complete subtree of 2^<paramref name="level"/> leaves starting at leaf index × 2^level.</summary>
-    public ReadOnlySpan<byte> Stored(int level, long index) => _levels[level].Get(index);
+    public ReadOnlySpan<byte> Stored(int level, long index) =>
+        index < _levels[level].Base ? BeforeEdge(level, index) : _levels[level].Get(index);
 
     /// <summary>Complete subtrees stored at <paramref name="level"/>.</summary>
     public long StoredCount(int level) => level < _levels.Count ? _levels[level].Count : 0;
@@ -186,11 +223,61 @@ internal sealed class MerkleTree
         if ((n & (n - 1)) == 0 && start % n == 0)
         {
             int level = System.Numerics.BitOperations.Log2((ulong)n);
-            return _levels[level].Get(start / n).ToArray();
+            return Stored(level, start / n).ToArray();
         }
 
         long k = Split(n);
         return MerkleHash.Node(Range(start, k), Range(start + k, n - k));
+    }
+
+    /// <summary>
+    /// A stored hash before the in-memory edge: the root of the 2^(level mod 8) hashes of height
+    /// 8 × (level / 8) under it, all in one full tile (the edge at each level is a multiple of 256
+    /// at its tile level, so everything before it is in full tiles).
+    /// </summary>
+    private byte[] BeforeEdge(int level, long index)
+    {
+        if (FullTiles is null)
+        {
+            throw new InvalidOperationException($"hash {index} at level {level} is before this tree's right edge: load the whole log first");
+        }
+
+        int tileLevel = level / 8;
+        int height = level % 8;
+        long first = index << height;
+        long tileIndex = first / TileWriter.Width;
+        byte[] tile;
+        if (_lastTile is { } last && last.Level == tileLevel && last.Index == tileIndex)
+        {
+            tile = last.Hashes;
+        }
+        else
+        {
+            tile = FullTiles(tileLevel, tileIndex);
+            if (tile.Length != TileWriter.Width * MerkleHash.Size)
+            {
+                throw new IOException($"tile {TileWriter.TilePath(tileLevel, tileIndex)} holds {tile.Length} bytes, not {TileWriter.Width} hashes");
+            }
+
+            _lastTile = (tileLevel, tileIndex, tile);
+        }
+
+        int offset = (int)(first % TileWriter.Width);
+        var hashes = new byte[1 << height][];
+        for (int i = 0; i < hashes.Length; i++)
+        {
+            hashes[i] = tile.AsSpan((offset + i) * MerkleHash.Size, MerkleHash.Size).ToArray();
+        }
+
+        for (int width = hashes.Length; width > 1; width /= 2)
+        {
+            for (int i = 0; i < width / 2; i++)
+            {
+                hashes[i] = MerkleHash.Node(hashes[2 * i], hashes[(2 * i) + 1]);
+            }
+        }
+
+        return hashes[0];
     }
 
     private void CheckSize(long size)

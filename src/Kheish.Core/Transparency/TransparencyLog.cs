@@ -203,13 +203,20 @@ internal sealed class TransparencyLog : IDisposable
 
         Published? latest = Volatile.Read(ref _latest);
         (long Index, string Stem) at;
-        List<byte[]> proof;
-        byte[] leaf;
+        List<byte[]>? proof;
+        byte[]? leaf;
         lock (_treeLock)
         {
             if (LoadHistory() is { } unavailable)
             {
                 return unavailable;
+            }
+
+            // Older than the actions the running log keeps: load the whole log, as after an open
+            // from the checkpoint (the next checkpoint bounds it again).
+            if (!_state.ByAction.TryGetValue(key, out at) && _state.ByActionFrom > 0 && LoadHistory(force: true) is { } older)
+            {
+                return older;
             }
 
             if (!_state.ByAction.TryGetValue(key, out at))
@@ -226,14 +233,20 @@ internal sealed class TransparencyLog : IDisposable
                     $"action {actionId} is leaf {at.Index}, after the latest checkpoint (size {latest?.Checkpoint.Size ?? 0}); a checkpoint is published at least every {_options.CheckpointInterval.TotalMilliseconds:0} ms, retry then");
             }
 
-            leaf = _state.Tree.LeafHash(at.Index).ToArray();
+            if (!TreeRead(() => _state.Tree.LeafHash(at.Index).ToArray()).TryGetValue(out leaf, out KheishError? unreadable))
+            {
+                return unreadable;
+            }
         }
 
         // A witnessed checkpoint that covers the record is worth more than a newer unwitnessed one.
         (Checkpoint Checkpoint, string Note) anchor = _state.Cosigned.BestCovering(at.Index, latest.Checkpoint.Size) ?? (latest.Checkpoint, latest.Note);
         lock (_treeLock)
         {
-            proof = _state.Tree.InclusionProof(at.Index, anchor.Checkpoint.Size);
+            if (!TreeRead(() => _state.Tree.InclusionProof(at.Index, anchor.Checkpoint.Size)).TryGetValue(out proof, out KheishError? unreadable))
+            {
+                return unreadable;
+            }
         }
 
         byte[]? line = _state.ReadLine(_root, at.Stem, leaf);
@@ -266,7 +279,13 @@ internal sealed class TransparencyLog : IDisposable
                 return unavailable;
             }
 
-            return (latest.Checkpoint, latest.Note, _state.Tree.ConsistencyProof(first, latest.Checkpoint.Size), _state.Tree.Root(first));
+            if (!TreeRead(() => _state.Tree.ConsistencyProof(first, latest.Checkpoint.Size)).TryGetValue(out List<byte[]>? proof, out KheishError? unreadable)
+                || !TreeRead(() => _state.Tree.Root(first)).TryGetValue(out byte[]? firstRoot, out unreadable))
+            {
+                return unreadable;
+            }
+
+            return (latest.Checkpoint, latest.Note, proof, firstRoot);
         }
     }
 
@@ -282,6 +301,19 @@ internal sealed class TransparencyLog : IDisposable
             }
 
             return _state.Tree.ConsistencyProof(first, second);
+        }
+    }
+
+    /// <summary>A read of the tree under the tree lock; hashes before its right edge come from the tile files.</summary>
+    private static Result<T> TreeRead<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (IOException ex)
+        {
+            return KheishError.Unavailable("transparency_log_unavailable", $"the transparency log's tiles cannot be read ({ex.Message})");
         }
     }
 
@@ -385,9 +417,9 @@ internal sealed class TransparencyLog : IDisposable
     /// checked against its record, as a full open does) the first time a proof needs its history.
     /// Records of this run not yet sequenced are left to the log thread.
     /// </summary>
-    private KheishError? LoadHistory()
+    private KheishError? LoadHistory(bool force = false)
     {
-        if (!_state.IsRightEdge)
+        if (!_state.IsRightEdge && !(force && _state.ByActionFrom > 0))
         {
             return null;
         }
@@ -475,6 +507,18 @@ internal sealed class TransparencyLog : IDisposable
     }
 
     /// <summary>How long the sequencing thread lets batches gather after it has taken some.</summary>
+    /// <summary>What the running log holds in memory: actions its receipts can find without a load, and tree hashes.</summary>
+    internal (int Actions, long Hashes) Held
+    {
+        get
+        {
+            lock (_treeLock)
+            {
+                return (_state.ByAction.Count, _state.Tree.HashesHeld);
+            }
+        }
+    }
+
     internal static readonly TimeSpan IntegratePause = TimeSpan.FromMilliseconds(5);
 
     private void Integrate(Batch batch)
@@ -547,6 +591,13 @@ internal sealed class TransparencyLog : IDisposable
                 _leaves!.Flush(flushToDisk: true);
                 checkpoint = new Checkpoint(Origin, _state.Tree.Size, _state.Tree.Root(_state.Tree.Size));
                 _tiles!.Write(_state.Tree);
+                // Memory stays bounded however long the daemon runs: every full tile is on disk
+                // now, so the tree keeps its right edge and the receipts index its recent actions.
+                long size = _state.Tree.Size;
+                if (!_state.IsRightEdge && size - _state.ByActionFrom >= 2L * _options.RecentActions)
+                {
+                    _state.KeepRecent(size - _options.RecentActions);
+                }
             }
 
             string note = SignedNote.Sign(checkpoint.Text, Origin, _key);
@@ -576,6 +627,12 @@ internal sealed record LogOptions
     public int CheckpointRecords { get; init; } = 1000;
 
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Actions whose receipt the running log answers from memory (the most recent ones); it keeps
+    /// between this many and twice as many. An older receipt reads the whole log from disk first.
+    /// </summary>
+    public int RecentActions { get; init; } = 16_384;
 
     /// <summary>The checkpoint origin (and note key name); null = <c>kheish-daemon/&lt;first 8 hex of the key&gt;</c>.</summary>
     public string? Origin { get; init; }

@@ -186,6 +186,83 @@ public sealed class MerkleTreeTests
     }
 
     [Test]
+    [Arguments(256L)]
+    [Arguments(1000L)]
+    [Arguments(65536L)]
+    [Arguments(70001L)]
+    public async Task A_tree_kept_to_its_right_edge_reads_older_hashes_from_full_tiles_and_proves_what_the_whole_tree_proves(long size)
+    {
+        var reference = new MerkleTree();
+        for (long i = 0; i < size + 600; i++)
+        {
+            reference.Append(MerkleHash.Leaf(BitConverter.GetBytes(i)));
+        }
+
+        var tilesRead = new HashSet<(int, long)>();
+        byte[] FullTile(int level, long index)
+        {
+            tilesRead.Add((level, index));
+            return Enumerable.Range(0, TileWriter.Width).SelectMany(i => reference.Stored(8 * level, (index * TileWriter.Width) + i).ToArray()).ToArray();
+        }
+
+        var whole = new MerkleTree { FullTiles = FullTile };
+        for (long i = 0; i < size; i++)
+        {
+            whole.Append(reference.LeafHash(i));
+        }
+
+        MerkleTree edge = whole.ToRightEdge();
+        await Assert.That(edge.HashesHeld < 3 * TileWriter.Width).IsTrue().Because($"{edge.HashesHeld} hashes held");
+        var wrong = new List<string>();
+        void Compare(long s)
+        {
+            if (!edge.Root(s).AsSpan().SequenceEqual(reference.Root(s)))
+            {
+                wrong.Add($"root {s}");
+            }
+
+            foreach (long i in new long[] { 0, 1, 255, 256, s / 3, s / 2, s - 2, s - 1 }.Where(i => i >= 0 && i < s).Distinct())
+            {
+                if (!Hex(edge.InclusionProof(i, s)).SequenceEqual(Hex(reference.InclusionProof(i, s))))
+                {
+                    wrong.Add($"inclusion {i} in {s}");
+                }
+            }
+
+            foreach (long first in new long[] { 1, 7, 256, s / 2, s - 1 }.Where(f => f >= 1 && f <= s).Distinct())
+            {
+                if (!Hex(edge.ConsistencyProof(first, s)).SequenceEqual(Hex(reference.ConsistencyProof(first, s))))
+                {
+                    wrong.Add($"consistency {first} to {s}");
+                }
+            }
+        }
+
+        foreach (long s in new long[] { 1, 255, 256, 257, size / 2, size - 1, size }.Where(s => s >= 1 && s <= size).Distinct())
+        {
+            Compare(s);
+        }
+
+        // It keeps appending like the whole tree.
+        for (long i = size; i < size + 600; i++)
+        {
+            edge.Append(reference.LeafHash(i));
+        }
+
+        Compare(size + 600);
+        await Assert.That(wrong).IsEmpty();
+        await Assert.That(tilesRead).IsNotEmpty();
+        await Assert.That(() => new MerkleTree().ToRightEdge()).ThrowsNothing();
+        var noTiles = new MerkleTree();
+        for (int i = 0; i < 300; i++)
+        {
+            noTiles.Append(reference.LeafHash(i));
+        }
+
+        await Assert.That(() => noTiles.ToRightEdge().Root(100)).Throws<InvalidOperationException>();
+    }
+
+    [Test]
     public async Task Hashes_stored_across_chunk_growth_and_chunk_boundaries_read_back_and_give_the_reference_roots()
     {
         // Level 0 of 40,000 leaves crosses the first chunk's doublings (64, 128, ...) and the

@@ -240,6 +240,76 @@ public sealed class TransparencyLogTests : IDisposable
         await Assert.That(level1.AsSpan().SequenceEqual(state.Tree.Root(256))).IsTrue();
     }
 
+    [Test]
+    public async Task A_running_log_holds_its_recent_actions_and_right_edge_only_and_still_proves_every_record()
+    {
+        var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, CheckpointRecords = 64 } };
+        var records = new List<LedgerRecord>();
+        await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, options).Value;
+        for (int i = 0; i < 1500; i++)
+        {
+            records.Add((await ledger.AppendAsync(LedgerTestRoot.Event($"run-{i % 3}"))).Value);
+        }
+
+        TransparencyLog log = ledger.Log!;
+        await log.PublishNowAsync();
+        long size = log.CheckpointSize;
+        await Assert.That(size).IsEqualTo(1500);
+        // Between RecentActions and twice as many actions; under 256 hashes per tile level.
+        (int actions, long hashes) = log.Held;
+        await Assert.That(actions is >= 100 and < 200).IsTrue().Because($"{actions} actions held");
+        await Assert.That(hashes < 2 * 256 * 2).IsTrue().Because($"{hashes} hashes held");
+
+        // A recent record: proved from memory and the tiles on disk, nothing reloaded.
+        await AssertProves(log, records[^1]);
+        await Assert.That(log.Held.Actions).IsEqualTo(actions);
+        // Consistency from an old size needs hashes before the right edge: read from the tiles.
+        (Checkpoint latest, _, List<byte[]> proof, byte[] firstRoot) = log.Consistency(300).Value;
+        var whole = new MerkleTree();
+        foreach (string leaf in LeafFileHashes())
+        {
+            whole.Append(Convert.FromHexString(leaf));
+        }
+
+        await Assert.That(Convert.ToHexStringLower(firstRoot)).IsEqualTo(Convert.ToHexStringLower(whole.Root(300)));
+        await Assert.That(MerkleProof.VerifyConsistency(300, latest.Size, proof, firstRoot, latest.RootHash)).IsTrue();
+        // The oldest record: the whole log is loaded for it, then every record proves.
+        await AssertProves(log, records[0]);
+        foreach (LedgerRecord record in records.Where((_, i) => i % 97 == 0))
+        {
+            await AssertProves(log, record);
+        }
+    }
+
+    [Test]
+    public async Task A_missing_tile_makes_an_old_proof_unavailable_not_wrong()
+    {
+        var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, CheckpointRecords = 64 } };
+        await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, options).Value;
+        for (int i = 0; i < 1000; i++)
+        {
+            await ledger.AppendAsync(LedgerTestRoot.Event("run-1"));
+        }
+
+        TransparencyLog log = ledger.Log!;
+        await log.PublishNowAsync();
+        File.Delete(Path.Combine(LogPaths.TilesDirectory, TileWriter.TilePath(0, 0)));
+
+        Result<(Checkpoint Checkpoint, string Note, List<byte[]> Proof, byte[] FirstRoot)> consistency = log.Consistency(10);
+        await Assert.That(consistency.IsOk).IsFalse();
+        await Assert.That(consistency.Error!.Code).IsEqualTo("transparency_log_unavailable");
+        await Assert.That(consistency.Error.Message).Contains(TileWriter.TilePath(0, 0));
+    }
+
+    private async Task AssertProves(TransparencyLog log, LedgerRecord record)
+    {
+        Result<TlogProof> receipt = log.Prove(record.ActionId);
+        await Assert.That(receipt.IsOk).IsTrue().Because(receipt.IsOk ? "" : receipt.Error!.Message);
+        Result<ReceiptCheck> checkedReceipt = ReceiptVerifier.Verify(receipt.Value.Format(), _t.Key.PublicKey, null);
+        await Assert.That(checkedReceipt.IsOk).IsTrue();
+        await Assert.That(checkedReceipt.Value.Record.ActionId).IsEqualTo(record.ActionId);
+    }
+
     private void WriteCheckpointOf(Checkpoint checkpoint) =>
         File.WriteAllText(LogPaths.CheckpointFile, SignedNote.Sign(checkpoint.Text, checkpoint.Origin, _t.Key));
 
