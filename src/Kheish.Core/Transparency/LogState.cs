@@ -211,14 +211,17 @@ internal sealed class LogState
     }
 
     /// <summary>
-    /// Bounds what a running log holds (issue 16): the tree is kept to its right edge, reading
-    /// older hashes from the full tiles (written before this is called), and <see cref="ByAction"/>
-    /// keeps the leaves from <paramref name="from"/> on. A receipt of an older action loads the
-    /// whole log again, as after an open from the checkpoint.
+    /// Keeps the tree to its right edge, reading older hashes from the full tiles (every full tile
+    /// of its size must be written before this is called): what a running log holds stays bounded (issue 16).
+    /// </summary>
+    public void TrimTree() => Tree = Tree.ToRightEdge();
+
+    /// <summary>
+    /// Keeps the leaves from <paramref name="from"/> on in <see cref="ByAction"/> (issue 16). A
+    /// receipt of an older action loads the whole log again, as after an open from the checkpoint.
     /// </summary>
     public void KeepRecent(long from)
     {
-        Tree = Tree.ToRightEdge();
         foreach (KeyValuePair<ActionKey, (long Index, string Stem)> entry in ByAction)
         {
             if (entry.Value.Index < from)

@@ -591,10 +591,17 @@ internal sealed class TransparencyLog : IDisposable
                 _leaves!.Flush(flushToDisk: true);
                 checkpoint = new Checkpoint(Origin, _state.Tree.Size, _state.Tree.Root(_state.Tree.Size));
                 _tiles!.Write(_state.Tree);
-                // Memory stays bounded however long the daemon runs: every full tile is on disk
-                // now, so the tree keeps its right edge and the receipts index its recent actions.
+                // Memory stays bounded however long the daemon runs, whether the log was opened
+                // whole or from its checkpoint: every full tile is on disk now, so the tree keeps
+                // its right edge (re-deriving it costs ~1,000 hashes) and the receipts index keeps
+                // the recent actions.
+                if (_state.Tree.HashesHeld > _options.TreeHashesKept)
+                {
+                    _state.TrimTree();
+                }
+
                 long size = _state.Tree.Size;
-                if (!_state.IsRightEdge && size - _state.ByActionFrom >= 2L * _options.RecentActions)
+                if (size - _state.ByActionFrom >= 2L * _options.RecentActions)
                 {
                     _state.KeepRecent(size - _options.RecentActions);
                 }
@@ -632,7 +639,10 @@ internal sealed record LogOptions
     /// Actions whose receipt the running log answers from memory (the most recent ones); it keeps
     /// between this many and twice as many. An older receipt reads the whole log from disk first.
     /// </summary>
-    public int RecentActions { get; init; } = 16_384;
+    public int RecentActions { get; init; } = 8192;
+
+    /// <summary>Tree hashes in memory above which a checkpoint cuts the tree back to its right edge.</summary>
+    public long TreeHashesKept { get; init; } = 8192;
 
     /// <summary>The checkpoint origin (and note key name); null = <c>kheish-daemon/&lt;first 8 hex of the key&gt;</c>.</summary>
     public string? Origin { get; init; }

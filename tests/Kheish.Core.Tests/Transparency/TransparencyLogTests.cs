@@ -243,7 +243,7 @@ public sealed class TransparencyLogTests : IDisposable
     [Test]
     public async Task A_running_log_holds_its_recent_actions_and_right_edge_only_and_still_proves_every_record()
     {
-        var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, CheckpointRecords = 64 } };
+        var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, TreeHashesKept = 600, CheckpointRecords = 64 } };
         var records = new List<LedgerRecord>();
         await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, options).Value;
         for (int i = 0; i < 1500; i++)
@@ -255,10 +255,10 @@ public sealed class TransparencyLogTests : IDisposable
         await log.PublishNowAsync();
         long size = log.CheckpointSize;
         await Assert.That(size).IsEqualTo(1500);
-        // Between RecentActions and twice as many actions; under 256 hashes per tile level.
+        // Between RecentActions and twice as many actions; the tree cut back once over 600 hashes.
         (int actions, long hashes) = log.Held;
         await Assert.That(actions is >= 100 and < 200).IsTrue().Because($"{actions} actions held");
-        await Assert.That(hashes < 2 * 256 * 2).IsTrue().Because($"{hashes} hashes held");
+        await Assert.That(hashes <= 600 + (2 * 64)).IsTrue().Because($"{hashes} hashes held");
 
         // A recent record: proved from memory and the tiles on disk, nothing reloaded.
         await AssertProves(log, records[^1]);
@@ -282,9 +282,39 @@ public sealed class TransparencyLogTests : IDisposable
     }
 
     [Test]
+    public async Task A_log_reopened_from_its_checkpoint_stays_bounded_as_it_grows_and_proves_old_and_new_records()
+    {
+        var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, TreeHashesKept = 600, CheckpointRecords = 64 } };
+        var records = new List<LedgerRecord>();
+        await using (ExternalActionLedger first = ExternalActionLedger.Open(_t.Root, _t.Key, options).Value)
+        {
+            for (int i = 0; i < 700; i++)
+            {
+                records.Add((await first.AppendAsync(LedgerTestRoot.Event($"run-{i % 2}"))).Value);
+            }
+        }
+
+        await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, options).Value;
+        TransparencyLog log = ledger.Log!;
+        await Assert.That(log.OpenedFromCheckpoint).IsTrue();
+        for (int i = 0; i < 1500; i++)
+        {
+            records.Add((await ledger.AppendAsync(LedgerTestRoot.Event($"run-{i % 3}"))).Value);
+        }
+
+        await log.PublishNowAsync();
+        (int actions, long hashes) = log.Held;
+        await Assert.That(actions < 200).IsTrue().Because($"{actions} actions held");
+        await Assert.That(hashes <= 600 + (2 * 64)).IsTrue().Because($"{hashes} hashes held");
+        await AssertProves(log, records[^1]);
+        await AssertProves(log, records[0]);
+        await AssertProves(log, records[699]);
+    }
+
+    [Test]
     public async Task A_missing_tile_makes_an_old_proof_unavailable_not_wrong()
     {
-        var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, CheckpointRecords = 64 } };
+        var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, TreeHashesKept = 0, CheckpointRecords = 64 } };
         await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, options).Value;
         for (int i = 0; i < 1000; i++)
         {
