@@ -65,6 +65,18 @@ public sealed class MerkleTreeTests
         return tree;
     }
 
+    /// <summary>A tree of <paramref name="n"/> leaves whose data is the leaf's index (8 bytes, little-endian).</summary>
+    private static MerkleTree CountingTree(long n)
+    {
+        var tree = new MerkleTree();
+        for (long i = 0; i < n; i++)
+        {
+            tree.Append(MerkleHash.Leaf(BitConverter.GetBytes(i)));
+        }
+
+        return tree;
+    }
+
     private static string[] Hex(IEnumerable<byte[]> hashes) => hashes.Select(Convert.ToHexStringLower).ToArray();
 
     [Test]
@@ -192,11 +204,7 @@ public sealed class MerkleTreeTests
     [Arguments(70001L)]
     public async Task A_tree_kept_to_its_right_edge_reads_older_hashes_from_full_tiles_and_proves_what_the_whole_tree_proves(long size)
     {
-        var reference = new MerkleTree();
-        for (long i = 0; i < size + 600; i++)
-        {
-            reference.Append(MerkleHash.Leaf(BitConverter.GetBytes(i)));
-        }
+        MerkleTree reference = CountingTree(size + 600);
 
         var tilesRead = new HashSet<(int, long)>();
         byte[] FullTile(int level, long index)
@@ -320,12 +328,7 @@ public sealed class MerkleTreeTests
     [Arguments(66001L)]
     public async Task A_tree_rebuilt_from_its_right_edge_has_the_same_roots_and_tiles_as_the_whole_tree(long size)
     {
-        var whole = new MerkleTree();
-        for (long i = 0; i < size; i++)
-        {
-            whole.Append(MerkleHash.Leaf(BitConverter.GetBytes(i)));
-        }
-
+        MerkleTree whole = CountingTree(size);
         var partials = new List<byte[]>();
         for (int k = 0; k == 0 || (size >> (8 * k)) > 0; k++)
         {
