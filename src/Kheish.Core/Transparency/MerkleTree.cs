@@ -4,7 +4,9 @@ namespace Kheish.Core.Transparency;
 /// An append-only RFC 6962 tree in memory. It keeps the hash of every complete (power-of-two,
 /// aligned) subtree, level by level — the same hashes tlog-tiles stores — so any root,
 /// inclusion proof or consistency proof for any size up to <see cref="Size"/> costs O(log² n)
-/// hashing. Not thread-safe: the owner serialises appends and reads.
+/// hashing. A tree kept to its right edge (<see cref="ToRightEdge"/>) holds at most 255 of them
+/// per tile level and reads the others from the log's full tiles. Not thread-safe: the owner
+/// serialises appends and reads.
 /// </summary>
 internal sealed class MerkleTree
 {
@@ -21,13 +23,14 @@ internal sealed class MerkleTree
     /// </summary>
     public Func<int, long, byte[]>? FullTiles { get; init; }
 
-    /// <summary>
-    /// True when the tree holds only its right edge (see <see cref="FromRightEdge"/>): it appends,
-    /// gives <see cref="Root"/> of its own size and the hashes tiles need, but no history.
-    /// </summary>
     /// <summary>Hashes held in memory, all levels (the rest is read from <see cref="FullTiles"/>).</summary>
     public long HashesHeld => _levels.Sum(l => l.Count - l.Base);
 
+    /// <summary>
+    /// True when the tree holds only its right edge (see <see cref="FromRightEdge"/>): it appends,
+    /// gives <see cref="Root"/> of its own size and the hashes tiles need; older hashes only
+    /// through <see cref="FullTiles"/>.
+    /// </summary>
     public bool IsRightEdgeOnly => _levels.Exists(l => l.Base > 0);
 
     /// <summary>
