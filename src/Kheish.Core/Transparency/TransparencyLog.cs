@@ -506,7 +506,6 @@ internal sealed class TransparencyLog : IDisposable
         }
     }
 
-    /// <summary>How long the sequencing thread lets batches gather after it has taken some.</summary>
     /// <summary>What the running log holds in memory: actions its receipts can find without a load, and tree hashes.</summary>
     internal (int Actions, long Hashes) Held
     {
@@ -519,6 +518,7 @@ internal sealed class TransparencyLog : IDisposable
         }
     }
 
+    /// <summary>How long the sequencing thread lets batches gather after it has taken some.</summary>
     internal static readonly TimeSpan IntegratePause = TimeSpan.FromMilliseconds(5);
 
     private void Integrate(Batch batch)
