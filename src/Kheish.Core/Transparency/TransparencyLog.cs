@@ -414,8 +414,9 @@ internal sealed class TransparencyLog : IDisposable
 
     /// <summary>
     /// Under the tree lock: after an open from the checkpoint, loads the whole log (every leaf,
-    /// checked against its record, as a full open does) the first time a proof needs its history.
-    /// Records of this run not yet sequenced are left to the log thread.
+    /// checked against its record, as a full open does) the first time a proof needs its history;
+    /// with <paramref name="force"/>, also once the receipts index dropped older actions (a receipt
+    /// of one of them). Records of this run not yet sequenced are left to the log thread.
     /// </summary>
     private KheishError? LoadHistory(bool force = false)
     {
