@@ -5,7 +5,8 @@
 # The ledgers are built once, through the real ledger code (signed, chained, group-committed,
 # sequenced into the transparency log), by `Kheish.Bench fill` into BENCH_CACHE (default
 # .cache/bench/startup), and checked once with `runs verify --all`. Each size is timed
-# BENCH_RUNS times (default 3; the median is the figure); every run ends with SIGTERM (a clean stop).
+# BENCH_RUNS times (default 9; the median is the figure: a start takes 50-90 ms and jitters by
+# ~10 ms on this VM, so a median of 3 moved the ratio by ±0.15); every run ends with SIGTERM (a clean stop).
 # An empty state root is timed the same way first: the floor of this machine at this load.
 # Env: KHEISH_DAEMON_BIN, BENCH_CACHE, BENCH_RUNS, BENCH_BIG="records buckets", BENCH_SMALL="records buckets".
 set -euo pipefail
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/../.."
 bin=${KHEISH_DAEMON_BIN:-artifacts/kheish-daemon}
 [ -x "$bin" ] || { echo "no $bin: run scripts/publish.sh first" >&2; exit 1; }
 cache=${BENCH_CACHE:-.cache/bench/startup}
-runs=${BENCH_RUNS:-3}
+runs=${BENCH_RUNS:-9}
 read -r big_n big_b <<<"${BENCH_BIG:-1000000 10000}"
 read -r small_n small_b <<<"${BENCH_SMALL:-100000 1000}"
 tmp=$(mktemp -d); pid=""
