@@ -37,6 +37,7 @@ internal sealed class TransparencyLog : IDisposable
     private long _sinceCheckpoint;
     private long _firstPendingTicks;
     private volatile bool _lostAfterClose;
+    private long _historyLoadedTicks = long.MinValue / 2;
 
     private TransparencyLog(StateRoot root, Ed25519PrivateKey key, LogOptions options, LogState state, FileStream? leaves)
     {
@@ -448,6 +449,7 @@ internal sealed class TransparencyLog : IDisposable
         }
 
         _state = full;
+        _historyLoadedTicks = Environment.TickCount64;
         return null;
     }
 
@@ -602,7 +604,10 @@ internal sealed class TransparencyLog : IDisposable
                 }
 
                 long size = _state.Tree.Size;
-                if (size - _state.ByActionFrom >= 2L * _options.RecentActions)
+                // After a load for an older receipt the whole index is kept a while, so a batch of
+                // receipts of older actions costs one load, not one each.
+                if (size - _state.ByActionFrom >= 2L * _options.RecentActions
+                    && Environment.TickCount64 - _historyLoadedTicks >= (long)_options.HistoryKept.TotalMilliseconds)
                 {
                     _state.KeepRecent(size - _options.RecentActions);
                 }
@@ -641,6 +646,9 @@ internal sealed record LogOptions
     /// between this many and twice as many. An older receipt reads the whole log from disk first.
     /// </summary>
     public int RecentActions { get; init; } = 8192;
+
+    /// <summary>How long the whole receipts index is kept after a receipt loaded it, before a checkpoint cuts it back to the recent actions.</summary>
+    public TimeSpan HistoryKept { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Tree hashes in memory above which a checkpoint cuts the tree back to its right edge.</summary>
     public long TreeHashesKept { get; init; } = 8192;

@@ -312,6 +312,46 @@ public sealed class TransparencyLogTests : IDisposable
     }
 
     [Test]
+    [Arguments(0)]
+    [Arguments(3600)]
+    public async Task After_a_receipt_loaded_the_whole_log_its_index_is_kept_for_HistoryKept_then_cut_back(int keptSeconds)
+    {
+        var options = new LedgerOptions
+        {
+            TransparencyLog = new LogOptions { RecentActions = 100, TreeHashesKept = 600, CheckpointRecords = 64, HistoryKept = TimeSpan.FromSeconds(keptSeconds) },
+        };
+        var records = new List<LedgerRecord>();
+        await using ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, options).Value;
+        for (int i = 0; i < 1000; i++)
+        {
+            records.Add((await ledger.AppendAsync(LedgerTestRoot.Event("run-1"))).Value);
+        }
+
+        TransparencyLog log = ledger.Log!;
+        await log.PublishNowAsync();
+        await AssertProves(log, records[0]);
+        await Assert.That(log.Held.Actions).IsEqualTo(1000);
+
+        for (int i = 0; i < 200; i++)
+        {
+            await ledger.AppendAsync(LedgerTestRoot.Event("run-2"));
+        }
+
+        await log.PublishNowAsync();
+        int held = log.Held.Actions;
+        if (keptSeconds == 0)
+        {
+            await Assert.That(held < 200).IsTrue().Because($"{held} actions held");
+        }
+        else
+        {
+            await Assert.That(held).IsEqualTo(1200);
+        }
+
+        await AssertProves(log, records[1]);
+    }
+
+    [Test]
     public async Task A_missing_tile_makes_an_old_proof_unavailable_not_wrong()
     {
         var options = new LedgerOptions { TransparencyLog = new LogOptions { RecentActions = 100, TreeHashesKept = 0, CheckpointRecords = 64 } };
