@@ -31,7 +31,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     /// (an append, the background open check), not at open: 10,000 buckets cost 10,000 strings at
     /// start, not 10,000 writers (issue 16).
     /// </summary>
-    private HashSet<string> _atOpen = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _atOpen;
     private int _newBuckets;
     private readonly Lock _indexLock = new();
     private readonly HashSet<string> _indexBuckets = new(StringComparer.Ordinal);
@@ -60,6 +60,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private ExternalActionLedger(LedgerPaths paths, Crypto.Ed25519PrivateKey key, LedgerOptions options, FileStream writerLock, IDisposable? ownedKey)
     {
         Paths = paths;
+        _atOpen = new HashSet<string>(paths.RecordStemsInDirectoryOrder(), StringComparer.Ordinal);
         Key = key;
         Options = options;
         KeyIdUtf8 = System.Text.Encoding.UTF8.GetBytes(key.PublicKeyHex);
@@ -429,7 +430,6 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         }
 
         var ledger = new ExternalActionLedger(paths, key, options ?? new LedgerOptions(), writerLock, ownedKey);
-        ledger._atOpen = new HashSet<string>(paths.RecordStemsInDirectoryOrder(), StringComparer.Ordinal);
         ledger.LoadIndex();
 
         if (ledger.Options.TransparencyLog is { } logOptions)

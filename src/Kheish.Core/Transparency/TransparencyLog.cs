@@ -213,14 +213,20 @@ internal sealed class TransparencyLog : IDisposable
                 return unavailable;
             }
 
-            // Older than the actions the running log keeps: load the whole log, as after an open
-            // from the checkpoint (the next checkpoint bounds it again).
-            if (!_state.ByAction.TryGetValue(key, out at) && _state.ByActionFrom > 0 && LoadHistory(force: true) is { } older)
+            bool found = _state.ByAction.TryGetValue(key, out at);
+            if (!found && _state.ByActionFrom > 0)
             {
-                return older;
+                // Older than the actions the running log keeps: load the whole log, as after an
+                // open from the checkpoint (a checkpoint bounds it again later).
+                if (LoadHistory(force: true) is { } older)
+                {
+                    return older;
+                }
+
+                found = _state.ByAction.TryGetValue(key, out at);
             }
 
-            if (!_state.ByAction.TryGetValue(key, out at))
+            if (!found)
             {
                 return _problem is { } problem
                     ? KheishError.Unavailable("transparency_log_unavailable", $"the transparency log is unavailable: {problem}")
@@ -280,13 +286,13 @@ internal sealed class TransparencyLog : IDisposable
                 return unavailable;
             }
 
-            if (!TreeRead(() => _state.Tree.ConsistencyProof(first, latest.Checkpoint.Size)).TryGetValue(out List<byte[]>? proof, out KheishError? unreadable)
-                || !TreeRead(() => _state.Tree.Root(first)).TryGetValue(out byte[]? firstRoot, out unreadable))
+            if (!TreeRead(() => (_state.Tree.ConsistencyProof(first, latest.Checkpoint.Size), _state.Tree.Root(first)))
+                .TryGetValue(out (List<byte[]> Proof, byte[] FirstRoot) read, out KheishError? unreadable))
             {
                 return unreadable;
             }
 
-            return (latest.Checkpoint, latest.Note, proof, firstRoot);
+            return (latest.Checkpoint, latest.Note, read.Proof, read.FirstRoot);
         }
     }
 
