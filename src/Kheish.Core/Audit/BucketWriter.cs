@@ -31,6 +31,8 @@ internal sealed class BucketWriter : IDisposable
 
     private const int MaxKeptLineBuffer = 256 * 1024;
 
+    private static readonly byte[] Zeros = new byte[LedgerOptions.MaxReserveBytes + 4096];
+
     [ThreadStatic]
     private static CanonicalBuffer? t_lines;
 
@@ -44,6 +46,9 @@ internal sealed class BucketWriter : IDisposable
     private bool _onDisk;
     private bool _syncDirectory;
     private long _length;
+
+    /// <summary>The open file's size: the records (<see cref="_length"/>) and the zeroed reserve after them.</summary>
+    private long _allocated;
     private long _count;
     private string? _lastHash;
     private BuiltBatch? _handed;
@@ -171,7 +176,23 @@ internal sealed class BucketWriter : IDisposable
     public void Dispose()
     {
         _soonTimer?.Dispose();
+        TrimReserveQuietly();
         _file?.Dispose();
+    }
+
+    /// <summary>
+    /// <see cref="TrimReserve"/> where a failure changes nothing that matters: the reserve is zeros,
+    /// which every reader skips and the next open cuts.
+    /// </summary>
+    private void TrimReserveQuietly()
+    {
+        try
+        {
+            TrimReserve();
+        }
+        catch (IOException)
+        {
+        }
     }
 
     /// <summary>Writes what <see cref="EnqueueSoon"/> queued unless a writer already took it.</summary>
@@ -239,6 +260,7 @@ internal sealed class BucketWriter : IDisposable
     {
         if (_file is not null && _queue.IsEmpty && _ledger.OpenFiles > _ledger.Options.MaxOpenFiles)
         {
+            TrimReserveQuietly();
             _file.Dispose();
             _file = null;
             _ledger.CountOpenFile(-1);
@@ -297,6 +319,7 @@ internal sealed class BucketWriter : IDisposable
             BuiltBatch built = Build(batch, lines);
             RandomAccess.Write(_file!.SafeFileHandle, lines.Written, _length);
             _length += lines.Length;
+            ExtendReserve();
             built.SyncDirectory = _syncDirectory;
             _syncDirectory = false;
             ReturnLines(lines);
@@ -346,6 +369,47 @@ internal sealed class BucketWriter : IDisposable
                 Share = FileShare.Read,
             });
             _ledger.CountOpenFile(1);
+            _allocated = Math.Max(_length, RandomAccess.GetLength(_file.SafeFileHandle));
+        }
+    }
+
+    /// <summary>
+    /// After a write that reached the end of the file, writes <see cref="LedgerOptions.ReserveBytes"/>
+    /// of zeros after the records (up to a 4 KiB boundary), synced with the batch. The next batches
+    /// overwrite that reserve, so their fdatasync writes data only: the file's size, and with it a
+    /// filesystem journal commit, changes once per reserve, not once per batch (issue 16). Readers
+    /// take a trailing run of zero bytes for the reserve, never for records.
+    /// </summary>
+    private void ExtendReserve()
+    {
+        int reserve = _ledger.Options.ReserveBytes;
+        if (reserve <= 0 || _length < _allocated)
+        {
+            _allocated = Math.Max(_allocated, _length);
+            return;
+        }
+
+        long end = (_length + reserve + 4095) & ~4095L;
+        try
+        {
+            RandomAccess.Write(_file!.SafeFileHandle, Zeros.AsSpan(0, (int)(end - _length)), _length);
+            _allocated = end;
+        }
+        catch (IOException)
+        {
+            // A full disk refuses the reserve, not the records already written: append without one
+            // (any zeros written are skipped by readers, and overwritten by the next batch).
+            _allocated = _length;
+        }
+    }
+
+    /// <summary>Cuts the zeroed reserve off before the file is closed, so a bucket at rest is its records only.</summary>
+    private void TrimReserve()
+    {
+        if (_file is not null && _allocated > _length)
+        {
+            RandomAccess.SetLength(_file.SafeFileHandle, _length);
+            _allocated = _length;
         }
     }
 
@@ -519,6 +583,7 @@ internal sealed class BucketWriter : IDisposable
             UnixCreateMode = AtomicFile.PrivateFileMode,
         });
         _ledger.CountOpenFile(1);
+        _allocated = 0;
         _onDisk = true;
         _syncDirectory = true;
     }

@@ -22,6 +22,21 @@ internal sealed record LedgerOptions
     /// </summary>
     public TimeSpan SoonDelay { get; init; } = TimeSpan.FromMilliseconds(2);
 
+    /// <summary>The largest <see cref="ReserveBytes"/>: well under a record line's limit, which a reader's torn tail is checked against.</summary>
+    public const int MaxReserveBytes = 64 * 1024;
+
+    /// <summary>
+    /// Zeroed bytes an open bucket file keeps after its records, so most syncs write data and not
+    /// the file's size (see <c>BucketWriter.ExtendReserve</c>); 0 appends without a reserve.
+    /// </summary>
+    public int ReserveBytes
+    {
+        get;
+        init => field = value is >= 0 and <= MaxReserveBytes
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"between 0 and {MaxReserveBytes}");
+    } = 64 * 1024;
+
     /// <summary>Most records one group commit writes with one sync.</summary>
     public int MaxBatch { get; init; } = 4096;
 

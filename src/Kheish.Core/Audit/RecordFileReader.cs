@@ -4,6 +4,8 @@ namespace Kheish.Core.Audit;
 /// Reads a bucket file line by line. Only newline-terminated lines are records: bytes after the
 /// last newline are a torn tail, left by a crash in the middle of a write that was therefore
 /// never acknowledged (appends are acknowledged only after the whole batch is written and synced).
+/// A trailing run of zero bytes is the reserve an open bucket keeps after its records (no record
+/// line holds a zero byte), neither a record nor a torn tail.
 /// </summary>
 internal sealed class RecordFileReader : IDisposable
 {
@@ -21,7 +23,7 @@ internal sealed class RecordFileReader : IDisposable
     /// <summary>Bytes consumed by complete lines so far.</summary>
     public long ValidLength { get; private set; }
 
-    /// <summary>After the last line was read: bytes after the last newline.</summary>
+    /// <summary>After the last line was read: bytes after the last newline, without the zeroed reserve.</summary>
     public long TornTailBytes { get; private set; }
 
     public static RecordFileReader Open(string path) =>
@@ -63,7 +65,7 @@ internal sealed class RecordFileReader : IDisposable
             _end = 0;
             if (_eof)
             {
-                TornTailBytes = partsLength;
+                TornTailBytes = partsLength - TrailingZeros(parts);
                 _done = true;
                 return null;
             }
@@ -80,6 +82,23 @@ internal sealed class RecordFileReader : IDisposable
     }
 
     public void Dispose() => _stream.Dispose();
+
+    private static long TrailingZeros(List<byte[]>? parts)
+    {
+        long zeros = 0;
+        for (int i = (parts?.Count ?? 0) - 1; i >= 0; i--)
+        {
+            ReadOnlySpan<byte> part = parts![i];
+            int last = part.LastIndexOfAnyExcept((byte)0);
+            zeros += part.Length - 1 - last;
+            if (last >= 0)
+            {
+                break;
+            }
+        }
+
+        return zeros;
+    }
 
     private static byte[] Concat(List<byte[]>? parts, int partsLength, ReadOnlySpan<byte> last)
     {

@@ -34,7 +34,10 @@ internal sealed class RecordFileTail : IDisposable
     /// <summary>Bytes of complete lines: the file length without its torn tail.</summary>
     public long ValidLength { get; }
 
-    /// <summary>Bytes after the last newline.</summary>
+    /// <summary>
+    /// Bytes after the last newline: a torn line and, after a crash, the zeroed reserve an open
+    /// bucket keeps after its records. The open cuts them all.
+    /// </summary>
     public long TornTailBytes { get; }
 
     /// <summary>Bytes read from the file so far (what opening a bucket costs).</summary>
