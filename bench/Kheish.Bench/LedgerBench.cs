@@ -7,39 +7,69 @@ namespace Kheish.Bench;
 
 internal static class LedgerBench
 {
-    /// <summary>The raw limit: what one thread gets appending a ledger-sized line and fsyncing each time.</summary>
-    public static int FsyncLoop(string dir, TimeSpan duration, bool dataOnly)
+    /// <summary>
+    /// The raw limit: what one thread gets appending a ledger-sized line and fsyncing each time.
+    /// <paramref name="reserved"/> is the ledger's own method (<see cref="LedgerOptions.ReserveBytes"/>):
+    /// the file is extended by a zeroed reserve once per reserve and each line overwrites it, so a
+    /// sync writes data without changing the file's size.
+    /// </summary>
+    public static int FsyncLoop(string dir, TimeSpan duration, bool dataOnly, bool reserved = false)
     {
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, "fsync-loop.jsonl");
-        byte[] line = new byte[600];
-        Array.Fill(line, (byte)'x');
-        line[^1] = (byte)'\n';
         using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1);
+        var loop = new RawLoop(stream, reserved);
         long n = 0;
         TimeSpan cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < duration)
         {
-            stream.Write(line);
-            if (dataOnly)
-            {
-                stream.Flush();
-                AuditNative.DataSync(stream.SafeFileHandle);
-            }
-            else
-            {
-                stream.Flush(flushToDisk: true);
-            }
-
+            loop.Append(dataOnly);
             n++;
         }
 
         // CPU per sync (cpu_rate is syncs per CPU-second): on a VM the kernel's side of a sync, the
         // block-layer submission and the virtio doorbell that exits to the hypervisor, is charged
         // to the thread that syncs. It bounds records per CPU-second for any batch size.
-        Report(dataOnly ? "fdatasync_loop" : "fsync_loop", n, sw.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - cpuStart);
+        Report(reserved ? "reserved_fdatasync_loop" : dataOnly ? "fdatasync_loop" : "fsync_loop", n, sw.Elapsed, Process.GetCurrentProcess().TotalProcessorTime - cpuStart);
         return 0;
+    }
+
+    /// <summary>One 600-byte line written and synced per <see cref="Append"/>, at the end of the file or into a zeroed reserve.</summary>
+    private sealed class RawLoop(FileStream stream, bool reserved)
+    {
+        private static readonly byte[] Line = MakeLine();
+        private static readonly byte[] Zeros = new byte[new LedgerOptions().ReserveBytes];
+        private long _length;
+        private long _allocated;
+
+        public void Append(bool dataOnly)
+        {
+            RandomAccess.Write(stream.SafeFileHandle, Line, _length);
+            _length += Line.Length;
+            if (reserved && _length >= _allocated)
+            {
+                RandomAccess.Write(stream.SafeFileHandle, Zeros, _length);
+                _allocated = _length + Zeros.Length;
+            }
+
+            if (dataOnly)
+            {
+                AuditNative.DataSync(stream.SafeFileHandle);
+            }
+            else
+            {
+                stream.Flush(flushToDisk: true);
+            }
+        }
+
+        private static byte[] MakeLine()
+        {
+            byte[] line = new byte[600];
+            Array.Fill(line, (byte)'x');
+            line[^1] = (byte)'\n';
+            return line;
+        }
     }
 
     /// <summary>
@@ -57,21 +87,20 @@ internal static class LedgerBench
             _ = (await ledger.AppendAsync(Event("paired", 0)).ConfigureAwait(false)).Value;
         }
 
-        byte[] line = new byte[600];
-        Array.Fill(line, (byte)'x');
-        line[^1] = (byte)'\n';
         using var raw = new FileStream(Path.Combine(dir, "raw.jsonl"), FileMode.Create, FileAccess.Write, FileShare.Read, 1);
+        using var rawReserved = new FileStream(Path.Combine(dir, "raw-reserved.jsonl"), FileMode.Create, FileAccess.Write, FileShare.Read, 1);
+        var appending = new RawLoop(raw, reserved: false);
+        var reserving = new RawLoop(rawReserved, reserved: true);
         var slice = TimeSpan.FromMilliseconds(250);
-        long fsyncs = 0, fdatasyncs = 0, appends = 0;
-        TimeSpan fsyncTime = TimeSpan.Zero, fdatasyncTime = TimeSpan.Zero, appendTime = TimeSpan.Zero;
+        long fsyncs = 0, fdatasyncs = 0, reservedSyncs = 0, appends = 0;
+        TimeSpan fsyncTime = TimeSpan.Zero, fdatasyncTime = TimeSpan.Zero, reservedTime = TimeSpan.Zero, appendTime = TimeSpan.Zero;
         var total = Stopwatch.StartNew();
         while (total.Elapsed < duration)
         {
             var sw = Stopwatch.StartNew();
             while (sw.Elapsed < slice)
             {
-                raw.Write(line);
-                raw.Flush(flushToDisk: true);
+                appending.Append(dataOnly: false);
                 fsyncs++;
             }
 
@@ -79,13 +108,19 @@ internal static class LedgerBench
             sw.Restart();
             while (sw.Elapsed < slice)
             {
-                raw.Write(line);
-                raw.Flush();
-                AuditNative.DataSync(raw.SafeFileHandle);
+                appending.Append(dataOnly: true);
                 fdatasyncs++;
             }
 
             fdatasyncTime += sw.Elapsed;
+            sw.Restart();
+            while (sw.Elapsed < slice)
+            {
+                reserving.Append(dataOnly: true);
+                reservedSyncs++;
+            }
+
+            reservedTime += sw.Elapsed;
             sw.Restart();
             while (sw.Elapsed < slice)
             {
@@ -98,6 +133,7 @@ internal static class LedgerBench
 
         Report("paired_fsync_loop", fsyncs, fsyncTime);
         Report("paired_fdatasync_loop", fdatasyncs, fdatasyncTime);
+        Report("paired_reserved_fdatasync_loop", reservedSyncs, reservedTime);
         Report("paired_append_p1", appends, appendTime);
         PrintStats("paired_append_p1", ledger.Stats);
         return 0;

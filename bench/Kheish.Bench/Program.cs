@@ -18,10 +18,11 @@ using System.Text;
 //   Kheish.Bench toml <document-out-path> [seconds]   TOML reader throughput (issue 3)
 //   Kheish.Bench bdn | latency [n]                     broker lease issue/validate, revocation (issue 5)
 //   Kheish.Bench fsync|fdatasync <dir> <seconds>       raw write(600 B)+sync loop, one thread (issue 6)
+//   Kheish.Bench fdatasync-reserved <dir> <seconds>    the same into a zeroed reserve, as the ledger writes (issue 16)
 //   Kheish.Bench append <state_root> <producers> <seconds> [buckets]   durable ledger appends (issue 6; buckets: issue 16)
 //   Kheish.Bench ed25519 <seconds>                     our Ed25519 (NSec + embedded libsodium): sign/s, verify/s (issues 6, 11)
 //   Kheish.Bench profile <dir> <seconds-per-stage>      where one append's microseconds go (issue 16)
-//   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, single-producer appends, interleaved (issue 6)
+//   Kheish.Bench paired <dir> <seconds>                fsync, fdatasync, reserved fdatasync, single-producer appends, interleaved (issue 6)
 //   Kheish.Bench mcp-load <url> <clients> <calls> [api-key]   MCP tools/call echo load, raw JSON-RPC (issue 13)
 //   Kheish.Bench fill <state_root> <records> <buckets>  a large genuine ledger for the startup bench (issue 16)
 //   Kheish.Bench open <state_root> <times>             time opening that ledger and its background bucket check (issue 16)
@@ -31,6 +32,7 @@ return args switch
     ["agent", ..] => AgentMode.Run(args),
     ["fsync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: false),
     ["fdatasync", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: true),
+    ["fdatasync-reserved", string dir, string seconds] => LedgerBench.FsyncLoop(dir, Seconds(seconds), dataOnly: true, reserved: true),
     ["paired", string dir, string seconds] => await LedgerBench.PairedAsync(dir, Seconds(seconds)),
     ["mcp-load", string url, string clients, string calls] => await McpLoad.RunAsync(url, Int(clients), Int(calls), null),
     ["mcp-load", string url, string clients, string calls, string key] => await McpLoad.RunAsync(url, Int(clients), Int(calls), key),
