@@ -146,9 +146,12 @@ internal static class LedgerBench
     public static async Task<int> AppendAsync(string stateRoot, int producers, TimeSpan duration, int buckets = 1)
     {
         var root = new StateRoot(stateRoot);
-        // As serve does (ServeCommand): appends block their thread in fdatasync, so many producers need pool threads.
-        ThreadPool.GetMinThreads(out int workers, out int io);
-        ThreadPool.SetMinThreads(Math.Max(workers, 32), io);
+        // BENCH_MIN_THREADS: a pool floor, as serve had until the ledger stopped blocking pool threads.
+        if (Environment.GetEnvironmentVariable("BENCH_MIN_THREADS") is { Length: > 0 } floor)
+        {
+            ThreadPool.GetMinThreads(out int workers, out int io);
+            ThreadPool.SetMinThreads(Math.Max(workers, int.Parse(floor, CultureInfo.InvariantCulture)), io);
+        }
         // BENCH_CHECKPOINT_MS: checkpoint interval override, to see what checkpoints cost.
         var options = Environment.GetEnvironmentVariable("BENCH_CHECKPOINT_MS") is { Length: > 0 } ms
             ? new LedgerOptions { CheckpointInterval = TimeSpan.FromMilliseconds(double.Parse(ms, CultureInfo.InvariantCulture)) }

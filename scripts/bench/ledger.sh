@@ -30,6 +30,12 @@ fi
 # records per CPU-second figure. Methods compiled optimized on first use (during the warm-up) are
 # closer to the daemon's code (no PGO, like AOT) and leave the timed part to the ledger.
 export DOTNET_TieredCompilation=0
+# The daemon's thread pool does not spin before its idle workers sleep (the runtimeconfig option
+# System.Threading.ThreadPool.UnfairSemaphoreSpinLimit=0 in Kheish.Daemon.csproj). Kheish.Bench ran
+# with the runtime's default spin, and its idle workers' sched_yield calls were charged to records
+# per CPU-second: 10.0-10.2k with the default vs 13.7-15.3k with the daemon's setting, 16 producers,
+# alternated (issue 16). The ledger is measured under the daemon's setting.
+export DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
 
 rate() { sed -E 's/.* rate=([0-9.]+).*/\1/'; }
 cpurate() { sed -E 's/.*cpu_rate=([0-9.]+).*/\1/'; }
