@@ -161,6 +161,12 @@ internal static class LedgerBench
         {
             options = options with { TransparencyLog = null };
         }
+        // BENCH_RESERVE: the bucket reserve in bytes (0 appends without one), to see what it buys (issue 16).
+        if (Environment.GetEnvironmentVariable("BENCH_RESERVE") is { Length: > 0 } reserve)
+        {
+            options = options with { ReserveBytes = int.Parse(reserve, CultureInfo.InvariantCulture) };
+        }
+
         await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null, options).Value;
         string[] runs = Enumerable.Range(0, buckets).Select(b => buckets == 1 ? $"bench-{producers}" : $"bench-{producers}-b{b}").ToArray();
 
