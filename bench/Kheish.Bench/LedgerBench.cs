@@ -167,6 +167,11 @@ internal static class LedgerBench
             options = options with { ReserveBytes = int.Parse(reserve, CultureInfo.InvariantCulture) };
         }
 
+        if (Environment.GetEnvironmentVariable("BENCH_WRITER_THREADS") is { Length: > 0 } threads)
+        {
+            options = options with { WriterThreads = int.Parse(threads, CultureInfo.InvariantCulture) };
+        }
+
         await using ExternalActionLedger ledger = ExternalActionLedger.OpenForDaemon(root, _ => null, options).Value;
         string[] runs = Enumerable.Range(0, buckets).Select(b => buckets == 1 ? $"bench-{producers}" : $"bench-{producers}-b{b}").ToArray();
 

@@ -21,8 +21,6 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private const int MaxIdLength = 256;
     private const int MaxTargetLength = 2048;
 
-    /// <summary>Threads that run handed-off group commits; several buckets can sync at once.</summary>
-    private const int WriterThreads = 4;
 
     private readonly ConcurrentDictionary<string, BucketWriter> _buckets = new(StringComparer.Ordinal);
 
@@ -86,6 +84,9 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
 
     /// <summary>True once every append accepted before the close was written: no bucket file is created after it.</summary>
     internal bool IsDrained => _drained;
+
+    /// <summary>The threads that run handed-off group commits (tests).</summary>
+    internal IReadOnlyList<Thread> WriterThreads => _workers;
 
     /// <summary>Where append time goes, since the ledger was opened (for status pages and benchmarks).</summary>
     public LedgerStats Stats
@@ -442,7 +443,7 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
         {
             ledger.StartOpenChecks();
         }
-        for (int i = 0; i < WriterThreads; i++)
+        for (int i = 0; i < ledger.Options.WriterThreads; i++)
         {
             var thread = new Thread(ledger.RunHandOffs) { IsBackground = true, Name = $"kheish-ledger-{i}" };
             ledger._workers.Add(thread);

@@ -224,6 +224,25 @@ public sealed class BucketReserveTests : IDisposable
         await Assert.That(() => new LedgerOptions { ReserveBytes = reserve }).Throws<ArgumentOutOfRangeException>();
     }
 
+    [Test]
+    [Arguments(0)]
+    [Arguments(65)]
+    public async Task A_writer_thread_count_outside_its_range_is_refused(int threads)
+    {
+        await Assert.That(() => new LedgerOptions { WriterThreads = threads }).Throws<ArgumentOutOfRangeException>();
+    }
+
+    [Test]
+    public async Task The_ledger_starts_as_many_writer_threads_as_its_options_say_and_they_end_with_it()
+    {
+        ExternalActionLedger ledger = ExternalActionLedger.Open(_t.Root, _t.Key, LedgerTestRoot.FastCheckpoints with { WriterThreads = 3 }).Value;
+        IReadOnlyList<Thread> writers = ledger.WriterThreads;
+        await Assert.That(writers.Count(t => t.IsAlive && t.Name!.StartsWith("kheish-ledger-", StringComparison.Ordinal))).IsEqualTo(3);
+        await Assert.That(new LedgerOptions().WriterThreads).IsEqualTo(8);
+        await ledger.DisposeAsync();
+        await Assert.That(writers.Any(t => t.IsAlive)).IsFalse();
+    }
+
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
