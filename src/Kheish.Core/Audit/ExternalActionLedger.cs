@@ -21,7 +21,6 @@ internal sealed class ExternalActionLedger : IAsyncDisposable
     private const int MaxIdLength = 256;
     private const int MaxTargetLength = 2048;
 
-
     private readonly ConcurrentDictionary<string, BucketWriter> _buckets = new(StringComparer.Ordinal);
 
     /// <summary>

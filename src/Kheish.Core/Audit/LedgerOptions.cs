@@ -39,7 +39,7 @@ internal sealed record LedgerOptions
 
     /// <summary>
     /// Threads that run handed-off group commits, so several buckets can sync at once. Measured with
-    /// 64 producers on 64 buckets (`Kheish.Bench append`, BENCH_WRITER_THREADS alternated, four
+    /// 64 producers on 64 buckets (<c>Kheish.Bench append</c>, <c>BENCH_WRITER_THREADS</c> alternated, four
     /// rounds): 12.4k appends/s with 4 threads, 14.8k with 8, and 14.0k with 16 in an earlier set;
     /// 16 producers on one bucket were unchanged (18.8k vs 18.7k). Issue 16.
     /// </summary>
