@@ -92,14 +92,7 @@ internal sealed class MerkleTree
         for (int k = 0; k == 0 || (8 * k < 63 && (Size >> (8 * k)) > 0); k++)
         {
             long count = Size >> (8 * k);
-            int width = (int)(count % TileWriter.Width);
-            byte[] partial = new byte[width * MerkleHash.Size];
-            for (int i = 0; i < width; i++)
-            {
-                Stored(8 * k, count - width + i).CopyTo(partial.AsSpan(i * MerkleHash.Size));
-            }
-
-            partials.Add(partial);
+            partials.Add(Tile(k, count / TileWriter.Width, (int)(count % TileWriter.Width)));
         }
 
         return FromRightEdge(Size, partials, FullTiles);
@@ -130,6 +123,21 @@ internal sealed class MerkleTree
     /// <summary>The hash of the complete subtree of 2^<paramref name="level"/> leaves starting at leaf index × 2^level.</summary>
     public ReadOnlySpan<byte> Stored(int level, long index) =>
         index < _levels[level].Base ? BeforeEdge(level, index) : _levels[level].Get(index);
+
+    /// <summary>
+    /// The tlog-tiles bytes of tile (<paramref name="tileLevel"/>, <paramref name="tileIndex"/>):
+    /// its first <paramref name="width"/> hashes of height 8 × tile level, concatenated.
+    /// </summary>
+    public byte[] Tile(int tileLevel, long tileIndex, int width)
+    {
+        byte[] bytes = new byte[width * MerkleHash.Size];
+        for (int i = 0; i < width; i++)
+        {
+            Stored(8 * tileLevel, (tileIndex * TileWriter.Width) + i).CopyTo(bytes.AsSpan(i * MerkleHash.Size));
+        }
+
+        return bytes;
+    }
 
     /// <summary>Complete subtrees stored at <paramref name="level"/>.</summary>
     public long StoredCount(int level) => level < _levels.Count ? _levels[level].Count : 0;
@@ -292,11 +300,8 @@ internal sealed class MerkleTree
     }
 
     /// <summary>
-    /// One level's hashes in 1 MiB chunks (no huge array copies as the log grows), from index
-    /// <see cref="Base"/> on (0 unless the tree was rebuilt from its right edge).
-    /// </summary>
-    /// <summary>
-    /// One tree level's hashes from <see cref="Base"/> on, in chunks of <see cref="PerChunk"/>.
+    /// One tree level's hashes from <see cref="Base"/> on (0 unless the tree was rebuilt from its
+    /// right edge), in chunks of <see cref="PerChunk"/> (no huge array copies as the log grows).
     /// The last chunk starts small and doubles as it fills: a tree rebuilt from its right edge
     /// holds a few hashes on each of ~20 levels, and a full-size chunk per level was 20 MiB of
     /// zeroed memory for a million-record log before the daemon was ready (issue 16).

@@ -85,12 +85,7 @@ internal sealed class TileWriter(string directory)
             return;
         }
 
-        byte[] bytes = new byte[width * MerkleHash.Size];
-        for (int i = 0; i < width; i++)
-        {
-            tree.Stored(8 * level, (index * Width) + i).CopyTo(bytes.AsSpan(i * MerkleHash.Size));
-        }
-
+        byte[] bytes = tree.Tile(level, index, width);
         string dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
         string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
