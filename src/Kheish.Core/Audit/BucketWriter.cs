@@ -385,7 +385,6 @@ internal sealed class BucketWriter : IDisposable
         int reserve = _ledger.Options.ReserveBytes;
         if (reserve <= 0 || _length < _allocated)
         {
-            _allocated = Math.Max(_allocated, _length);
             return;
         }
 
