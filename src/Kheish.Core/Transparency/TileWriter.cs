@@ -6,9 +6,17 @@ namespace Kheish.Core.Transparency;
 /// Writes the tree's hash tiles in the C2SP tlog-tiles layout: <c>tile/&lt;L&gt;/&lt;N&gt;</c> holds
 /// 256 hashes of height 8·L (level 0 = leaf hashes), <c>.p/&lt;W&gt;</c> the partial right-edge tile
 /// of width W, and N is written in 3-digit groups with <c>x</c> before all but the last
-/// (1234067 → x001/x234/067). Tiles are derived from the leaves file, so they are written without
-/// fsync (a crash leaves at worst a tile the next checkpoint rewrites); full tiles are immutable.
-/// Entry bundles (<c>tile/entries</c>) are not written: the entries are the bucket files' lines.
+/// (1234067 → x001/x234/067). Entry bundles (<c>tile/entries</c>) are not written: the entries
+/// are the bucket files' lines.
+/// <para>
+/// A full tile is immutable and synced before it gets its name, so a full tile on disk is whole:
+/// a running log reads dropped tree hashes back from them. Partial tiles are not synced: the open
+/// from a checkpoint checks them against its root, and a crash makes the next open rebuild them.
+/// Per level the writer keeps the partial tile of the last checkpoint and of the one before (for a
+/// reader that fetched the previous checkpoint); older ones are deleted, and a tile's
+/// <c>.p</c> directory goes once its full tile exists, so partial tiles do not pile up one per
+/// checkpoint.
+/// </para>
 /// </summary>
 internal sealed class TileWriter(string directory)
 {
@@ -16,16 +24,32 @@ internal sealed class TileWriter(string directory)
 
     private readonly List<long> _fullWritten = [];
 
+    /// <summary>Per level, the partial tiles written at the last checkpoint and at the one before.</summary>
+    private readonly List<(string? Last, string? Previous)> _partials = [];
+
     /// <summary>
     /// A writer for a log reopened from its checkpoint and tiles: the full tiles of
-    /// <paramref name="tree"/>'s size were written before, so only newer ones are.
+    /// <paramref name="tree"/>'s size were written before, so only newer ones are, and the
+    /// partial tiles of that size (the open checked them) count as the last checkpoint's.
     /// </summary>
     public static TileWriter Continuing(string directory, MerkleTree tree)
     {
         var writer = new TileWriter(directory);
         for (int level = 0; 8 * level < 63 && tree.StoredCount(8 * level) > 0; level++)
         {
-            writer._fullWritten.Add(tree.StoredCount(8 * level) / Width);
+            long count = tree.StoredCount(8 * level);
+            int width = (int)(count % Width);
+            writer._fullWritten.Add(count / Width);
+            writer._partials.Add((width > 0 ? TilePath(level, count / Width, width) : null, null));
+            // Partial tiles of this tile left by older checkpoints of the last run.
+            string partials = Path.Combine(directory, TilePath(level, count / Width) + ".p");
+            if (Directory.Exists(partials))
+            {
+                foreach (string stale in Directory.EnumerateFiles(partials).Where(f => Path.GetFileName(f) != width.ToString(CultureInfo.InvariantCulture)).ToList())
+                {
+                    DeleteQuietly(stale, directory: false);
+                }
+            }
         }
 
         return writer;
@@ -60,19 +84,30 @@ internal sealed class TileWriter(string directory)
             while (_fullWritten.Count <= level)
             {
                 _fullWritten.Add(0);
+                _partials.Add((null, null));
             }
 
             long full = count / Width;
             for (long n = _fullWritten[level]; n < full; n++)
             {
                 WriteTile(tree, level, n, Width, TilePath(level, n));
+                DeleteQuietly(Path.Combine(directory, TilePath(level, n) + ".p"), directory: true);
             }
 
             _fullWritten[level] = full;
             int partial = (int)(count % Width);
-            if (partial > 0)
+            (string? last, string? previous) = _partials[level];
+            string? current = partial > 0 ? TilePath(level, full, partial) : null;
+            // The tree only grows, so a partial tile of an unchanged width is unchanged.
+            if (current is not null && current != last)
             {
-                WriteTile(tree, level, full, partial, TilePath(level, full, partial));
+                WriteTile(tree, level, full, partial, current);
+                if (previous is not null)
+                {
+                    DeleteQuietly(Path.Combine(directory, previous), directory: false);
+                }
+
+                _partials[level] = (current, last);
             }
         }
     }
@@ -80,16 +115,49 @@ internal sealed class TileWriter(string directory)
     private void WriteTile(MerkleTree tree, int level, long index, int width, string relative)
     {
         string path = Path.Combine(directory, relative);
-        if (width == Width && File.Exists(path) && new FileInfo(path).Length == Width * MerkleHash.Size)
+        byte[] bytes = tree.Tile(level, index, width);
+        // A full tile already there is kept only if it holds these hashes: one left by an older
+        // version or damaged on disk is rewritten by the first writer of the whole tree (the open
+        // that rebuilds the log after a crash).
+        if (width == Width && File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes))
         {
             return;
         }
 
-        byte[] bytes = tree.Tile(level, index, width);
         string dir = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(dir);
         string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        File.WriteAllBytes(temp, bytes);
+        using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1))
+        {
+            file.Write(bytes);
+            if (width == Width)
+            {
+                file.Flush(flushToDisk: true);
+            }
+        }
+
         File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Cleanup only: a partial tile left behind is stale but harmless (a reader of its checkpoint gets right hashes).</summary>
+    private static void DeleteQuietly(string path, bool directory)
+    {
+        try
+        {
+            if (directory)
+            {
+                if (Directory.Exists(path))
+                {
+                    Directory.Delete(path, recursive: true);
+                }
+            }
+            else
+            {
+                File.Delete(path);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 }
