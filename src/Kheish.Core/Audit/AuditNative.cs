@@ -11,6 +11,9 @@ internal static partial class AuditNative
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     private static partial int FdataSync(int fd);
 
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int SyncFs(int fd);
+
     [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Link(string existing, string created);
 
@@ -18,15 +21,21 @@ internal static partial class AuditNative
     /// Makes appended bytes durable. fdatasync also writes the metadata needed to read them back
     /// (the file size); it skips timestamps, which is all an append does not need.
     /// </summary>
-    public static void DataSync(SafeFileHandle handle)
+    public static void DataSync(SafeFileHandle handle) => Sync(handle, fileSystem: false);
+
+    /// <summary>Makes everything written to the file system that holds <paramref name="handle"/>'s file durable (syncfs).</summary>
+    public static void SyncFileSystem(SafeFileHandle handle) => Sync(handle, fileSystem: true);
+
+    private static void Sync(SafeFileHandle handle, bool fileSystem)
     {
         bool added = false;
         try
         {
             handle.DangerousAddRef(ref added);
-            if (FdataSync((int)handle.DangerousGetHandle()) != 0)
+            int fd = (int)handle.DangerousGetHandle();
+            if ((fileSystem ? SyncFs(fd) : FdataSync(fd)) != 0)
             {
-                throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()})");
+                throw new IOException($"{(fileSystem ? "syncfs" : "fdatasync")} failed (errno {Marshal.GetLastPInvokeError()})");
             }
         }
         finally

@@ -386,6 +386,9 @@ internal sealed class TransparencyLog : IDisposable
                 lock (_treeLock)
                 {
                     _leaves.Flush(flushToDisk: true);
+                    // The tiles were written without syncs, and the open from this checkpoint
+                    // trusts the full ones: they are durable before the close is marked.
+                    AuditNative.SyncFileSystem(_leaves.SafeFileHandle);
                     size = _state.Tree.Size;
                 }
 
