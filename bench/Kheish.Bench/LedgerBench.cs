@@ -161,6 +161,12 @@ internal static class LedgerBench
         {
             options = options with { TransparencyLog = null };
         }
+        // BENCH_LOG_CHECKPOINT_RECORDS: records between transparency-log checkpoints, to see what they cost.
+        if (Environment.GetEnvironmentVariable("BENCH_LOG_CHECKPOINT_RECORDS") is { Length: > 0 } logRecords && options.TransparencyLog is { } log)
+        {
+            options = options with { TransparencyLog = log with { CheckpointRecords = int.Parse(logRecords, CultureInfo.InvariantCulture) } };
+        }
+
         // BENCH_RESERVE: the bucket reserve in bytes (0 appends without one), to see what it buys (issue 16).
         if (Environment.GetEnvironmentVariable("BENCH_RESERVE") is { Length: > 0 } reserve)
         {
