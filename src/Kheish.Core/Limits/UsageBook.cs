@@ -42,6 +42,31 @@ internal sealed class UsageBook(TimeProvider clock)
 
     public void CountRequest(string keyId, string route, DateTimeOffset at) => Add(keyId, route, at, 1, default);
 
+    /// <summary>
+    /// Counts a call about to go out, in one step with the check of <paramref name="requestsPerDay"/>
+    /// (null: no such budget, always counted): of concurrent calls when one request is left, one is
+    /// counted and the others get the refusal. <see cref="CheckBudget"/> alone let every call in
+    /// flight pass on the same count. A call counted here that does not go out after all (its
+    /// started record could not be written) is given back with <see cref="UncountRequest"/>.
+    /// </summary>
+    public LimitRefusal? TryCountRequest(string keyId, string route, DateTimeOffset at, long? requestsPerDay)
+    {
+        int day = BudgetWindow.Day(at);
+        Counter keyDay = _keyDays.GetOrAdd((keyId, day), static _ => new Counter());
+        if (Interlocked.Increment(ref keyDay.Requests) > requestsPerDay)
+        {
+            Interlocked.Decrement(ref keyDay.Requests);
+            return Exhausted($"API key {keyId} has used its budget of {requestsPerDay} requests for today (UTC)", BudgetWindow.UntilNextDay(at));
+        }
+
+        _rows.GetOrAdd((keyId, route, day), static _ => new Counter()).Add(1, default);
+        _keyMonths.GetOrAdd((keyId, BudgetWindow.Month(at)), static _ => new Counter()).Add(1, default);
+        return null;
+    }
+
+    /// <summary>Takes back a request counted by <see cref="TryCountRequest"/> whose call was not made.</summary>
+    public void UncountRequest(string keyId, string route, DateTimeOffset at) => Add(keyId, route, at, -1, default);
+
     public void CountTokens(string keyId, string route, DateTimeOffset at, TokenUsage usage) => Add(keyId, route, at, 0, usage);
 
     /// <summary>Null when the budget has room now; else the refusal with the time until its window ends.</summary>

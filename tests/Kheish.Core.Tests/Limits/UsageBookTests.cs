@@ -70,4 +70,35 @@ public sealed class UsageBookTests
         await Assert.That(book.Query(null, "mcp", null).Select(r => r.KeyId)).IsEquivalentTo(["k2"], CollectionOrdering.Matching);
         await Assert.That(book.Query(null, null, new DateTimeOffset(2026, 4, 2, 0, 0, 0, TimeSpan.Zero)).Count).IsEqualTo(2);
     }
+
+    [Test]
+    public async Task Counting_with_the_check_lets_exactly_the_budget_through_from_many_threads()
+    {
+        var clock = new LimitsClock(new DateTimeOffset(2026, 5, 10, 12, 0, 0, TimeSpan.Zero));
+        var book = new UsageBook(clock);
+        int counted = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+        {
+            for (int i = 0; i < 500; i++)
+            {
+                if (book.TryCountRequest("k1", "openai", clock.GetUtcNow(), 100) is null)
+                {
+                    Interlocked.Increment(ref counted);
+                }
+            }
+        })));
+
+        await Assert.That(counted).IsEqualTo(100);
+        await Assert.That(book.Standing("k1").RequestsToday).IsEqualTo(100);
+        await Assert.That(book.Query("k1", null, null).Single().Requests).IsEqualTo(100);
+        LimitRefusal? refused = book.TryCountRequest("k1", "openai", clock.GetUtcNow(), 100);
+        await Assert.That(refused?.Error.Code).IsEqualTo(LimitRefusal.BudgetExhaustedCode);
+        await Assert.That(refused!.RetryAfterSeconds).IsEqualTo(12 * 3600);
+
+        // A call that did not go out gives its request back; without a budget every call counts.
+        book.UncountRequest("k1", "openai", clock.GetUtcNow());
+        await Assert.That(book.TryCountRequest("k1", "openai", clock.GetUtcNow(), 100)).IsNull();
+        await Assert.That(book.TryCountRequest("k2", "openai", clock.GetUtcNow(), null)).IsNull();
+        await Assert.That(book.Standing("k2").RequestsToday).IsEqualTo(1);
+    }
 }

@@ -119,6 +119,57 @@ public sealed class KeyLimitsTests
     }
 
     [Test]
+    public async Task A_daily_request_budget_holds_for_calls_in_flight_together()
+    {
+        // Eight calls at once with three requests left: three go out, five are refused. The budget
+        // used to be checked against the count of calls already started, so all eight passed.
+        await using EgressHarness h = await EgressHarness.StartAsync(keyArgs: ["--budget-requests-per-day", "3"], serveArgs: ["--http-readonly-token", "ro-" + Guid.NewGuid().ToString("N")]);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Upstream.Handler = async (request, response) =>
+        {
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            await AnswerWithUsageAsync(request, response);
+        };
+        var agents = Enumerable.Range(0, 8).Select(_ => h.Agent()).ToList();
+        try
+        {
+            var calls = agents.Select(agent => ChatAsync(agent)).ToList();
+            // The held calls answer only once released; the refused ones answer at once.
+            for (var wait = Stopwatch.StartNew(); calls.Count(c => c.IsCompleted) < 5 && wait.Elapsed < TimeSpan.FromSeconds(30);)
+            {
+                await Task.Delay(50);
+            }
+
+            await Task.Delay(300);
+            List<HttpResponseMessage> refusals = calls.Where(c => c.IsCompleted).Select(c => c.Result).ToList();
+            await Assert.That(refusals.Count).IsEqualTo(5).Because($"{h.Upstream.Received.Count} reached the upstream");
+            foreach (HttpResponseMessage refused in refusals)
+            {
+                await Assert.That(refused.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
+                (string code, string message, _) = await ProblemAsync(refused);
+                await Assert.That(code).IsEqualTo("budget_exhausted");
+                await Assert.That(message).Contains("3 requests for today");
+                await Assert.That(refused.Headers.Contains("Retry-After")).IsTrue();
+            }
+
+            release.TrySetResult();
+            HttpResponseMessage[] all = await Task.WhenAll(calls);
+            await Assert.That(all.Count(r => r.StatusCode == HttpStatusCode.OK)).IsEqualTo(3);
+            await Assert.That(h.Upstream.Received.Count).IsEqualTo(3);
+            HttpResponseMessage after = await ChatAsync(agents[0]);
+            await Assert.That(after.StatusCode).IsEqualTo(HttpStatusCode.TooManyRequests);
+            await Assert.That(h.Upstream.Received.Count).IsEqualTo(3);
+        }
+        finally
+        {
+            release.TrySetResult();
+            agents.ForEach(a => a.Dispose());
+        }
+
+        await UsageShowsAsync(h, requests: 3, tokens: 60);
+    }
+
+    [Test]
     public async Task A_token_budget_counted_from_upstream_usage_stops_at_the_limit_and_survives_a_restart()
     {
         await using EgressHarness h = await EgressHarness.StartAsync(keyArgs: ["--budget-tokens-per-day", "40"], serveArgs: ["--http-readonly-token", "ro-" + Guid.NewGuid().ToString("N")]);

@@ -153,6 +153,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             {
                 KeyId = caller.KeyId,
                 CountsTokens = caller.Limits?.Budget is { } budget && (budget.TokensPerDay is not null || budget.TokensPerMonth is not null),
+                RequestsPerDay = caller.Limits?.Budget?.RequestsPerDay,
             };
         }
 
@@ -223,21 +224,32 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
             RequestDigest = content.Digest,
             ApiKeyId = call.KeyId,
         };
+        // Counted before the started record, in one step with the daily request budget, so calls in
+        // flight together cannot all pass it; after a restart the started records (with
+        // api_key_id) are the count.
+        DateTimeOffset countedAt = daemon.Clock.GetUtcNow();
+        if (call.KeyId is { } keyId && daemon.Limits.Usage.TryCountRequest(keyId, call.Route.Id.Value, countedAt, call.RequestsPerDay) is { } exhausted)
+        {
+            daemon.Metrics.Limited(keyId, exhausted.Error.Code);
+            context.Response.Headers.RetryAfter = exhausted.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await ProblemResults.WriteAsync(context, exhausted.Error);
+            return;
+        }
+
         long appendStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         Result<LedgerRecord> appended = await daemon.Ledger.AppendAsync(started, CancellationToken.None);
         daemon.Metrics.LedgerAppendSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(appendStarted).TotalSeconds);
         if (!appended.TryGetValue(out LedgerRecord? startedRecord, out error))
         {
-            // Never unaudited: without a durable started record the call is not made.
+            // Never unaudited: without a durable started record the call is not made (nor counted).
+            if (call.KeyId is { } uncounted)
+            {
+                daemon.Limits.Usage.UncountRequest(uncounted, call.Route.Id.Value, countedAt);
+            }
+
             LogAuditRefused(logger, call.Route.Id.Value, error.Code);
             await ProblemResults.WriteAsync(context, error);
             return;
-        }
-
-        if (call.KeyId is { } keyId)
-        {
-            // Counted as the ledger has it: the started record (with api_key_id) is the durable count.
-            daemon.Limits.Usage.CountRequest(keyId, call.Route.Id.Value, DateTimeOffset.FromUnixTimeMilliseconds(startedRecord.TimestampMs));
         }
 
         using HttpRequestMessage upstream = BuildUpstreamRequest(context.Request, call, content, auth);
@@ -724,6 +736,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         /// <summary>The key has a token budget: a call whose usage cannot be read is refused.</summary>
         public bool CountsTokens { get; init; }
+
+        /// <summary>The key's budget.requests_per_day, counted with its check just before the call goes out.</summary>
+        public long? RequestsPerDay { get; init; }
     }
 
     private sealed record Authorized(string GrantId, IReadOnlyList<KeyValuePair<string, string>> Headers, string? BaseUrlText = null)

@@ -21,6 +21,9 @@ internal sealed record McpCaller(SubjectId Subject, CredentialScope Scope, Subje
     /// <summary>The API key this call came with (agents), or null (the operator): budgets count its tool calls.</summary>
     public string? ApiKeyId { get; init; }
 
+    /// <summary>That key's budget.requests_per_day, counted with its check just before a call goes out.</summary>
+    public long? RequestsPerDay { get; init; }
+
     /// <summary>A started record of this caller's action on <paramref name="target"/>, with its ids, principal and lease.</summary>
     public Core.Audit.ExternalActionEvent Started(string kind, string target, string? grantId, string? leaseId, string requestDigest) =>
         new(Core.Audit.ActionPhase.Started, kind, target)

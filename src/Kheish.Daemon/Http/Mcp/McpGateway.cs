@@ -276,6 +276,7 @@ internal static class McpGateway
         return new McpCaller(subject.Subject, subject.Scope, subject.Parent, ids)
         {
             ApiKeyId = allowed.KeyId,
+            RequestsPerDay = allowed.Limits?.Budget?.RequestsPerDay,
             KeyPolicy = Core.Policy.ToolPolicy.From(allowed.Scope?.McpToolPolicy, allowHooks: false),
             Capability = Core.Policy.CapabilityScope.Intersect(allowed.Scope?.CapabilityScope, session?.CapabilityScope),
         };

@@ -526,16 +526,25 @@ internal sealed partial class McpHub : IMcpSecretSource, IAsyncDisposable
 
         // The key id makes the call count against the key's budget again after a restart.
         ExternalActionEvent started = caller.Started(Kind, up.Name + "/" + tool, lease.Grant.Id, lease.Lease.Id, requestDigest) with { ApiKeyId = caller.ApiKeyId };
-        if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out LedgerRecord? startedRecord, out error))
+        // As in the egress proxy: counted in one step with the daily request budget before the
+        // started record, so calls in flight together cannot all pass it.
+        DateTimeOffset countedAt = _daemon.Clock.GetUtcNow();
+        if (caller.ApiKeyId is { } keyId && _daemon.Limits.Usage.TryCountRequest(keyId, Core.Limits.UsageBook.McpRoute, countedAt, caller.RequestsPerDay) is { } exhausted)
         {
-            // Never unaudited: without a durable started record the call is not made.
-            LogAuditRefused(_logger, up.Name, error.Code);
-            return error;
+            _daemon.Metrics.Limited(keyId, exhausted.Error.Code);
+            return exhausted.Error;
         }
 
-        if (caller.ApiKeyId is { } keyId)
+        if (!(await _daemon.Ledger.AppendAsync(started, CancellationToken.None).ConfigureAwait(false)).TryGetValue(out _, out error))
         {
-            _daemon.Limits.Usage.CountRequest(keyId, Core.Limits.UsageBook.McpRoute, DateTimeOffset.FromUnixTimeMilliseconds(startedRecord.TimestampMs));
+            // Never unaudited: without a durable started record the call is not made (nor counted).
+            if (caller.ApiKeyId is { } uncounted)
+            {
+                _daemon.Limits.Usage.UncountRequest(uncounted, Core.Limits.UsageBook.McpRoute, countedAt);
+            }
+
+            LogAuditRefused(_logger, up.Name, error.Code);
+            return error;
         }
 
         Result<CallToolResult> result = await up.CallToolAsync(tool, arguments, ct).ConfigureAwait(false);
