@@ -92,6 +92,56 @@ public sealed class McpKeyLimitsTests
         await Assert.That(code).IsEqualTo("budget_exhausted").Because("the two calls were read back from the ledger");
     }
 
+    [Test]
+    public async Task Mcp_tool_calls_in_flight_together_cannot_pass_a_request_budget()
+    {
+        if (McpHarness.NodeModules() is null) { Skip.Test("MCP npm peers are not installed (run scripts/test-deps.sh)"); return; }
+        await using McpHarness h = await McpHarness.StartAsync();
+        CliResult made = await Support.Cli.RunAsync(
+            ["security", "generate-key", "--project-root", h.Project, "--principal", "agent:budget", "--budget-requests-per-day", "2", "-o", "json"], h.Env);
+        McpHarness.Require(made.ExitCode == 0, made.ToString());
+        string key;
+        using (JsonDocument doc = JsonDocument.Parse(made.Stdout))
+        {
+            key = doc.RootElement.GetProperty("key").GetString()!;
+        }
+
+        await using McpClient client = await McpClient.CreateAsync(
+            new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = h.McpUri,
+                TransportMode = HttpTransportMode.StreamableHttp,
+                AdditionalHeaders = new Dictionary<string, string> { ["X-API-Key"] = key },
+            }),
+            new McpClientOptions { DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) });
+
+        // Five slow calls at once with two requests left: every POST passes the budget check at
+        // the door (nothing is counted yet), and only two may go out.
+        var calls = Enumerable.Range(0, 5).Select(_ => client.CallToolAsync(
+            "everything__trigger-long-running-operation", new Dictionary<string, object?> { ["duration"] = 2, ["steps"] = 1 }).AsTask()).ToList();
+        int sent = 0;
+        var refusals = new List<string>();
+        foreach (Task<CallToolResult> call in calls)
+        {
+            try
+            {
+                CallToolResult result = await call.WaitAsync(TimeSpan.FromSeconds(60));
+                await Assert.That(result.IsError ?? false).IsFalse();
+                sent++;
+            }
+            catch (ModelContextProtocol.McpProtocolException ex)
+            {
+                refusals.Add(ex.Message);
+            }
+        }
+
+        await Assert.That(sent).IsEqualTo(2).Because(string.Join(" | ", refusals));
+        await Assert.That(refusals.Count).IsEqualTo(3);
+        await Assert.That(refusals.All(m => m.Contains("budget of 2 requests for today", StringComparison.Ordinal))).IsTrue().Because(string.Join(" | ", refusals));
+        CliResult records = await h.OfflineAsync("-o", "json", "runs", "verify", "--all");
+        await Assert.That(records.ExitCode).IsEqualTo(0).Because(records.ToString());
+    }
+
     /// <summary>The problem code of an initialize POST to /mcp, or null when it was not refused.</summary>
     private static async Task<string?> CodeOfPostAsync(HttpClient agent, Uri mcp)
     {
