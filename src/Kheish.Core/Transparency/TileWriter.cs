@@ -14,9 +14,12 @@ namespace Kheish.Core.Transparency;
 /// records per CPU-second, issue 16): a clean close syncs the file system before it marks the
 /// close, so the open from that checkpoint may trust the full tiles (it checks the partial ones
 /// against the checkpoint's root), and after a crash the open rebuilds the log, whose writer
-/// rewrites every full tile that does not hold the tree's hashes. Per level the writer keeps the partial tile of the last checkpoint and of the one before (for a
-/// reader that fetched the previous checkpoint); older ones are deleted, and a tile's
-/// <c>.p</c> directory goes once its full tile exists, so partial tiles do not pile up one per
+/// rewrites every full tile that does not hold the tree's hashes.
+/// </para>
+/// <para>
+/// Per level the writer keeps the partial tile of the last checkpoint and of the one before (for
+/// a reader that fetched the previous checkpoint) and deletes older ones; a tile's <c>.p</c>
+/// directory goes once its full tile exists. They used to pile up, one file per level per
 /// checkpoint.
 /// </para>
 /// </summary>
@@ -49,7 +52,7 @@ internal sealed class TileWriter(string directory)
             {
                 foreach (string stale in Directory.EnumerateFiles(partials).Where(f => Path.GetFileName(f) != width.ToString(CultureInfo.InvariantCulture)).ToList())
                 {
-                    DeleteQuietly(stale, directory: false);
+                    DeleteQuietly(stale, isDirectory: false);
                 }
             }
         }
@@ -93,7 +96,7 @@ internal sealed class TileWriter(string directory)
             for (long n = _fullWritten[level]; n < full; n++)
             {
                 WriteTile(tree, level, n, Width, TilePath(level, n));
-                DeleteQuietly(Path.Combine(directory, TilePath(level, n) + ".p"), directory: true);
+                DeleteQuietly(Path.Combine(directory, TilePath(level, n) + ".p"), isDirectory: true);
             }
 
             _fullWritten[level] = full;
@@ -106,7 +109,7 @@ internal sealed class TileWriter(string directory)
                 WriteTile(tree, level, full, partial, current);
                 if (previous is not null)
                 {
-                    DeleteQuietly(Path.Combine(directory, previous), directory: false);
+                    DeleteQuietly(Path.Combine(directory, previous), isDirectory: false);
                 }
 
                 _partials[level] = (current, last);
@@ -134,11 +137,11 @@ internal sealed class TileWriter(string directory)
     }
 
     /// <summary>Cleanup only: a partial tile left behind is stale but harmless (a reader of its checkpoint gets right hashes).</summary>
-    private static void DeleteQuietly(string path, bool directory)
+    private static void DeleteQuietly(string path, bool isDirectory)
     {
         try
         {
-            if (directory)
+            if (isDirectory)
             {
                 if (Directory.Exists(path))
                 {
