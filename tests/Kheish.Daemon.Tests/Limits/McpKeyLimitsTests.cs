@@ -49,24 +49,10 @@ public sealed class McpKeyLimitsTests
     {
         if (McpHarness.NodeModules() is null) { Skip.Test("MCP npm peers are not installed (run scripts/test-deps.sh)"); return; }
         await using McpHarness h = await McpHarness.StartAsync();
-        CliResult made = await Support.Cli.RunAsync(
-            ["security", "generate-key", "--project-root", h.Project, "--principal", "agent:budget", "--budget-requests-per-day", "2", "-o", "json"], h.Env);
-        McpHarness.Require(made.ExitCode == 0, made.ToString());
-        string key;
-        using (JsonDocument doc = JsonDocument.Parse(made.Stdout))
-        {
-            key = doc.RootElement.GetProperty("key").GetString()!;
-        }
+        string key = await BudgetKeyAsync(h, requestsPerDay: 2);
 
         // Initialize, list and two calls: only the two tool calls made upstream count.
-        await using (McpClient client = await McpClient.CreateAsync(
-            new HttpClientTransport(new HttpClientTransportOptions
-            {
-                Endpoint = h.McpUri,
-                TransportMode = HttpTransportMode.StreamableHttp,
-                AdditionalHeaders = new Dictionary<string, string> { ["X-API-Key"] = key },
-            }),
-            new McpClientOptions { DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) }))
+        await using (McpClient client = await ClientAsync(h, key))
         {
             await client.ListToolsAsync();
             for (int i = 0; i < 2; i++)
@@ -97,23 +83,9 @@ public sealed class McpKeyLimitsTests
     {
         if (McpHarness.NodeModules() is null) { Skip.Test("MCP npm peers are not installed (run scripts/test-deps.sh)"); return; }
         await using McpHarness h = await McpHarness.StartAsync();
-        CliResult made = await Support.Cli.RunAsync(
-            ["security", "generate-key", "--project-root", h.Project, "--principal", "agent:budget", "--budget-requests-per-day", "2", "-o", "json"], h.Env);
-        McpHarness.Require(made.ExitCode == 0, made.ToString());
-        string key;
-        using (JsonDocument doc = JsonDocument.Parse(made.Stdout))
-        {
-            key = doc.RootElement.GetProperty("key").GetString()!;
-        }
+        string key = await BudgetKeyAsync(h, requestsPerDay: 2);
 
-        await using McpClient client = await McpClient.CreateAsync(
-            new HttpClientTransport(new HttpClientTransportOptions
-            {
-                Endpoint = h.McpUri,
-                TransportMode = HttpTransportMode.StreamableHttp,
-                AdditionalHeaders = new Dictionary<string, string> { ["X-API-Key"] = key },
-            }),
-            new McpClientOptions { DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) });
+        await using McpClient client = await ClientAsync(h, key);
 
         // Five slow calls at once with two requests left: every POST passes the budget check at
         // the door (nothing is counted yet), and only two may go out.
@@ -141,6 +113,27 @@ public sealed class McpKeyLimitsTests
         CliResult records = await h.OfflineAsync("-o", "json", "runs", "verify", "--all");
         await Assert.That(records.ExitCode).IsEqualTo(0).Because(records.ToString());
     }
+
+    /// <summary>A new API key with a daily request budget, made with the CLI as an operator would.</summary>
+    private static async Task<string> BudgetKeyAsync(McpHarness h, int requestsPerDay)
+    {
+        CliResult made = await Support.Cli.RunAsync(
+            ["security", "generate-key", "--project-root", h.Project, "--principal", "agent:budget", "--budget-requests-per-day", requestsPerDay.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", "json"], h.Env);
+        McpHarness.Require(made.ExitCode == 0, made.ToString());
+        using JsonDocument doc = JsonDocument.Parse(made.Stdout);
+        return doc.RootElement.GetProperty("key").GetString()!;
+    }
+
+    /// <summary>The MCP SDK's client on the gateway, with the key.</summary>
+    private static Task<McpClient> ClientAsync(McpHarness h, string key) =>
+        McpClient.CreateAsync(
+            new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = h.McpUri,
+                TransportMode = HttpTransportMode.StreamableHttp,
+                AdditionalHeaders = new Dictionary<string, string> { ["X-API-Key"] = key },
+            }),
+            new McpClientOptions { DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) });
 
     /// <summary>The problem code of an initialize POST to /mcp, or null when it was not refused.</summary>
     private static async Task<string?> CodeOfPostAsync(HttpClient agent, Uri mcp)
