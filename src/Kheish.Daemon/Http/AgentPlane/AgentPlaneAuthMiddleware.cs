@@ -88,6 +88,12 @@ internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityCon
             return;
         }
 
+        if (!ReferenceEquals(admission, Core.Limits.KeyAdmission.None))
+        {
+            // The egress proxy gives the slot back just before the agent sees the end of the answer.
+            context.Features.Set(admission);
+        }
+
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {

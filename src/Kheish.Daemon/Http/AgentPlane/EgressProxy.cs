@@ -350,6 +350,10 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 await relay.Body.WriteAsync(tail, aborted);
             }
 
+            // Likewise the key's max_concurrent slot: an agent that sends its next call the moment
+            // this answer ends must not find this one still in flight (it got a 429 when the slot
+            // was given back only after the response had completed).
+            context.Features.Get<Core.Limits.KeyAdmission>()?.Dispose();
             await relay.CompleteAsync();
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
