@@ -130,7 +130,7 @@ public sealed class ConnectorHarness : IAsyncDisposable
         _ = await EventuallyAsync<object>(async () => await probe() ? new object() : null, what, seconds);
     }
 
-    public static bool ProcessAlive(int pid) => Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+    public static bool ProcessAlive(int pid) => Support.ProcessProbe.Alive(pid);
 
     /// <summary>Stops the daemon (so no state file is mid-rename) and scans responses, logs and every file for each canary.</summary>
     public async Task StopAndAssertNoLeakAsync(params string[] canaries)

@@ -329,7 +329,7 @@ public sealed class McpGatewayTests
         bool gone = false;
         for (int i = 0; i < 50 && !gone; i++)
         {
-            gone = !Directory.Exists($"/proc/{pid}") || File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2] == "Z";
+            gone = !Support.ProcessProbe.Alive(pid);
             await Task.Delay(100);
         }
 
@@ -348,7 +348,7 @@ public sealed class McpGatewayTests
         int pid = await WaitForPidAsync(admin);
         int exit = await h.Daemon.StopAsync();
         McpHarness.Require(exit == 0, $"exit {exit}\n{h.Daemon.Logs}");
-        McpHarness.Require(!(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2] != "Z"), "child survived a graceful stop");
+        McpHarness.Require(!Support.ProcessProbe.Alive(pid), "child survived a graceful stop");
     }
 
     private static async Task<JsonElement> ServerAsync(HttpClient admin, string name)

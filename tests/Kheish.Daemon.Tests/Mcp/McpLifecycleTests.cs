@@ -39,8 +39,7 @@ public sealed class McpLifecycleTests
         return pid.GetInt32();
     }
 
-    private static bool Alive(int pid) =>
-        Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2] != "Z";
+    private static bool Alive(int pid) => Support.ProcessProbe.Alive(pid);
 
     private static async Task WaitGoneAsync(int pid, string what)
     {

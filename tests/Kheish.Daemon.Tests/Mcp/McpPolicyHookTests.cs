@@ -76,7 +76,7 @@ public sealed class McpPolicyHookTests
         return error.GetString()!;
     }
 
-    private static bool Alive(int pid) => Directory.Exists("/proc/" + pid) && !File.ReadAllText($"/proc/{pid}/stat").Split(' ')[2].Equals("Z", StringComparison.Ordinal);
+    private static bool Alive(int pid) => Support.ProcessProbe.Alive(pid);
 
     [Test]
     public async Task A_hook_that_answers_allow_lets_the_call_through_and_its_decision_is_ledgered_before_the_call()
