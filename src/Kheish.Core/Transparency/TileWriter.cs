@@ -47,10 +47,11 @@ internal sealed class TileWriter(string directory)
             writer._fullWritten.Add(count / Width);
             writer._partials.Add((width > 0 ? TilePath(level, count / Width, width) : null, null));
             // Partial tiles of this tile left by older checkpoints of the last run.
-            string partials = Path.Combine(directory, TilePath(level, count / Width) + ".p");
+            string partials = PartialsDirectory(directory, level, count / Width);
+            string kept = width.ToString(CultureInfo.InvariantCulture);
             if (Directory.Exists(partials))
             {
-                foreach (string stale in Directory.EnumerateFiles(partials).Where(f => Path.GetFileName(f) != width.ToString(CultureInfo.InvariantCulture)).ToList())
+                foreach (string stale in Directory.EnumerateFiles(partials).Where(f => Path.GetFileName(f) != kept).ToList())
                 {
                     DeleteQuietly(stale, isDirectory: false);
                 }
@@ -96,7 +97,7 @@ internal sealed class TileWriter(string directory)
             for (long n = _fullWritten[level]; n < full; n++)
             {
                 WriteTile(tree, level, n, Width, TilePath(level, n));
-                DeleteQuietly(Path.Combine(directory, TilePath(level, n) + ".p"), isDirectory: true);
+                DeleteQuietly(PartialsDirectory(directory, level, n), isDirectory: true);
             }
 
             _fullWritten[level] = full;
@@ -135,6 +136,9 @@ internal sealed class TileWriter(string directory)
         File.WriteAllBytes(temp, bytes);
         File.Move(temp, path, overwrite: true);
     }
+
+    /// <summary>The directory that holds tile (<paramref name="level"/>, <paramref name="index"/>)'s partial tiles, one file per width.</summary>
+    private static string PartialsDirectory(string directory, int level, long index) => Path.Combine(directory, TilePath(level, index) + ".p");
 
     /// <summary>Cleanup only: a partial tile left behind is stale but harmless (a reader of its checkpoint gets right hashes).</summary>
     private static void DeleteQuietly(string path, bool isDirectory)
