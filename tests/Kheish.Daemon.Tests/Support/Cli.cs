@@ -65,12 +65,21 @@ public static class Cli
         using var process = Process.Start(StartInfo(args, env, workingDirectory))!;
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (stdin is not null)
+        try
         {
-            await process.StandardInput.WriteAsync(stdin);
+            if (stdin is not null)
+            {
+                await process.StandardInput.WriteAsync(stdin);
+            }
+
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // Broken pipe: the command exited without reading its stdin (a refusal, or a value
+            // taken from elsewhere). Its exit code and output are the result all the same.
         }
 
-        process.StandardInput.Close();
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
         try
         {
