@@ -114,11 +114,43 @@ public sealed class McpKeyLimitsTests
         await Assert.That(records.ExitCode).IsEqualTo(0).Because(records.ToString());
     }
 
+    [Test]
+    public async Task A_client_calling_one_tool_after_another_never_meets_its_own_max_concurrent_slot()
+    {
+        if (McpHarness.NodeModules() is null) { Skip.Test("MCP npm peers are not installed (run scripts/test-deps.sh)"); return; }
+        await using McpHarness h = await McpHarness.StartAsync();
+        string key = await KeyAsync(h, "--max-concurrent", "1");
+        await using McpClient client = await ClientAsync(h, key);
+
+        // Each call is sent the moment the previous answer arrived. The slot used to be given back
+        // only after the POST's response had ended, which the client does not wait for: the next
+        // call could find the previous one still in flight and get concurrency_limited_key.
+        var refusals = new List<string>();
+        for (int i = 0; i < 200; i++)
+        {
+            try
+            {
+                CallToolResult ok = await client.CallToolAsync("everything__echo", new Dictionary<string, object?> { ["message"] = $"call {i}" });
+                await Assert.That(ok.IsError ?? false).IsFalse();
+            }
+            catch (Exception ex) when (ex is ModelContextProtocol.McpException or HttpRequestException)
+            {
+                refusals.Add($"call {i}: {ex.Message}");
+            }
+        }
+
+        await Assert.That(refusals).IsEmpty().Because(string.Join(" | ", refusals));
+    }
+
     /// <summary>A new API key with a daily request budget, made with the CLI as an operator would.</summary>
-    private static async Task<string> BudgetKeyAsync(McpHarness h, int requestsPerDay)
+    private static Task<string> BudgetKeyAsync(McpHarness h, int requestsPerDay) =>
+        KeyAsync(h, "--budget-requests-per-day", requestsPerDay.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>A new API key with the given limit options, made with the CLI as an operator would.</summary>
+    private static async Task<string> KeyAsync(McpHarness h, params string[] limits)
     {
         CliResult made = await Support.Cli.RunAsync(
-            ["security", "generate-key", "--project-root", h.Project, "--principal", "agent:budget", "--budget-requests-per-day", requestsPerDay.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", "json"], h.Env);
+            ["security", "generate-key", "--project-root", h.Project, "--principal", "agent:limited", .. limits, "-o", "json"], h.Env);
         McpHarness.Require(made.ExitCode == 0, made.ToString());
         using JsonDocument doc = JsonDocument.Parse(made.Stdout);
         return doc.RootElement.GetProperty("key").GetString()!;

@@ -90,7 +90,8 @@ internal sealed class AgentPlaneAuthMiddleware(RequestDelegate next, SecurityCon
 
         if (!ReferenceEquals(admission, Core.Limits.KeyAdmission.None))
         {
-            // The egress proxy gives the slot back just before the agent sees the end of the answer.
+            // The egress proxy and the MCP gateway give the slot back just before the agent sees
+            // the answer; the finally below is for every other ending.
             context.Features.Set(admission);
         }
 

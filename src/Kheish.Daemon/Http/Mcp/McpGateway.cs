@@ -34,6 +34,19 @@ internal static class McpGateway
                 o.ServerInstructions = "Tools of the MCP servers this API key may reach, named <server>__<tool>. Credentials are injected by the daemon.";
             })
             .WithHttpTransport(o => o.SessionMode = HttpServerSessionMode.StatefulForInitializeClients)
+            .WithMessageFilters(filters => filters.AddOutgoingFilter(next => async (context, ct) =>
+            {
+                // A POST's max_concurrent slot is given back just before its answer goes out: a
+                // client sends its next call once it has the answer, without waiting for the end
+                // of the HTTP response, so a slot released only then made a sequential client meet
+                // its own previous call (429 concurrency_limited_key). Notifications keep the slot.
+                if (context.JsonRpcMessage is JsonRpcResponse or JsonRpcError)
+                {
+                    context.Services?.GetService<IHttpContextAccessor>()?.HttpContext?.Features.Get<Core.Limits.KeyAdmission>()?.Dispose();
+                }
+
+                await next(context, ct);
+            }))
             .WithListToolsHandler(async (request, ct) =>
             {
                 McpCaller caller = Caller(request.Services, request.Params);
