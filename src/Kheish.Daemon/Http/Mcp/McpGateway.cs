@@ -42,7 +42,14 @@ internal static class McpGateway
                 // its own previous call (429 concurrency_limited_key). Notifications keep the slot.
                 if (context.JsonRpcMessage is JsonRpcResponse or JsonRpcError)
                 {
-                    context.Services?.GetService<IHttpContextAccessor>()?.HttpContext?.Features.Get<Core.Limits.KeyAdmission>()?.Dispose();
+                    try
+                    {
+                        context.Services?.GetService<IHttpContextAccessor>()?.HttpContext?.Features.Get<Core.Limits.KeyAdmission>()?.Dispose();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The POST already ended (its client went away): the middleware gave the slot back.
+                    }
                 }
 
                 await next(context, ct);
