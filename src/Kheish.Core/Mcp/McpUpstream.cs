@@ -34,6 +34,8 @@ internal sealed partial class McpUpstream : IAsyncDisposable
     private McpClient? _client;
     private Process? _process;
     private IReadOnlyList<Tool> _tools = [];
+    private Task<Result<IReadOnlyList<Tool>>>? _missReread;
+    private long _missRereadAt = long.MinValue / 2;
     private IReadOnlyList<InjectedSecret> _injected = [];
     private long _generation;
     private int _restarts;
@@ -316,7 +318,9 @@ internal sealed partial class McpUpstream : IAsyncDisposable
 
     /// <summary>
     /// Whether this server lists <paramref name="tool"/>. A name missing from the cached list
-    /// fetches the list again once (a tool the upstream added since it connected still works).
+    /// fetches the list again (a tool the upstream added since it connected still works), at most
+    /// once per <see cref="MissRereadInterval"/>: within it a missing name is answered from the list
+    /// just read.
     /// </summary>
     public async Task<Result<bool>> HasToolAsync(string tool, CancellationToken ct)
     {
@@ -330,27 +334,65 @@ internal sealed partial class McpUpstream : IAsyncDisposable
             return true;
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(Definition.ToolTimeout);
-        IReadOnlyList<Tool> tools;
+        // A name not in the list re-reads it (the server may have added the tool), but at most once
+        // per MissRereadInterval, and concurrent misses share that read: an agent calling made-up
+        // names must not turn each call into a tools/list sent upstream.
+        Task<Result<IReadOnlyList<Tool>>> reread;
+        lock (_state)
+        {
+            if (_missReread is { IsCompleted: true })
+            {
+                _missReread = null;
+            }
+
+            if (_missReread is null)
+            {
+                if (Environment.TickCount64 - _missRereadAt < (long)MissRereadInterval.TotalMilliseconds)
+                {
+                    return false;
+                }
+
+                _missReread = RereadToolsAsync(client);
+            }
+
+            reread = _missReread;
+        }
+
+        Result<IReadOnlyList<Tool>> tools = await reread.WaitAsync(ct).ConfigureAwait(false);
+        return tools.TryGetValue(out IReadOnlyList<Tool>? list, out error)
+            ? list.Any(t => string.Equals(t.Name, tool, StringComparison.Ordinal))
+            : error;
+    }
+
+    /// <summary>The shortest time between two re-reads of the tool list for names it did not hold.</summary>
+    internal static TimeSpan MissRereadInterval { get; } = TimeSpan.FromSeconds(1);
+
+    private async Task<Result<IReadOnlyList<Tool>>> RereadToolsAsync(McpClient client)
+    {
+        // Off the caller's stack, so the read is registered as in flight before it can finish.
+        await Task.Yield();
         try
         {
-            tools = await ListAllToolsAsync(client, timeout.Token).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(Definition.ToolTimeout);
+            IReadOnlyList<Tool> tools = await ListAllToolsAsync(client, timeout.Token).ConfigureAwait(false);
+            lock (_state)
+            {
+                if (ReferenceEquals(_client, client))
+                {
+                    _tools = tools;
+                }
+            }
+
+            return Result<IReadOnlyList<Tool>>.Ok(tools);
         }
         catch (Exception ex) when (ex is McpException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
             return KheishError.Unavailable("mcp_server_failed", $"mcp server `{Name}` failed while listing its tools ({ex.GetType().Name})");
         }
-
-        lock (_state)
+        finally
         {
-            if (ReferenceEquals(_client, client))
-            {
-                _tools = tools;
-            }
+            Volatile.Write(ref _missRereadAt, Environment.TickCount64);
         }
-
-        return tools.Any(t => string.Equals(t.Name, tool, StringComparison.Ordinal));
     }
 
     /// <summary>Calls one tool of this server within its tool_timeout_sec.</summary>

@@ -56,6 +56,41 @@ public sealed class McpGatewayTests
     }
 
     [Test]
+    public async Task Calls_to_names_the_upstream_does_not_list_re_read_its_list_at_most_once_a_second()
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        await using McpHarness h = await McpHarness.StartAsync(withHttp: true);
+        await using McpClient client = await Connect(h, h.ApiKey, "2026-07-28");
+        async Task<int> ListedAsync() =>
+            int.Parse(((TextContentBlock)(await client.CallToolAsync("http__tools-listed")).Content[0]).Text, System.Globalization.CultureInfo.InvariantCulture);
+
+        // Each made-up name used to send one tools/list upstream; 40 of them, 10 at a time, now
+        // cost at most one re-read per second between them.
+        int before = await ListedAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int round = 0; round < 4; round++)
+        {
+            Task[] calls = [.. Enumerable.Range(0, 10).Select(i => client.CallToolAsync($"http__made-up-{round}-{i}").AsTask())];
+            foreach (Task call in calls)
+            {
+                var refused = await Assert.That(async () => await call).Throws<ModelContextProtocol.McpProtocolException>();
+                await Assert.That(refused!.Message).Contains("has no tool named `made-up-");
+            }
+        }
+
+        double seconds = clock.Elapsed.TotalSeconds;
+        int rereads = await ListedAsync() - before;
+        await Assert.That(rereads).IsGreaterThanOrEqualTo(1);
+        await Assert.That(rereads).IsLessThanOrEqualTo((int)Math.Ceiling(seconds) + 1).Because($"{rereads} tools/list sent upstream in {seconds:F2} s");
+
+        // A tool the upstream adds is still found once the interval has passed.
+        await client.CallToolAsync("http__enable-late");
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        CallToolResult late = await client.CallToolAsync("http__late");
+        await Assert.That(((TextContentBlock)late.Content[0]).Text).IsEqualTo("late answered");
+    }
+
+    [Test]
     [Arguments("2026-07-28")]
     [Arguments("2025-11-25")]
     public async Task Csharp_sdk_client_calls_an_http_upstream_whose_bearer_is_injected_from_the_slot(string revision)

@@ -174,6 +174,7 @@ public sealed class McpHarness : IAsyncDisposable
         const http = require('http');
         const token = process.env.UPSTREAM_TOKEN;
         let lateTool = false;
+        let listed = 0;
         const server = http.createServer(async (req, res) => {
           if (req.headers['authorization'] !== 'Bearer ' + token) {
             res.writeHead(401, { 'content-type': 'application/json' });
@@ -183,6 +184,7 @@ public sealed class McpHarness : IAsyncDisposable
           if (req.method !== 'POST') { res.writeHead(405); res.end(); return; }
           let body = '';
           for await (const c of req) body += c;
+          if (body.includes('"tools/list"')) listed++;
           const mcp = new McpServer({ name: 'http-upstream', version: '1.0.0' });
           mcp.registerTool('add', { description: 'adds two numbers', inputSchema: { a: z.number(), b: z.number() } },
             async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
@@ -190,6 +192,8 @@ public sealed class McpHarness : IAsyncDisposable
             async () => ({ content: [{ type: 'text', text: 'you sent: ' + req.headers['authorization'] }] }));
           mcp.registerTool('enable-late', { description: 'adds the tool `late` from now on', inputSchema: {} },
             async () => { lateTool = true; return { content: [{ type: 'text', text: 'late enabled' }] }; });
+          mcp.registerTool('tools-listed', { description: 'how many tools/list requests this server received', inputSchema: {} },
+            async () => ({ content: [{ type: 'text', text: String(listed) }] }));
           if (lateTool) {
             mcp.registerTool('late', { description: 'a tool added after the daemon connected', inputSchema: {} },
               async () => ({ content: [{ type: 'text', text: 'late answered' }] }));
