@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Kheish.Core.Errors;
 using Kheish.Core.Mcp;
+using Kheish.Core.Policy;
 using Kheish.Core.Secrets;
 using Kheish.Core.Storage;
 using Kheish.Daemon.Cli.Secrets;
@@ -28,6 +29,7 @@ internal sealed record McpCheckOutput(string Source, bool Ok, IReadOnlyList<stri
 [JsonSerializable(typeof(McpSlotsOutput))]
 [JsonSerializable(typeof(McpCheckOutput))]
 [JsonSerializable(typeof(SlotStatus))]
+[JsonSerializable(typeof(string[]))]
 internal sealed partial class McpCliJsonContext : JsonSerializerContext;
 
 /// <summary>
@@ -70,6 +72,19 @@ internal static class McpCommand
     };
 
     private static readonly Option<int?> ApprovalTimeout = new("--approval-timeout-sec") { Description = "Seconds an 'approve' call waits for 'kheish-daemon approvals approve|deny' (default 300)." };
+
+    private static readonly Option<string[]> Hook = new("--hook")
+    {
+        Description = "NAME=COMMAND, a policy hook a 'hook:NAME' --tool-policy value asks about each call (repeatable). COMMAND is a program path, "
+            + "or a JSON array of the program and its arguments (no shell), e.g. --hook 'check=[\"/usr/local/bin/check-call\",\"--strict\"]'.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string[]> HookTimeout = new("--hook-timeout-ms")
+    {
+        Description = "NAME=MS, how long that hook may take to answer (default 5000, at most 60000; repeatable).",
+        AllowMultipleArgumentsPerToken = false,
+    };
 
     private static readonly Argument<string> Tool = new("tool") { Description = "Qualified tool name <server>__<tool>." };
     private static readonly Option<string?> ArgsJson = new("--args-json") { Description = "The tool's arguments as a JSON object, e.g. '{\"message\":\"hi\"}'." };
@@ -415,7 +430,7 @@ internal static class McpCommand
     {
         var add = new Command("add", "Add or replace a daemon-managed server (stdio: --command ...; HTTP: --url ...; or --catalog <entry>). Referenced slots must exist.");
         add.Arguments.Add(ServerName);
-        foreach (Option o in new Option[] { Catalog, Command, Arg, Env, EnvSecretRef, Cwd, Url, BearerRef, HeaderRef, Header, StartupTimeout, ToolTimeout, ToolPolicyRule, ApprovalTimeout })
+        foreach (Option o in new Option[] { Catalog, Command, Arg, Env, EnvSecretRef, Cwd, Url, BearerRef, HeaderRef, Header, StartupTimeout, ToolTimeout, ToolPolicyRule, ApprovalTimeout, Hook, HookTimeout })
         {
             add.Options.Add(o);
         }
@@ -471,7 +486,8 @@ internal static class McpCommand
             || !Pairs(pr, EnvSecretRef).TryGetValue(out var envRefs, out error)
             || !Pairs(pr, HeaderRef).TryGetValue(out var headerRefs, out error)
             || !Pairs(pr, Header).TryGetValue(out var headers, out error)
-            || !Pairs(pr, ToolPolicyRule).TryGetValue(out var toolPolicy, out error))
+            || !Pairs(pr, ToolPolicyRule).TryGetValue(out var toolPolicy, out error)
+            || !Hooks(pr).TryGetValue(out var hooks, out error))
         {
             return error;
         }
@@ -493,7 +509,68 @@ internal static class McpCommand
             ToolTimeoutSec = pr.GetValue(ToolTimeout),
             ToolPolicy = toolPolicy,
             ApprovalTimeoutSec = pr.GetValue(ApprovalTimeout),
+            Hooks = hooks,
         };
+    }
+
+    /// <summary>The --hook and --hook-timeout-ms pairs as a hooks table (the daemon checks names, commands and timeouts).</summary>
+    private static Result<IReadOnlyDictionary<string, PolicyHook>?> Hooks(ParseResult pr)
+    {
+        if (!Pairs(pr, Hook).TryGetValue(out var commands, out KheishError? error)
+            || !Pairs(pr, HookTimeout).TryGetValue(out var timeouts, out error))
+        {
+            return error;
+        }
+
+        if (commands is null && timeouts is null)
+        {
+            return Result<IReadOnlyDictionary<string, PolicyHook>?>.Ok(null);
+        }
+
+        var hooks = new Dictionary<string, PolicyHook>(StringComparer.Ordinal);
+        foreach ((string name, string command) in commands ?? new Dictionary<string, string>())
+        {
+            string[]? argv;
+            if (command.StartsWith('['))
+            {
+                try
+                {
+                    argv = JsonSerializer.Deserialize(command, McpCliJsonContext.Default.StringArray);
+                }
+                catch (JsonException)
+                {
+                    argv = null;
+                }
+
+                if (argv is null || argv.Length == 0)
+                {
+                    return KheishError.BadRequest("invalid_hook_command", $"--hook {McpServerValidator.Printable(name)}=...: the command is not a non-empty JSON array of strings, e.g. [\"/usr/local/bin/check-call\",\"--strict\"]");
+                }
+            }
+            else
+            {
+                argv = [command];
+            }
+
+            hooks[name] = new PolicyHook { Command = argv };
+        }
+
+        foreach ((string name, string ms) in timeouts ?? new Dictionary<string, string>())
+        {
+            if (!hooks.TryGetValue(name, out PolicyHook? hook))
+            {
+                return KheishError.BadRequest("invalid_hook_timeout", $"--hook-timeout-ms {McpServerValidator.Printable(name)}=...: there is no --hook {McpServerValidator.Printable(name)}=COMMAND");
+            }
+
+            if (!int.TryParse(ms, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int value))
+            {
+                return KheishError.BadRequest("invalid_hook_timeout", $"--hook-timeout-ms {McpServerValidator.Printable(name)}={McpServerValidator.Printable(ms)}: not a whole number of milliseconds");
+            }
+
+            hooks[name] = hook with { TimeoutMs = value };
+        }
+
+        return hooks;
     }
 
     private static IReadOnlyDictionary<string, string>? Merge(IReadOnlyDictionary<string, string>? a, IReadOnlyDictionary<string, string>? b)

@@ -303,4 +303,51 @@ public sealed class McpPolicyHookTests
         await h.AssertNoLeaksAsync(approved.All);
         Directory.Delete(Path.GetDirectoryName(output)!, recursive: true);
     }
+
+    [Test]
+    public async Task A_server_added_with_mcp_servers_add_and_a_hook_flag_asks_that_hook_and_bad_hook_flags_change_nothing()
+    {
+        if (NoPeers(out string why)) { Skip.Test(why); return; }
+        await using McpHarness h = await McpHarness.StartAsync();
+        string dir = Path.Combine(Path.GetTempPath(), "kheish-hook-" + Guid.NewGuid().ToString("N"));
+        string output = Path.Combine(dir, "out");
+        Directory.CreateDirectory(output);
+        string script = Path.Combine(dir, "hook.sh");
+        File.WriteAllText(script, HookScript);
+        string managed = Path.Combine(h.Dir.StateRoot, "mcp-servers.json");
+        string[] server = ["mcp", "servers", "add", "guarded", "--command", "node", "--arg", h.EverythingEntry, "--arg", "stdio", "--tool-policy", "echo=hook:check"];
+
+        // Refused by the CLI or by the daemon's check, naming the flag or the hook: nothing is saved.
+        CliResult orphan = await h.OnlineAsync([.. server, "--hook", "check=/bin/true", "--hook-timeout-ms", "other=500"]);
+        await Assert.That(orphan.ExitCode).IsEqualTo(2).Because(orphan.ToString());
+        await Assert.That(orphan.All).Contains("there is no --hook other=COMMAND");
+        CliResult notArray = await h.OnlineAsync([.. server, "--hook", "check=[\"/bin/sh\","]);
+        await Assert.That(notArray.ExitCode).IsEqualTo(2).Because(notArray.ToString());
+        await Assert.That(notArray.All).Contains("not a non-empty JSON array of strings");
+        CliResult undefined = await h.OnlineAsync([.. server, "--hook", "other=/bin/true"]);
+        await Assert.That(undefined.ExitCode).IsEqualTo(2).Because(undefined.ToString());
+        await Assert.That(undefined.All).Contains("names hook `check`, which is not in this server's `hooks`");
+        await Assert.That(File.Exists(managed)).IsFalse();
+
+        string command = JsonSerializer.Serialize(new[] { "/bin/sh", script, output });
+        CliResult added = await h.OnlineAsync([.. server, "--hook", "check=" + command, "--hook-timeout-ms", "check=10000"]);
+        McpHarness.Require(added.ExitCode == 0, added.ToString());
+        using (JsonDocument stored = JsonDocument.Parse(File.ReadAllText(managed)))
+        {
+            string text = stored.RootElement.GetRawText();
+            await Assert.That(text).Contains("\"hook:check\"");
+            await Assert.That(text).Contains("\"timeout_ms\":10000");
+            await Assert.That(text).Contains(JsonSerializer.Serialize(script));
+        }
+
+        CliResult denied = await h.OnlineAsync("mcp", "call", "guarded__echo", "--args-json", """{"message":"please-deny"}""");
+        await Assert.That(denied.ExitCode).IsNotEqualTo(0);
+        await Assert.That(denied.All).Contains("policy hook `check` answered deny");
+        CliResult allowed = await h.OnlineAsync("mcp", "call", "guarded__echo", "--args-json", """{"message":"please-allow"}""");
+        McpHarness.Require(allowed.ExitCode == 0, allowed.ToString() + "\n" + h.Daemon.Logs);
+        await Assert.That(allowed.Stdout).Contains("Echo: please-allow");
+        await Assert.That(Directory.GetFiles(output, "stdin-*.json").Length).IsEqualTo(2);
+        await h.AssertNoLeaksAsync(denied.All, allowed.All);
+        Directory.Delete(dir, recursive: true);
+    }
 }

@@ -65,6 +65,7 @@ internal sealed record McpServerWriteRequest
     public int? ToolTimeoutSec { get; init; }
     public IReadOnlyDictionary<string, string>? ToolPolicy { get; init; }
     public int? ApprovalTimeoutSec { get; init; }
+    public IReadOnlyDictionary<string, Kheish.Core.Policy.PolicyHook>? Hooks { get; init; }
     public IReadOnlyDictionary<string, string>? Values { get; init; }
 
     public McpServerDefinition ToDefinition() => new()
@@ -87,6 +88,7 @@ internal sealed record McpServerWriteRequest
         ToolTimeoutSec = ToolTimeoutSec,
         ToolPolicy = ToolPolicy,
         ApprovalTimeoutSec = ApprovalTimeoutSec,
+        Hooks = Hooks,
     };
 
     public override string ToString() => $"McpServerWriteRequest {{ Name = {Name}, Values = <{Values?.Count ?? 0} redacted> }}";
