@@ -115,12 +115,16 @@ public sealed class McpKeyLimitsTests
     }
 
     [Test]
-    public async Task A_client_calling_one_tool_after_another_never_meets_its_own_max_concurrent_slot()
+    [Arguments("2026-07-28")]
+    [Arguments("2025-11-25")]
+    public async Task A_client_calling_one_tool_after_another_never_meets_its_own_max_concurrent_slot(string revision)
     {
         if (McpHarness.NodeModules() is null) { Skip.Test("MCP npm peers are not installed (run scripts/test-deps.sh)"); return; }
         await using McpHarness h = await McpHarness.StartAsync();
         string key = await KeyAsync(h, "--max-concurrent", "1");
-        await using McpClient client = await ClientAsync(h, key);
+        // Stateless (2026-07-28) and an initialize session (2025-11-25): the answer goes out on the
+        // POST either way.
+        await using McpClient client = await ClientAsync(h, key, revision);
 
         // Each call is sent the moment the previous answer arrived. The slot used to be given back
         // only after the POST's response had ended, which the client does not wait for: the next
@@ -157,7 +161,7 @@ public sealed class McpKeyLimitsTests
     }
 
     /// <summary>The MCP SDK's client on the gateway, with the key.</summary>
-    private static Task<McpClient> ClientAsync(McpHarness h, string key) =>
+    private static Task<McpClient> ClientAsync(McpHarness h, string key, string? revision = null) =>
         McpClient.CreateAsync(
             new HttpClientTransport(new HttpClientTransportOptions
             {
@@ -165,7 +169,7 @@ public sealed class McpKeyLimitsTests
                 TransportMode = HttpTransportMode.StreamableHttp,
                 AdditionalHeaders = new Dictionary<string, string> { ["X-API-Key"] = key },
             }),
-            new McpClientOptions { DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) });
+            new McpClientOptions { ProtocolVersion = revision, DiscoverProbeTimeout = TimeSpan.FromSeconds(30), InitializationTimeout = TimeSpan.FromSeconds(60) });
 
     /// <summary>The problem code of an initialize POST to /mcp, or null when it was not refused.</summary>
     private static async Task<string?> CodeOfPostAsync(HttpClient agent, Uri mcp)
