@@ -32,6 +32,29 @@ internal sealed class EchoRedactor
         return new ArraySegment<byte>(combined, 0, combined.Length - hold);
     }
 
+    /// <summary>
+    /// <see cref="Process"/> for a chunk the caller gives up: masked where it lies, so the common
+    /// case (nothing held back from the previous chunk) copies and allocates nothing. The answer
+    /// is <paramref name="chunk"/> itself, or a prefix of it.
+    /// </summary>
+    public ArraySegment<byte> ProcessInPlace(ArraySegment<byte> chunk)
+    {
+        if (_pending.Length > 0)
+        {
+            return Process(chunk);
+        }
+
+        Span<byte> data = chunk.AsSpan();
+        Mask(data);
+        int hold = HeldTail(data);
+        if (hold > 0)
+        {
+            _pending = data[^hold..].ToArray();
+        }
+
+        return chunk[..(chunk.Count - hold)];
+    }
+
     /// <summary>What is still held back, at the end of the body (it cannot complete the secret any more).</summary>
     public ArraySegment<byte> Flush()
     {

@@ -169,6 +169,45 @@ public sealed class HardeningUnitTests
         await Assert.That(redactor.Redacted).IsFalse();
     }
 
+    [Test]
+    public async Task Masking_in_place_gives_what_the_copying_path_gives_for_any_chunking()
+    {
+        byte[] key = "sk-live-0123456789abcdef"u8.ToArray();
+        var random = new Random(16);
+        for (int round = 0; round < 500; round++)
+        {
+            // A body with the key at random places, some of them overlapping chunk ends, and near misses.
+            var body = new List<byte>();
+            for (int part = 0; part < random.Next(1, 8); part++)
+            {
+                body.AddRange(Encoding.ASCII.GetBytes(new string('x', random.Next(0, 40))));
+                body.AddRange(random.Next(3) == 0 ? key.AsSpan(0, random.Next(1, key.Length)).ToArray() : key);
+            }
+
+            byte[] whole = [.. body];
+            var copying = new EchoRedactor(key);
+            var inPlace = new EchoRedactor(key);
+            var expected = new List<byte>();
+            var actual = new List<byte>();
+            for (int at = 0; at < whole.Length;)
+            {
+                int n = Math.Min(random.Next(1, 30), whole.Length - at);
+                expected.AddRange(copying.Process(whole.AsSpan(at, n)));
+                byte[] buffer = new byte[64];
+                whole.AsSpan(at, n).CopyTo(buffer.AsSpan(8));
+                actual.AddRange(inPlace.ProcessInPlace(new ArraySegment<byte>(buffer, 8, n)));
+                at += n;
+            }
+
+            expected.AddRange(copying.Flush());
+            actual.AddRange(inPlace.Flush());
+            await Assert.That(actual.SequenceEqual(expected)).IsTrue().Because($"round {round}");
+            await Assert.That(actual.Count).IsEqualTo(whole.Length);
+            await Assert.That(Encoding.ASCII.GetString([.. actual])).DoesNotContain("sk-live-0123456789abcdef");
+            await Assert.That(inPlace.Redacted).IsEqualTo(copying.Redacted);
+        }
+    }
+
     // ---- model policy --------------------------------------------------------------------
 
     private static RouteDefinition Route(ProviderDriver driver, ModelSupport support) => new(

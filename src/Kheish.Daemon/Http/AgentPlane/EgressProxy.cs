@@ -303,8 +303,9 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
 
         HashSet<string> connectionNamed = EgressHeaders.ConnectionNamed(
             response.Headers.NonValidated.TryGetValues("Connection", out var connection) ? connection : default(System.Net.Http.Headers.HeaderStringValues));
-        CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed, call.Secret);
-        CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed, call.Secret);
+        string secretText = System.Text.Encoding.UTF8.GetString(call.Secret);
+        CopyResponseHeaders(response.Headers, relay.Headers, connectionNamed, secretText);
+        CopyResponseHeaders(response.Content.Headers, relay.Headers, connectionNamed, secretText);
         relay.Headers[ActionIdHeader] = startedRecord.ActionId;
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
@@ -332,7 +333,7 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
                 hash.AppendData(buffer, 0, read);
                 usage?.Feed(buffer.AsSpan(0, read));
                 // The provider key never reaches the agent, even echoed in the body (split across reads too).
-                ArraySegment<byte> safe = redactor.Process(buffer.AsSpan(0, read));
+                ArraySegment<byte> safe = redactor.ProcessInPlace(new ArraySegment<byte>(buffer, 0, read));
                 if (safe.Count > 0)
                 {
                     await relay.Body.WriteAsync(safe, aborted);
@@ -653,9 +654,8 @@ internal sealed partial class EgressProxy(DaemonContext daemon, EgressOptions op
     /// value, not split into product tokens), minus hop-by-hop and credential headers and any
     /// header whose value holds the provider key.
     /// </summary>
-    private static void CopyResponseHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed, byte[] secret)
+    private static void CopyResponseHeaders(System.Net.Http.Headers.HttpHeaders from, IHeaderDictionary to, HashSet<string> connectionNamed, string secretText)
     {
-        string secretText = System.Text.Encoding.UTF8.GetString(secret);
         foreach (KeyValuePair<string, System.Net.Http.Headers.HeaderStringValues> header in from.NonValidated)
         {
             if (!EgressHeaders.RelayResponseHeader(header.Key, connectionNamed))
