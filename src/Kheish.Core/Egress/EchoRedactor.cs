@@ -26,10 +26,7 @@ internal sealed class EchoRedactor
         byte[] combined = new byte[_pending.Length + chunk.Length];
         _pending.CopyTo(combined, 0);
         chunk.CopyTo(combined.AsSpan(_pending.Length));
-        Mask(combined);
-        int hold = HeldTail(combined);
-        _pending = combined[(combined.Length - hold)..];
-        return new ArraySegment<byte>(combined, 0, combined.Length - hold);
+        return new ArraySegment<byte>(combined, 0, combined.Length - MaskAndHoldBack(combined));
     }
 
     /// <summary>
@@ -44,15 +41,16 @@ internal sealed class EchoRedactor
             return Process(chunk);
         }
 
-        Span<byte> data = chunk.AsSpan();
+        return chunk[..(chunk.Count - MaskAndHoldBack(chunk))];
+    }
+
+    /// <summary>Masks <paramref name="data"/> and keeps a copy of the tail that could still begin the secret: its length.</summary>
+    private int MaskAndHoldBack(Span<byte> data)
+    {
         Mask(data);
         int hold = HeldTail(data);
-        if (hold > 0)
-        {
-            _pending = data[^hold..].ToArray();
-        }
-
-        return chunk[..(chunk.Count - hold)];
+        _pending = data[^hold..].ToArray();
+        return hold;
     }
 
     /// <summary>What is still held back, at the end of the body (it cannot complete the secret any more).</summary>

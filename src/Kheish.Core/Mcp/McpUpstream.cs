@@ -369,7 +369,7 @@ internal sealed partial class McpUpstream : IAsyncDisposable
 
     private async Task<Result<IReadOnlyList<Tool>>> RereadToolsAsync(McpClient client)
     {
-        // Off the caller's stack, so the read is registered as in flight before it can finish.
+        // Off the caller's stack: the caller holds _state, and the read must not start under it.
         await Task.Yield();
         try
         {
